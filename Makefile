@@ -1,0 +1,42 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STORE  ?= sqlite:///deployledger.db
+DEMO_TENANT ?= acme-prod
+DEMO_RT_ID  ?= 64f1c0ffee0000000000beef
+
+.PHONY: run test lint typecheck bench clean
+
+$(BIN)/deployledger: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: $(BIN)/deployledger
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/deployledger
+	$(BIN)/deployledger --store $(STORE) record examples/reports.jsonl
+	@echo
+	$(BIN)/deployledger --store $(STORE) show $(DEMO_TENANT) $(DEMO_RT_ID)
+	@echo
+	$(BIN)/deployledger --store $(STORE) history $(DEMO_TENANT) $(DEMO_RT_ID)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check deployledger tests bench
+	$(BIN)/ruff format --check deployledger tests bench
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy deployledger
+
+test: lint typecheck
+	$(BIN)/pytest
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis deployledger.db*

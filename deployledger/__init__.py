@@ -1,0 +1,40 @@
+"""deployledger: every helm deployment status report, kept as an immutable event.
+
+The public API is what a controller embeds: `Ledger`, the report model, the
+answers it gives, and the errors it raises (all under `DeployLedgerError`).
+"""
+
+from deployledger.domain.records import Attempt, Receipt, WorkloadState
+from deployledger.domain.reports import WorkloadDeploymentStatus, parse_report
+from deployledger.domain.state import DeploymentState
+from deployledger.errors import (
+    DeployLedgerError,
+    InvalidReport,
+    InvalidStoreURL,
+    Problem,
+    ProjectionBehind,
+    SchemaMissing,
+    StoreUnavailable,
+    WorkloadNotFound,
+    WriteConflict,
+)
+from deployledger.ledger import Ledger
+
+__all__ = [
+    "Attempt",
+    "DeployLedgerError",
+    "DeploymentState",
+    "InvalidReport",
+    "InvalidStoreURL",
+    "Ledger",
+    "Problem",
+    "ProjectionBehind",
+    "Receipt",
+    "SchemaMissing",
+    "StoreUnavailable",
+    "WorkloadDeploymentStatus",
+    "WorkloadNotFound",
+    "WorkloadState",
+    "WriteConflict",
+    "parse_report",
+]

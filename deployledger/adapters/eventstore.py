@@ -1,0 +1,251 @@
+"""The event store: eventsourcing's SQLite or PostgreSQL module, chosen by the store URL.
+
+Differences from the library's defaults, and why:
+- the environment is never read: the configuration is passed as `env=`;
+- PostgreSQL waits for the table lock at most `lock_timeout` (the library's 0 waits forever);
+- PostgreSQL calls are not retried blindly ten times: a failure surfaces as `StoreUnavailable`
+  at once, and the caller decides;
+- the schema is created only on request, under an advisory lock, so that many replicas
+  starting at once cannot race (workers open with table creation off).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
+from uuid import UUID
+
+import psycopg
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import ApplicationRecorder, Recording, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteFactory
+from eventsourcing.utils import Environment
+from psycopg import sql
+
+from deployledger.adapters.errors import translated
+from deployledger.adapters.storeurl import StoreURL
+from deployledger.domain.workload import Workload
+from deployledger.errors import SchemaMissing
+
+APP_NAME = "deployledger"
+# Serialises schema creation across processes (PostgreSQL advisory lock key).
+SCHEMA_LOCK_KEY = 0x6465706C6F79  # "deploy"
+
+
+def events_table(url: StoreURL) -> str:
+    """The stored-events table: eventsourcing names it after the application on PostgreSQL."""
+    return f"{APP_NAME}_events" if url.is_postgres else "stored_events"
+
+
+def snapshots_table(url: StoreURL) -> str:
+    return f"{APP_NAME}_snapshots" if url.is_postgres else "stored_snapshots"
+
+
+class _PostgresRecorder(PostgresApplicationRecorder):
+    """The library's recorder with a millisecond lock timeout and no blind retries."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str, lock_ms: int):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.lock_table_statements[0] = sql.SQL("SET LOCAL lock_timeout = {0}").format(
+            sql.Literal(f"{lock_ms}ms")
+        )
+
+    # The library retries these ten times on any operational error, which turns a
+    # lock timeout or a dead server into a minute-long hang. Callers retry instead.
+    insert_events = PostgresApplicationRecorder.insert_events.__wrapped__  # type: ignore[attr-defined]
+    select_events = PostgresApplicationRecorder.select_events.__wrapped__  # type: ignore[attr-defined]
+    select_notifications = PostgresApplicationRecorder.select_notifications.__wrapped__  # type: ignore[attr-defined]
+    max_notification_id = PostgresApplicationRecorder.max_notification_id.__wrapped__  # type: ignore[attr-defined]
+
+
+class LedgerApplication(Application[UUID]):
+    """The eventsourcing application holding every workload's events."""
+
+    name = APP_NAME
+
+    def __init__(self, url: StoreURL, *, create: bool) -> None:
+        self.url = url
+        self.create = create
+        super().__init__(env=_env(url, create=create))
+
+    def construct_env(self, name: str, env: Any = None) -> Environment:
+        # Unlike the base class, never merge os.environ: configuration is explicit.
+        return Environment(name, dict(env or {}))
+
+    def construct_factory(self, env: Environment) -> Any:
+        factory = super().construct_factory(env)
+        if isinstance(factory, SQLiteFactory):
+            factory.datastore.pool.lock_timeout = self.url.lock_timeout  # type: ignore[assignment]
+        return factory
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        if not isinstance(self.factory, PostgresFactory):
+            return super().construct_recorder()
+        recorder = _PostgresRecorder(
+            self.factory.datastore,
+            events_table_name=events_table(self.url),
+            lock_ms=max(1, round(self.url.lock_timeout * 1000)),
+        )
+        if self.create:
+            recorder.create_table()
+        return recorder
+
+
+def _env(url: StoreURL, *, create: bool) -> dict[str, str]:
+    env = {
+        "IS_SNAPSHOTTING_ENABLED": "y",
+        "CREATE_TABLE": "y" if create else "n",
+    }
+    if url.is_postgres:
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.postgres",
+            POSTGRES_DBNAME=url.dbname,
+            POSTGRES_HOST=url.host,
+            POSTGRES_PORT=str(url.port),
+            POSTGRES_USER=url.user,
+            POSTGRES_PASSWORD=url.password,
+            POSTGRES_SCHEMA=url.schema,
+            POSTGRES_CONNECT_TIMEOUT=str(max(1, round(url.connect_timeout))),
+            POSTGRES_POOL_SIZE=str(url.pool_size),
+            POSTGRES_MAX_OVERFLOW="10",
+        )
+    else:
+        env.update(PERSISTENCE_MODULE="eventsourcing.sqlite", SQLITE_DBNAME=url.path)
+    return env
+
+
+class EventStore:
+    """Workload aggregates in and out of the event store, with driver errors translated."""
+
+    def __init__(self, url: StoreURL, *, create: bool) -> None:
+        self.url = url
+        with translated(url):
+            if url.is_postgres:
+                _prepare_postgres(url, create=create)
+            elif not create and not url.memory:
+                _check_sqlite(url)
+            if url.is_postgres and create:
+                with _schema_lock(url):
+                    self.app = LedgerApplication(url, create=True)
+            else:
+                self.app = LedgerApplication(url, create=create or not url.is_postgres)
+
+    def close(self) -> None:
+        self.app.close()
+
+    def load(self, workload: UUID) -> Workload | None:
+        """The workload from its latest snapshot and the events after it; None if unknown."""
+        with translated(self.url):
+            try:
+                return cast(Workload, self.app.repository.get(workload))
+            except AggregateNotFoundError:
+                return None
+
+    def fast_forward(self, workload: Workload) -> None:
+        """Apply, in place, the events other writers stored after `workload.version`."""
+        with translated(self.url):
+            for event in self.app.events.get(workload.id, gt=workload.version):
+                event.mutate(workload)  # type: ignore[attr-defined]
+
+    def save(self, workloads: Sequence[Workload]) -> list[Recording[UUID]]:
+        """Store every pending event of every workload in one transaction."""
+        with translated(self.url):
+            return self.app.save(*workloads)
+
+    def snapshot(self, workload: Workload) -> None:
+        """Store a snapshot of the workload's current state (best effort, outside the write)."""
+        assert self.app.snapshots is not None
+        with translated(self.url):
+            self.app.snapshots.put([Workload.Snapshot.take(workload)])
+
+    def events_with_positions(
+        self, workload: UUID, *, min_version: int, max_version: int | None, limit: int | None
+    ) -> list[tuple[Workload.DeploymentAttempted, int]]:
+        """The workload's attempt events, newest first, each with its global position."""
+        rows = self._select_desc(workload, min_version, max_version, limit)
+        out = []
+        for position, version, topic, state in rows:
+            stored = StoredEvent(workload, version, topic, bytes(state))
+            event = self.app.mapper.to_domain_event(stored)
+            assert isinstance(event, Workload.DeploymentAttempted)
+            out.append((event, position))
+        return out
+
+    def _select_desc(
+        self, workload: UUID, min_version: int, max_version: int | None, limit: int | None
+    ) -> list[tuple[int, int, str, bytes]]:
+        table = events_table(self.url)
+        upper = max_version if max_version is not None else 2**62
+        with translated(self.url):
+            if self.url.is_postgres:
+                datastore = cast(PostgresDatastore, self.app.factory.datastore)  # type: ignore[attr-defined]
+                query = sql.SQL(
+                    "SELECT notification_id, originator_version, topic, state FROM {}.{} "
+                    "WHERE originator_id = %s AND originator_version BETWEEN %s AND %s "
+                    "ORDER BY originator_version DESC LIMIT %s"
+                ).format(sql.Identifier(self.url.schema), sql.Identifier(table))
+                with datastore.get_connection() as conn, conn.cursor() as cur:
+                    cur.execute(query, (workload, min_version, upper, limit), prepare=True)
+                    return [tuple(row.values()) for row in cur.fetchall()]  # type: ignore[misc]
+            sqlite_store = cast(SQLiteDatastore, self.app.factory.datastore)  # type: ignore[attr-defined]
+            with sqlite_store.transaction(commit=False) as cur:
+                cur.execute(
+                    f"SELECT rowid, originator_version, topic, state FROM {table} "
+                    "WHERE originator_id = ? AND originator_version BETWEEN ? AND ? "
+                    "ORDER BY originator_version DESC LIMIT ?",
+                    (workload.hex, min_version, upper, -1 if limit is None else limit),
+                )
+                return [tuple(row) for row in cur.fetchall()]
+
+    def max_position(self) -> int:
+        """The highest global position recorded so far (0 when empty)."""
+        with translated(self.url):
+            return self.app.recorder.max_notification_id() or 0
+
+
+def _connect(url: StoreURL) -> psycopg.Connection[Any]:
+    return psycopg.connect(**url.dsn_kwargs(), autocommit=True)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def _schema_lock(url: StoreURL) -> Iterator[None]:
+    with _connect(url) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+
+
+def _prepare_postgres(url: StoreURL, *, create: bool) -> None:
+    """Fail fast on an unreachable server; create the SQL schema, or check the tables exist."""
+    with _connect(url) as conn:
+        if create:
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(url.schema))
+            )
+            return
+        row = conn.execute(
+            "SELECT to_regclass(%s)", (f'"{url.schema}"."{events_table(url)}"',)
+        ).fetchone()
+        if row is None or row[0] is None:
+            raise SchemaMissing(
+                f"store {url.redacted()} has no deployledger schema; "
+                "run `deployledger migrate` (or open with create=True) first"
+            )
+
+
+def _check_sqlite(url: StoreURL) -> None:
+    import sqlite3
+    from pathlib import Path
+
+    if not Path(url.path).exists():
+        raise SchemaMissing(f"store {url.redacted()} does not exist; record a report first")
+    with contextlib.closing(sqlite3.connect(f"file:{url.path}?mode=ro", uri=True)) as conn:
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stored_events'"
+        ).fetchone()
+    if found is None:
+        raise SchemaMissing(f"store {url.redacted()} has no deployledger schema")

@@ -1,0 +1,248 @@
+"""The wire model of `WorkloadDeploymentStatusDto` and the report parser.
+
+Keys are matched case-insensitively and without underscores, so camelCase
+(`tenantId`, the upstream JSON), PascalCase (`TenantId`) and snake_case
+(`tenant_id`) all work. Unknown keys are ignored. `StatusMessage` is kept
+exactly as sent; nothing is trimmed or normalised.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from deployledger.errors import InvalidReport, Problem
+
+DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_ID_LENGTH = 256
+
+# Contract name (camelCase, as the upstream JSON writes it) of each field.
+CONTRACT_NAMES: dict[str, str] = {
+    "tenant_id": "tenantId",
+    "pool_name": "poolName",
+    "workload_name": "workloadName",
+    "workload_rt_id": "workloadRtId",
+    "success": "success",
+    "status_message": "statusMessage",
+    "message_id": "messageId",
+    "reported_at": "reportedAt",
+}
+_FIELD_BY_KEY = {name.replace("_", ""): name for name in CONTRACT_NAMES}
+
+
+def _normal_key(key: str) -> str:
+    return key.replace("_", "").replace("-", "").lower()
+
+
+def _check_identifier(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("blank", "must not be empty or blank")
+    if len(value) > MAX_ID_LENGTH:
+        raise PydanticCustomError(
+            "too_long",
+            "must be at most {limit} characters, got {length}",
+            {"limit": MAX_ID_LENGTH, "length": len(value)},
+        )
+    for index, char in enumerate(value):
+        if unicodedata.category(char) == "Cc":
+            raise PydanticCustomError(
+                "control_char",
+                "must not contain control characters (found {char} at index {index})",
+                {"char": f"U+{ord(char):04X}", "index": index},
+            )
+    return value
+
+
+Identifier = Annotated[StrictStr, AfterValidator(_check_identifier)]
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+class WorkloadDeploymentStatus(BaseModel):
+    """One status report from the operator after a `helm upgrade --install`.
+
+    `success=True` means helm exited cleanly (state Deployed); `False` means it
+    threw (state Error) and `status_message` carries its stderr.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=False)
+
+    tenant_id: Identifier
+    workload_name: Identifier
+    workload_rt_id: Identifier
+    success: StrictBool
+    pool_name: Identifier | None = None
+    status_message: StrictStr | None = None
+    message_id: Identifier | None = None
+    reported_at: AwareDatetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _match_keys(cls, data: Any) -> Any:
+        if isinstance(data, WorkloadDeploymentStatus):
+            return data
+        if not isinstance(data, Mapping):
+            raise PydanticCustomError(
+                "not_an_object",
+                "a report must be a JSON object, got {kind}",
+                {"kind": _json_kind(data)},
+            )
+        fields: dict[str, Any] = {}
+        for key, value in data.items():
+            name = _FIELD_BY_KEY.get(_normal_key(key)) if isinstance(key, str) else None
+            if name is None:
+                continue  # unknown extra fields are ignored
+            if name in fields and fields[name] != value:
+                raise PydanticCustomError(
+                    "conflicting_keys",
+                    "field {field} is given twice with different values",
+                    {"field": CONTRACT_NAMES[name]},
+                )
+            fields[name] = value
+        if fields.get("pool_name") == "":
+            fields["pool_name"] = None  # an empty pool is an unknown pool
+        return fields
+
+    @field_validator("status_message")
+    @classmethod
+    def _check_message(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if _has_lone_surrogate(value):
+            raise PydanticCustomError(
+                "lone_surrogate", "contains a lone UTF-16 surrogate, which is not valid Unicode"
+            )
+        limit = DEFAULT_MAX_MESSAGE_BYTES
+        if isinstance(info.context, Mapping):
+            limit = int(info.context.get("max_message_bytes", limit))
+        size = len(value.encode("utf-8"))
+        if size > limit:
+            raise PydanticCustomError(
+                "too_long",
+                "is {size} bytes of UTF-8, over the limit of {limit} bytes",
+                {"size": size, "limit": limit},
+            )
+        return value
+
+    def to_wire(self) -> dict[str, Any]:
+        """The report as the upstream camelCase JSON object."""
+        out: dict[str, Any] = {}
+        for name, contract in CONTRACT_NAMES.items():
+            value = getattr(self, name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            out[contract] = value
+        return out
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return type(value).__name__
+
+
+_REASONS: dict[str, str] = {
+    "missing": "is required",
+    "bool_type": "must be a JSON boolean (true or false)",
+    "string_type": "must be a string",
+    "timezone_aware": "must include a time zone (for example Z or +02:00)",
+    "datetime_type": "must be an ISO-8601 timestamp with a time zone",
+    "datetime_parsing": "must be an ISO-8601 timestamp with a time zone",
+    "datetime_from_date_parsing": "must be an ISO-8601 timestamp with a time zone",
+}
+
+
+def _problem(error: ErrorDetails) -> Problem:
+    loc = error["loc"]
+    field = CONTRACT_NAMES.get(str(loc[0]), str(loc[0])) if loc else "(report)"
+    reason = _REASONS.get(error["type"], error["msg"])
+    if error["type"] in ("bool_type", "string_type") and "input" in error:
+        reason += f", got {_json_kind(error['input'])}"
+    if error["type"] in ("datetime_parsing", "datetime_from_date_parsing"):
+        reason += f", got {error.get('input')!r}"
+    return Problem(field=field, reason=reason)
+
+
+def _problems(exc: ValidationError) -> list[Problem]:
+    seen: set[tuple[str, str]] = set()
+    problems = []
+    for error in exc.errors(include_url=False):
+        problem = _problem(error)
+        if (problem.field, problem.reason) not in seen:  # unions repeat themselves
+            seen.add((problem.field, problem.reason))
+            problems.append(problem)
+    return problems
+
+
+ReportInput = WorkloadDeploymentStatus | Mapping[str, Any] | str | bytes
+
+
+def parse_report(
+    data: ReportInput, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+) -> WorkloadDeploymentStatus:
+    """Validate one report given as a model, a mapping, or JSON text/bytes.
+
+    Raises `InvalidReport` listing every problem found.
+    """
+    if isinstance(data, str | bytes | bytearray):
+        try:
+            data = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise InvalidReport([Problem("(report)", f"not valid JSON: {e}")]) from None
+    elif isinstance(data, WorkloadDeploymentStatus):
+        data = data.model_dump()
+    try:
+        return WorkloadDeploymentStatus.model_validate(
+            data, context={"max_message_bytes": max_message_bytes}
+        )
+    except ValidationError as e:
+        raise InvalidReport(_problems(e)) from None
+
+
+def parse_reports(
+    items: Iterable[ReportInput], *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+) -> list[WorkloadDeploymentStatus]:
+    """Validate a batch; on failure `InvalidReport` lists every problem of every report."""
+    reports: list[WorkloadDeploymentStatus] = []
+    problems: list[Problem] = []
+    for number, item in enumerate(items, start=1):
+        try:
+            reports.append(parse_report(item, max_message_bytes=max_message_bytes))
+        except InvalidReport as e:
+            problems.extend(
+                Problem(p.field, p.reason, report=number, line=p.line) for p in e.problems
+            )
+    if problems:
+        raise InvalidReport(problems)
+    return reports

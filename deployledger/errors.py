@@ -1,0 +1,93 @@
+"""Every error deployledger raises, under one base.
+
+```
+DeployLedgerError
+ ├── InvalidReport        a report breaks the contract; nothing was stored (fix the input)
+ ├── InvalidStoreURL      the store URL or a setting cannot be used (fix the configuration)
+ ├── SchemaMissing        the store has no deployledger schema yet (run `deployledger migrate`)
+ ├── StoreUnavailable     the database cannot be reached, or a lock wait timed out (retry later)
+ │    └── WriteConflict   concurrent writers kept winning past the retry bound (retry later)
+ ├── WorkloadNotFound     no report was ever recorded for that workload
+ └── ProjectionBehind     the read model did not reach a position in time (retry, or run a follower)
+```
+The messages never contain the password of a store URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "DeployLedgerError",
+    "InvalidReport",
+    "InvalidStoreURL",
+    "Problem",
+    "ProjectionBehind",
+    "SchemaMissing",
+    "StoreUnavailable",
+    "WorkloadNotFound",
+    "WriteConflict",
+]
+
+
+class DeployLedgerError(Exception):
+    """Base of every error deployledger raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with one report: the contract field and the reason."""
+
+    field: str
+    reason: str
+    report: int | None = None  # 1-based position in a batch, when there is one
+    line: int | None = None  # 1-based line in the input text, when known
+
+    def __str__(self) -> str:
+        where = ""
+        if self.report is not None:
+            where = f"report {self.report}"
+            if self.line is not None:
+                where += f" (line {self.line})"
+            where += ": "
+        return f"{where}{self.field}: {self.reason}"
+
+
+class InvalidReport(DeployLedgerError, ValueError):
+    """One or more reports break the contract. Nothing was stored.
+
+    `problems` lists every problem found, not only the first one.
+    """
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        head = "invalid report" if count == 1 else f"{count} problems in reports"
+        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+class InvalidStoreURL(DeployLedgerError, ValueError):
+    """The store URL or one of its settings cannot be used."""
+
+
+class SchemaMissing(DeployLedgerError):
+    """The store exists but holds no deployledger schema: run `deployledger migrate`."""
+
+
+class StoreUnavailable(DeployLedgerError):
+    """The database cannot be reached, or a lock wait exceeded its timeout.
+
+    Retryable: nothing was stored by the call that raised it.
+    """
+
+
+class WriteConflict(StoreUnavailable):
+    """Concurrent writers to one workload won every retry. Retryable."""
+
+
+class WorkloadNotFound(DeployLedgerError, LookupError):
+    """No report has been recorded for this workload."""
+
+
+class ProjectionBehind(DeployLedgerError):
+    """The read model did not reach the requested position in time."""

@@ -1,0 +1,345 @@
+"""The facade a controller embeds: record reports, read state and history.
+
+```python
+from deployledger import Ledger
+with Ledger.open("sqlite:///ledger.db") as ledger:
+    receipt = ledger.record(report)          # model, dict, or JSON str/bytes
+    state = ledger.current("t1", "64f1c0ffee0000000000beef")
+```
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Self
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from deployledger.adapters.eventstore import EventStore
+from deployledger.adapters.storeurl import StoreURL, parse_store_url
+from deployledger.domain.records import Attempt, Receipt, WorkloadState
+from deployledger.domain.reports import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    ReportInput,
+    WorkloadDeploymentStatus,
+    parse_reports,
+)
+from deployledger.domain.state import DeploymentState
+from deployledger.domain.workload import Workload, attempt_number, workload_id
+from deployledger.errors import DeployLedgerError, WriteConflict
+
+MAX_WRITE_ATTEMPTS = 25
+DEFAULT_SNAPSHOT_INTERVAL = 200
+DEFAULT_CACHE_SIZE = 1000
+_LOCK_STRIPES = 64
+
+
+class Ledger:
+    """Every status report kept as an immutable event, per workload.
+
+    Thread-safe: one `Ledger` may be shared by all threads of a process.
+    Several processes may write to the same store; concurrency is optimistic,
+    per workload, and retried internally.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
+        self._store = store
+        self.max_message_bytes = max_message_bytes
+        self.snapshot_interval = snapshot_interval
+        self._cache_size = cache_size
+        self._cache: OrderedDict[UUID, Workload] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        create: bool | None = None,
+        lock_timeout: float | None = None,
+        connect_timeout: float | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> Ledger:
+        """Open the store at `url` (`sqlite:///path.db` or `postgresql://user@host:port/db`).
+
+        `create` creates the schema if it is missing. It defaults to true for SQLite
+        (embedded, zero set-up) and false for PostgreSQL, where the schema is created
+        once (`deployledger migrate`) and workers open with table creation off.
+        `lock_timeout` (seconds) bounds every wait for a lock: past it, `StoreUnavailable`.
+        """
+        parsed = parse_store_url(url).with_settings(
+            lock_timeout=lock_timeout, connect_timeout=connect_timeout
+        )
+        if max_message_bytes <= 0 or snapshot_interval <= 0 or cache_size < 0:
+            raise DeployLedgerError("max_message_bytes and snapshot_interval must be positive")
+        if create is None:
+            create = not parsed.is_postgres
+        return cls(
+            EventStore(parsed, create=create),
+            max_message_bytes=max_message_bytes,
+            snapshot_interval=snapshot_interval,
+            cache_size=cache_size,
+        )
+
+    @property
+    def url(self) -> StoreURL:
+        """The parsed store URL; show it with `.redacted()`."""
+        return self._store.url
+
+    def close(self) -> None:
+        """Release every connection. The ledger cannot be used afterwards."""
+        self._store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.url.redacted()!r})"
+
+    # -- writing -----------------------------------------------------------------------
+
+    def record(self, report: ReportInput) -> Receipt:
+        """Store one report as the workload's next attempt; return its receipt.
+
+        A report whose `messageId` is among the workload's latest 10,000 recorded
+        ones is not stored again: the receipt has `duplicate=True` and the original
+        attempt number. Raises `InvalidReport` (nothing stored) or `StoreUnavailable`.
+        """
+        return self.record_many([report])[0]
+
+    def record_many(self, reports: Iterable[ReportInput]) -> list[Receipt]:
+        """Store many reports in one transaction: all of them, or none.
+
+        Receipts come back in input order. Every invalid report is listed in one
+        `InvalidReport`, and then nothing is stored.
+        """
+        parsed = parse_reports(reports, max_message_bytes=self.max_message_bytes)
+        if not parsed:
+            return []
+        ids = [workload_id(r.tenant_id, r.workload_rt_id) for r in parsed]
+        stripes = sorted({self._stripe(i) for i in ids})
+        for stripe in stripes:
+            self._locks[stripe].acquire()
+        try:
+            return self._record_locked(parsed, ids)
+        finally:
+            for stripe in reversed(stripes):
+                self._locks[stripe].release()
+
+    def _record_locked(
+        self, reports: list[WorkloadDeploymentStatus], ids: list[UUID]
+    ) -> list[Receipt]:
+        unique_ids = list(dict.fromkeys(ids))
+        workloads = {i: self._take_cached(i) for i in unique_ids}
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            try:
+                for i in unique_ids:
+                    if workloads[i] is None:
+                        workloads[i] = self._store.load(i)
+                plans = self._apply(reports, ids, workloads)
+                changed = [
+                    (w, len(w.pending_events))
+                    for w in workloads.values()
+                    if w is not None and w.pending_events
+                ]
+                recordings = self._store.save([w for w, _ in changed]) if changed else []
+            except IntegrityError:
+                # Another writer got there first: reload and replay the batch on top.
+                workloads = dict.fromkeys(unique_ids)
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                continue
+            positions = {
+                (r.domain_event.originator_id, r.domain_event.originator_version): (
+                    r.notification.id
+                )
+                for r in recordings
+            }
+            receipts = [self._receipt(plan, positions) for plan in plans]
+            for workload, new_events in changed:
+                self._maybe_snapshot(workload, new_events)
+            for i, workload in workloads.items():
+                if workload is not None:
+                    self._put_cached(i, workload)
+            return receipts
+        raise WriteConflict(
+            f"gave up after {MAX_WRITE_ATTEMPTS} attempts: other writers kept changing "
+            "the same workloads; retry later"
+        )
+
+    def _apply(
+        self,
+        reports: list[WorkloadDeploymentStatus],
+        ids: list[UUID],
+        workloads: dict[UUID, Workload | None],
+    ) -> list[tuple[Workload, int, Workload.DeploymentAttempted | None]]:
+        """Trigger the events in memory; one plan (workload, attempt, new event) per report."""
+        plans = []
+        for report, i in zip(reports, ids, strict=True):
+            workload = workloads[i]
+            if workload is None:
+                workload = workloads[i] = Workload.register(report.tenant_id, report.workload_rt_id)
+            original = workload.attempt_for(report.message_id)
+            if original is not None:
+                plans.append((workload, original, None))
+                continue
+            event = workload.record_attempt(report)
+            plans.append((workload, workload.attempts, event))
+        return plans
+
+    def _receipt(
+        self,
+        plan: tuple[Workload, int, Workload.DeploymentAttempted | None],
+        positions: dict[tuple[UUID, int], int],
+    ) -> Receipt:
+        workload, attempt, event = plan
+        if event is not None:
+            return Receipt(
+                tenant_id=workload.tenant_id,
+                workload_rt_id=workload.workload_rt_id,
+                attempt=attempt,
+                position=positions[(workload.id, event.originator_version)],
+                recorded_at=event.timestamp,
+                state=DeploymentState.after_attempt(event.success),
+                duplicate=False,
+            )
+        found = self._store.events_with_positions(
+            workload.id, min_version=attempt + 1, max_version=attempt + 1, limit=1
+        )
+        original, position = found[0]
+        return Receipt(
+            tenant_id=workload.tenant_id,
+            workload_rt_id=workload.workload_rt_id,
+            attempt=attempt,
+            position=position,
+            recorded_at=original.timestamp,
+            state=DeploymentState.after_attempt(original.success),
+            duplicate=True,
+        )
+
+    def _maybe_snapshot(self, workload: Workload, new_events: int) -> None:
+        # Snapshot whenever the version crossed a multiple of the interval. Snapshots
+        # are an optimisation: the events are committed, so a failure here is harmless.
+        if workload.version // self.snapshot_interval > (
+            (workload.version - new_events) // self.snapshot_interval
+        ):
+            with contextlib.suppress(DeployLedgerError):
+                self._store.snapshot(workload)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def current(self, tenant_id: str, workload_rt_id: str) -> WorkloadState | None:
+        """The workload's current state, from every event stored so far; None if unknown."""
+        i = workload_id(tenant_id, workload_rt_id)
+        with self._locks[self._stripe(i)]:
+            workload = self._take_cached(i)
+            if workload is None:
+                workload = self._store.load(i)
+            else:
+                self._store.fast_forward(workload)
+            if workload is None:
+                return None
+            self._put_cached(i, workload)
+            return _state_of(workload)
+
+    def history(
+        self,
+        tenant_id: str,
+        workload_rt_id: str,
+        limit: int | None = None,
+        before_attempt: int | None = None,
+    ) -> list[Attempt]:
+        """The workload's attempts, newest first: at most `limit`, older than `before_attempt`.
+
+        An unknown workload has an empty history.
+        """
+        if limit is not None and limit < 0:
+            raise DeployLedgerError(f"limit must not be negative, got {limit}")
+        if limit == 0:
+            return []
+        max_version = None if before_attempt is None else before_attempt  # attempt n-1 -> v n
+        i = workload_id(tenant_id, workload_rt_id)
+        rows = self._store.events_with_positions(
+            i, min_version=2, max_version=max_version, limit=limit
+        )
+        return [_attempt_of(event, position) for event, position in rows]
+
+    def max_position(self) -> int:
+        """The highest global position in the event store (0 when empty)."""
+        return self._store.max_position()
+
+    # -- cache -------------------------------------------------------------------------
+
+    def _stripe(self, i: UUID) -> int:
+        return i.int % _LOCK_STRIPES
+
+    def _take_cached(self, i: UUID) -> Workload | None:
+        # Taken out while in use: if a write fails half-way, nothing stale stays behind.
+        with self._cache_lock:
+            return self._cache.pop(i, None)
+
+    def _put_cached(self, i: UUID, workload: Workload) -> None:
+        if self._cache_size == 0:
+            return
+        with self._cache_lock:
+            self._cache[i] = workload
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+
+def _state_of(workload: Workload) -> WorkloadState:
+    return WorkloadState(
+        tenant_id=workload.tenant_id,
+        workload_rt_id=workload.workload_rt_id,
+        workload_name=workload.workload_name,
+        pool_name=workload.pool_name,
+        state=DeploymentState(workload.state),
+        status_message=workload.status_message,
+        attempts=workload.attempts,
+        failures=workload.failures,
+        consecutive_failures=workload.consecutive_failures,
+        last_attempt_at=workload.last_attempt_at,
+        last_success_at=workload.last_success_at,
+        last_failure_at=workload.last_failure_at,
+    )
+
+
+def _attempt_of(event: Workload.DeploymentAttempted, position: int) -> Attempt:
+    return Attempt(
+        tenant_id=event.tenant_id,
+        workload_rt_id=event.workload_rt_id,
+        attempt=attempt_number(event.originator_version),
+        recorded_at=event.timestamp,
+        reported_at=event.reported_at,
+        success=event.success,
+        state=DeploymentState.after_attempt(event.success),
+        status_message=event.status_message,
+        workload_name=event.workload_name,
+        pool_name=event.pool_name,
+        message_id=event.message_id,
+        position=position,
+    )
