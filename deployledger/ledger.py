@@ -40,6 +40,9 @@ DEFAULT_SNAPSHOT_INTERVAL = 200
 DEFAULT_CACHE_SIZE = 1000
 _LOCK_STRIPES = 64
 
+# What one report does: (its workload, its attempt number, the new event or None if duplicate).
+_Plan = tuple[Workload, int, Workload.DeploymentAttempted | None]
+
 
 class Ledger:
     """Every status report kept as an immutable event, per workload.
@@ -182,9 +185,9 @@ class Ledger:
             receipts = [self._receipt(plan, positions) for plan in plans]
             for workload, new_events in changed:
                 self._maybe_snapshot(workload, new_events)
-            for i, workload in workloads.items():
-                if workload is not None:
-                    self._put_cached(i, workload)
+            for i, cached in workloads.items():
+                if cached is not None:
+                    self._put_cached(i, cached)
             return receipts
         raise WriteConflict(
             f"gave up after {MAX_WRITE_ATTEMPTS} attempts: other writers kept changing "
@@ -196,13 +199,13 @@ class Ledger:
         reports: list[WorkloadDeploymentStatus],
         ids: list[UUID],
         workloads: dict[UUID, Workload | None],
-    ) -> list[tuple[Workload, int, Workload.DeploymentAttempted | None]]:
+    ) -> list[_Plan]:
         """Trigger the events in memory; one plan (workload, attempt, new event) per report."""
-        plans = []
+        plans: list[_Plan] = []
         for report, i in zip(reports, ids, strict=True):
-            workload = workloads[i]
-            if workload is None:
-                workload = workloads[i] = Workload.register(report.tenant_id, report.workload_rt_id)
+            found = workloads[i]
+            workload = found or Workload.register(report.tenant_id, report.workload_rt_id)
+            workloads[i] = workload
             original = workload.attempt_for(report.message_id)
             if original is not None:
                 plans.append((workload, original, None))
@@ -213,7 +216,7 @@ class Ledger:
 
     def _receipt(
         self,
-        plan: tuple[Workload, int, Workload.DeploymentAttempted | None],
+        plan: _Plan,
         positions: dict[tuple[UUID, int], int],
     ) -> Receipt:
         workload, attempt, event = plan

@@ -54,10 +54,10 @@ class _PostgresRecorder(PostgresApplicationRecorder):
 
     # The library retries these ten times on any operational error, which turns a
     # lock timeout or a dead server into a minute-long hang. Callers retry instead.
-    insert_events = PostgresApplicationRecorder.insert_events.__wrapped__  # type: ignore[attr-defined]
-    select_events = PostgresApplicationRecorder.select_events.__wrapped__  # type: ignore[attr-defined]
-    select_notifications = PostgresApplicationRecorder.select_notifications.__wrapped__  # type: ignore[attr-defined]
-    max_notification_id = PostgresApplicationRecorder.max_notification_id.__wrapped__  # type: ignore[attr-defined]
+    insert_events = PostgresApplicationRecorder.insert_events.__wrapped__
+    select_events = PostgresApplicationRecorder.select_events.__wrapped__
+    select_notifications = PostgresApplicationRecorder.select_notifications.__wrapped__
+    max_notification_id = PostgresApplicationRecorder.max_notification_id.__wrapped__
 
 
 class LedgerApplication(Application[UUID]):
@@ -189,7 +189,7 @@ class EventStore:
                 with datastore.get_connection() as conn, conn.cursor() as cur:
                     cur.execute(query, (workload, min_version, upper, limit), prepare=True)
                     return [tuple(row.values()) for row in cur.fetchall()]  # type: ignore[misc]
-            sqlite_store = cast(SQLiteDatastore, self.app.factory.datastore)  # type: ignore[attr-defined]
+            sqlite_store = cast(SQLiteDatastore, self.app.factory.datastore)
             with sqlite_store.transaction(commit=False) as cur:
                 cur.execute(
                     f"SELECT rowid, originator_version, topic, state FROM {table} "

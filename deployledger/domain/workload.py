@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Snapshot as LibrarySnapshot
 
 from deployledger.domain.reports import WorkloadDeploymentStatus
 from deployledger.domain.state import DeploymentState
@@ -65,7 +66,7 @@ class Workload(Aggregate):
             assert isinstance(aggregate, Workload)
             aggregate._apply_attempt(self)
 
-    class Snapshot(Aggregate.Snapshot):
+    class Snapshot(LibrarySnapshot):
         TOPIC = "deployledger:Workload.Snapshot"
 
     def __init__(self, tenant_id: str, workload_rt_id: str) -> None:
