@@ -180,7 +180,7 @@ class EventStore:
         upper = max_version if max_version is not None else 2**62
         with translated(self.url):
             if self.url.is_postgres:
-                datastore = cast(PostgresDatastore, self.app.factory.datastore)  # type: ignore[attr-defined]
+                datastore = cast(PostgresDatastore, cast(Any, self.app.factory).datastore)
                 query = sql.SQL(
                     "SELECT notification_id, originator_version, topic, state FROM {}.{} "
                     "WHERE originator_id = %s AND originator_version BETWEEN %s AND %s "
@@ -188,8 +188,8 @@ class EventStore:
                 ).format(sql.Identifier(self.url.schema), sql.Identifier(table))
                 with datastore.get_connection() as conn, conn.cursor() as cur:
                     cur.execute(query, (workload, min_version, upper, limit), prepare=True)
-                    return [tuple(row.values()) for row in cur.fetchall()]  # type: ignore[misc]
-            sqlite_store = cast(SQLiteDatastore, self.app.factory.datastore)
+                    return [tuple(row.values()) for row in cur.fetchall()]
+            sqlite_store = cast(SQLiteDatastore, cast(Any, self.app.factory).datastore)
             with sqlite_store.transaction(commit=False) as cur:
                 cur.execute(
                     f"SELECT rowid, originator_version, topic, state FROM {table} "
