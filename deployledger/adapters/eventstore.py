@@ -5,14 +5,14 @@ Differences from the library's defaults, and why:
 - PostgreSQL waits for the table lock at most `lock_timeout` (the library's 0 waits forever);
 - PostgreSQL calls are not retried blindly ten times: a failure surfaces as `StoreUnavailable`
   at once, and the caller decides;
-- the schema is created only on request, under an advisory lock, so that many replicas
-  starting at once cannot race (workers open with table creation off).
+- the schema is created only on request, by the Alembic migrations under an advisory
+  lock, so that replicas starting at once cannot race; the library never creates tables.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 from uuid import UUID
 
@@ -24,14 +24,13 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteFactory
 from eventsourcing.utils import Environment
 from psycopg import sql
 
+from deployledger.adapters.database import make_engine, migrate
 from deployledger.adapters.errors import translated
 from deployledger.adapters.storeurl import StoreURL
 from deployledger.domain.workload import Workload
 from deployledger.errors import SchemaMissing
 
 APP_NAME = "deployledger"
-# Serialises schema creation across processes (PostgreSQL advisory lock key).
-SCHEMA_LOCK_KEY = 0x6465706C6F79  # "deploy"
 
 
 def events_table(url: StoreURL) -> str:
@@ -65,10 +64,9 @@ class LedgerApplication(Application[UUID]):
 
     name = APP_NAME
 
-    def __init__(self, url: StoreURL, *, create: bool) -> None:
+    def __init__(self, url: StoreURL) -> None:
         self.url = url
-        self.create = create
-        super().__init__(env=_env(url, create=create))
+        super().__init__(env=_env(url))
 
     def construct_env(self, name: str, env: Any = None) -> Environment:
         # Unlike the base class, never merge os.environ: configuration is explicit.
@@ -83,21 +81,16 @@ class LedgerApplication(Application[UUID]):
     def construct_recorder(self) -> ApplicationRecorder:
         if not isinstance(self.factory, PostgresFactory):
             return super().construct_recorder()
-        recorder = _PostgresRecorder(
+        return _PostgresRecorder(
             self.factory.datastore,
             events_table_name=events_table(self.url),
             lock_ms=max(1, round(self.url.lock_timeout * 1000)),
         )
-        if self.create:
-            recorder.create_table()
-        return recorder
 
 
-def _env(url: StoreURL, *, create: bool) -> dict[str, str]:
-    env = {
-        "IS_SNAPSHOTTING_ENABLED": "y",
-        "CREATE_TABLE": "y" if create else "n",
-    }
+def _env(url: StoreURL) -> dict[str, str]:
+    # Tables are created once, by the migrations, never by the library on start-up.
+    env = {"IS_SNAPSHOTTING_ENABLED": "y", "CREATE_TABLE": "n"}
     if url.is_postgres:
         env.update(
             PERSISTENCE_MODULE="eventsourcing.postgres",
@@ -122,15 +115,17 @@ class EventStore:
     def __init__(self, url: StoreURL, *, create: bool) -> None:
         self.url = url
         with translated(url):
-            if url.is_postgres:
-                _prepare_postgres(url, create=create)
-            elif not create and not url.memory:
+            if create:
+                engine = make_engine(url, single_connection=True)
+                try:
+                    migrate(url, engine)
+                finally:
+                    engine.dispose()
+            elif url.is_postgres:
+                _check_postgres(url)
+            elif not url.memory:
                 _check_sqlite(url)
-            if url.is_postgres and create:
-                with _schema_lock(url):
-                    self.app = LedgerApplication(url, create=True)
-            else:
-                self.app = LedgerApplication(url, create=create or not url.is_postgres)
+            self.app = LedgerApplication(url)
 
     def close(self) -> None:
         self.app.close()
@@ -205,36 +200,17 @@ class EventStore:
             return self.app.recorder.max_notification_id() or 0
 
 
-def _connect(url: StoreURL) -> psycopg.Connection[Any]:
-    return psycopg.connect(**url.dsn_kwargs(), autocommit=True)  # type: ignore[arg-type]
-
-
-@contextlib.contextmanager
-def _schema_lock(url: StoreURL) -> Iterator[None]:
-    with _connect(url) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
-        try:
-            yield
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
-
-
-def _prepare_postgres(url: StoreURL, *, create: bool) -> None:
-    """Fail fast on an unreachable server; create the SQL schema, or check the tables exist."""
-    with _connect(url) as conn:
-        if create:
-            conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(url.schema))
-            )
-            return
+def _check_postgres(url: StoreURL) -> None:
+    """Fail fast on an unreachable server, and clearly on a database never migrated."""
+    with psycopg.connect(**url.dsn_kwargs(), autocommit=True) as conn:  # type: ignore[arg-type]
         row = conn.execute(
             "SELECT to_regclass(%s)", (f'"{url.schema}"."{events_table(url)}"',)
         ).fetchone()
-        if row is None or row[0] is None:
-            raise SchemaMissing(
-                f"store {url.redacted()} has no deployledger schema; "
-                "run `deployledger migrate` (or open with create=True) first"
-            )
+    if row is None or row[0] is None:
+        raise SchemaMissing(
+            f"store {url.redacted()} has no deployledger schema; "
+            "run `deployledger migrate` (or open with create=True) first"
+        )
 
 
 def _check_sqlite(url: StoreURL) -> None:

@@ -1,0 +1,55 @@
+"""What a measurement yields: per-run values for the library and its baseline."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Result:
+    backend: str
+    measurement: str  # what is measured, with its unit
+    unit: str  # "µs/op" or "reports/s"
+    library: list[float]  # one value per run
+    floor: list[float]  # one value per run, measured in the same runs
+    target: float
+    higher_is_better: bool  # True for throughput (ratio >= target), False for latency
+    library_label: str = "deployledger"
+    floor_label: str = "floor"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def library_median(self) -> float:
+        return statistics.median(self.library)
+
+    @property
+    def floor_median(self) -> float:
+        return statistics.median(self.floor)
+
+    @property
+    def ratio(self) -> float:
+        return self.library_median / self.floor_median
+
+    @property
+    def met(self) -> bool:
+        if self.higher_is_better:
+            return self.ratio >= self.target
+        return self.ratio <= self.target
+
+    @property
+    def target_text(self) -> str:
+        return f"{'>=' if self.higher_is_better else '<='} {self.target:g}"
+
+    @property
+    def run_ratios(self) -> list[float]:
+        return [lib / flo for lib, flo in zip(self.library, self.floor, strict=True)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by nearest rank on sorted values."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[rank]

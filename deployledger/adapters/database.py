@@ -1,0 +1,89 @@
+"""SQLAlchemy engines for the read model, and schema management through Alembic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import URL, Engine, create_engine, event, text
+from sqlalchemy.pool import NullPool, StaticPool
+
+from deployledger.adapters.errors import translated
+from deployledger.adapters.storeurl import StoreURL
+from deployledger.migrations import runner
+from deployledger.projections.tables import workload_state
+
+# Serialises schema changes across processes (PostgreSQL advisory lock key).
+SCHEMA_LOCK_KEY = 0x6465706C6F79  # "deploy"
+
+
+def make_engine(url: StoreURL, *, single_connection: bool = False) -> Engine:
+    """An engine on the store's database: WAL + synchronous=FULL on SQLite; on PostgreSQL
+    the store's schema on the search path and the same bounded lock timeout."""
+    if url.is_postgres:
+        lock_ms = max(1, round(url.lock_timeout * 1000))
+        sa_url = URL.create(
+            "postgresql+psycopg",
+            username=url.user,
+            password=url.password or None,
+            host=url.host,
+            port=url.port,
+            database=url.dbname,
+        )
+        return create_engine(
+            sa_url,
+            pool_size=max(1, url.pool_size),
+            max_overflow=5,
+            pool_pre_ping=True,
+            connect_args={
+                "connect_timeout": max(1, round(url.connect_timeout)),
+                "options": f"-c search_path={url.schema} -c lock_timeout={lock_ms}",
+            },
+        )
+    if url.memory:
+        engine = create_engine(
+            f"sqlite:///{url.path}&uri=true",
+            poolclass=StaticPool,
+            connect_args={"check_same_thread": False, "uri": True},
+        )
+    else:
+        engine = create_engine(
+            f"sqlite:///{url.path}",
+            poolclass=NullPool if single_connection else None,
+            connect_args={"timeout": url.lock_timeout, "check_same_thread": False},
+        )
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        if not url.memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={int(url.lock_timeout * 1000)}")
+        cursor.close()
+
+    return engine
+
+
+def migrate(url: StoreURL, engine: Engine) -> None:
+    """Create or upgrade everything (event store and read model) to the latest revision.
+
+    On PostgreSQL this holds an advisory lock, so that replicas starting at once
+    cannot race; the others wait, then find nothing left to do.
+    """
+    with translated(url), engine.begin() as conn:
+        if url.is_postgres:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{url.schema}"'))
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
+        if runner.current(conn) != runner.head():
+            runner.upgrade(conn)
+
+
+def is_current(url: StoreURL, engine: Engine) -> bool:
+    """Whether the store's schema is at the latest revision."""
+    with translated(url), engine.connect() as conn:
+        return runner.current(conn) == runner.head()
+
+
+def has_read_model(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return engine.dialect.has_table(conn, workload_state.name)

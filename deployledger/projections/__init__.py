@@ -1,0 +1,1 @@
+"""Projections: events in, read-model rows out, with the runner that applies them exactly once."""
