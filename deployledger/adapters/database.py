@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from sqlalchemy import URL, Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool, StaticPool
 
@@ -87,3 +88,9 @@ def is_current(url: StoreURL, engine: Engine) -> bool:
 def has_read_model(engine: Engine) -> bool:
     with engine.connect() as conn:
         return engine.dialect.has_table(conn, workload_state.name)
+
+
+def pg_connect(url: StoreURL) -> psycopg.Connection[Any]:
+    """A plain autocommit psycopg connection (probes, advisory locks, LISTEN)."""
+    kwargs: dict[str, Any] = url.dsn_kwargs()
+    return psycopg.connect(**kwargs, autocommit=True)

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from typing import Any, cast
 from uuid import UUID
 
-import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import ApplicationRecorder, Recording, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
@@ -24,11 +23,12 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteFactory
 from eventsourcing.utils import Environment
 from psycopg import sql
 
-from deployledger.adapters.database import make_engine, migrate
+from deployledger.adapters.database import make_engine, migrate, pg_connect
 from deployledger.adapters.errors import translated
 from deployledger.adapters.storeurl import StoreURL
 from deployledger.domain.workload import Workload
 from deployledger.errors import SchemaMissing
+from deployledger.projections.project import EventRecord
 
 APP_NAME = "deployledger"
 
@@ -202,7 +202,7 @@ class EventStore:
 
 def _check_postgres(url: StoreURL) -> None:
     """Fail fast on an unreachable server, and clearly on a database never migrated."""
-    with psycopg.connect(**url.dsn_kwargs(), autocommit=True) as conn:  # type: ignore[arg-type]
+    with pg_connect(url) as conn:
         row = conn.execute(
             "SELECT to_regclass(%s)", (f'"{url.schema}"."{events_table(url)}"',)
         ).fetchone()
@@ -225,3 +225,24 @@ def _check_sqlite(url: StoreURL) -> None:
         ).fetchone()
     if found is None:
         raise SchemaMissing(f"store {url.redacted()} has no deployledger schema")
+
+
+def _as_uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
+
+
+def read_after(store: EventStore, position: int, limit: int) -> list[EventRecord]:
+    """Up to `limit` events after global `position`, in order, decoded for projections.
+
+    Gaps in the positions (PostgreSQL sequences skip on failed inserts) are simply passed
+    over: the recorder's table lock makes insert order equal commit order.
+    """
+    with translated(store.url):
+        notes = store.app.recorder.select_notifications(
+            start=position, limit=limit, inclusive_of_start=False
+        )
+    decode = store.app.mapper.transcoder.decode
+    return [
+        EventRecord(n.id, _as_uuid(n.originator_id), n.originator_version, n.topic, decode(n.state))
+        for n in notes
+    ]

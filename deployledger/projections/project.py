@@ -1,0 +1,143 @@
+"""The projection: a plain function from events to read-model row changes. No I/O.
+
+The runner owns the transactions; this module only says what each event does to
+the `workload_state` and `deployment_attempts` rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from deployledger.domain.state import DeploymentState
+from deployledger.domain.workload import Workload, attempt_number
+
+REGISTERED = Workload.Registered.TOPIC
+ATTEMPTED = Workload.DeploymentAttempted.TOPIC
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One stored event as the projection sees it: position, identity, topic, decoded state."""
+
+    position: int
+    originator_id: UUID
+    version: int
+    topic: str
+    data: dict[str, Any]
+
+
+def encode_message(message: str | None) -> tuple[str | None, bytes | None]:
+    """(searchable text, exact bytes or None). NUL cannot live in PostgreSQL `text`, so a
+    message holding one is searchable with U+FFFD in its place and kept exactly as bytes."""
+    if message is None or "\x00" not in message:
+        return message, None
+    return message.replace("\x00", "\ufffd"), message.encode("utf-8")
+
+
+def decode_message(text: str | None, exact: bytes | None) -> str | None:
+    """The exact message back from its two columns."""
+    return bytes(exact).decode("utf-8") if exact is not None else text
+
+
+@dataclass(slots=True)
+class Changes:
+    """Row changes for one batch: new attempt rows, and the final state row per workload."""
+
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)  # by workload_id hex
+    new_states: set[str] = field(default_factory=set)
+
+
+def new_state(record: EventRecord) -> dict[str, Any]:
+    return {
+        "tenant_id": record.data["tenant_id"],
+        "workload_rt_id": record.data["workload_rt_id"],
+        "workload_id": record.originator_id.hex,
+        "workload_name": None,
+        "pool_name": None,
+        "state": int(DeploymentState.UNDEPLOYED),
+        "status_message": None,
+        "status_message_exact": None,
+        "attempts": 0,
+        "failures": 0,
+        "consecutive_failures": 0,
+        "last_attempt_at": None,
+        "last_success_at": None,
+        "last_failure_at": None,
+        "last_position": record.position,
+    }
+
+
+def attempt_row(record: EventRecord) -> dict[str, Any]:
+    data = record.data
+    text, exact = encode_message(data["status_message"])
+    success = bool(data["success"])
+    return {
+        "position": record.position,
+        "tenant_id": data["tenant_id"],
+        "workload_rt_id": data["workload_rt_id"],
+        "attempt": attempt_number(record.version),
+        "recorded_at": data["timestamp"],
+        "reported_at": data["reported_at"],
+        "success": success,
+        "state": int(DeploymentState.after_attempt(success)),
+        "status_message": text,
+        "status_message_exact": exact,
+        "workload_name": data["workload_name"],
+        "pool_name": data["pool_name"],
+        "message_id": data["message_id"],
+    }
+
+
+def fold_attempt(state: dict[str, Any], row: dict[str, Any]) -> None:
+    """Apply one attempt row to a workload's state row, in place."""
+    at: datetime = row["recorded_at"]
+    state["attempts"] += 1
+    state["workload_name"] = row["workload_name"]
+    state["pool_name"] = row["pool_name"]
+    state["state"] = row["state"]
+    state["status_message"] = row["status_message"]
+    state["status_message_exact"] = row["status_message_exact"]
+    state["last_attempt_at"] = at
+    state["last_position"] = row["position"]
+    if row["success"]:
+        state["consecutive_failures"] = 0
+        state["last_success_at"] = at
+    else:
+        state["failures"] += 1
+        state["consecutive_failures"] += 1
+        state["last_failure_at"] = at
+
+
+def project(records: list[EventRecord], existing: dict[str, dict[str, Any]]) -> Changes:
+    """The row changes for a batch of events, given the current state rows they touch.
+
+    `existing` maps workload_id hex to its current state row (it is not modified).
+    Events of unknown topics are skipped, so that newer writers cannot break older readers.
+    """
+    changes = Changes()
+    for record in records:
+        key = record.originator_id.hex
+        if record.topic == REGISTERED:
+            if key not in changes.states and key not in existing:
+                changes.states[key] = new_state(record)
+                changes.new_states.add(key)
+            continue
+        if record.topic != ATTEMPTED:
+            continue
+        row = attempt_row(record)
+        changes.attempts.append(row)
+        state = changes.states.get(key)
+        if state is None:
+            found = existing.get(key)
+            if found is None:  # registration not seen (should not happen): derive identity
+                state = new_state(record)
+                changes.new_states.add(key)
+            else:
+                state = dict(found)
+            changes.states[key] = state
+        fold_attempt(state, row)
+    return changes

@@ -1,0 +1,236 @@
+"""The projection runner: applies events to the read model exactly once, in batches.
+
+Each batch writes its view rows and the new tracking position in one transaction,
+after taking the tracking row's lock. Any number of processes may catch up at once:
+they serialise on that lock, and none applies an event twice. A crash at any point
+resumes from the last committed position.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from deployledger.adapters.database import pg_connect
+from deployledger.adapters.errors import translated
+from deployledger.adapters.eventstore import EventStore, events_table, read_after
+from deployledger.errors import ProjectionBehind
+from deployledger.projections.project import EventRecord, project
+from deployledger.projections.tables import (
+    deployment_attempts,
+    projection_tracking,
+    workload_state,
+)
+
+LIVE = "read_model"
+DEFAULT_BATCH = 2000
+FOLLOW_LOCK_KEY = 0x666F6C6C6F77  # "follow": one active follower per projection
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a projection writes: its two view tables and its tracking row."""
+
+    name: str
+    states: Table
+    attempts: Table
+
+
+LIVE_TARGET = Target(LIVE, workload_state, deployment_attempts)
+
+
+class ProjectionRunner:
+    """Catch up, follow, and wait for positions on one read-model target."""
+
+    def __init__(
+        self,
+        events: EventStore,
+        engine: Engine,
+        *,
+        target: Target = LIVE_TARGET,
+        batch_size: int = DEFAULT_BATCH,
+    ) -> None:
+        self.events = events
+        self.engine = engine
+        self.target = target
+        self.batch_size = batch_size
+        self.url = events.url
+
+    def position(self) -> int:
+        """The last event position applied to the view (0 before any)."""
+        with translated(self.url), self.engine.connect() as conn:
+            return _read_position(conn, self.target.name)
+
+    def catch_up(
+        self, *, until: int | None = None, progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        """Apply every event recorded so far (or up to `until`); return how many were applied.
+
+        `progress(applied_in_batch, position)` is called after each committed batch.
+        """
+        applied = 0
+        with translated(self.url):
+            _ensure_tracking(self.engine, self.target.name)
+            while True:
+                done, position = self._apply_batch(until)
+                if done == 0:
+                    return applied
+                applied += done
+                if progress is not None:
+                    progress(done, position)
+
+    def _apply_batch(self, until: int | None) -> tuple[int, int]:
+        with self.engine.begin() as conn:
+            position = _lock_position(conn, self.target.name)
+            if until is not None and position >= until:
+                return 0, position
+            records = read_after(self.events, position, self.batch_size)
+            if until is not None:
+                records = [r for r in records if r.position <= until]
+            if not records:
+                return 0, position
+            apply_records(conn, self.target, records)
+            last = records[-1].position
+            conn.execute(
+                update(projection_tracking)
+                .where(projection_tracking.c.name == self.target.name)
+                .values(position=last)
+            )
+            return len(records), last
+
+    def wait_for(self, position: int, timeout: float = 10.0) -> None:
+        """Block until the view has applied `position` (read-your-writes), or raise
+        `ProjectionBehind` after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            current = self.position()
+            if current >= position:
+                return
+            if time.monotonic() >= deadline:
+                raise ProjectionBehind(
+                    f"read model is at position {current}, not {position}, after {timeout:g}s; "
+                    "is a follower running (`deployledger project --follow`)?"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+    def follow(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        poll_interval: float = 1.0,
+        on_batch: Callable[[int, int], None] | None = None,
+        on_leader: Callable[[], None] | None = None,
+    ) -> None:
+        """Keep the view live until `stop` is set.
+
+        PostgreSQL: only the holder of an advisory lock follows; others wait and take over
+        when it dies. New events are announced by LISTEN/NOTIFY, and a poll every
+        `poll_interval` seconds covers a lost notification. SQLite: polling.
+        """
+        stop = stop or threading.Event()
+        with self._leadership(stop) as listener:
+            if stop.is_set():
+                return
+            if on_leader is not None:
+                on_leader()
+            while not stop.is_set():
+                self.catch_up(progress=on_batch)
+                _wait_for_news(listener, stop, poll_interval)
+
+    @contextmanager
+    def _leadership(self, stop: threading.Event) -> Iterator[Any]:
+        if not self.url.is_postgres:
+            yield None
+            return
+        with translated(self.url), pg_connect(self.url) as conn:
+            key = FOLLOW_LOCK_KEY ^ zlib.crc32(self.target.name.encode())
+            while not stop.is_set():
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+                if row and row[0]:
+                    break
+                stop.wait(0.5)
+            conn.execute(f'LISTEN "{events_table(self.url)}"')
+            try:
+                yield conn
+            finally:
+                if not conn.closed:
+                    conn.execute("SELECT pg_advisory_unlock_all()")
+
+
+def _wait_for_news(listener: Any, stop: threading.Event, poll_interval: float) -> None:
+    if listener is None:
+        stop.wait(poll_interval)
+        return
+    for _ in listener.notifies(timeout=poll_interval, stop_after=1):
+        pass
+
+
+def _ensure_tracking(engine: Engine, name: str) -> None:
+    with engine.begin() as conn:
+        found = conn.execute(
+            select(projection_tracking.c.position).where(projection_tracking.c.name == name)
+        ).first()
+        if found is None:
+            values = {"name": name, "position": 0}
+            if engine.dialect.name == "postgresql":
+                conn.execute(pg_insert(projection_tracking).values(values).on_conflict_do_nothing())
+            else:
+                conn.execute(insert(projection_tracking).values(values).prefix_with("OR IGNORE"))
+
+
+def _read_position(conn: Connection, name: str) -> int:
+    found = conn.execute(
+        select(projection_tracking.c.position).where(projection_tracking.c.name == name)
+    ).scalar()
+    return int(found or 0)
+
+
+def _lock_position(conn: Connection, name: str) -> int:
+    # A no-op write takes the row lock (and SQLite's write lock) before anything is read,
+    # so concurrent runners queue here instead of applying the same events twice.
+    conn.execute(
+        update(projection_tracking)
+        .where(projection_tracking.c.name == name)
+        .values(position=projection_tracking.c.position)
+    )
+    return _read_position(conn, name)
+
+
+def apply_records(conn: Connection, target: Target, records: list[EventRecord]) -> None:
+    """Write one batch's row changes (attempt rows, and upserted state rows)."""
+    states = target.states
+    keys = list({r.originator_id.hex for r in records})
+    existing: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        for row in conn.execute(select(states).where(states.c.workload_id.in_(chunk))):
+            existing[row.workload_id] = dict(row._mapping)
+    changes = project(records, existing)
+    if changes.attempts:
+        conn.execute(insert(target.attempts), changes.attempts)
+    inserts = [changes.states[k] for k in changes.new_states]
+    updates = [
+        {**row, "b_workload_id": key}
+        for key, row in changes.states.items()
+        if key not in changes.new_states
+    ]
+    if inserts:
+        conn.execute(insert(states), inserts)
+    if updates:
+        columns = [c.name for c in states.columns if c.name not in ("tenant_id", "workload_rt_id")]
+        stmt = (
+            update(states)
+            .where(states.c.workload_id == bindparam("b_workload_id"))
+            .values({name: bindparam(name) for name in columns if name != "workload_id"})
+        )
+        conn.execute(stmt, updates)

@@ -1,0 +1,47 @@
+"""Fixtures for the end-to-end tests of the installed `deployledger` console script."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_support import CLI, EXAMPLES, RTID, TENANT, Cli, run_cli
+
+
+@pytest.fixture(scope="session")
+def cli() -> Cli:
+    """The runner for the installed console script (checked to exist once)."""
+    assert Path(CLI).is_file(), f"console script not installed at {CLI}"
+    return run_cli
+
+
+@pytest.fixture
+def store(store_url: str, cli: Cli) -> str:
+    """An empty, migrated store (SQLite file or fresh PostgreSQL database)."""
+    result = cli("migrate", store=store_url)
+    assert "is ready" in result.out
+    return store_url
+
+
+@pytest.fixture
+def recorded(store: str, cli: Cli) -> str:
+    """A migrated store holding examples/reports.jsonl."""
+    cli("record", EXAMPLES, store=store)
+    return store
+
+
+@pytest.fixture(scope="session")
+def examples() -> list[dict[str, Any]]:
+    """The reports of examples/reports.jsonl, in file order."""
+    lines = EXAMPLES.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def checkout(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The 7 reports of acme-prod/checkout-api, oldest first."""
+    reports = [r for r in examples if r["tenantId"] == TENANT and r["workloadRtId"] == RTID]
+    assert len(reports) == 7
+    return reports
