@@ -9,6 +9,7 @@ from deployledger.domain.reports import WorkloadDeploymentStatus, parse_report
 from deployledger.domain.state import DeploymentState
 from deployledger.errors import (
     DeployLedgerError,
+    InvalidQuery,
     InvalidReport,
     InvalidStoreURL,
     Problem,
@@ -24,6 +25,7 @@ __all__ = [
     "Attempt",
     "DeployLedgerError",
     "DeploymentState",
+    "InvalidQuery",
     "InvalidReport",
     "InvalidStoreURL",
     "Ledger",

@@ -4,6 +4,7 @@
 DeployLedgerError
  ├── InvalidReport        a report breaks the contract; nothing was stored (fix the input)
  ├── InvalidStoreURL      the store URL or a setting cannot be used (fix the configuration)
+ ├── InvalidQuery         a query filter, limit or cursor cannot be used (fix the query)
  ├── SchemaMissing        the store has no deployledger schema yet (run `deployledger migrate`)
  ├── StoreUnavailable     the database cannot be reached, or a lock wait timed out (retry later)
  │    └── WriteConflict   concurrent writers kept winning past the retry bound (retry later)
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "DeployLedgerError",
+    "InvalidQuery",
     "InvalidReport",
     "InvalidStoreURL",
     "Problem",
@@ -68,6 +70,10 @@ class InvalidReport(DeployLedgerError, ValueError):
 
 class InvalidStoreURL(DeployLedgerError, ValueError):
     """The store URL or one of its settings cannot be used."""
+
+
+class InvalidQuery(DeployLedgerError, ValueError):
+    """A query filter, limit or pagination cursor cannot be used."""
 
 
 class SchemaMissing(DeployLedgerError):

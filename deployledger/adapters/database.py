@@ -9,6 +9,7 @@ from sqlalchemy import URL, Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool, StaticPool
 
 from deployledger.adapters.errors import translated
+from deployledger.adapters.readmodel import contains_ci
 from deployledger.adapters.storeurl import StoreURL
 from deployledger.migrations import runner
 from deployledger.projections.tables import workload_state
@@ -61,6 +62,7 @@ def make_engine(url: StoreURL, *, single_connection: bool = False) -> Engine:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute(f"PRAGMA busy_timeout={int(url.lock_timeout * 1000)}")
         cursor.close()
+        dbapi_connection.create_function("dl_contains_ci", 2, contains_ci, deterministic=True)
 
     return engine
 

@@ -246,3 +246,26 @@ def read_after(store: EventStore, position: int, limit: int) -> list[EventRecord
         EventRecord(n.id, _as_uuid(n.originator_id), n.originator_version, n.topic, decode(n.state))
         for n in notes
     ]
+
+
+def attempt_counts(store: EventStore, upto: int) -> dict[str, int]:
+    """Per workload (id hex), the number of attempts among events at positions <= `upto`."""
+    table = events_table(store.url)
+    with translated(store.url):
+        if store.url.is_postgres:
+            datastore = cast(PostgresDatastore, cast(Any, store.app.factory).datastore)
+            query = sql.SQL(
+                "SELECT originator_id, MAX(originator_version) FROM {}.{} "
+                "WHERE notification_id <= %s GROUP BY originator_id"
+            ).format(sql.Identifier(store.url.schema), sql.Identifier(table))
+            with datastore.get_connection() as conn, conn.cursor() as cur:
+                cur.execute(query, (upto,))
+                return {r["originator_id"].hex: r["max"] - 1 for r in cur.fetchall()}
+        sqlite_store = cast(SQLiteDatastore, cast(Any, store.app.factory).datastore)
+        with sqlite_store.transaction(commit=False) as cur:
+            cur.execute(
+                f"SELECT originator_id, MAX(originator_version) FROM {table} "
+                "WHERE rowid <= ? GROUP BY originator_id",
+                (upto,),
+            )
+            return {UUID(r[0]).hex: r[1] - 1 for r in cur.fetchall()}

@@ -127,7 +127,7 @@ def sqlite_path(url: str) -> Path:
 
 
 def report(
-    rtid: str, *, success: bool = True, message: str | None = "ok", **extra: Any
+    rtid: str, *, success: Any = True, message: str | None = "ok", **extra: Any
 ) -> dict[str, Any]:
     """A valid report for tenant `t-e2e`."""
     body: dict[str, Any] = {

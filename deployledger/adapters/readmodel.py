@@ -1,0 +1,188 @@
+"""Read-model queries (SQLAlchemy 2 Core): the fleet table and the audit trail.
+
+Filter values are always bound parameters, never SQL text. Audit results come
+newest first by global position, with keyset pagination: the cursor names the
+last position returned, so the next page continues exactly there even while new
+reports arrive.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Table, and_, func, select
+
+from deployledger.domain.records import Attempt, WorkloadState
+from deployledger.domain.state import DeploymentState
+from deployledger.errors import InvalidQuery
+from deployledger.projections.project import decode_message
+from deployledger.projections.tables import deployment_attempts, workload_state
+
+MAX_PAGE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters of an audit query; every one is optional and they combine with AND."""
+
+    tenant_id: str | None = None
+    pool_name: str | None = None
+    workload_name: str | None = None
+    workload_rt_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    success: bool | None = None
+    grep: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    """One page of audit results, newest first, and the cursor of the next page (or None)."""
+
+    items: list[Attempt]
+    next_cursor: str | None
+
+
+def encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"p:{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = raw.partition(":")
+        position = int(value)
+        if kind != "p" or position < 0:
+            raise ValueError(raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidQuery(
+            f"invalid cursor {cursor!r}: pass the value a previous page gave"
+        ) from None
+    return position
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands timestamps back without a zone; they are stored in UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise InvalidQuery(f"timestamp {value.isoformat()} needs a time zone")
+    return value.astimezone(UTC)
+
+
+def fleet(
+    conn: Connection,
+    *,
+    tenant_id: str | None = None,
+    pool_name: str | None = None,
+    state: DeploymentState | None = None,
+    table: Table = workload_state,
+) -> list[WorkloadState]:
+    """Every workload's current state, filtered, ordered by tenant then runtime id."""
+    c = table.c
+    where: list[ColumnElement[bool]] = []
+    if tenant_id is not None:
+        where.append(c.tenant_id == tenant_id)
+    if pool_name is not None:
+        where.append(c.pool_name == pool_name)
+    if state is not None:
+        where.append(c.state == int(state))
+    stmt = select(table).where(and_(True, *where)).order_by(c.tenant_id, c.workload_rt_id)
+    return [_state(row._mapping) for row in conn.execute(stmt)]
+
+
+def _state(row: Any) -> WorkloadState:
+    return WorkloadState(
+        tenant_id=row["tenant_id"],
+        workload_rt_id=row["workload_rt_id"],
+        workload_name=row["workload_name"],
+        pool_name=row["pool_name"],
+        state=DeploymentState(row["state"]),
+        status_message=decode_message(row["status_message"], row["status_message_exact"]),
+        attempts=row["attempts"],
+        failures=row["failures"],
+        consecutive_failures=row["consecutive_failures"],
+        last_attempt_at=_aware(row["last_attempt_at"]),
+        last_success_at=_aware(row["last_success_at"]),
+        last_failure_at=_aware(row["last_failure_at"]),
+    )
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def audit(
+    conn: Connection,
+    query: AuditQuery,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    table: Table = deployment_attempts,
+) -> AuditPage:
+    """Attempts matching `query`, newest first; at most `limit`, after `cursor`."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidQuery(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+    c = table.c
+    where: list[ColumnElement[bool]] = []
+    if query.tenant_id is not None:
+        where.append(c.tenant_id == query.tenant_id)
+    if query.pool_name is not None:
+        where.append(c.pool_name == query.pool_name)
+    if query.workload_name is not None:
+        where.append(c.workload_name == query.workload_name)
+    if query.workload_rt_id is not None:
+        where.append(c.workload_rt_id == query.workload_rt_id)
+    if query.since is not None:
+        where.append(c.recorded_at >= _utc(query.since))
+    if query.until is not None:
+        where.append(c.recorded_at < _utc(query.until))
+    if query.success is not None:
+        where.append(c.success == query.success)
+    if query.grep:
+        needle = query.grep.replace("\x00", "\ufffd")
+        if conn.dialect.name == "postgresql":
+            where.append(c.status_message.ilike(_like_pattern(needle), escape="\\"))
+        else:
+            # SQLite's LIKE folds ASCII only; casefold in Python for full Unicode.
+            where.append(func.dl_contains_ci(c.status_message, needle) == 1)
+    if cursor is not None:
+        where.append(c.position < decode_cursor(cursor))
+    stmt = select(table).where(and_(True, *where)).order_by(c.position.desc()).limit(limit + 1)
+    rows = [row._mapping for row in conn.execute(stmt)]
+    items = [_attempt(row) for row in rows[:limit]]
+    next_cursor = encode_cursor(items[-1].position) if len(rows) > limit else None
+    return AuditPage(items, next_cursor)
+
+
+def _attempt(row: Any) -> Attempt:
+    return Attempt(
+        tenant_id=row["tenant_id"],
+        workload_rt_id=row["workload_rt_id"],
+        attempt=row["attempt"],
+        recorded_at=_aware(row["recorded_at"]),  # type: ignore[arg-type]
+        reported_at=_aware(row["reported_at"]),
+        success=bool(row["success"]),
+        state=DeploymentState(row["state"]),
+        status_message=decode_message(row["status_message"], row["status_message_exact"]),
+        workload_name=row["workload_name"],
+        pool_name=row["pool_name"],
+        message_id=row["message_id"],
+        position=row["position"],
+    )
+
+
+def contains_ci(haystack: str | None, needle: str | None) -> int:
+    """SQLite function `dl_contains_ci`: case-insensitive (Unicode casefold) substring."""
+    if haystack is None or needle is None:
+        return 0
+    return int(needle.casefold() in haystack.casefold())

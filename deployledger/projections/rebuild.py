@@ -1,0 +1,170 @@
+"""Rebuild the read model beside the live one, check it, then switch atomically.
+
+1. Fresh `*_next` tables are created (leftovers of an interrupted rebuild are dropped)
+   and every event is replayed into them in batches, with indexes built afterwards.
+2. They are checked against the event store: the number of attempt rows, and every
+   workload's attempt count.
+3. One transaction takes the live tracking lock, applies what arrived meanwhile, and
+   swaps the tables. Readers see the old view until that commit, then the new one;
+   an interrupted rebuild leaves the live view untouched.
+
+A projection schema change ships the same way: new tables built beside, then switched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, Index, Table, delete, func, select, text, update
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from deployledger.adapters.errors import translated
+from deployledger.adapters.eventstore import EventStore, attempt_counts, read_after
+from deployledger.errors import DeployLedgerError
+from deployledger.projections.runner import (
+    LIVE,
+    LIVE_TARGET,
+    ProjectionRunner,
+    Target,
+    _ensure_tracking,
+    _lock_position,
+    apply_records,
+)
+from deployledger.projections.tables import projection_tracking, shadow_tables
+
+NEXT = "next"
+PREV = "prev"
+
+
+class RebuildFailed(DeployLedgerError):
+    """The rebuilt view did not match the event store; the live view was left untouched."""
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildResult:
+    events: int
+    position: int
+    workloads: int
+    attempts: int
+
+
+Progress = Callable[[int, int], None]
+
+
+def rebuild(
+    events: EventStore,
+    engine: Engine,
+    *,
+    batch_size: int = 5000,
+    progress: Progress | None = None,
+) -> RebuildResult:
+    """Replay every event into fresh tables, verify them, and switch them in atomically."""
+    url = events.url
+    meta, states, attempts = shadow_tables(NEXT)
+    target = Target(f"{LIVE}_{NEXT}", states, attempts)
+    with translated(url):
+        _ensure_tracking(engine, LIVE)
+        with engine.begin() as conn:
+            meta.drop_all(conn, checkfirst=True)
+            for table in (states, attempts):
+                conn.execute(CreateTable(table))  # indexes come after the bulk load
+            conn.execute(
+                delete(projection_tracking).where(projection_tracking.c.name == target.name)
+            )
+        runner = ProjectionRunner(events, engine, target=target, batch_size=batch_size)
+        applied = runner.catch_up(progress=progress)
+        with engine.begin() as conn:
+            for table in (states, attempts):
+                for index in sorted(table.indexes, key=lambda i: i.name or ""):
+                    conn.execute(CreateIndex(index))
+        position = runner.position()
+        _verify(events, engine, target, position)
+        result = _switch(events, engine, target)
+        with engine.begin() as conn:
+            for name in (f"{t}_{PREV}" for t in ("deployment_attempts", "workload_state")):
+                conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        return RebuildResult(applied, result[0], result[1], result[2])
+
+
+def _verify(events: EventStore, engine: Engine, target: Target, position: int) -> None:
+    expected = attempt_counts(events, position)
+    with engine.connect() as conn:
+        found = dict(
+            conn.execute(select(target.states.c.workload_id, target.states.c.attempts)).all()
+        )
+        rows = conn.execute(select(func.count()).select_from(target.attempts)).scalar_one()
+    total = sum(expected.values())
+    if rows != total:
+        raise RebuildFailed(f"rebuilt view has {rows} attempt rows, the event store {total}")
+    wrong = [k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k)]
+    if wrong:
+        raise RebuildFailed(
+            f"rebuilt view disagrees with the event store on {len(wrong)} workloads "
+            f"(first: {sorted(wrong)[0]})"
+        )
+
+
+def _switch(events: EventStore, engine: Engine, target: Target) -> tuple[int, int, int]:
+    with engine.begin() as conn:
+        _lock_position(conn, LIVE)
+        position = _lock_position(conn, target.name)
+        while records := read_after(events, position, 5000):
+            apply_records(conn, target, records)
+            position = records[-1].position
+        workloads = conn.execute(select(func.count()).select_from(target.states)).scalar_one()
+        attempts = conn.execute(select(func.count()).select_from(target.attempts)).scalar_one()
+        if conn.dialect.name == "postgresql":
+            _swap_postgres(conn, target)
+        else:
+            _swap_sqlite(conn, target)
+        conn.execute(
+            update(projection_tracking)
+            .where(projection_tracking.c.name == LIVE)
+            .values(position=position)
+        )
+        conn.execute(delete(projection_tracking).where(projection_tracking.c.name == target.name))
+    return position, workloads, attempts
+
+
+def _pairs(live: Table, other: Table) -> list[tuple[Index, Index]]:
+    by_columns = {tuple(c.name for c in i.columns): i for i in other.indexes}
+    return [(i, by_columns[tuple(c.name for c in i.columns)]) for i in live.indexes]
+
+
+def _swap_postgres(conn: Connection, target: Target) -> None:
+    # Renames are catalogue updates: readers wait a moment on the lock, never see a gap.
+    _, prev_states, prev_attempts = shadow_tables(PREV)
+    for live, nxt, prev in (
+        (LIVE_TARGET.states, target.states, prev_states),
+        (LIVE_TARGET.attempts, target.attempts, prev_attempts),
+    ):
+        conn.execute(text(f"DROP TABLE IF EXISTS {prev.name}"))
+        _rename_table(conn, live, prev)
+        _rename_table(conn, nxt, live)
+
+
+def _rename_table(conn: Connection, old: Table, new: Table) -> None:
+    conn.execute(text(f'ALTER TABLE "{old.name}" RENAME TO "{new.name}"'))
+    for old_c, new_c in zip(_constraints(old), _constraints(new), strict=True):
+        conn.execute(text(f'ALTER TABLE "{new.name}" RENAME CONSTRAINT "{old_c}" TO "{new_c}"'))
+    for old_i, new_i in _pairs(old, new):
+        conn.execute(text(f'ALTER INDEX "{old_i.name}" RENAME TO "{new_i.name}"'))
+
+
+def _constraints(table: Table) -> list[str]:
+    names = [str(table.primary_key.name)]
+    names += sorted(str(c.name) for c in table.constraints if c.name and c is not table.primary_key)
+    return names
+
+
+def _swap_sqlite(conn: Connection, target: Target) -> None:
+    # SQLite cannot rename indexes, so the live tables are dropped and the new ones get
+    # canonically named indexes. WAL readers keep seeing the old view until the commit.
+    for live, nxt in ((LIVE_TARGET.states, target.states), (LIVE_TARGET.attempts, target.attempts)):
+        conn.execute(text(f'DROP TABLE "{live.name}"'))
+        for index in nxt.indexes:
+            conn.execute(text(f'DROP INDEX "{index.name}"'))
+        conn.execute(text(f'ALTER TABLE "{nxt.name}" RENAME TO "{live.name}"'))
+        for index in live.indexes:
+            conn.execute(CreateIndex(index))
