@@ -4,6 +4,7 @@ The public API is what a controller embeds: `Ledger`, the report model, the
 answers it gives, and the errors it raises (all under `DeployLedgerError`).
 """
 
+from deployledger.adapters.readmodel import AuditPage
 from deployledger.domain.records import Attempt, Receipt, WorkloadState
 from deployledger.domain.reports import WorkloadDeploymentStatus, parse_report
 from deployledger.domain.state import DeploymentState
@@ -20,9 +21,11 @@ from deployledger.errors import (
     WriteConflict,
 )
 from deployledger.ledger import Ledger
+from deployledger.projections.rebuild import RebuildFailed, RebuildResult
 
 __all__ = [
     "Attempt",
+    "AuditPage",
     "DeployLedgerError",
     "DeploymentState",
     "InvalidQuery",
@@ -31,6 +34,8 @@ __all__ = [
     "Ledger",
     "Problem",
     "ProjectionBehind",
+    "RebuildFailed",
+    "RebuildResult",
     "Receipt",
     "SchemaMissing",
     "StoreUnavailable",

@@ -15,14 +15,19 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
+from deployledger.adapters import readmodel
+from deployledger.adapters.database import make_engine
+from deployledger.adapters.errors import translated
 from deployledger.adapters.eventstore import EventStore
+from deployledger.adapters.readmodel import AuditPage
 from deployledger.adapters.storeurl import StoreURL, parse_store_url
 from deployledger.domain.records import Attempt, Receipt, WorkloadState
 from deployledger.domain.reports import (
@@ -34,6 +39,8 @@ from deployledger.domain.reports import (
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.workload import Workload, attempt_number, workload_id
 from deployledger.errors import DeployLedgerError, WriteConflict
+from deployledger.projections.rebuild import RebuildResult, rebuild
+from deployledger.projections.runner import ProjectionRunner
 
 MAX_WRITE_ATTEMPTS = 25
 DEFAULT_SNAPSHOT_INTERVAL = 200
@@ -67,6 +74,7 @@ class Ledger:
         self._cache: OrderedDict[UUID, Workload] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        self._runner: ProjectionRunner | None = None
 
     @classmethod
     def open(
@@ -108,6 +116,8 @@ class Ledger:
 
     def close(self) -> None:
         """Release every connection. The ledger cannot be used afterwards."""
+        if self._runner is not None:
+            self._runner.engine.dispose()
         self._store.close()
 
     def __enter__(self) -> Self:
@@ -294,6 +304,76 @@ class Ledger:
     def max_position(self) -> int:
         """The highest global position in the event store (0 when empty)."""
         return self._store.max_position()
+
+    # -- read model --------------------------------------------------------------------
+
+    def workloads(
+        self,
+        tenant_id: str | None = None,
+        pool_name: str | None = None,
+        state: DeploymentState | str | None = None,
+    ) -> list[WorkloadState]:
+        """The fleet: every workload's current state, filtered, by tenant then runtime id.
+
+        Sees every report recorded before the call (the view catches up first).
+        """
+        wanted = DeploymentState.from_label(state) if isinstance(state, str) else state
+        views = self._views()
+        views.catch_up()
+        with translated(self.url), views.engine.connect() as conn:
+            return readmodel.fleet(conn, tenant_id=tenant_id, pool_name=pool_name, state=wanted)
+
+    def audit(
+        self,
+        *,
+        tenant_id: str | None = None,
+        pool_name: str | None = None,
+        workload_name: str | None = None,
+        workload_rt_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        success: bool | None = None,
+        grep: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> AuditPage:
+        """Attempts across the fleet, newest first, one page at a time.
+
+        Filters combine with AND: `since` <= recorded at < `until`; `success` False for
+        failures only; `grep` a case-insensitive substring of the status message. Pass
+        the page's `next_cursor` back as `cursor` to continue exactly where it stopped.
+        """
+        query = readmodel.AuditQuery(
+            tenant_id, pool_name, workload_name, workload_rt_id, since, until, success, grep
+        )
+        views = self._views()
+        views.catch_up()
+        with translated(self.url), views.engine.connect() as conn:
+            return readmodel.audit(conn, query, limit=limit, cursor=cursor)
+
+    def catch_up(self) -> int:
+        """Bring the read model up to date now; return the number of events applied."""
+        return self._views().catch_up()
+
+    def wait_for(self, position: int, timeout: float = 10.0) -> None:
+        """Wait until the read model has applied `position` (e.g. a receipt's), or raise
+        `ProjectionBehind`. For when a separate follower process keeps the view."""
+        self._views().wait_for(position, timeout)
+
+    def follow(self, stop: threading.Event | None = None, *, poll_interval: float = 1.0) -> None:
+        """Keep the read model live until `stop` is set (see `deployledger project --follow`)."""
+        self._views().follow(stop, poll_interval=poll_interval)
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> RebuildResult:
+        """Rebuild the read model from every event beside the live one, verify, switch."""
+        views = self._views()
+        return rebuild(self._store, views.engine, progress=progress)
+
+    def _views(self) -> ProjectionRunner:
+        with self._cache_lock:
+            if self._runner is None:
+                self._runner = ProjectionRunner(self._store, make_engine(self.url))
+            return self._runner
 
     # -- cache -------------------------------------------------------------------------
 
