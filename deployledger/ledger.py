@@ -351,6 +351,10 @@ class Ledger:
         with translated(self.url), views.engine.connect() as conn:
             return readmodel.audit(conn, query, limit=limit, cursor=cursor)
 
+    def read_position(self) -> int:
+        """The last event position the read model has applied."""
+        return self._views().position()
+
     def catch_up(self) -> int:
         """Bring the read model up to date now; return the number of events applied."""
         return self._views().catch_up()

@@ -5,10 +5,17 @@ Exit codes: 0 success; 2 invalid input or usage; 3 store unavailable; 1 anything
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import click
@@ -19,6 +26,7 @@ from deployledger.adapters.storeurl import DEFAULT_STORE_URL, parse_store_url
 from deployledger.domain.reports import WorkloadDeploymentStatus, parse_report
 from deployledger.errors import (
     DeployLedgerError,
+    InvalidQuery,
     InvalidReport,
     InvalidStoreURL,
     Problem,
@@ -157,6 +165,187 @@ def history(
         click.echo(render.history_table(attempts, full=full))
 
 
+STATES = ["deployed", "error", "pending", "undeployed"]
+FORMATS = ["table", "json", "jsonl", "csv"]
+
+
+@cli.command()
+@click.option("--tenant", help="Only this tenant.")
+@click.option("--pool", help="Only this pool.")
+@click.option("--state", type=click.Choice(STATES, case_sensitive=False), help="Only this state.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_settings
+def status(
+    settings: Settings, tenant: str | None, pool: str | None, state: str | None, as_json: bool
+) -> None:
+    """The fleet: every workload's current state."""
+    with settings.ledger() as ledger:
+        states = ledger.workloads(tenant_id=tenant, pool_name=pool, state=state)
+    if as_json:
+        click.echo(render.to_json([s.to_json() for s in states]))
+    elif states:
+        click.echo(render.fleet_table(states))
+    else:
+        click.echo("no workloads match", err=True)
+
+
+@cli.command()
+@click.option("--tenant", help="Only this tenant.")
+@click.option("--pool", help="Only this pool.")
+@click.option("--workload", "workload_name", metavar="NAME", help="Only this workload name.")
+@click.option("--rt-id", "workload_rt_id", metavar="ID", help="Only this workload runtime id.")
+@click.option("--since", metavar="WHEN", help="From this time: ISO-8601, or 90m, 24h, 7d ago.")
+@click.option("--until", metavar="WHEN", help="Before this time: ISO-8601, or 90m, 24h, 7d ago.")
+@click.option("--failed", is_flag=True, help="Only failed attempts.")
+@click.option("--succeeded", is_flag=True, help="Only successful attempts.")
+@click.option("--grep", metavar="TEXT", help="Status message contains TEXT (any case).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--cursor", metavar="C", help="Continue after a previous page.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@pass_settings
+def audit(
+    settings: Settings,
+    tenant: str | None,
+    pool: str | None,
+    workload_name: str | None,
+    workload_rt_id: str | None,
+    since: str | None,
+    until: str | None,
+    failed: bool,
+    succeeded: bool,
+    grep: str | None,
+    limit: int,
+    cursor: str | None,
+    fmt: str,
+) -> None:
+    """Attempts across the fleet, newest first, a page at a time."""
+    if failed and succeeded:
+        raise click.UsageError("--failed and --succeeded exclude each other")
+    now = datetime.now(UTC)
+    with settings.ledger() as ledger:
+        page = ledger.audit(
+            tenant_id=tenant,
+            pool_name=pool,
+            workload_name=workload_name,
+            workload_rt_id=workload_rt_id,
+            since=parse_when(since, now, "--since"),
+            until=parse_when(until, now, "--until"),
+            success=True if succeeded else (False if failed else None),
+            grep=grep,
+            limit=limit,
+            cursor=cursor,
+        )
+    rows = [a.to_audit_json() for a in page.items]
+    if fmt == "json":
+        click.echo(render.to_json(rows))
+    elif fmt == "jsonl":
+        for row in rows:
+            click.echo(render.to_json(row))
+    elif fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=render.AUDIT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: _csv_value(v) for k, v in row.items()} for row in rows)
+        click.echo(out.getvalue(), nl=False)
+    elif page.items:
+        click.echo(render.audit_table(page.items))
+    else:
+        click.echo("no attempts match", err=True)
+    if page.next_cursor:
+        click.echo(f"next page: --cursor {page.next_cursor}", err=True)
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+_RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_when(value: str | None, now: datetime, option: str) -> datetime | None:
+    """An ISO-8601 time (no zone means UTC), or a duration ago: 90m, 24h, 7d."""
+    if value is None:
+        return None
+    match = _RELATIVE.match(value)
+    if match:
+        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither an ISO-8601 time nor a duration like 90m, 24h, 7d",
+            param_hint=option,
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@cli.command()
+@click.option("--follow", is_flag=True, help="Keep applying new events until stopped.")
+@click.option("--poll-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
+@pass_settings
+def project(settings: Settings, follow: bool, poll_interval: float) -> None:
+    """Bring the read model up to date (once, or continuously with --follow)."""
+    with settings.ledger() as ledger:
+        if not follow:
+            applied = ledger.catch_up()
+            click.echo(f"applied {applied} events; read model at position {ledger.read_position()}")
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        click.echo("following; stop with Ctrl-C or SIGTERM", err=True)
+        ledger.follow(stop, poll_interval=poll_interval)
+        click.echo(f"stopped at position {ledger.read_position()}", err=True)
+
+
+@cli.command()
+@pass_settings
+def rebuild(settings: Settings) -> None:
+    """Rebuild the read model from every event, beside the live one, then switch."""
+    with settings.ledger() as ledger:
+        total = ledger.max_position()
+        with _progress(total) as advance:
+            result = ledger.rebuild(progress=advance)
+    click.echo(
+        f"rebuilt read model: {result.events} events, {result.workloads} workloads, "
+        f"{result.attempts} attempts; switched at position {result.position}"
+    )
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int, int], None]]:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("rebuilding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("events {task.fields[rate]:>9} ev/s  ETA"),
+        TimeRemainingColumn(),
+    )
+    started = time.monotonic()
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task("rebuild", total=max(total, 1), rate="-")
+
+        def advance(done: int, position: int) -> None:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            completed = bar.tasks[0].completed + done
+            bar.update(task, completed=completed, rate=f"{completed / elapsed:,.0f}")
+
+        yield advance
+        bar.update(task, completed=max(total, 1))
+
+
 @cli.command()
 @pass_settings
 def migrate(settings: Settings) -> None:
@@ -210,7 +399,7 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(EXIT_INVALID if e.exit_code == 2 else EXIT_ERROR)
     except click.exceptions.Abort:
         _fail("aborted", 130)
-    except (InvalidReport, InvalidStoreURL) as e:
+    except (InvalidReport, InvalidStoreURL, InvalidQuery) as e:
         _fail(scrub(str(e)), EXIT_INVALID)
     except StoreUnavailable as e:
         _fail(scrub(str(e)), EXIT_UNAVAILABLE)

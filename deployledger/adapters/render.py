@@ -42,7 +42,7 @@ def when(value: datetime | None) -> str:
 
 
 def key(tenant_id: str, workload_rt_id: str) -> str:
-    return f"{safe(tenant_id)}/{safe(workload_rt_id)}"
+    return f"{safe(tenant_id, keep=set())}/{safe(workload_rt_id, keep=set())}"
 
 
 def receipt_line(receipt: Receipt) -> str:
@@ -113,3 +113,58 @@ def history_table(attempts: Sequence[Attempt], *, full: bool) -> str:
 
 def to_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+def fleet_table(states: Sequence[WorkloadState]) -> str:
+    headers = ["TENANT", "WORKLOAD RT ID", "WORKLOAD", "POOL", "STATE", "ATTEMPTS", "FAILED"]
+    headers += ["IN A ROW", "LAST ATTEMPT"]
+    rows = [
+        [
+            safe(s.tenant_id, keep=set()),
+            safe(s.workload_rt_id, keep=set()),
+            safe(s.workload_name or "-", keep=set()),
+            safe(s.pool_name or "-", keep=set()),
+            s.state.label,
+            str(s.attempts),
+            str(s.failures),
+            str(s.consecutive_failures),
+            when(s.last_attempt_at),
+        ]
+        for s in states
+    ]
+    return table(headers, rows, right={5, 6, 7})
+
+
+def audit_table(attempts: Sequence[Attempt]) -> str:
+    headers = ["POSITION", "RECORDED AT", "WORKLOAD", "NAME", "POOL", "ATTEMPT", "STATE"]
+    headers += ["MESSAGE"]
+    rows = [
+        [
+            str(a.position),
+            when(a.recorded_at),
+            key(a.tenant_id, a.workload_rt_id),
+            safe(a.workload_name, keep=set()),
+            safe(a.pool_name or "-", keep=set()),
+            str(a.attempt),
+            a.state.label,
+            first_line(a.status_message, width=80),
+        ]
+        for a in attempts
+    ]
+    return table(headers, rows, right={0, 5})
+
+
+AUDIT_COLUMNS = [
+    "tenantId",
+    "workloadRtId",
+    "attempt",
+    "recordedAt",
+    "reportedAt",
+    "success",
+    "state",
+    "statusMessage",
+    "workloadName",
+    "poolName",
+    "messageId",
+    "position",
+]

@@ -105,3 +105,7 @@ class Attempt:
             "messageId": self.message_id,
             "position": self.position,
         }
+
+    def to_audit_json(self) -> dict[str, Any]:
+        """The history item plus the workload it belongs to, for fleet-wide listings."""
+        return {"tenantId": self.tenant_id, "workloadRtId": self.workload_rt_id, **self.to_json()}
