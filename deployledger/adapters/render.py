@@ -97,18 +97,23 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: set[i
 
 def history_table(attempts: Sequence[Attempt], *, full: bool) -> str:
     headers = ["ATTEMPT", "RECORDED AT", "STATE", "MESSAGE"]
-    if not full:
-        rows = [
-            [str(a.attempt), when(a.recorded_at), a.state.label, first_line(a.status_message)]
-            for a in attempts
+    rows = [
+        [
+            str(a.attempt),
+            when(a.recorded_at),
+            a.state.label,
+            "" if full else first_line(a.status_message),
         ]
-        return table(headers, rows, right={0})
-    blocks = []
-    for a in attempts:
-        head = table(headers, [[str(a.attempt), when(a.recorded_at), a.state.label, ""]], right={0})
+        for a in attempts
+    ]
+    lines = table(headers, rows, right={0}).split("\n")
+    if not full:
+        return "\n".join(lines)
+    out = [lines[0]]
+    for line, a in zip(lines[1:], attempts, strict=True):
         body = "    " + indent(a.status_message, "    ") if a.status_message else "    -"
-        blocks.append(head.split("\n", 1)[1] + "\n" + body)
-    return table(headers, [], right=set()) + "\n" + "\n".join(blocks)
+        out += [line, body]
+    return "\n".join(out)
 
 
 def to_json(value: Any) -> str:
