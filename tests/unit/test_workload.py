@@ -331,6 +331,5 @@ class TestCounterProperty:
         expected = reference_fold(outcomes, [e.timestamp for e in events])
         actual = {name: getattr(workload, name) for name in expected}
         assert actual == expected
-        assert {name: getattr(replay(workload.collect_events()), name) for name in expected} == (
-            expected
-        )
+        rebuilt = replay(workload.collect_events())
+        assert {name: getattr(rebuilt, name) for name in expected} == expected
