@@ -195,12 +195,12 @@ class TestPasswordNeverShown:
         [
             f"postgresql://app:{PASSWORD}@db:99999/ledger",
             f"postgresql://app:{PASSWORD}@db:port/ledger",
-            f"postgresql://app:{PASSWORD}@db/ledger?lock_timeout={PASSWORD}",
-            f"postgresql://app:{PASSWORD}@db/ledger?{PASSWORD}=1",
+            f"postgresql://app@db/ledger?password={PASSWORD}",  # libpq's query form
+            f"postgresql://app:{PASSWORD}@db/ledger?lock_timeout=soon",
             f"postgresql://app:{PASSWORD}@db/",
             f"postgresql://app:{PASSWORD}@[db/ledger",
             f"mysql://app:{PASSWORD}@db/ledger",
-            f"postgresql://app:{PASSWORD}@db/ledger?schema=bad-{PASSWORD}",
+            f"postgresql://app:{PASSWORD}@db/ledger?schema=bad-name",
         ],
     )
     def test_errors_about_a_url_never_show_its_password(self, url: str) -> None:
