@@ -22,6 +22,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteFactory
 from eventsourcing.utils import Environment
 from psycopg import sql
+from sqlalchemy import Engine
 
 from deployledger.adapters.database import make_engine, migrate, pg_connect
 from deployledger.adapters.errors import translated
@@ -115,12 +116,16 @@ class EventStore:
     def __init__(self, url: StoreURL, *, create: bool) -> None:
         self.url = url
         with translated(url):
+            self._keepalive: Engine | None = None
             if create:
                 engine = make_engine(url, single_connection=True)
                 try:
                     migrate(url, engine)
                 finally:
-                    engine.dispose()
+                    if url.memory:  # a shared-cache memory database lives while a connection does
+                        self._keepalive = engine
+                    else:
+                        engine.dispose()
             elif url.is_postgres:
                 _check_postgres(url)
             elif not url.memory:
@@ -129,6 +134,8 @@ class EventStore:
 
     def close(self) -> None:
         self.app.close()
+        if self._keepalive is not None:
+            self._keepalive.dispose()
 
     def load(self, workload: UUID) -> Workload | None:
         """The workload from its latest snapshot and the events after it; None if unknown."""
