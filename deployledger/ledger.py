@@ -24,7 +24,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from deployledger.adapters import readmodel
-from deployledger.adapters.database import make_engine
+from deployledger.adapters.database import make_engine, migrate
 from deployledger.adapters.errors import translated
 from deployledger.adapters.eventstore import EventStore
 from deployledger.adapters.readmodel import AuditPage
@@ -75,6 +75,7 @@ class Ledger:
         self._cache_lock = threading.Lock()
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         self._runner: ProjectionRunner | None = None
+        self._views_url: StoreURL | None = None
 
     @classmethod
     def open(
@@ -87,6 +88,7 @@ class Ledger:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        read_model_url: str | None = None,
     ) -> Ledger:
         """Open the store at `url` (`sqlite:///path.db` or `postgresql://user@host:port/db`).
 
@@ -94,6 +96,7 @@ class Ledger:
         (embedded, zero set-up) and false for PostgreSQL, where the schema is created
         once (`deployledger migrate`) and workers open with table creation off.
         `lock_timeout` (seconds) bounds every wait for a lock: past it, `StoreUnavailable`.
+        `read_model_url` keeps the read model in another database (default: the same one).
         """
         parsed = parse_store_url(url).with_settings(
             lock_timeout=lock_timeout, connect_timeout=connect_timeout
@@ -102,12 +105,25 @@ class Ledger:
             raise DeployLedgerError("max_message_bytes and snapshot_interval must be positive")
         if create is None:
             create = not parsed.is_postgres
-        return cls(
+        views_url = None
+        if read_model_url is not None:
+            views_url = parse_store_url(read_model_url).with_settings(
+                lock_timeout=lock_timeout, connect_timeout=connect_timeout
+            )
+            if create:
+                engine = make_engine(views_url, single_connection=True)
+                try:
+                    migrate(views_url, engine)
+                finally:
+                    engine.dispose()
+        ledger = cls(
             EventStore(parsed, create=create),
             max_message_bytes=max_message_bytes,
             snapshot_interval=snapshot_interval,
             cache_size=cache_size,
         )
+        ledger._views_url = views_url
+        return ledger
 
     @property
     def url(self) -> StoreURL:
@@ -376,7 +392,8 @@ class Ledger:
     def _views(self) -> ProjectionRunner:
         with self._cache_lock:
             if self._runner is None:
-                self._runner = ProjectionRunner(self._store, make_engine(self.url))
+                engine = make_engine(self._views_url or self.url)
+                self._runner = ProjectionRunner(self._store, engine)
             return self._runner
 
     # -- cache -------------------------------------------------------------------------

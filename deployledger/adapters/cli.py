@@ -39,12 +39,13 @@ EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 
 class Settings:
-    def __init__(self, store: str) -> None:
+    def __init__(self, store: str, read_model: str | None) -> None:
         self.store = store
+        self.read_model = read_model
 
     @contextmanager
     def ledger(self, *, create: bool | None = False) -> Iterator[Ledger]:
-        with Ledger.open(self.store, create=create) as ledger:
+        with Ledger.open(self.store, create=create, read_model_url=self.read_model) as ledger:
             yield ledger
 
 
@@ -60,11 +61,17 @@ pass_settings = click.make_pass_decorator(Settings)
     metavar="URL",
     help="sqlite:///path.db or postgresql://user@host:5432/db (env: DEPLOYLEDGER_STORE).",
 )
+@click.option(
+    "--read-model",
+    envvar="DEPLOYLEDGER_READ_MODEL",
+    metavar="URL",
+    help="Keep the read model in another database (env: DEPLOYLEDGER_READ_MODEL).",
+)
 @click.version_option(package_name="deployledger")
 @click.pass_context
-def cli(ctx: click.Context, store: str) -> None:
+def cli(ctx: click.Context, store: str, read_model: str | None) -> None:
     """Keep every helm deployment status report; answer what happened, and when."""
-    ctx.obj = Settings(store)
+    ctx.obj = Settings(store, read_model)
 
 
 @cli.command()
