@@ -23,7 +23,7 @@ import click
 from deployledger.adapters import render
 from deployledger.adapters.inputs import decode_text, parse_reports_text
 from deployledger.adapters.storeurl import DEFAULT_STORE_URL, parse_store_url
-from deployledger.domain.reports import WorkloadDeploymentStatus, parse_report
+from deployledger.domain.reports import WorkloadDeploymentStatus, json_kind, parse_report
 from deployledger.errors import (
     DeployLedgerError,
     InvalidQuery,
@@ -122,6 +122,10 @@ def _read_source(source: str) -> tuple[list[WorkloadDeploymentStatus], list[Prob
     raw, problems = parse_reports_text(text)
     reports = []
     for item in raw:
+        if not isinstance(item.value, dict):
+            reason = f"a report must be a JSON object, got {json_kind(item.value)}"
+            problems.append(Problem("(report)", reason, item.number, item.line))
+            continue
         try:
             reports.append(parse_report(item.value))
         except InvalidReport as e:

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from sqlalchemy import URL, Engine, create_engine, event, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool, StaticPool
 
 from deployledger.adapters.errors import translated
 from deployledger.adapters.readmodel import contains_ci
 from deployledger.adapters.storeurl import StoreURL
-from deployledger.migrations import runner
-from deployledger.projections.tables import workload_state
+from deployledger.migrations import HEAD
 
 # Serialises schema changes across processes (PostgreSQL advisory lock key).
 SCHEMA_LOCK_KEY = 0x6465706C6F79  # "deploy"
@@ -77,19 +76,16 @@ def migrate(url: StoreURL, engine: Engine) -> None:
         if url.is_postgres:
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{url.schema}"'))
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
-        if runner.current(conn) != runner.head():
+        if _revision(conn) != HEAD:
+            from deployledger.migrations import runner  # Alembic loads only when needed
+
             runner.upgrade(conn)
 
 
-def is_current(url: StoreURL, engine: Engine) -> bool:
-    """Whether the store's schema is at the latest revision."""
-    with translated(url), engine.connect() as conn:
-        return runner.current(conn) == runner.head()
-
-
-def has_read_model(engine: Engine) -> bool:
-    with engine.connect() as conn:
-        return engine.dialect.has_table(conn, workload_state.name)
+def _revision(conn: Connection) -> str | None:
+    if not conn.dialect.has_table(conn, "alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def pg_connect(url: StoreURL) -> psycopg.Connection[Any]:

@@ -48,19 +48,24 @@ def decode_text(data: bytes) -> tuple[str | None, Problem | None]:
 
 
 def parse_reports_text(text: str) -> tuple[list[RawReport], list[Problem]]:
-    """Split input text into JSON values; a top-level array contributes its elements."""
+    """Split input text into JSON values; a top-level array contributes its elements.
+
+    JSON Lines is read line by line, so a broken line is reported on its own line and
+    the lines after it are still checked. A pretty-printed document cannot be resynchronised
+    after a syntax error: the first one is reported and reading stops.
+    """
+    if _looks_like_json_lines(text):
+        return _parse_lines(text)
     decoder = json.JSONDecoder()
     lines = _Lines(text)
     reports: list[RawReport] = []
     problems: list[Problem] = []
     index = _skip(text, 0)
-    number = 0
     while index < len(text):
         if text[index] == "[":
             index = _read_array(text, index, decoder, lines, reports, problems)
-            number = len(reports) + len(problems)
         else:
-            number += 1
+            number = len(reports) + len(problems) + 1
             start = index
             try:
                 value, index = decoder.raw_decode(text, index)
@@ -68,10 +73,44 @@ def parse_reports_text(text: str) -> tuple[list[RawReport], list[Problem]]:
                 problems.append(
                     Problem("(json)", f"invalid JSON: {e.msg}", number, lines.at(e.pos))
                 )
-                index = _next_line(text, e.pos)
-            else:
-                reports.append(RawReport(value, number, lines.at(start)))
+                break
+            reports.append(RawReport(value, number, lines.at(start)))
         index = _skip(text, index)
+    return reports, problems
+
+
+def _looks_like_json_lines(text: str) -> bool:
+    """Whether one of the first two non-blank lines is a whole JSON object on its own."""
+    checked = 0
+    for line in text.split("\n"):
+        if not line.strip():
+            continue
+        try:
+            if isinstance(json.loads(line), dict):
+                return True
+        except ValueError:
+            pass
+        checked += 1
+        if checked == 2:
+            break
+    return False
+
+
+def _parse_lines(text: str) -> tuple[list[RawReport], list[Problem]]:
+    reports: list[RawReport] = []
+    problems: list[Problem] = []
+    number = 0
+    for line_number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        number += 1
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as e:
+            reason = f"invalid JSON: {e.msg} (column {e.colno})"
+            problems.append(Problem("(json)", reason, number, line_number))
+            continue
+        reports.append(RawReport(value, number, line_number))
     return reports, problems
 
 
@@ -106,8 +145,3 @@ def _read_array(
             Problem("(json)", "invalid JSON: expected ',' or ']' in array", number, lines.at(index))
         )
         return len(text)
-
-
-def _next_line(text: str, pos: int) -> int:
-    newline = text.find("\n", pos)
-    return len(text) if newline < 0 else newline + 1

@@ -108,7 +108,7 @@ class WorkloadDeploymentStatus(BaseModel):
             raise PydanticCustomError(
                 "not_an_object",
                 "a report must be a JSON object, got {kind}",
-                {"kind": _json_kind(data)},
+                {"kind": json_kind(data)},
             )
         fields: dict[str, Any] = {}
         for key, value in data.items():
@@ -158,7 +158,7 @@ class WorkloadDeploymentStatus(BaseModel):
         return out
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -188,7 +188,7 @@ def _problem(error: ErrorDetails) -> Problem:
     field = CONTRACT_NAMES.get(str(loc[0]), str(loc[0])) if loc else "(report)"
     reason = _REASONS.get(error["type"], error["msg"])
     if error["type"] in ("bool_type", "string_type") and "input" in error:
-        reason += f", got {_json_kind(error['input'])}"
+        reason += f", got {json_kind(error['input'])}"
     if error["type"] in ("datetime_parsing", "datetime_from_date_parsing"):
         reason += f", got {error.get('input')!r}"
     return Problem(field=field, reason=reason)
