@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import CLI, EXAMPLES, RTID, TENANT, Cli, is_sqlite, run_cli
+from e2e_support import CLI, EXAMPLES, RTID, TENANT, Cli, Runner, is_sqlite
 
 
 @pytest.fixture(scope="session")
 def cli() -> Cli:
     """The runner for the installed console script (checked to exist once)."""
     assert Path(CLI).is_file(), f"console script not installed at {CLI}"
-    return run_cli
+    return Runner()
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """End-to-end support: run the installed `deployledger` console script as a subprocess.
 
 Every run goes through `run_cli`, which asserts that stderr never shows a Python
-traceback, whatever the exit code. `DEPLOYLEDGER_STORE` is removed from the
-child's environment unless a test sets it explicitly.
+traceback, whatever the exit code. `DEPLOYLEDGER_*` variables (the store, the read
+model) are removed from the child's environment unless a test sets them explicitly.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +76,53 @@ class Result:
         return self.out.splitlines()
 
 
+class Running:
+    """A CLI process started by `spawn`; `result()` waits for it and checks it."""
+
+    def __init__(self, argv: list[str], proc: subprocess.Popen[bytes], data: bytes | None) -> None:
+        self.argv, self._proc, self._data = argv, proc, data
+
+    def result(self, expect: int | None = 0) -> Result:
+        try:
+            out, err = self._proc.communicate(self._data, timeout=60)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.communicate()
+            raise
+        result = Result(self.argv, self._proc.returncode, out.decode("utf-8"), err.decode("utf-8"))
+        where = f"{self.argv[1:]!r} exited {result.code}\n"
+        where += f"--- stdout\n{result.out}\n--- stderr\n{result.err}"
+        assert "Traceback" not in result.err, where
+        assert "Exception ignored" not in result.err, where
+        if expect is not None:
+            assert result.code == expect, where
+        return result
+
+
+def spawn(
+    *args: str | os.PathLike[str],
+    store: str | None = None,
+    stdin: str | bytes | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Running:
+    """Start `deployledger [--store STORE] ARGS...` without waiting for it, so that
+    independent read-only commands can run side by side (each start costs ~0.5-1 s)."""
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYLEDGER_")}
+    child_env.update(env or {})
+    argv = [CLI, *(["--store", store] if store is not None else []), *map(str, args)]
+    data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL if data is None else subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env,
+        cwd=cwd,
+    )
+    return Running(argv, proc, data)
+
+
 def run_cli(
     *args: str | os.PathLike[str],
     store: str | None = None,
@@ -85,37 +131,22 @@ def run_cli(
     cwd: Path | None = None,
     expect: int | None = 0,
 ) -> Result:
-    """Run `deployledger [--store STORE] ARGS...`; check the exit code and the absence of
-    a traceback. `expect=None` skips the exit-code check."""
-    child_env = {k: v for k, v in os.environ.items() if k != "DEPLOYLEDGER_STORE"}
-    child_env.update(env or {})
-    argv = [CLI, *(["--store", store] if store is not None else []), *map(str, args)]
-    data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
-    proc = subprocess.run(
-        argv,
-        input=data,
-        stdin=subprocess.DEVNULL if data is None else None,
-        capture_output=True,
-        env=child_env,
-        cwd=cwd,
-        timeout=60,
-        check=False,
-    )
-    result = Result(
-        argv,
-        proc.returncode,
-        proc.stdout.decode("utf-8"),
-        proc.stderr.decode("utf-8"),
-    )
-    where = f"{argv[1:]!r} exited {result.code}\n--- stdout\n{result.out}\n--- stderr\n{result.err}"
-    assert "Traceback" not in result.err, where
-    assert "Exception ignored" not in result.err, where
-    if expect is not None:
-        assert result.code == expect, where
-    return result
+    """Run `deployledger [--store STORE] ARGS...` to the end; check its exit code (unless
+    `expect=None`) and that stderr shows no traceback."""
+    return spawn(*args, store=store, stdin=stdin, env=env, cwd=cwd).result(expect)
 
 
-Cli = Callable[..., Result]
+class Runner:
+    """`cli(...)` runs one command; `cli.spawn(...)` starts one and returns a `Running`."""
+
+    run = staticmethod(run_cli)
+    spawn = staticmethod(spawn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Result:
+        return run_cli(*args, **kwargs)
+
+
+Cli = Runner
 
 
 def is_sqlite(url: str) -> bool:

@@ -80,9 +80,12 @@ def test_default_store_is_deployledger_db_in_cwd_unless_env_says_otherwise(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env_db = tmp_path / "from-env.db"
-    result = cli("record", reports, cwd=elsewhere, env={"DEPLOYLEDGER_STORE": f"sqlite:///{env_db}"})
-    assert result.lines() == ["recorded t-e2e/default-0001 attempt 1 Deployed"]
+    env = {"DEPLOYLEDGER_STORE": f"sqlite:///{env_db}"}
+    migrated = cli("migrate", cwd=elsewhere, env=env)
+    assert migrated.lines() == [f"store sqlite:///{env_db} is ready"]
     assert env_db.is_file()
+    result = cli("record", reports, cwd=elsewhere, env=env)
+    assert result.lines() == ["recorded t-e2e/default-0001 attempt 1 Deployed"]
     assert list(elsewhere.iterdir()) == []
 
 

@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from e2e_support import HISTORY_KEYS, RTID, STATE_KEYS, TENANT, Cli, report
 
 ROW = re.compile(r"^\s*(\d+)  (\S+)  (Deployed|Error)\s+(.*)$")
@@ -35,8 +34,12 @@ def test_show_text_json_and_unknown_workload(
     recorded: str, cli: Cli, checkout: list[dict[str, Any]]
 ) -> None:
     last = checkout[-1]["statusMessage"]
-
-    text = cli("show", TENANT, RTID, store=recorded).out
+    running = [
+        cli.spawn("show", TENANT, RTID, store=recorded),
+        cli.spawn("show", "--json", TENANT, RTID, store=recorded),
+        cli.spawn("show", TENANT, "no-such-workload", store=recorded),
+    ]
+    text = running[0].result().out
     assert text.startswith(f"{TENANT}/{RTID}\n")
     assert re.search(r"^\s+state\s+Error$", text, re.MULTILINE), text
     assert re.search(r"^\s+attempts\s+7\D+4 failed\D+1 in a row", text, re.MULTILINE), text
@@ -44,7 +47,7 @@ def test_show_text_json_and_unknown_workload(
     assert "pool-eu-west-1" in text
     assert_in_order(text, [line for line in last.splitlines() if line.strip()])
 
-    state = cli("show", "--json", TENANT, RTID, store=recorded).json()
+    state = running[1].result().json()
     assert set(state) == STATE_KEYS
     assert state["tenantId"] == TENANT
     assert state["workloadRtId"] == RTID
@@ -56,7 +59,7 @@ def test_show_text_json_and_unknown_workload(
     assert instant(state["lastFailureAt"]) == instant(state["lastAttemptAt"])
     assert instant(state["lastSuccessAt"]) <= instant(state["lastAttemptAt"])
 
-    unknown = cli("show", TENANT, "no-such-workload", store=recorded, expect=1)
+    unknown = running[2].result(expect=1)
     assert unknown.out == ""
     assert "no reports recorded" in unknown.err
     assert f"{TENANT}/no-such-workload" in unknown.err
@@ -67,8 +70,15 @@ def test_history_table_limit_full_json_and_unknown_workload(
 ) -> None:
     newest_first = checkout[::-1]
     messages = [r["statusMessage"] for r in newest_first]
+    running = [
+        cli.spawn("history", TENANT, RTID, store=recorded),
+        cli.spawn("history", "--limit", "2", TENANT, RTID, store=recorded),
+        cli.spawn("history", "--full", TENANT, RTID, store=recorded),
+        cli.spawn("history", "--json", TENANT, RTID, store=recorded),
+        cli.spawn("history", "--json", "nobody", RTID, store=recorded),
+    ]
 
-    table = cli("history", TENANT, RTID, store=recorded).lines()
+    table = running[0].result().lines()
     assert re.fullmatch(r"ATTEMPT\s+RECORDED AT\s+STATE\s+MESSAGE", table[0]), table[0]
     assert len(table) == 1 + 7
     for line, sent, attempt in zip(table[1:], newest_first, range(7, 0, -1), strict=True):
@@ -81,14 +91,14 @@ def test_history_table_limit_full_json_and_unknown_workload(
         assert row[4].startswith(first[:80]), (row[4], first)
     assert "LAST DEPLOYED:" not in "\n".join(table)  # only first lines in the table
 
-    limited = cli("history", "--limit", "2", TENANT, RTID, store=recorded).lines()
+    limited = running[1].result().lines()
     assert [line.split()[0] for line in limited[1:]] == ["7", "6"]
 
-    full = cli("history", "--full", TENANT, RTID, store=recorded).out
+    full = running[2].result().out
     assert "LAST DEPLOYED:" in full
     assert_in_order(full, ["    " + m.replace("\n", "\n    ") for m in messages])
 
-    items = cli("history", "--json", TENANT, RTID, store=recorded).json()
+    items = running[3].result().json()
     assert isinstance(items, list)
     assert [i["attempt"] for i in items] == [7, 6, 5, 4, 3, 2, 1]
     for item, sent in zip(items, newest_first, strict=True):
@@ -105,14 +115,12 @@ def test_history_table_limit_full_json_and_unknown_workload(
     assert positions == sorted(positions, reverse=True)
     assert len(set(positions)) == 7
 
-    unknown = cli("history", "--json", "nobody", RTID, store=recorded, expect=1)
+    unknown = running[4].result(expect=1)
     assert unknown.out == ""
     assert "no reports recorded" in unknown.err
 
 
-def test_control_characters_round_trip_but_never_reach_the_terminal(
-    store: str, cli: Cli
-) -> None:
+def test_control_characters_round_trip_but_never_reach_the_terminal(store: str, cli: Cli) -> None:
     message = (
         "boot\x00nul \x1b[31mred\x1b[0m \x07bell 🚀 ünïcödé 日本語\r\n"
         "second\tline \x1b]0;pwned\x07\n"
@@ -121,22 +129,19 @@ def test_control_characters_round_trip_but_never_reach_the_terminal(
     sent = report("ctrl-0001", success=False, message=message, messageId="ctrl-1")
     cli("record", store=store, stdin=json.dumps(sent))
 
-    items = cli("history", "--json", "t-e2e", "ctrl-0001", store=store).json()
+    views = [["history", "--json"], ["history"], ["history", "--full"], ["show"]]
+    running = [cli.spawn(*args, "t-e2e", "ctrl-0001", store=store) for args in views]
+    items = running[0].result().json()
     assert items[0]["statusMessage"] == message
 
-    for args in (["history"], ["history", "--full"], ["show"]):
-        out = cli(*args, "t-e2e", "ctrl-0001", store=store).out
+    for args, view in zip(views[1:], running[1:], strict=True):
+        out = view.result().out
         for control in TERMINAL_CONTROLS:
             assert control not in out, (args, control, out)
         assert "🚀 ünïcödé 日本語" in out
         assert "red" in out
 
 
-@pytest.mark.xfail(
-    reason="BUG: render.history_table(full=True) sizes the header from the headers alone, "
-    "so it does not line up with the attempt rows printed under it",
-    strict=True,
-)
 def test_history_full_header_lines_up_with_its_rows(cli: Cli, tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'ledger.db'}"
     cli("record", store=store, stdin=json.dumps(report("align-0001", message="a\nb")))
