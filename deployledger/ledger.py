@@ -42,7 +42,7 @@ from deployledger.errors import DeployLedgerError, WriteConflict
 from deployledger.projections.rebuild import RebuildResult, rebuild
 from deployledger.projections.runner import ProjectionRunner
 
-MAX_WRITE_ATTEMPTS = 25
+MAX_WRITE_ATTEMPTS = 200  # and at most lock_timeout seconds of retrying
 DEFAULT_SNAPSHOT_INTERVAL = 200
 DEFAULT_CACHE_SIZE = 1000
 _LOCK_STRIPES = 64
@@ -185,6 +185,7 @@ class Ledger:
     ) -> list[Receipt]:
         unique_ids = list(dict.fromkeys(ids))
         workloads = {i: self._take_cached(i) for i in unique_ids}
+        deadline = time.monotonic() + self.url.lock_timeout
         for attempt in range(MAX_WRITE_ATTEMPTS):
             try:
                 for i in unique_ids:
@@ -200,7 +201,11 @@ class Ledger:
             except IntegrityError:
                 # Another writer got there first: reload and replay the batch on top.
                 workloads = dict.fromkeys(unique_ids)
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                if time.monotonic() > deadline:
+                    break
+                # Full jitter, exponential up to 50 ms: losers spread out instead of
+                # colliding again on the next version.
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
                 continue
             positions = {
                 (r.domain_event.originator_id, r.domain_event.originator_version): (
@@ -216,7 +221,7 @@ class Ledger:
                     self._put_cached(i, cached)
             return receipts
         raise WriteConflict(
-            f"gave up after {MAX_WRITE_ATTEMPTS} attempts: other writers kept changing "
+            f"gave up after {attempt + 1} attempts: other writers kept changing "
             "the same workloads; retry later"
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import psycopg
@@ -66,20 +67,27 @@ def make_engine(url: StoreURL, *, single_connection: bool = False) -> Engine:
     return engine
 
 
+_MIGRATING = threading.Lock()  # Alembic's command API keeps process-global state
+
+
 def migrate(url: StoreURL, engine: Engine) -> None:
     """Create or upgrade everything (event store and read model) to the latest revision.
 
-    On PostgreSQL this holds an advisory lock, so that replicas starting at once
-    cannot race; the others wait, then find nothing left to do.
+    Serialised across processes (PostgreSQL: an advisory lock; SQLite: the database's write
+    lock, taken first) and threads, so that replicas starting at once cannot race; the
+    others wait, then find nothing left to do.
     """
     with translated(url), engine.begin() as conn:
         if url.is_postgres:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{url.schema}"'))
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{url.schema}"'))
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         if _revision(conn) != HEAD:
             from deployledger.migrations import runner  # Alembic loads only when needed
 
-            runner.upgrade(conn)
+            with _MIGRATING:
+                runner.upgrade(conn)
 
 
 def _revision(conn: Connection) -> str | None:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import psycopg
 from eventsourcing import persistence as es
+from sqlalchemy import exc as sa_exc
 
 from deployledger.adapters.storeurl import StoreURL
 from deployledger.errors import DeployLedgerError, SchemaMissing, StoreUnavailable
@@ -24,6 +25,15 @@ _UNAVAILABLE = (
 )
 
 
+_DRIVER_ERRORS = (
+    es.PersistenceError,
+    psycopg.Error,
+    sqlite3.Error,
+    sa_exc.SQLAlchemyError,
+    OSError,
+)
+
+
 def _is_missing_schema(message: str) -> bool:
     lowered = message.lower()
     return any(marker in lowered for marker in _MISSING_MARKERS) and (
@@ -33,6 +43,10 @@ def _is_missing_schema(message: str) -> bool:
 
 def translate(url: StoreURL, error: BaseException) -> DeployLedgerError:
     """The deployledger error for a driver error, with the password removed."""
+    if isinstance(error, sa_exc.DBAPIError) and error.orig is not None:
+        error = error.orig  # SQLAlchemy wraps the driver's error; classify the original
+    elif isinstance(error, sa_exc.TimeoutError):
+        return StoreUnavailable(f"store {url.redacted()} is unavailable: connection pool timeout")
     text = url.scrub(str(error).strip().splitlines()[0] if str(error).strip() else "")
     text = text or type(error).__name__
     if _is_missing_schema(text):
@@ -54,5 +68,11 @@ def translated(url: StoreURL) -> Iterator[None]:
         raise
     except DeployLedgerError:
         raise
-    except (es.PersistenceError, psycopg.Error, sqlite3.Error, OSError) as e:
+    except (
+        es.PersistenceError,
+        psycopg.Error,
+        sqlite3.Error,
+        sa_exc.SQLAlchemyError,
+        OSError,
+    ) as e:
         raise translate(url, e) from None

@@ -7,6 +7,7 @@ Settings may ride along as query parameters, for example
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from dataclasses import dataclass, field, replace
@@ -62,8 +63,8 @@ class StoreURL:
         """A copy with the given settings changed; `None` values are ignored."""
         given = {k: v for k, v in changes.items() if v is not None}
         for key, value in given.items():
-            if float(value) <= 0:
-                raise InvalidStoreURL(f"{key} must be positive, got {value}")
+            if not math.isfinite(float(value)) or float(value) <= 0:
+                raise InvalidStoreURL(f"{key} must be a positive number, got {value}")
         return replace(self, **given)  # type: ignore[arg-type]
 
     def dsn_kwargs(self) -> dict[str, str | int]:
@@ -95,6 +96,8 @@ def parse_store_url(url: str) -> StoreURL:
         port = parts.port
     except ValueError as e:
         raise InvalidStoreURL(f"malformed store URL: {_scrub_error(str(e), url)}") from None
+    if port == 0:
+        raise InvalidStoreURL("store URL port must be between 1 and 65535, got 0")
     settings = _settings(parts.query, backend)
     if backend == "sqlite":
         if parts.netloc:
@@ -135,8 +138,8 @@ def _settings(query: str, backend: str) -> dict[str, float | int | str]:
                 number = int(value) if key == "pool_size" else float(value)
             except ValueError:
                 raise InvalidStoreURL(f"{key} must be a number, got {value!r}") from None
-            if number <= 0:
-                raise InvalidStoreURL(f"{key} must be positive, got {value!r}")
+            if not math.isfinite(number) or number <= 0:
+                raise InvalidStoreURL(f"{key} must be a positive number, got {value!r}")
             out[key] = number
         else:
             out[key] = value

@@ -9,6 +9,7 @@ exactly as sent; nothing is trimmed or normalised.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -44,6 +45,7 @@ CONTRACT_NAMES: dict[str, str] = {
     "message_id": "messageId",
     "reported_at": "reportedAt",
 }
+_NUMERIC = re.compile(r"^\s*[+-]?\d+(\.\d*)?\s*$")
 _FIELD_BY_KEY = {name.replace("_", ""): name for name in CONTRACT_NAMES}
 
 
@@ -51,7 +53,19 @@ def _normal_key(key: str) -> str:
     return key.replace("_", "").replace("-", "").lower()
 
 
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _check_identifier(value: str) -> str:
+    if _has_lone_surrogate(value):
+        raise PydanticCustomError(
+            "lone_surrogate", "contains a lone UTF-16 surrogate, which is not valid Unicode"
+        )
     if not value.strip():
         raise PydanticCustomError("blank", "must not be empty or blank")
     if len(value) > MAX_ID_LENGTH:
@@ -71,14 +85,6 @@ def _check_identifier(value: str) -> str:
 
 
 Identifier = Annotated[StrictStr, AfterValidator(_check_identifier)]
-
-
-def _has_lone_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 class WorkloadDeploymentStatus(BaseModel):
@@ -125,6 +131,20 @@ class WorkloadDeploymentStatus(BaseModel):
         if fields.get("pool_name") == "":
             fields["pool_name"] = None  # an empty pool is an unknown pool
         return fields
+
+    @field_validator("reported_at", mode="before")
+    @classmethod
+    def _timestamp_text(cls, value: Any) -> Any:
+        # JSON has no time type: only an ISO-8601 string is a timestamp, not a Unix number.
+        if value is None or isinstance(value, datetime):
+            return value
+        if isinstance(value, str) and not _NUMERIC.match(value):
+            return value
+        raise PydanticCustomError(
+            "timestamp_type",
+            "must be an ISO-8601 timestamp with a time zone, got {kind}",
+            {"kind": json_kind(value)},
+        )
 
     @field_validator("status_message")
     @classmethod

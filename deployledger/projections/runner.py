@@ -168,11 +168,17 @@ class ProjectionRunner:
 
 
 def _wait_for_news(listener: Any, stop: threading.Event, poll_interval: float) -> None:
+    """Return on a notification, when `stop` is set, or after `poll_interval` at the latest."""
     if listener is None:
         stop.wait(poll_interval)
         return
-    for _ in listener.notifies(timeout=poll_interval, stop_after=1):
-        pass
+    deadline = time.monotonic() + poll_interval
+    while not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        for _ in listener.notifies(timeout=min(left, 0.2), stop_after=1):
+            return
 
 
 def _ensure_tracking(engine: Engine, name: str) -> None:
