@@ -1,29 +1,86 @@
-"""Integration fixtures: a store with its schema, and an open ledger on it (both backends)."""
+"""Integration fixtures: a store with the deployledger schema and no data, on both backends.
+
+`store_url` (tests/conftest.py) gives an *empty* store: a new SQLite file, or a brand-new
+PostgreSQL database. Tests about creating the schema use it directly. Creating and
+dropping a PostgreSQL database costs about half a second, though, so tests that only need
+a migrated store with no events use `ready_url`: a new SQLite file, or one migrated
+PostgreSQL database per session, emptied (TRUNCATE ... RESTART IDENTITY) before each test.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from deployledger import Ledger
 
-
-@pytest.fixture
-def backend(store_url: str) -> str:
-    return "postgres" if store_url.startswith("postgresql") else "sqlite"
+BACKENDS = ["sqlite", "postgres"]
 
 
-@pytest.fixture
-def ready_url(store_url: str) -> str:
-    """The `store_url` store with the deployledger schema created (empty otherwise)."""
-    with Ledger.open(store_url, create=True):
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres_admin_dsn: str) -> Iterator[str]:
+    """One PostgreSQL database for the session, with the deployledger schema."""
+    name = f"dl_itest_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = urlunsplit(urlsplit(postgres_admin_dsn)._replace(path="/" + name))
+    with Ledger.open(url, create=True):
         pass
-    return store_url
+    yield url
+    with psycopg.connect(postgres_admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def empty_postgres(url: str) -> None:
+    """Remove every row of every deployledger table, and restart the position sequence."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        ]
+        assert "deployledger_events" in tables
+        conn.execute(
+            sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
+                sql.SQL(", ").join(sql.Identifier(t) for t in tables)
+            )
+        )
+
+
+@pytest.fixture
+def sqlite_ready_url(tmp_path: Path) -> str:
+    """A new SQLite store with the deployledger schema."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger.open(url, create=True):
+        pass
+    return url
+
+
+@pytest.fixture
+def postgres_ready_url(migrated_postgres: str) -> str:
+    """The session's PostgreSQL store, emptied."""
+    empty_postgres(migrated_postgres)
+    return migrated_postgres
+
+
+@pytest.fixture(params=BACKENDS)
+def ready_url(request: pytest.FixtureRequest) -> str:
+    """A store with the deployledger schema and no events, on each backend."""
+    return str(request.getfixturevalue(f"{request.param}_ready_url"))
 
 
 @pytest.fixture
 def ledger(ready_url: str) -> Iterator[Ledger]:
-    """An open ledger on a fresh store; closed afterwards."""
+    """An open ledger on a store with no events; closed afterwards."""
     with Ledger.open(ready_url) as opened:
         yield opened

@@ -22,7 +22,7 @@ from deployledger import (
 
 MIB = 1024 * 1024
 HELM_FAILURE = (
-    "Error: UPGRADE FAILED: cannot patch \"billing-api\" with kind Deployment: "
+    'Error: UPGRADE FAILED: cannot patch "billing-api" with kind Deployment: '
     'Deployment.apps "billing-api" is invalid: spec.template.spec.containers[0].image: '
     "Required value\n"
     "\tat helm.sh/helm/v3/pkg/kube.(*Client).Update\n"
@@ -78,6 +78,16 @@ class TestReceipts:
             ("a", 3),
             ("b", 2),
         ]
+
+    def test_identifiers_in_any_script_find_their_workload_again(self, ledger: Ledger) -> None:
+        tenant, rt_id, name = "租户-Ωμέγα", "🚀-rt-\u00e9", "\U0001f9ea" * 256
+        receipt = ledger.record(report(tenantId=tenant, workloadRtId=rt_id, workloadName=name))
+        assert (receipt.tenant_id, receipt.workload_rt_id, receipt.attempt) == (tenant, rt_id, 1)
+        state = ledger.current(tenant, rt_id)
+        assert state is not None
+        assert state.workload_name == name
+        assert [a.workload_name for a in ledger.history(tenant, rt_id)] == [name]
+        assert ledger.current(tenant, "🚀-rt-e\u0301") is None  # no normalisation
 
     def test_the_same_runtime_id_under_two_tenants_is_two_workloads(self, ledger: Ledger) -> None:
         ledger.record(report(tenantId="t1", success=True))
@@ -291,19 +301,20 @@ class TestHistory:
         assert item.state is DeploymentState.DEPLOYED
 
 
-class TestStatusMessagesRoundTripExactly:
-    MESSAGES = {
-        "nul": "\x00",
-        "nul-inside": "before\x00after\x00",
-        "helm": HELM_FAILURE,
-        "whitespace": "  \n\t leading and trailing \r\n  ",
-        "empty": "",
-        "emoji-cjk": "部署失败：镜像拉取失败 🚀🔥 — デプロイ失敗 — 배포 실패",
-        "astral-and-combining": "\U0010ffff \U0001f9ea e\u0301 \u00e9 \ufeff \u200b \u2028",
-        "control": "\x1b[31mred\x1b[0m \x07 \x7f \x85",
-        "json-looking": '{"not": "parsed"} \\u0000 \\n',
-    }
+MESSAGES: dict[str, str] = {
+    "nul": "\x00",
+    "nul-inside": "before\x00after\x00",
+    "helm": HELM_FAILURE,
+    "whitespace": "  \n\t leading and trailing \r\n  ",
+    "empty": "",
+    "emoji-cjk": "部署失败：镜像拉取失败 🚀🔥 — デプロイ失敗 — 배포 실패",
+    "astral-and-combining": "\U0010ffff \U0001f9ea e\u0301 \u00e9 \ufeff \u200b \u2028",
+    "control": "\x1b[31mred\x1b[0m \x07 \x7f \x85",
+    "json-looking": '{"not": "parsed"} \\u0000 \\n',
+}
 
+
+class TestStatusMessagesRoundTripExactly:
     @pytest.mark.parametrize("message", MESSAGES.values(), ids=MESSAGES.keys())
     def test_a_status_message_comes_back_byte_for_byte(self, ledger: Ledger, message: str) -> None:
         ledger.record(json.dumps(report(success=False, statusMessage=message)))
@@ -341,21 +352,22 @@ class TestStatusMessagesRoundTripExactly:
             assert len(ledger.history(TENANT, RT_ID)) == 1
 
 
-class TestInputForms:
-    FULL = report(
-        success=False,
-        statusMessage="Error: \x00 ✗ 失败\n",
-        messageId=None,
-        reportedAt="2024-05-01T12:00:00Z",
-    )
-    FORMS: dict[str, Any] = {
-        "model": parse_report(FULL),
-        "dict": FULL,
-        "json-str": json.dumps(FULL),
-        "json-bytes": json.dumps(FULL, ensure_ascii=False).encode(),
-        "pascal-dict": {k[0].upper() + k[1:]: v for k, v in FULL.items()},
-    }
+FULL = report(
+    success=False,
+    statusMessage="Error: \x00 ✗ 失败\n",
+    messageId=None,
+    reportedAt="2024-05-01T12:00:00Z",
+)
+FORMS: dict[str, Any] = {
+    "model": parse_report(FULL),
+    "dict": FULL,
+    "json-str": json.dumps(FULL),
+    "json-bytes": json.dumps(FULL, ensure_ascii=False).encode(),
+    "pascal-dict": {k[0].upper() + k[1:]: v for k, v in FULL.items()},
+}
 
+
+class TestInputForms:
     @pytest.mark.parametrize("given", FORMS.values(), ids=FORMS.keys())
     def test_every_input_form_records_the_same_attempt(self, ledger: Ledger, given: Any) -> None:
         receipt = ledger.record(given)

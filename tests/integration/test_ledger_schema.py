@@ -1,0 +1,114 @@
+"""Creating the store's schema: once, on request, and safely when many start at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+from ledger_support import (
+    RT_ID,
+    TENANT,
+    THREADED_OPEN,
+    open_with_create_in_child,
+    report,
+    run_processes,
+)
+
+from deployledger import Ledger, SchemaMissing
+
+
+def tables(url: str, schema: str = "public") -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+class TestPostgresSchema:
+    def test_opening_an_empty_database_without_create_is_schema_missing(
+        self, fresh_postgres: str
+    ) -> None:
+        with pytest.raises(SchemaMissing) as info:
+            Ledger.open(fresh_postgres)
+        assert "migrate" in str(info.value)
+        assert tables(fresh_postgres) == set()
+
+    def test_create_true_creates_the_schema_once_and_keeps_the_data(
+        self, fresh_postgres: str
+    ) -> None:
+        with Ledger.open(fresh_postgres, create=True) as ledger:
+            ledger.record(report())
+        assert {"deployledger_events", "deployledger_snapshots"} <= tables(fresh_postgres)
+        with Ledger.open(fresh_postgres, create=True) as ledger:  # again: changes nothing
+            assert ledger.record(report()).attempt == 2
+        with Ledger.open(fresh_postgres) as ledger:  # workers open without create
+            assert [a.attempt for a in ledger.history(TENANT, RT_ID)] == [2, 1]
+
+    def test_processes_opening_with_create_at_once_all_succeed(self, fresh_postgres: str) -> None:
+        assert run_processes(4, open_with_create_in_child, fresh_postgres) == []
+        with Ledger.open(fresh_postgres) as ledger:
+            assert ledger.record(report()).attempt == 1
+
+    def test_a_named_schema_holds_the_tables_and_leaves_public_alone(
+        self, fresh_postgres: str
+    ) -> None:
+        url = f"{fresh_postgres}?schema=ops"
+        with pytest.raises(SchemaMissing):
+            Ledger.open(url)
+        with Ledger.open(url, create=True) as ledger:
+            ledger.record(report())
+        assert {"deployledger_events", "deployledger_snapshots"} <= tables(fresh_postgres, "ops")
+        assert "deployledger_events" not in tables(fresh_postgres)
+        with Ledger.open(url) as ledger:
+            assert ledger.record(report()).attempt == 2
+        with pytest.raises(SchemaMissing):
+            Ledger.open(fresh_postgres)  # the public schema has no store
+
+    def test_replicas_creating_a_named_schema_at_once_all_succeed(
+        self, fresh_postgres: str
+    ) -> None:
+        for round_ in range(3):  # the race was likely, not certain, in any one round
+            url = f"{fresh_postgres}?schema=ops{round_}"
+            barrier = threading.Barrier(8)
+            errors: list[str] = []
+
+            def create(
+                url: str = url, barrier: threading.Barrier = barrier, errors: list[str] = errors
+            ) -> None:
+                barrier.wait(timeout=30)
+                try:
+                    with Ledger.open(url, create=True):
+                        pass
+                except Exception as e:  # collected, asserted on below
+                    errors.append(f"{type(e).__name__}: {e}")
+
+            threads = [threading.Thread(target=create) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+            assert errors == []
+
+
+class TestSQLiteSchema:
+    def test_processes_opening_a_new_store_at_once_all_succeed(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'new.db'}"
+        assert run_processes(3, open_with_create_in_child, url) == []
+        with Ledger.open(url) as ledger:
+            assert ledger.record(report()).attempt == 1
+
+    def test_threads_opening_a_new_store_at_once_all_succeed(self, tmp_path: Path) -> None:
+        # in a child process, so that a crash cannot take the test session down with it
+        done = subprocess.run(
+            [sys.executable, "-c", THREADED_OPEN, str(tmp_path), "2"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
