@@ -182,28 +182,33 @@ class EventStore:
 
     def _select_desc(
         self, workload: UUID, min_version: int, max_version: int | None, limit: int | None
-    ) -> list[tuple[int, int, str, bytes]]:
-        table = events_table(self.url)
+    ) -> list[tuple[Any, ...]]:
         upper = max_version if max_version is not None else 2**62
+        return self.query(
+            "SELECT {position}, originator_version, topic, state FROM {events} "
+            "WHERE originator_id = ? AND originator_version BETWEEN ? AND ? "
+            "ORDER BY originator_version DESC LIMIT ?",
+            (workload, min_version, upper, -1 if limit is None else limit),
+        )
+
+    def query(self, template: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """Run a read-only query on the events table, written once for both backends:
+        `{events}` is the table, `{position}` its global-position column, `?` a parameter,
+        and `LIMIT -1` means no limit on both."""
         with translated(self.url):
+            datastore = cast(Any, self.app.factory).datastore
             if self.url.is_postgres:
-                datastore = cast(PostgresDatastore, cast(Any, self.app.factory).datastore)
-                query = sql.SQL(
-                    "SELECT notification_id, originator_version, topic, state FROM {}.{} "
-                    "WHERE originator_id = %s AND originator_version BETWEEN %s AND %s "
-                    "ORDER BY originator_version DESC LIMIT %s"
-                ).format(sql.Identifier(self.url.schema), sql.Identifier(table))
-                with datastore.get_connection() as conn, conn.cursor() as cur:
-                    cur.execute(query, (workload, min_version, upper, limit), prepare=True)
+                table = f'"{self.url.schema}"."{events_table(self.url)}"'
+                text = template.format(events=table, position="notification_id")
+                pg = cast(PostgresDatastore, datastore)
+                with pg.get_connection() as conn, conn.cursor() as cur:
+                    limit_all = tuple(None if p == -1 else p for p in params)
+                    cur.execute(text.replace("?", "%s"), limit_all, prepare=True)
                     return [tuple(row.values()) for row in cur.fetchall()]
-            sqlite_store = cast(SQLiteDatastore, cast(Any, self.app.factory).datastore)
-            with sqlite_store.transaction(commit=False) as cur:
-                cur.execute(
-                    f"SELECT rowid, originator_version, topic, state FROM {table} "
-                    "WHERE originator_id = ? AND originator_version BETWEEN ? AND ? "
-                    "ORDER BY originator_version DESC LIMIT ?",
-                    (workload.hex, min_version, upper, -1 if limit is None else limit),
-                )
+            text = template.format(events=events_table(self.url), position="rowid")
+            lite = cast(SQLiteDatastore, datastore)
+            with lite.transaction(commit=False) as cur:
+                cur.execute(text, tuple(p.hex if isinstance(p, UUID) else p for p in params))
                 return [tuple(row) for row in cur.fetchall()]
 
     def max_position(self) -> int:
@@ -262,22 +267,9 @@ def read_after(store: EventStore, position: int, limit: int) -> list[EventRecord
 
 def attempt_counts(store: EventStore, upto: int) -> dict[str, int]:
     """Per workload (id hex), the number of attempts among events at positions <= `upto`."""
-    table = events_table(store.url)
-    with translated(store.url):
-        if store.url.is_postgres:
-            datastore = cast(PostgresDatastore, cast(Any, store.app.factory).datastore)
-            query = sql.SQL(
-                "SELECT originator_id, MAX(originator_version) FROM {}.{} "
-                "WHERE notification_id <= %s GROUP BY originator_id"
-            ).format(sql.Identifier(store.url.schema), sql.Identifier(table))
-            with datastore.get_connection() as conn, conn.cursor() as cur:
-                cur.execute(query, (upto,))
-                return {r["originator_id"].hex: r["max"] - 1 for r in cur.fetchall()}
-        sqlite_store = cast(SQLiteDatastore, cast(Any, store.app.factory).datastore)
-        with sqlite_store.transaction(commit=False) as cur:
-            cur.execute(
-                f"SELECT originator_id, MAX(originator_version) FROM {table} "
-                "WHERE rowid <= ? GROUP BY originator_id",
-                (upto,),
-            )
-            return {UUID(r[0]).hex: r[1] - 1 for r in cur.fetchall()}
+    rows = store.query(
+        "SELECT originator_id, MAX(originator_version) FROM {events} "
+        "WHERE {position} <= ? GROUP BY originator_id",
+        (upto,),
+    )
+    return {_as_uuid(originator).hex: version - 1 for originator, version in rows}
