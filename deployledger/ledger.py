@@ -38,7 +38,7 @@ from deployledger.domain.reports import (
 )
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.workload import Workload, attempt_number, workload_id
-from deployledger.errors import DeployLedgerError, WriteConflict
+from deployledger.errors import DeployLedgerError, InvalidQuery, WriteConflict
 from deployledger.projections.rebuild import RebuildResult, rebuild
 from deployledger.projections.runner import ProjectionRunner
 
@@ -338,7 +338,10 @@ class Ledger:
 
         Sees every report recorded before the call (the view catches up first).
         """
-        wanted = DeploymentState.from_label(state) if isinstance(state, str) else state
+        try:
+            wanted = DeploymentState.from_label(state) if isinstance(state, str) else state
+        except ValueError as e:
+            raise InvalidQuery(str(e)) from None
         views = self._views()
         views.catch_up()
         with translated(self.url), views.engine.connect() as conn:

@@ -7,7 +7,7 @@ the `workload_state` and `deployment_attempts` rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -71,6 +71,11 @@ def new_state(record: EventRecord) -> dict[str, Any]:
     }
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    # Stored in UTC: SQLite's DateTime keeps the wall-clock time and drops the offset.
+    return None if value is None else value.astimezone(UTC)
+
+
 def attempt_row(record: EventRecord) -> dict[str, Any]:
     data = record.data
     text, exact = encode_message(data["status_message"])
@@ -81,7 +86,7 @@ def attempt_row(record: EventRecord) -> dict[str, Any]:
         "workload_rt_id": data["workload_rt_id"],
         "attempt": attempt_number(record.version),
         "recorded_at": data["timestamp"],
-        "reported_at": data["reported_at"],
+        "reported_at": _utc(data["reported_at"]),
         "success": success,
         "state": int(DeploymentState.after_attempt(success)),
         "status_message": text,

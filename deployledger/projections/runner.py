@@ -78,6 +78,13 @@ class ProjectionRunner:
         """
         applied = 0
         with translated(self.url):
+            # Nothing new (the common case for queries): answer without taking the lock,
+            # so readers never queue behind a rebuild or a busy follower.
+            latest = self.events.max_position()
+            if until is not None:
+                latest = min(latest, until)
+            if self.position() >= latest:
+                return 0
             _ensure_tracking(self.engine, self.target.name)
             while True:
                 done, position = self._apply_batch(until)

@@ -1,0 +1,378 @@
+"""The projection runner in one process (issue 3): read-your-writes, catch-up, follow, gaps.
+
+- The facade's queries see the process's own writes with no extra call.
+- `wait_for(position, timeout)` returns once the view has the position, and raises
+  `ProjectionBehind` promptly when nothing catches up.
+- `catch_up()` applies in batches of at least 1,000 events by default.
+- `follow()` keeps the view live: LISTEN/NOTIFY on PostgreSQL, polling on SQLite.
+- Gaps in PostgreSQL notification ids neither stall nor break the runner.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import func, select
+
+from deployledger import Ledger, ProjectionBehind, StoreUnavailable
+from deployledger.adapters.database import make_engine
+from deployledger.adapters.storeurl import parse_store_url
+from deployledger.projections.runner import ProjectionRunner
+from deployledger.projections.tables import deployment_attempts
+
+
+def report(rtid: str, number: int = 0, *, tenant: str = "acme", **extra: Any) -> dict[str, Any]:
+    return {
+        "tenantId": tenant,
+        "workloadName": f"name-{rtid}",
+        "workloadRtId": rtid,
+        "poolName": "pool-a",
+        "success": number % 3 != 2,
+        "statusMessage": f"report {number} of {rtid}",
+        **extra,
+    }
+
+
+@pytest.fixture
+def url(store_url: str) -> str:
+    """The test's store, with its schema."""
+    with Ledger.open(store_url, create=True):
+        pass
+    return store_url
+
+
+class FollowerThread:
+    """`Ledger.follow()` in a thread, with a Ledger of its own, stopped and joined on exit."""
+
+    def __init__(self, url: str, poll_interval: float) -> None:
+        self.ledger = Ledger.open(url)
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, args=(poll_interval,), daemon=True)
+
+    def _run(self, poll_interval: float) -> None:
+        try:
+            self.ledger.follow(self.stop, poll_interval=poll_interval)
+        except BaseException as e:
+            self.errors.append(e)
+
+    def __enter__(self) -> FollowerThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=60)
+        assert not self.thread.is_alive()
+        self.ledger.close()
+        assert self.errors == []
+
+
+class TestReadYourWrites:
+    def test_audit_and_workloads_see_the_processs_own_write_with_no_extra_call(
+        self, url: str
+    ) -> None:
+        with Ledger.open(url) as ledger:
+            for number in range(3):
+                receipt = ledger.record(report("rt-ryw", number))
+
+                page = ledger.audit(limit=1)
+                fleet = ledger.workloads()
+
+                assert page.items[0].position == receipt.position
+                assert page.items[0].attempt == number + 1
+                assert [(w.workload_rt_id, w.attempts) for w in fleet] == [("rt-ryw", number + 1)]
+
+    def test_a_second_ledger_in_the_process_sees_the_first_ones_write_at_once(
+        self, url: str
+    ) -> None:
+        with Ledger.open(url) as writer, Ledger.open(url) as reader:
+            assert reader.audit().items == []
+            receipt = writer.record(report("rt-other", 1, success=False))
+
+            page = reader.audit(success=False)
+            fleet = reader.workloads(state="error")
+
+        assert [a.position for a in page.items] == [receipt.position]
+        assert [w.workload_rt_id for w in fleet] == ["rt-other"]
+
+    def test_wait_for_raises_projection_behind_quickly_when_nothing_catches_up(
+        self, url: str
+    ) -> None:
+        with Ledger.open(url) as ledger:
+            receipt = ledger.record(report("rt-wait"))
+            assert ledger.read_position() == 0
+
+            started = time.monotonic()
+            with pytest.raises(ProjectionBehind, match=str(receipt.position)):
+                ledger.wait_for(receipt.position, timeout=0.3)
+            assert time.monotonic() - started < 2.0
+
+            assert ledger.catch_up() == 2  # registration + attempt
+            started = time.monotonic()
+            ledger.wait_for(receipt.position, timeout=0.3)
+            assert time.monotonic() - started < 0.3
+            assert ledger.read_position() == receipt.position
+
+    def test_wait_for_returns_as_soon_as_another_thread_catches_up(self, url: str) -> None:
+        with Ledger.open(url) as ledger, Ledger.open(url) as other:
+            receipt = ledger.record(report("rt-later"))
+            catcher = threading.Timer(0.3, other.catch_up)
+            catcher.start()
+            try:
+                started = time.monotonic()
+                ledger.wait_for(receipt.position, timeout=10)
+                waited = time.monotonic() - started
+            finally:
+                catcher.join()
+
+        assert 0.2 < waited < 3.0
+
+    def test_catch_up_applies_each_event_once_and_then_nothing(self, url: str) -> None:
+        with Ledger.open(url) as ledger:
+            receipts = ledger.record_many([report(f"rt-{n % 4}", n) for n in range(10)])
+            assert ledger.catch_up() == 14  # 4 registrations + 10 attempts
+            assert ledger.catch_up() == 0
+            # One batch is saved workload by workload: the last receipt is not the newest.
+            assert ledger.read_position() == max(r.position for r in receipts)
+            assert len(ledger.audit(limit=100).items) == 10
+
+
+class TestBatches:
+    def test_catch_up_commits_batches_of_at_least_a_thousand_events_by_default(
+        self, url: str
+    ) -> None:
+        with Ledger.open(url) as ledger:
+            for chunk in range(5):
+                ledger.record_many([report(f"rt-{n}", chunk) for n in range(500)])
+            batches: list[tuple[int, int]] = []
+            engine = make_engine(parse_store_url(url))
+            try:
+                applied = ProjectionRunner(ledger._store, engine).catch_up(
+                    progress=lambda done, position: batches.append((done, position))
+                )
+            finally:
+                engine.dispose()
+            total = ledger.max_position()
+
+        assert applied == total == 3000
+        assert [done for done, _ in batches][:-1] == [2000]
+        assert all(done >= 1000 for done, _ in batches)
+        assert batches[-1][1] == total
+
+    def test_catch_up_until_stops_at_that_position(self, url: str) -> None:
+        with Ledger.open(url) as ledger:
+            receipts = ledger.record_many([report("rt-until", n) for n in range(6)])
+            engine = make_engine(parse_store_url(url))
+            try:
+                runner = ProjectionRunner(ledger._store, engine, batch_size=2)
+                assert runner.catch_up(until=receipts[2].position) == 4
+                assert runner.position() == receipts[2].position
+                assert runner.catch_up() == 3
+            finally:
+                engine.dispose()
+
+
+class TestFollow:
+    def test_a_follower_thread_keeps_the_view_live_while_writes_arrive(self, url: str) -> None:
+        with Ledger.open(url) as writer, FollowerThread(url, poll_interval=0.1):
+            for number in range(5):
+                receipt = writer.record(report("rt-follow", number))
+                writer.wait_for(receipt.position, timeout=10)
+            assert writer.read_position() == receipt.position
+
+    @pytest.mark.postgres
+    def test_on_postgres_notify_wakes_the_follower_long_before_its_poll_interval(
+        self, fresh_postgres: str
+    ) -> None:
+        with Ledger.open(fresh_postgres, create=True) as writer:
+            first = writer.record(report("rt-notify", 0))
+            follower = FollowerThread(fresh_postgres, poll_interval=15)
+            with follower:
+                writer.wait_for(first.position, timeout=10)  # past its first catch-up
+                time.sleep(0.3)  # now waiting for a notification
+                second = writer.record(report("rt-notify", 1))
+                started = time.monotonic()
+                writer.wait_for(second.position, timeout=10)
+                assert time.monotonic() - started < 3
+
+    @pytest.mark.postgres
+    def test_on_postgres_setting_stop_ends_follow_within_a_second_whatever_the_poll_interval(
+        self, fresh_postgres: str
+    ) -> None:
+        with Ledger.open(fresh_postgres, create=True) as writer:
+            first = writer.record(report("rt-stop", 0))
+            follower = FollowerThread(fresh_postgres, poll_interval=30)
+            try:
+                follower.thread.start()
+                writer.wait_for(first.position, timeout=10)
+                time.sleep(0.3)  # waiting for a notification now
+                started = time.monotonic()
+                follower.stop.set()
+                follower.thread.join(timeout=10)
+                stopped_after = time.monotonic() - started
+            finally:
+                follower.stop.set()
+                follower.thread.join(timeout=40)
+                follower.ledger.close()
+            assert follower.errors == []
+            assert stopped_after < 1.0
+
+
+class LockHolder:
+    """Another connection holding the projection's lock: SQLite's write lock, or the
+    PostgreSQL tracking row (as a rebuild's switch or a long catch-up batch does)."""
+
+    def __init__(self, url: str) -> None:
+        parsed = parse_store_url(url)
+        self.conn: Any
+        if parsed.is_postgres:
+            self.conn = psycopg.connect(url)
+            self.conn.execute(
+                "SELECT position FROM projection_tracking WHERE name = 'read_model' FOR UPDATE"
+            )
+        else:
+            self.conn = sqlite3.connect(parsed.path, isolation_level=None)
+            self.conn.execute("BEGIN IMMEDIATE")
+
+    def __enter__(self) -> LockHolder:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.conn.rollback()
+        self.conn.close()
+
+
+class TestQueriesAndTheProjectionLock:
+    def test_a_query_that_must_catch_up_raises_store_unavailable_after_the_lock_timeout(
+        self, url: str
+    ) -> None:
+        with Ledger.open(url, lock_timeout=0.2) as ledger:
+            ledger.record(report("rt-first"))
+            ledger.catch_up()  # the tracking row exists
+            receipt = ledger.record(report("rt-locked"))
+            with LockHolder(url):
+                for query in (ledger.workloads, ledger.audit):
+                    started = time.monotonic()
+                    with pytest.raises(StoreUnavailable):
+                        query()
+                    assert time.monotonic() - started < 2.0
+            assert ledger.audit().items[0].position == receipt.position
+
+    def test_a_query_on_an_up_to_date_view_answers_while_the_lock_is_held(self, url: str) -> None:
+        with Ledger.open(url, lock_timeout=0.2) as ledger:
+            receipt = ledger.record(report("rt-fresh"))
+            ledger.catch_up()
+            with LockHolder(url):
+                fleet = ledger.workloads()
+                page = ledger.audit()
+        assert [w.workload_rt_id for w in fleet] == ["rt-fresh"]
+        assert [a.position for a in page.items] == [receipt.position]
+
+
+@pytest.fixture
+def pg_url(fresh_postgres: str) -> str:
+    with Ledger.open(fresh_postgres, create=True):
+        pass
+    return fresh_postgres
+
+
+def burn_notification_ids(url: str, count: int) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(count):
+            conn.execute("SELECT nextval('deployledger_events_notification_id_seq')")
+
+
+def failed_insert(url: str) -> None:
+    """An insert that takes a notification id and then fails (duplicate key)."""
+    with psycopg.connect(url) as conn:
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute(
+                "INSERT INTO deployledger_events (originator_id, originator_version, topic, state) "
+                "SELECT originator_id, originator_version, topic, state "
+                "FROM deployledger_events LIMIT 1"
+            )
+        conn.rollback()
+
+
+@pytest.mark.postgres
+class TestPostgresNotificationIdGaps:
+    def test_catch_up_applies_everything_after_gaps_from_nextval_and_a_failed_insert(
+        self, pg_url: str
+    ) -> None:
+        with Ledger.open(pg_url) as ledger:
+            before = ledger.record(report("rt-gap", 0))
+            assert ledger.catch_up() == 2
+            burn_notification_ids(pg_url, 3)
+            failed_insert(pg_url)
+
+            after = ledger.record_many([report("rt-gap", n) for n in range(1, 4)])
+
+            assert after[0].position == before.position + 5  # 3 nextval + 1 failed insert
+            assert ledger.catch_up() == 3
+            assert ledger.read_position() == after[-1].position
+            page = ledger.audit(workload_rt_id="rt-gap")
+            assert [a.position for a in page.items] == [
+                *(r.position for r in reversed(after)),
+                before.position,
+            ]
+            assert [w.attempts for w in ledger.workloads()] == [4]
+
+    def test_a_gap_wider_than_the_batch_size_does_not_stall_catch_up(self, pg_url: str) -> None:
+        with Ledger.open(pg_url) as ledger:
+            ledger.record(report("rt-wide", 0))
+            with psycopg.connect(pg_url, autocommit=True) as conn:
+                conn.execute(
+                    "SELECT setval('deployledger_events_notification_id_seq', "
+                    "(SELECT max(notification_id) FROM deployledger_events) + 50000)"
+                )
+            after = ledger.record_many([report(f"rt-w{n}", n) for n in range(4)])
+            engine = make_engine(parse_store_url(pg_url))
+            try:
+                runner = ProjectionRunner(ledger._store, engine, batch_size=3)
+                assert runner.catch_up() == 2 + 8
+                assert runner.position() == after[-1].position > 50000
+            finally:
+                engine.dispose()
+
+    def test_a_follower_is_not_stalled_by_a_gap(self, pg_url: str) -> None:
+        with Ledger.open(pg_url) as writer, FollowerThread(pg_url, poll_interval=0.2):
+            first = writer.record(report("rt-fgap", 0))
+            writer.wait_for(first.position, timeout=10)
+            burn_notification_ids(pg_url, 7)
+            failed_insert(pg_url)
+            second = writer.record(report("rt-fgap", 1))
+            writer.wait_for(second.position, timeout=10)
+            assert second.position == first.position + 9
+
+
+class TestSeparateReadModelDatabase:
+    def test_the_view_lives_in_the_read_model_database_and_follows_the_events(
+        self, store_url: str, tmp_path: Path
+    ) -> None:
+        views_url = f"sqlite:///{tmp_path / 'views.db'}"
+        with Ledger.open(store_url, create=True, read_model_url=views_url) as ledger:
+            receipts = ledger.record_many([report(f"rt-{n % 2}", n) for n in range(5)])
+            page = ledger.audit(limit=10)
+            fleet = ledger.workloads()
+            result = ledger.rebuild()
+            position = ledger.read_position()
+
+        assert sorted(a.position for a in page.items) == sorted(r.position for r in receipts)
+        assert [w.attempts for w in fleet] == [3, 2]
+        assert (result.workloads, result.attempts) == (2, 5)
+        assert position == max(r.position for r in receipts)
+        for url, attempts in ((views_url, 5), (store_url, 0)):
+            engine = make_engine(parse_store_url(url))
+            try:
+                with engine.connect() as conn:
+                    found = conn.execute(select(func.count()).select_from(deployment_attempts))
+                    assert found.scalar_one() == attempts, url
+            finally:
+                engine.dispose()
