@@ -33,7 +33,7 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy deployledger
 
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench

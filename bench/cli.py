@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 from bench import measure, output
 from bench.config import Config, default_postgres_dsn
-from bench.results import Result
+from bench.outcome import Result
 from bench.stores import BACKENDS, Target, check_postgres, postgres_settings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
@@ -69,7 +70,13 @@ def config_from(args: argparse.Namespace) -> Config:
     return dataclasses.replace(cfg, **changes)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # Unwind normally, so that scratch databases and temp files are removed.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = parse_args(argv)
     cfg = config_from(args)
     backends = list(BACKENDS) if args.backend == "both" else [args.backend]
@@ -105,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         if "history" in wanted:
             results.extend(measure.measure_history(target, cfg, log, seen))
         if "many" in wanted:
-            results.append(measure.measure_many(target, cfg, log, seen))
+            results.extend(measure.measure_many(target, cfg, log, seen))
         fairness[backend] = seen
 
     for backend, seen in fairness.items():
@@ -113,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             if f"{who}_settings" in seen:
                 shown = ", ".join(f"{k}={v}" for k, v in seen[f"{who}_settings"].items())
                 info[f"{backend} {who} connection"] = shown
+    info["load average at end"] = output._load()
     settings = {
         "mode": "quick (smoke run, small sizes)" if cfg.quick else "full",
         **{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "quick"},

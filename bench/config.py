@@ -32,6 +32,7 @@ class Config:
     cold_samples: int = 10  # fresh ledgers per workload per run (cold measurement)
     many: int = 100_000  # reports in one record_many() call
     per_workload: int = 100  # reports per workload in the record_many() batch
+    many_chunk: int = 2_000  # reports per call in the chunked record_many() variant
     quick: bool = False
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import platform
 import sqlite3
@@ -12,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.results import Result
+from bench.outcome import Result
 
 COLUMNS = ("backend", "measurement", "deployledger", "floor", "ratio", "target", "met?")
 LEGEND = (
@@ -28,6 +29,7 @@ def machine_info(postgres: dict[str, str] | None, tmp_root: str | None) -> dict[
         "platform": platform.platform(),
         "cpu": f"{os.cpu_count()} x {_cpu_model()}",
         "memory": _memory(),
+        "load average at start": _load(),
         "python": sys.version.split()[0],
         "sqlite": sqlite3.sqlite_version,
         "packages": ", ".join(
@@ -45,6 +47,21 @@ def machine_info(postgres: dict[str, str] | None, tmp_root: str | None) -> dict[
     tmp = tmp_root or _default_tmp()
     info["sqlite files in"] = f"{tmp} ({_filesystem(tmp)})"
     return info
+
+
+def _load() -> str:
+    """Load average and I/O pressure: the machine may be shared, and both skew the timings."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "?"
+    text = f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min)"
+    try:
+        some = Path("/proc/pressure/io").read_text().splitlines()[0].split()
+        text += f"; I/O pressure {some[2].replace('avg60=', 'avg60 ')}%"
+    except (OSError, IndexError):
+        pass
+    return text
 
 
 def _version(name: str) -> str:
@@ -118,7 +135,9 @@ def _git_commit() -> str:
     return head + (" (library has uncommitted changes)" if dirty else "")
 
 
-def _value(result: Result, value: float) -> str:
+def _value(result: Result, value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "FAILED"
     if result.unit == "reports/s":
         return f"{value:,.0f}/s"
     return f"{value:,.0f} µs" if value >= 100 else f"{value:,.1f} µs"
@@ -131,9 +150,9 @@ def rows(results: list[Result]) -> list[tuple[str, ...]]:
             r.measurement,
             _value(r, r.library_median),
             _value(r, r.floor_median),
-            f"{r.ratio:.2f}",
+            "-" if math.isnan(r.ratio) else f"{r.ratio:.2f}",
             r.target_text,
-            "yes" if r.met else "NO",
+            r.met_text,
         )
         for r in results
     ]
@@ -168,12 +187,13 @@ def details(results: list[Result]) -> list[str]:
     for r in results:
         runs_lib = ", ".join(_value(r, v) for v in r.library)
         runs_floor = ", ".join(_value(r, v) for v in r.floor)
-        ratios = ", ".join(f"{x:.2f}" for x in r.run_ratios)
+        ratios = ", ".join("-" if x is None else f"{x:.2f}" for x in r.run_ratios)
         lines.append(f"{r.backend} / {r.measurement}")
         lines.append(f"  {r.library_label} per run: {runs_lib}")
         lines.append(f"  {r.floor_label} per run: {runs_floor}")
         lines.append(f"  per-run ratios: {ratios}")
         lines += [f"  {note}" for note in r.notes]
+        lines += [f"  FAILED {failure}" for failure in r.failures]
     return lines
 
 

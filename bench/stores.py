@@ -7,6 +7,8 @@ import contextlib
 import shutil
 import sqlite3
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ class Store:
     url: str
     path: str = ""
     dsn: str = ""
+    dbname: str = ""
 
 
 @contextlib.contextmanager
@@ -56,12 +59,73 @@ def fresh_store(target: Target) -> Iterator[Store]:
     with _admin(target.postgres_dsn) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield Store("postgres", url=_ledger_url(target.postgres_dsn, name), dsn=_dsn(target, name))
+        yield Store(
+            "postgres",
+            url=_ledger_url(target.postgres_dsn, name),
+            dsn=_dsn(target, name),
+            dbname=name,
+        )
     finally:
         with _admin(target.postgres_dsn) as admin:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@contextlib.contextmanager
+def stall_watchdog(
+    store: Store, target: Target, *, stall_s: float = 15.0, limit_s: float = 900.0
+) -> Iterator[list[str]]:
+    """Unblock a PostgreSQL client that hangs: terminate the store's server sessions when
+    one of them has waited `stall_s` for the client in the middle of a query (state
+    'active', wait event ClientRead: a client-side deadlock, since the server has nothing
+    to do but read), or when the block runs longer than `limit_s`. The client then gets
+    an error instead of hanging forever. Yields a list that receives the reason, if fired.
+    """
+    fired: list[str] = []
+    if store.backend != "postgres":
+        yield fired
+        return
+    stop = threading.Event()
+    others = (
+        "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend'"
+    )
+
+    def watch() -> None:
+        started = time.monotonic()
+        since: dict[int, float] = {}
+        with _admin(target.postgres_dsn) as conn:
+            while not stop.wait(1.0):
+                rows = conn.execute(
+                    "SELECT pid, state, wait_event " + others, (store.dbname,)
+                ).fetchall()
+                now = time.monotonic()
+                since = {
+                    pid: since.get(pid, now)
+                    for pid, state, wait in rows
+                    if state == "active" and wait == "ClientRead"
+                }
+                if any(now - t >= stall_s for t in since.values()):
+                    reason = (
+                        f"hung: the server waited {stall_s:.0f}s for the client in the middle "
+                        "of a query (client-side deadlock); sessions terminated"
+                    )
+                elif now - started >= limit_s:
+                    reason = f"took over {limit_s:.0f}s; sessions terminated"
+                else:
+                    continue
+                fired.append(reason)
+                conn.execute("SELECT pg_terminate_backend(pid) " + others, (store.dbname,))
+                return
+
+    thread = threading.Thread(target=watch, name="bench-watchdog", daemon=True)
+    thread.start()
+    try:
+        yield fired
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _admin(dsn: str) -> psycopg.Connection[Any]:
