@@ -316,13 +316,13 @@ class TestPackaging:
         package = Path(deployledger.__file__).resolve().parent
         versions = sorted(p.name for p in (package / "migrations" / "versions").glob("*.py"))
 
-        assert versions == ["0001_event_store.py", "0002_read_model.py"]
+        assert versions == ["0001_event_store.py", "0002_read_model.py", "0003_insert_function.py"]
         assert (package / "migrations" / "env.py").is_file()
         assert (package / "migrations" / "script.py.mako").is_file()
         assert Path(runner.HERE) == package / "migrations"
         script = ScriptDirectory(str(runner.HERE))
-        assert {r.revision for r in script.walk_revisions()} == {"0001", "0002"}
-        assert head() == "0002"
+        assert {r.revision for r in script.walk_revisions()} == {"0001", "0002", "0003"}
+        assert head() == "0003"
 
     def test_every_migration_file_is_matched_by_the_package_data_of_the_wheel(self) -> None:
         config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
