@@ -188,9 +188,10 @@ class Ledger:
         deadline = time.monotonic() + self.url.lock_timeout
         for attempt in range(MAX_WRITE_ATTEMPTS):
             try:
-                for i in unique_ids:
-                    if workloads[i] is None:
-                        workloads[i] = self._store.load(i)
+                cold = [i for i in unique_ids if workloads[i] is None]
+                known = self._store.existing(cold) if len(cold) > 1 else set(cold)
+                for i in cold:
+                    workloads[i] = self._store.load(i) if i in known else None
                 plans = self._apply(reports, ids, workloads)
                 changed = [
                     (w, len(w.pending_events))

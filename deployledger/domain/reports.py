@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
@@ -53,7 +52,17 @@ def _normal_key(key: str) -> str:
     return key.replace("_", "").replace("-", "").lower()
 
 
+# The usual spellings, looked up before normalising (a hot path: every report, every key).
+_EXACT_KEYS: dict[str, str] = {}
+for _name, _camel in CONTRACT_NAMES.items():
+    _EXACT_KEYS.update({_name: _name, _camel: _name, _camel[0].upper() + _camel[1:]: _name})
+# Unicode category Cc is exactly these two ranges.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _has_lone_surrogate(text: str) -> bool:
+    if text.isascii():
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -74,13 +83,13 @@ def _check_identifier(value: str) -> str:
             "must be at most {limit} characters, got {length}",
             {"limit": MAX_ID_LENGTH, "length": len(value)},
         )
-    for index, char in enumerate(value):
-        if unicodedata.category(char) == "Cc":
-            raise PydanticCustomError(
-                "control_char",
-                "must not contain control characters (found {char} at index {index})",
-                {"char": f"U+{ord(char):04X}", "index": index},
-            )
+    control = _CONTROL.search(value)
+    if control is not None:
+        raise PydanticCustomError(
+            "control_char",
+            "must not contain control characters (found {char} at index {index})",
+            {"char": f"U+{ord(control.group()):04X}", "index": control.start()},
+        )
     return value
 
 
@@ -118,7 +127,9 @@ class WorkloadDeploymentStatus(BaseModel):
             )
         fields: dict[str, Any] = {}
         for key, value in data.items():
-            name = _FIELD_BY_KEY.get(_normal_key(key)) if isinstance(key, str) else None
+            name = _EXACT_KEYS.get(key) if isinstance(key, str) else None
+            if name is None and isinstance(key, str):
+                name = _FIELD_BY_KEY.get(_normal_key(key))
             if name is None:
                 continue  # unknown extra fields are ignored
             if name in fields and fields[name] != value:

@@ -3,7 +3,8 @@
 The library's recorder pipelines BEGIN, SET LOCAL lock_timeout, LOCK TABLE, NOTIFY,
 INSERT and COMMIT, which still costs several waits per write. This function does the
 same work in one statement: in autocommit mode the call is one round trip, and the table
-lock keeps insert order equal to commit order, as the library's does.
+lock keeps insert order equal to commit order, as the library's does. The events travel
+as four arrays in binary, which is far cheaper to encode than an array of composites.
 
 Revision ID: 0003
 Revises: 0002
@@ -26,7 +27,7 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE OR REPLACE FUNCTION deployledger_insert_events(
-            events stored_event_uuid[], lock_timeout text
+            ids uuid[], versions bigint[], topics text[], states bytea[], lock_timeout text
         ) RETURNS SETOF bigint LANGUAGE plpgsql
         SET search_path FROM CURRENT  -- the schema it was migrated into, whoever calls it
         AS $$
@@ -37,7 +38,7 @@ def upgrade() -> None:
             RETURN QUERY
                 INSERT INTO deployledger_events
                     (originator_id, originator_version, topic, state)
-                SELECT originator_id, originator_version, topic, state FROM unnest(events)
+                SELECT * FROM unnest(ids, versions, topics, states)
                 RETURNING notification_id;
         END
         $$
@@ -48,4 +49,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("DROP FUNCTION IF EXISTS deployledger_insert_events(stored_event_uuid[], text)")
+    op.execute(
+        "DROP FUNCTION IF EXISTS "
+        "deployledger_insert_events(uuid[], bigint[], text[], bytea[], text)"
+    )
