@@ -14,8 +14,10 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from psycopg import sql as psql
 from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -230,7 +232,7 @@ def apply_records(conn: Connection, target: Target, records: list[EventRecord]) 
             existing[row.workload_id] = dict(row._mapping)
     changes = project(records, existing)
     if changes.attempts:
-        conn.execute(insert(target.attempts), changes.attempts)
+        bulk_insert(conn, target.attempts, changes.attempts)
     inserts = [changes.states[k] for k in changes.new_states]
     updates = [
         {**row, "b_workload_id": key}
@@ -247,3 +249,31 @@ def apply_records(conn: Connection, target: Target, records: list[EventRecord]) 
             .values({name: bindparam(name) for name in columns if name != "workload_id"})
         )
         conn.execute(stmt, updates)
+
+
+def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Append rows through the driver, inside the connection's transaction: COPY on
+    PostgreSQL, executemany on SQLite (in SQLAlchemy's own storage format for timestamps).
+    Per-row statement building in SQLAlchemy costs more than the database work here."""
+    columns = [c.name for c in table.columns]
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        copy_sql = psql.SQL("COPY {} ({}) FROM STDIN").format(
+            psql.Identifier(table.name), psql.SQL(", ").join(map(psql.Identifier, columns))
+        )
+        with raw.cursor() as cur, cur.copy(copy_sql) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+        return
+    marks = ", ".join("?" * len(columns))
+    names = ", ".join(f'"{c}"' for c in columns)
+    raw.executemany(  # type: ignore[union-attr]
+        f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',
+        [tuple(_sqlite_value(row[c]) for c in columns) for row in rows],
+    )
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
