@@ -285,20 +285,21 @@ def read_after(store: EventStore, position: int, limit: int) -> list[EventRecord
     Gaps in the positions (PostgreSQL sequences skip on failed inserts) are simply passed
     over: the recorder's table lock makes insert order equal commit order.
     """
-    with translated(store.url):
-        notes = store.app.recorder.select_notifications(
-            start=position, limit=limit, inclusive_of_start=False
-        )
+    rows = store.query(
+        "SELECT {position}, originator_id, originator_version, topic, state FROM {events} "
+        "WHERE {position} > ? ORDER BY {position} LIMIT ?",
+        (position, limit),
+    )
     decode = store.app.mapper.transcoder.decode
     return [
         EventRecord(
-            n.id,
-            _as_uuid(n.originator_id),
-            n.originator_version,
-            n.topic,
-            _decode_attempt(n.state) if n.topic == _ATTEMPTED else decode(n.state),
+            at,
+            originator if isinstance(originator, str) else originator.hex,
+            version,
+            topic,
+            _decode_attempt(state) if topic == _ATTEMPTED else decode(bytes(state)),
         )
-        for n in notes
+        for at, originator, version, topic, state in rows
     ]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.workload import Workload, attempt_number
@@ -23,7 +22,7 @@ class EventRecord:
     """One stored event as the projection sees it: position, identity, topic, decoded state."""
 
     position: int
-    originator_id: UUID
+    workload_id: str  # the aggregate id, 32 hex digits
     version: int
     topic: str
     data: dict[str, Any]
@@ -55,7 +54,7 @@ def new_state(record: EventRecord) -> dict[str, Any]:
     return {
         "tenant_id": record.data["tenant_id"],
         "workload_rt_id": record.data["workload_rt_id"],
-        "workload_id": record.originator_id.hex,
+        "workload_id": record.workload_id,
         "workload_name": None,
         "pool_name": None,
         "state": int(DeploymentState.UNDEPLOYED),
@@ -125,7 +124,7 @@ def project(records: list[EventRecord], existing: dict[str, dict[str, Any]]) -> 
     """
     changes = Changes()
     for record in records:
-        key = record.originator_id.hex
+        key = record.workload_id
         if record.topic == REGISTERED:
             if key not in changes.states and key not in existing:
                 changes.states[key] = new_state(record)

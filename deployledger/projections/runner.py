@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import sql as psql
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, DateTime, Engine, Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from deployledger.adapters.database import pg_connect
@@ -224,7 +224,7 @@ def _lock_position(conn: Connection, name: str) -> int:
 def apply_records(conn: Connection, target: Target, records: list[EventRecord]) -> None:
     """Write one batch's row changes (attempt rows, and upserted state rows)."""
     states = target.states
-    keys = list({r.originator_id.hex for r in records})
+    keys = list({r.workload_id for r in records})
     existing: dict[str, dict[str, Any]] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
@@ -267,13 +267,15 @@ def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
         return
     marks = ", ".join("?" * len(columns))
     names = ", ".join(f'"{c}"' for c in columns)
-    raw.executemany(  # type: ignore[union-attr]
-        f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',
-        [tuple(_sqlite_value(row[c]) for c in columns) for row in rows],
-    )
+    stamps = {i for i, c in enumerate(table.columns) if isinstance(c.type, DateTime)}
+    values = [[row[c] for c in columns] for row in rows]
+    for value in values:
+        for i in stamps:
+            if value[i] is not None:
+                value[i] = _sqlite_time(value[i])
+    raw.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', values)  # type: ignore[union-attr]
 
 
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return value
+def _sqlite_time(value: datetime) -> str:
+    # SQLAlchemy's storage format for SQLite DateTime columns, in UTC.
+    return value.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")[:26]
