@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import shlex
 import signal
 import sys
@@ -70,6 +71,12 @@ def config_from(args: argparse.Namespace) -> Config:
     return dataclasses.replace(cfg, **changes)
 
 
+def _redact(text: str) -> str:
+    """Mask passwords in DSNs (URL or key=value form) before they are shown or written."""
+    text = re.sub(r"(://[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
+    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", text)
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     # Unwind normally, so that scratch databases and temp files are removed.
     raise SystemExit(128 + signum)
@@ -126,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         **{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "quick"},
         "elapsed": f"{time.perf_counter() - started:.0f} s",
     }
-    command = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = _redact("python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:]))
     print(output.text_table(results))
     print()
     print(output.LEGEND)

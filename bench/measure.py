@@ -114,42 +114,48 @@ def measure_record(target: Target, cfg: Config, log: Log, info: dict[str, Any]) 
     prior_rows, timed_rows = rows[: len(prior)], rows[len(prior) :]
     library: list[float] = []
     floor: list[float] = []
+    lib_p50: list[float] = []
+    floor_p50: list[float] = []
     lib_ops: list[float] = []
     floor_ops: list[float] = []
     sizes: dict[str, float] = {}
 
-    def run_floor() -> None:
-        with fresh_store(target) as store, _floor(store) as f:
-            f.insert_many(prior_rows)
-            for row in timed_rows[: cfg.warmup]:
-                f.insert_one(row)
-            gc.collect()
-            ops = _time_each(f.insert_one, timed_rows[cfg.warmup :])
-            info.setdefault("floor_settings", f.settings())
-        floor.append(statistics.fmean(ops))
-        floor_ops.extend(ops)
-
-    def run_library() -> None:
-        with fresh_store(target) as store:
-            with _ledger(store.url) as ledger:
-                ledger.record_many(prior)
-                for r in timed[: cfg.warmup]:
-                    ledger.record(r)
-                gc.collect()
-                ops = _time_each(ledger.record, timed[cfg.warmup :])
-                info.setdefault("library_settings", library_settings(ledger))
-            if not sizes:
-                sizes["library"] = _stored_event_bytes(store)
-        library.append(statistics.fmean(ops))
-        lib_ops.extend(ops)
-
     for run in range(cfg.runs):
-        steps = (run_floor, run_library) if run % 2 == 0 else (run_library, run_floor)
-        for step in steps:
-            step()
+        # Both stores are fresh; floor and library alternate op by op (who goes first
+        # alternates per run), so that disk and CPU noise from the machine hits both alike.
+        with (
+            fresh_store(target) as floor_store,
+            fresh_store(target) as lib_store,
+            _floor(floor_store) as f,
+            _ledger(lib_store.url) as ledger,
+        ):
+            f.insert_many(prior_rows)
+            ledger.record_many(prior)
+            for row, report in zip(timed_rows[: cfg.warmup], timed[: cfg.warmup], strict=True):
+                f.insert_one(row)
+                ledger.record(report)
+            gc.collect()
+            ops: dict[str, list[float]] = {"floor": [], "library": []}
+            for i in range(cfg.warmup, cfg.warmup + cfg.ops):
+                order = ("floor", "library") if (run + i) % 2 == 0 else ("library", "floor")
+                for who in order:
+                    if who == "floor":
+                        ops[who] += _time_each(f.insert_one, [timed_rows[i]])
+                    else:
+                        ops[who] += _time_each(ledger.record, [timed[i]])
+            info.setdefault("floor_settings", f.settings())
+            info.setdefault("library_settings", library_settings(ledger))
+            if not sizes:
+                sizes["library"] = _stored_event_bytes(lib_store)
+        library.append(statistics.fmean(ops["library"]))
+        floor.append(statistics.fmean(ops["floor"]))
+        lib_p50.append(statistics.median(ops["library"]))
+        floor_p50.append(statistics.median(ops["floor"]))
+        lib_ops += ops["library"]
+        floor_ops += ops["floor"]
         log(
             f"[{target.backend}] record(): run {run + 1}/{cfg.runs}: "
-            f"library {library[-1]:.0f} µs/op, floor {floor[-1]:.0f} µs/op"
+            f"library {library[-1]:.0f} µs/op, floor {floor[-1]:.0f} µs/op (means)"
         )
     floor_bytes = statistics.fmean(len(r[3]) for r in timed_rows)
     result = Result(
@@ -162,9 +168,13 @@ def measure_record(target: Target, cfg: Config, log: Log, info: dict[str, Any]) 
         higher_is_better=False,
         floor_label="single-row INSERT+COMMIT",
     )
+    p50_ratio = statistics.median(lib_p50) / statistics.median(floor_p50)
     result.notes += [
-        f"{cfg.ops} sequential calls per run after {cfg.warmup} warm-up calls; value = mean "
-        "µs/op of the run, median over runs",
+        f"{cfg.ops} sequential calls each per run after {cfg.warmup} warm-up calls, floor and "
+        "library alternating op by op; value = mean µs/op of the run, median over runs",
+        f"with the run's median op instead of its mean: library "
+        f"{statistics.median(lib_p50):.0f} µs, floor {statistics.median(floor_p50):.0f} µs, "
+        f"ratio {p50_ratio:.2f}",
         f"all ops pooled: library p50 {percentile(lib_ops, 50):.0f} / p99 "
         f"{percentile(lib_ops, 99):.0f} µs; floor p50 {percentile(floor_ops, 50):.0f} / p99 "
         f"{percentile(floor_ops, 99):.0f} µs",

@@ -193,6 +193,12 @@ def details(results: list[Result]) -> list[str]:
         lines.append(f"  {r.floor_label} per run: {runs_floor}")
         lines.append(f"  per-run ratios: {ratios}")
         lines += [f"  {note}" for note in r.notes]
+        spread = max(r.floor) / min(r.floor) if r.floor and min(r.floor) > 0 else 1.0
+        if spread > 1.5:
+            lines.append(
+                f"  WARNING: the {r.floor_label} value varied {spread:.1f}x across runs: the "
+                "machine was noisy (other load, disk contention); the ratio is unreliable"
+            )
         lines += [f"  FAILED {failure}" for failure in r.failures]
     return lines
 

@@ -56,7 +56,7 @@ def rebuild(
     events: EventStore,
     engine: Engine,
     *,
-    batch_size: int = 5000,
+    batch_size: int = 20_000,
     progress: Progress | None = None,
 ) -> RebuildResult:
     """Replay every event into fresh tables, verify them, and switch them in atomically."""
