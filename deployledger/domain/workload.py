@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -25,6 +26,7 @@ IDEMPOTENCY_WINDOW = 10_000
 _NAMESPACE = UUID("5b0f2c3e-8d7a-4e8e-9c1a-6f0de910c0de")
 
 
+@lru_cache(maxsize=65_536)
 def workload_id(tenant_id: str, workload_rt_id: str) -> UUID:
     """The aggregate id: a uuid5 of the (tenant id, runtime id) pair.
 
