@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
+from eventsourcing import persistence as es
 from eventsourcing.application import Application
 from eventsourcing.persistence import ApplicationRecorder, Recording, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
-from eventsourcing.sqlite import SQLiteDatastore, SQLiteFactory
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQLiteFactory
 from eventsourcing.utils import Environment
 from psycopg import sql
 from sqlalchemy import Engine
@@ -77,6 +80,61 @@ class _PostgresRecorder(PostgresApplicationRecorder):
     max_notification_id = PostgresApplicationRecorder.max_notification_id.__wrapped__
 
 
+class _SQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's recorder, writing through one dedicated connection.
+
+    Every write is BEGIN IMMEDIATE, the inserts, COMMIT on a connection kept for writing,
+    instead of a trip through the library's reader/writer pool; reads still use the pool.
+    """
+
+    def __init__(self, datastore: SQLiteDatastore, *, lock_timeout: float) -> None:
+        super().__init__(datastore)
+        self._lock_timeout = lock_timeout
+        self._writer: sqlite3.Connection | None = None
+        self._writing = threading.Lock()
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        if self.datastore.pool.is_sqlite_memory_mode:
+            return super().insert_events(stored_events, **kwargs) or []
+        with self._writing:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                ids = [
+                    conn.execute(
+                        self.insert_events_statement,
+                        (e.originator_id.hex, e.originator_version, e.topic, e.state),  # type: ignore[union-attr]
+                    ).lastrowid
+                    or 0
+                    for e in stored_events
+                ]
+                conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(e, sqlite3.IntegrityError):
+                    raise es.IntegrityError(e) from e
+                raise es.OperationalError(e) from e
+            return ids
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._writer is None:
+            self._writer = sqlite3.connect(
+                self.datastore.pool.db_name,
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
+                timeout=self._lock_timeout,
+            )
+            self._writer.execute("PRAGMA synchronous=FULL")
+        return self._writer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
 class LedgerApplication(Application[UUID]):
     """The eventsourcing application holding every workload's events."""
 
@@ -97,6 +155,8 @@ class LedgerApplication(Application[UUID]):
         return factory
 
     def construct_recorder(self) -> ApplicationRecorder:
+        if isinstance(self.factory, SQLiteFactory):
+            return _SQLiteRecorder(self.factory.datastore, lock_timeout=self.url.lock_timeout)
         if not isinstance(self.factory, PostgresFactory):
             return super().construct_recorder()
         return _PostgresRecorder(
@@ -150,6 +210,8 @@ class EventStore:
             self.app = LedgerApplication(url)
 
     def close(self) -> None:
+        if isinstance(self.app.recorder, _SQLiteRecorder):
+            self.app.recorder.close()
         self.app.close()
         if self._keepalive is not None:
             self._keepalive.dispose()
