@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
+import psycopg
 from eventsourcing import persistence as es
 from eventsourcing.application import Application
 from eventsourcing.persistence import ApplicationRecorder, Recording, StoredEvent
@@ -52,8 +53,18 @@ class _PostgresRecorder(PostgresApplicationRecorder):
     """The library's recorder, writing through one function call, with a millisecond
     lock timeout and no blind retries."""
 
-    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str, lock_ms: int):
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        events_table_name: str,
+        lock_ms: int,
+        url: StoreURL,
+    ):
         super().__init__(datastore, events_table_name=events_table_name)
+        self._url = url
+        self._writer: psycopg.Connection[Any] | None = None
+        self._writing = threading.Lock()
         self._lock_timeout = f"{lock_ms}ms"
         self._insert_call = sql.SQL(
             "SELECT * FROM {}.deployledger_insert_events("
@@ -69,9 +80,29 @@ class _PostgresRecorder(PostgresApplicationRecorder):
             [e.state for e in stored_events],
             self._lock_timeout,
         )
-        with self.datastore.get_connection() as conn, conn.cursor() as cur:
-            cur.execute(self._insert_call, params, prepare=True)
-            return [row["deployledger_insert_events"] for row in cur.fetchall()]
+        with self._writing:
+            try:
+                conn = self._connection()
+                rows = conn.execute(self._insert_call, params, prepare=True).fetchall()
+            except psycopg.IntegrityError as e:
+                raise es.IntegrityError(str(e)) from e
+            except psycopg.Error as e:
+                if self._writer is not None and (self._writer.broken or self._writer.closed):
+                    self._writer = None
+                raise es.OperationalError(str(e)) from e
+            return [row[0] for row in rows]
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        # Writes go through one dedicated autocommit connection: the call is one round
+        # trip, and the pool's checkout and reset would cost about as much again.
+        if self._writer is None or self._writer.closed:
+            self._writer = pg_connect(self._url)
+        return self._writer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     # The library retries these ten times on any operational error, which turns a
     # lock timeout or a dead server into a minute-long hang. Callers retry instead.
@@ -163,6 +194,7 @@ class LedgerApplication(Application[UUID]):
             self.factory.datastore,
             events_table_name=events_table(self.url),
             lock_ms=max(1, round(self.url.lock_timeout * 1000)),
+            url=self.url,
         )
 
 
@@ -210,7 +242,7 @@ class EventStore:
             self.app = LedgerApplication(url)
 
     def close(self) -> None:
-        if isinstance(self.app.recorder, _SQLiteRecorder):
+        if isinstance(self.app.recorder, _SQLiteRecorder | _PostgresRecorder):
             self.app.recorder.close()
         self.app.close()
         if self._keepalive is not None:
