@@ -16,6 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from types import TracebackType
 from typing import Self
@@ -75,6 +76,7 @@ class Ledger:
         self._cache_lock = threading.Lock()
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         self._runner: ProjectionRunner | None = None
+        self._snapshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshots")
         self._views_url: StoreURL | None = None
 
     @classmethod
@@ -132,6 +134,7 @@ class Ledger:
 
     def close(self) -> None:
         """Release every connection. The ledger cannot be used afterwards."""
+        self._snapshots.shutdown(wait=True)
         if self._runner is not None:
             self._runner.engine.dispose()
         self._store.close()
@@ -277,13 +280,13 @@ class Ledger:
         )
 
     def _maybe_snapshot(self, workload: Workload, new_events: int) -> None:
-        # Snapshot whenever the version crossed a multiple of the interval. Snapshots
-        # are an optimisation: the events are committed, so a failure here is harmless.
+        # Snapshot whenever the version crossed a multiple of the interval, written by a
+        # background thread so that a long history never slows `record()`. Snapshots are
+        # an optimisation: the events are committed, so a failure there is harmless.
         if workload.version // self.snapshot_interval > (
             (workload.version - new_events) // self.snapshot_interval
         ):
-            with contextlib.suppress(DeployLedgerError):
-                self._store.snapshot(workload)
+            self._snapshots.submit(_quietly, self._store.snapshot(workload))
 
     # -- reading -----------------------------------------------------------------------
 
@@ -422,6 +425,11 @@ class Ledger:
             self._cache[i] = workload
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
+
+
+def _quietly(call: Callable[[], None]) -> None:
+    with contextlib.suppress(DeployLedgerError):
+        call()
 
 
 def _state_of(workload: Workload) -> WorkloadState:

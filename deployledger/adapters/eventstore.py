@@ -15,7 +15,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
@@ -292,11 +292,23 @@ class EventStore:
         with translated(self.url):
             return self.app.events.put(events)
 
-    def snapshot(self, workload: Workload) -> None:
-        """Store a snapshot of the workload's current state (best effort, outside the write)."""
+    def snapshot(self, workload: Workload) -> Callable[[], None]:
+        """Capture the workload's state now; return the call that stores it.
+
+        The capture is cheap (the one mutable container is copied), so that the costly
+        part, encoding and writing a long history's idempotency window, can run later,
+        off the caller's path.
+        """
         assert self.app.snapshots is not None
-        with translated(self.url):
-            self.app.snapshots.put([Workload.Snapshot.take(workload)])
+        snapshots = self.app.snapshots
+        snapshot = Workload.Snapshot.take(workload)
+        snapshot.state["message_ids"] = dict(snapshot.state["message_ids"])
+
+        def store() -> None:
+            with translated(self.url):
+                snapshots.put([snapshot])
+
+        return store
 
     def events_with_positions(
         self, workload: UUID, *, min_version: int, max_version: int | None, limit: int | None
