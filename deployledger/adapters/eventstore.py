@@ -301,8 +301,7 @@ class EventStore:
         """
         assert self.app.snapshots is not None
         snapshots = self.app.snapshots
-        snapshot = Workload.Snapshot.take(workload)
-        snapshot.state["message_ids"] = dict(snapshot.state["message_ids"])
+        snapshot = Workload.Snapshot.take(workload)  # copies what later records change
 
         def store() -> None:
             with translated(self.url):
