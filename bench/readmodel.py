@@ -22,6 +22,8 @@ bytes; 30% failures; one "hot" workload gets 1% of all reports so that it has at
 attempts at 10,000 (the workload of the per-workload queries). The first 1,000 reports register
 every workload, so a store of N events holds N - 1,000 reports. Stores are filled once per
 size with `record_many` (each size its own store) and reused by every run at that size.
+`--budget` (default 25 min) bounds the run: a larger size whose prefill and one run would not
+fit is skipped, and extra runs are cut; either is reported with the results.
 
 Every `record_many` batch is sent in a subprocess that reports progress; a batch that makes
 no progress for `--stall` seconds is killed and resumed (see the PostgreSQL chunk note below).
@@ -45,6 +47,7 @@ import queue
 import random
 import resource
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -577,6 +580,20 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def estimate(measured: SizeResult, events: int, runs: int) -> float:
+    """Seconds to prefill `events` and run `runs` floor + rebuild runs, scaled up from a
+    smaller measured size (with a margin: both get slower per event as the store grows)."""
+    scale = events / measured.events
+    run = statistics.median(
+        f.seconds + r.seconds for f, r in zip(measured.floors, measured.rebuilds, strict=True)
+    )
+    return 1.3 * scale * (measured.prefill_s + runs * run)
+
+
 def run_backend(opts: Options, backend: str, deadline: float) -> BackendResult:
     res = BackendResult(backend, load=[os.getloadavg()[0]])
     specs = fleet(opts.seed)
@@ -588,6 +605,18 @@ def run_backend(opts: Options, backend: str, deadline: float) -> BackendResult:
         res.query_small_attempts = opts.query_small
         large: Store | None = None
         for i, events in enumerate(opts.sizes):
+            if res.sizes:
+                # A larger size must fit its prefill and one run in what is left; if not, the
+                # largest size measured so far stands, and the skip is reported.
+                need = estimate(res.sizes[-1], events, runs=1)
+                if time.time() + need > deadline:
+                    res.notes.append(
+                        f"{events:,} events not measured: its prefill and one run would take "
+                        f"~{_duration(need)}, more than the time budget left "
+                        f"(--budget {opts.budget:.0f}s); the largest size measured is "
+                        f"{res.sizes[-1].events:,}"
+                    )
+                    break
             store = stack.enter_context(scratch_store(backend, opts.postgres, opts.tmp))
             count = events - WORKLOADS
             log(f"[{backend}] prefill {count:,} reports ({events:,} events), chunks of {chunk:,}")
@@ -596,7 +625,6 @@ def run_backend(opts: Options, backend: str, deadline: float) -> BackendResult:
             size = SizeResult(events, count, seconds)
             res.sizes.append(size)
             runs = opts.large_runs if events >= LARGE else opts.runs
-            sizes_left = len(opts.sizes) - i
             for run in range(runs):
                 t0 = time.perf_counter()
                 size.floors.append(floor(store))
@@ -613,16 +641,17 @@ def run_backend(opts: Options, backend: str, deadline: float) -> BackendResult:
                     f"{f.insert_s:.1f}s)"
                 )
                 took = time.perf_counter() - t0
-                remaining_work = took * (sizes_left - 1) * 0.2  # smaller sizes come first
-                if run + 1 < runs and time.time() + took + remaining_work > deadline:
+                later = sum(estimate(size, e, runs=1) for e in opts.sizes[i + 1 :])
+                if run + 1 < runs and time.time() + took + later > deadline:
                     res.notes.append(
-                        f"{events:,} events: {run + 1} of {runs} runs, cut short by the time budget"
+                        f"{events:,} events: {run + 1} of {runs} runs, cut short by the time "
+                        f"budget (--budget {opts.budget:.0f}s)"
                     )
                     break
             large = store
         if large is None:
             return res
-        res.query_large_attempts = opts.sizes[-1] - WORKLOADS
+        res.query_large_attempts = res.sizes[-1].reports
         log(f"[{backend}] query scaling: {opts.query_small:,} vs {res.query_large_attempts:,}")
         res.queries = query_scaling(small, large, specs[0], opts.query_reps, opts.query_warmup)
     res.load.append(os.getloadavg()[0])
@@ -866,8 +895,13 @@ def parse(argv: list[str] | None) -> tuple[Options, bool]:
     return opts, a.profile
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwind, so that scratch stores are removed
+
+
 def main(argv: list[str] | None = None) -> int:
     opts, profiling = parse(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if profiling:
         profile(opts)
         return 0
