@@ -34,6 +34,8 @@ from deployledger.projections.tables import (
 
 LIVE = "read_model"
 DEFAULT_BATCH = 2000
+MIN_BATCH = 1000
+BATCH_BYTES = 64 * 1024 * 1024  # rough bound on the events one batch holds in memory
 FOLLOW_LOCK_KEY = 0x666F6C6C6F77  # "follow": one active follower per projection
 
 
@@ -64,7 +66,17 @@ class ProjectionRunner:
         self.engine = engine
         self.target = target
         self.batch_size = batch_size
+        self._limit = batch_size
         self.url = events.url
+
+    def _resize(self, records: list[EventRecord]) -> None:
+        # Bound a batch's memory by bytes as well as by count: long helm messages would
+        # otherwise make a 20,000-event batch hold gigabytes.
+        if not records:
+            return
+        size = sum(len(r.data.get("status_message") or "") for r in records)
+        per_event = 512 + size // len(records)
+        self._limit = min(self.batch_size, max(MIN_BATCH, BATCH_BYTES // per_event))
 
     def position(self) -> int:
         """The last event position applied to the view (0 before any)."""
@@ -101,7 +113,8 @@ class ProjectionRunner:
             position = _lock_position(conn, self.target.name)
             if until is not None and position >= until:
                 return 0, position
-            records = read_after(self.events, position, self.batch_size)
+            records = read_after(self.events, position, self._limit)
+            self._resize(records)
             if until is not None:
                 records = [r for r in records if r.position <= until]
             if not records:
