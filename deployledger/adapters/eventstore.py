@@ -45,10 +45,6 @@ def events_table(url: StoreURL) -> str:
     return f"{APP_NAME}_events" if url.is_postgres else "stored_events"
 
 
-def snapshots_table(url: StoreURL) -> str:
-    return f"{APP_NAME}_snapshots" if url.is_postgres else "stored_snapshots"
-
-
 class _PostgresRecorder(PostgresApplicationRecorder):
     """The library's recorder, writing through one function call, with a millisecond
     lock timeout and no blind retries."""
