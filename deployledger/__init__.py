@@ -15,13 +15,14 @@ from deployledger.errors import (
     InvalidStoreURL,
     Problem,
     ProjectionBehind,
+    RebuildFailed,
     SchemaMissing,
     StoreUnavailable,
     WorkloadNotFound,
     WriteConflict,
 )
 from deployledger.ledger import Ledger
-from deployledger.projections.rebuild import RebuildFailed, RebuildResult
+from deployledger.projections.rebuild import RebuildResult
 
 __all__ = [
     "Attempt",

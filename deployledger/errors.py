@@ -9,7 +9,8 @@ DeployLedgerError
  ├── StoreUnavailable     the database cannot be reached, or a lock wait timed out (retry later)
  │    └── WriteConflict   concurrent writers kept winning past the retry bound (retry later)
  ├── WorkloadNotFound     no report was ever recorded for that workload
- └── ProjectionBehind     the read model did not reach a position in time (retry, or run a follower)
+ ├── ProjectionBehind     the read model did not reach a position in time (retry, or run a follower)
+ └── RebuildFailed        a rebuilt view disagreed with the events; the live view is untouched
 ```
 The messages never contain the password of a store URL.
 """
@@ -25,6 +26,7 @@ __all__ = [
     "InvalidStoreURL",
     "Problem",
     "ProjectionBehind",
+    "RebuildFailed",
     "SchemaMissing",
     "StoreUnavailable",
     "WorkloadNotFound",
@@ -97,3 +99,7 @@ class WorkloadNotFound(DeployLedgerError, LookupError):
 
 class ProjectionBehind(DeployLedgerError):
     """The read model did not reach the requested position in time."""
+
+
+class RebuildFailed(DeployLedgerError):
+    """The rebuilt view did not match the event store; the live view was left untouched."""

@@ -21,7 +21,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from deployledger.adapters.errors import translated
 from deployledger.adapters.eventstore import EventStore, attempt_counts, read_after
-from deployledger.errors import DeployLedgerError
+from deployledger.errors import RebuildFailed
 from deployledger.projections.runner import (
     LIVE,
     LIVE_TARGET,
@@ -35,10 +35,6 @@ from deployledger.projections.tables import projection_tracking, shadow_tables
 
 NEXT = "next"
 PREV = "prev"
-
-
-class RebuildFailed(DeployLedgerError):
-    """The rebuilt view did not match the event store; the live view was left untouched."""
 
 
 @dataclass(frozen=True, slots=True)
