@@ -70,10 +70,11 @@ def rebuild(
             )
         runner = ProjectionRunner(events, engine, target=target, batch_size=batch_size)
         applied = runner.catch_up(progress=progress)
-        with engine.begin() as conn:
-            for table in (states, attempts):
-                for index in sorted(table.indexes, key=lambda i: i.name or ""):
-                    conn.execute(CreateIndex(index))
+        if engine.dialect.name == "postgresql":  # SQLite builds them once, in the switch
+            with engine.begin() as conn:
+                for table in (states, attempts):
+                    for index in sorted(table.indexes, key=lambda i: i.name or ""):
+                        conn.execute(CreateIndex(index))
         position = runner.position()
         _verify(events, engine, target, position)
         result = _switch(events, engine, target)
@@ -156,11 +157,12 @@ def _constraints(table: Table) -> list[str]:
 
 def _swap_sqlite(conn: Connection, target: Target) -> None:
     # SQLite cannot rename indexes, so the live tables are dropped and the new ones get
-    # canonically named indexes. WAL readers keep seeing the old view until the commit.
+    # their canonically named indexes here, built once. WAL readers keep seeing the old
+    # view until the commit.
     for live, nxt in ((LIVE_TARGET.states, target.states), (LIVE_TARGET.attempts, target.attempts)):
         conn.execute(text(f'DROP TABLE "{live.name}"'))
         for index in nxt.indexes:
-            conn.execute(text(f'DROP INDEX "{index.name}"'))
+            conn.execute(text(f'DROP INDEX IF EXISTS "{index.name}"'))
         conn.execute(text(f'ALTER TABLE "{nxt.name}" RENAME TO "{live.name}"'))
         for index in live.indexes:
             conn.execute(CreateIndex(index))
