@@ -27,9 +27,9 @@ from deployledger.projections.runner import (
     LIVE_TARGET,
     ProjectionRunner,
     Target,
-    _ensure_tracking,
-    _lock_position,
     apply_records,
+    ensure_tracking,
+    lock_position,
 )
 from deployledger.projections.tables import projection_tracking, shadow_tables
 
@@ -60,7 +60,7 @@ def rebuild(
     meta, states, attempts = shadow_tables(NEXT)
     target = Target(f"{LIVE}_{NEXT}", states, attempts)
     with translated(url):
-        _ensure_tracking(engine, LIVE)
+        ensure_tracking(engine, LIVE)
         with engine.begin() as conn:
             meta.drop_all(conn, checkfirst=True)
             for table in (states, attempts):
@@ -104,8 +104,8 @@ def _verify(events: EventStore, engine: Engine, target: Target, position: int) -
 
 def _switch(events: EventStore, engine: Engine, target: Target) -> tuple[int, int, int]:
     with engine.begin() as conn:
-        _lock_position(conn, LIVE)
-        position = _lock_position(conn, target.name)
+        lock_position(conn, LIVE)
+        position = lock_position(conn, target.name)
         while records := read_after(events, position, 5000):
             apply_records(conn, target, records)
             position = records[-1].position

@@ -99,7 +99,7 @@ class ProjectionRunner:
                 latest = min(latest, until)
             if self.position() >= latest:
                 return 0
-            _ensure_tracking(self.engine, self.target.name)
+            ensure_tracking(self.engine, self.target.name)
             while True:
                 done, position = self._apply_batch(until)
                 if done == 0:
@@ -110,7 +110,7 @@ class ProjectionRunner:
 
     def _apply_batch(self, until: int | None) -> tuple[int, int]:
         with self.engine.begin() as conn:
-            position = _lock_position(conn, self.target.name)
+            position = lock_position(conn, self.target.name)
             if until is not None and position >= until:
                 return 0, position
             records = read_after(self.events, position, self._limit)
@@ -203,7 +203,7 @@ def _wait_for_news(listener: Any, stop: threading.Event, poll_interval: float) -
             return
 
 
-def _ensure_tracking(engine: Engine, name: str) -> None:
+def ensure_tracking(engine: Engine, name: str) -> None:
     with engine.begin() as conn:
         found = conn.execute(
             select(projection_tracking.c.position).where(projection_tracking.c.name == name)
@@ -223,7 +223,7 @@ def _read_position(conn: Connection, name: str) -> int:
     return int(found or 0)
 
 
-def _lock_position(conn: Connection, name: str) -> int:
+def lock_position(conn: Connection, name: str) -> int:
     # A no-op write takes the row lock (and SQLite's write lock) before anything is read,
     # so concurrent runners queue here instead of applying the same events twice.
     conn.execute(
