@@ -4,7 +4,6 @@ The public API is what a controller embeds: `Ledger`, the report model, the
 answers it gives, and the errors it raises (all under `DeployLedgerError`).
 """
 
-from deployledger.adapters.readmodel import AuditPage
 from deployledger.domain.records import Attempt, Receipt, WorkloadState
 from deployledger.domain.reports import WorkloadDeploymentStatus, parse_report
 from deployledger.domain.state import DeploymentState
@@ -21,8 +20,9 @@ from deployledger.errors import (
     WorkloadNotFound,
     WriteConflict,
 )
-from deployledger.ledger import Ledger
-from deployledger.projections.rebuild import RebuildResult
+from deployledger.service.ledger import Ledger
+from deployledger.store.queries import AuditPage
+from deployledger.store.rebuild import RebuildResult
 
 __all__ = [
     "Attempt",

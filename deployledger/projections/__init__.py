@@ -1,1 +1,1 @@
-"""Projections: events in, read-model rows out, with the runner that applies them exactly once."""
+"""Projections: events in, read-model row changes out. Pure: no SQL, no I/O."""

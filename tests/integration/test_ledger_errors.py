@@ -15,7 +15,7 @@ import pytest
 from ledger_support import PASSWORD, RT_ID, TENANT, report, with_password
 
 from deployledger import DeployLedgerError, Ledger, SchemaMissing, StoreUnavailable
-from deployledger.adapters.storeurl import parse_store_url
+from deployledger.domain.storeurl import parse_store_url
 
 CLOSED_PORT_URL = f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/x"
 

@@ -9,7 +9,7 @@ import psycopg
 from ledger_support import RT_ID, TENANT, report
 
 from deployledger import DeploymentState, Ledger
-from deployledger.adapters.storeurl import parse_store_url
+from deployledger.domain.storeurl import parse_store_url
 
 
 def snapshot_versions(url: str) -> list[int]:

@@ -29,11 +29,11 @@ from sqlalchemy import Engine, inspect, select
 
 import deployledger
 from deployledger import Ledger
-from deployledger.adapters.database import make_engine
-from deployledger.adapters.storeurl import parse_store_url
+from deployledger.domain.storeurl import parse_store_url
 from deployledger.migrations import runner
 from deployledger.migrations.runner import current, downgrade, head, include_name, upgrade
-from deployledger.projections.tables import (
+from deployledger.store.database import make_engine
+from deployledger.store.tables import (
     deployment_attempts,
     metadata,
     projection_tracking,

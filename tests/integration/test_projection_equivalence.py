@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from deployledger import Ledger
-from deployledger.adapters.database import make_engine
-from deployledger.adapters.storeurl import parse_store_url
+from deployledger.domain.storeurl import parse_store_url
 from deployledger.domain.workload import workload_id
-from deployledger.projections.runner import ProjectionRunner
-from deployledger.projections.tables import deployment_attempts, workload_state
+from deployledger.store.database import make_engine
+from deployledger.store.runner import ProjectionRunner
+from deployledger.store.tables import deployment_attempts, workload_state
 
 RT_IDS = ["rt-alpha", "rt-beta", "rt-gamma", "rt-delta"]
 MESSAGES = st.one_of(

@@ -26,11 +26,11 @@ import pytest
 from sqlalchemy import Engine, select
 
 from deployledger import Ledger, Receipt
-from deployledger.adapters.database import make_engine
-from deployledger.adapters.storeurl import parse_store_url
+from deployledger.domain.storeurl import parse_store_url
 from deployledger.domain.workload import workload_id
-from deployledger.projections.runner import FOLLOW_LOCK_KEY, LIVE
-from deployledger.projections.tables import deployment_attempts, workload_state
+from deployledger.store.database import make_engine
+from deployledger.store.runner import FOLLOW_LOCK_KEY, LIVE
+from deployledger.store.tables import deployment_attempts, workload_state
 
 CLI = str(Path(sys.executable).parent / "deployledger")
 TENANTS = ["acme", "globex"]

@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import func, select
 
 from deployledger import Ledger, ProjectionBehind, StoreUnavailable
-from deployledger.adapters.database import make_engine
-from deployledger.adapters.storeurl import parse_store_url
-from deployledger.projections.runner import ProjectionRunner
-from deployledger.projections.tables import deployment_attempts
+from deployledger.domain.storeurl import parse_store_url
+from deployledger.store.database import make_engine
+from deployledger.store.runner import ProjectionRunner
+from deployledger.store.tables import deployment_attempts
 
 
 def report(rtid: str, number: int = 0, *, tenant: str = "acme", **extra: Any) -> dict[str, Any]:

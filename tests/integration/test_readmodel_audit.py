@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from deployledger import InvalidQuery, Ledger, Receipt
-from deployledger.adapters.readmodel import encode_cursor
+from deployledger.store.queries import encode_cursor
 
 CLI = str(Path(sys.executable).parent / "deployledger")
 INJECTION = "x' OR '1'='1"

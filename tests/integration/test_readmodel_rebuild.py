@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import Engine, inspect, select
 
 from deployledger import Ledger, Receipt
-from deployledger.adapters.database import make_engine
-from deployledger.adapters.storeurl import parse_store_url
-from deployledger.projections.tables import deployment_attempts, workload_state
+from deployledger.domain.storeurl import parse_store_url
+from deployledger.store.database import make_engine
+from deployledger.store.tables import deployment_attempts, workload_state
 
 CLI = str(Path(sys.executable).parent / "deployledger")
 WORKLOADS = 300

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from deployledger import InvalidStoreURL, Ledger
-from deployledger.adapters.storeurl import DEFAULT_LOCK_TIMEOUT, StoreURL, parse_store_url
+from deployledger.domain.storeurl import DEFAULT_LOCK_TIMEOUT, StoreURL, parse_store_url
 
 PASSWORD = "s3cret" + "pw"  # built, so that no traceback source line shows it whole
 

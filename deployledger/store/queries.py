@@ -20,7 +20,7 @@ from deployledger.domain.records import Attempt, WorkloadState
 from deployledger.domain.state import DeploymentState
 from deployledger.errors import InvalidQuery
 from deployledger.projections.project import decode_message
-from deployledger.projections.tables import deployment_attempts, workload_state
+from deployledger.store.tables import deployment_attempts, workload_state
 
 MAX_PAGE = 10_000
 

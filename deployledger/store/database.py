@@ -9,10 +9,10 @@ import psycopg
 from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool, StaticPool
 
-from deployledger.adapters.errors import translated
-from deployledger.adapters.readmodel import contains_ci
-from deployledger.adapters.storeurl import StoreURL
+from deployledger.domain.storeurl import StoreURL
 from deployledger.migrations import HEAD
+from deployledger.store.errors import translated
+from deployledger.store.queries import contains_ci
 
 # Serialises schema changes across processes (PostgreSQL advisory lock key).
 SCHEMA_LOCK_KEY = 0x6465706C6F79  # "deploy"

@@ -24,12 +24,6 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from deployledger.adapters import readmodel
-from deployledger.adapters.database import make_engine, migrate
-from deployledger.adapters.errors import translated
-from deployledger.adapters.eventstore import EventStore
-from deployledger.adapters.readmodel import AuditPage
-from deployledger.adapters.storeurl import StoreURL, parse_store_url
 from deployledger.domain.records import Attempt, Receipt, WorkloadState
 from deployledger.domain.reports import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -38,10 +32,16 @@ from deployledger.domain.reports import (
     parse_reports,
 )
 from deployledger.domain.state import DeploymentState
+from deployledger.domain.storeurl import StoreURL, parse_store_url
 from deployledger.domain.workload import Workload, attempt_number, workload_id
 from deployledger.errors import DeployLedgerError, InvalidQuery, WriteConflict
-from deployledger.projections.rebuild import RebuildResult, rebuild
-from deployledger.projections.runner import ProjectionRunner
+from deployledger.store import queries as readmodel
+from deployledger.store.database import make_engine, migrate
+from deployledger.store.errors import translated
+from deployledger.store.eventstore import EventStore
+from deployledger.store.queries import AuditPage
+from deployledger.store.rebuild import RebuildResult, rebuild
+from deployledger.store.runner import ProjectionRunner
 
 MAX_WRITE_ATTEMPTS = 200  # and at most lock_timeout seconds of retrying
 DEFAULT_SNAPSHOT_INTERVAL = 200

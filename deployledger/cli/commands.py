@@ -20,10 +20,10 @@ from typing import Any, NoReturn
 
 import click
 
-from deployledger.adapters import render
-from deployledger.adapters.inputs import decode_text, parse_reports_text
-from deployledger.adapters.storeurl import DEFAULT_STORE_URL, parse_store_url
+from deployledger.cli import render
+from deployledger.cli.inputs import decode_text, parse_reports_text
 from deployledger.domain.reports import WorkloadDeploymentStatus, json_kind, parse_report
+from deployledger.domain.storeurl import DEFAULT_STORE_URL, parse_store_url
 from deployledger.errors import (
     DeployLedgerError,
     InvalidQuery,
@@ -33,7 +33,7 @@ from deployledger.errors import (
     StoreUnavailable,
     WorkloadNotFound,
 )
-from deployledger.ledger import Ledger
+from deployledger.service.ledger import Ledger
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2, 3
 

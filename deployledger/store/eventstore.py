@@ -30,12 +30,12 @@ from eventsourcing.utils import Environment
 from psycopg import sql
 from sqlalchemy import Engine
 
-from deployledger.adapters.database import make_engine, migrate, pg_connect
-from deployledger.adapters.errors import translated
-from deployledger.adapters.storeurl import StoreURL
+from deployledger.domain.storeurl import StoreURL
 from deployledger.domain.workload import Workload
 from deployledger.errors import SchemaMissing
 from deployledger.projections.project import EventRecord
+from deployledger.store.database import make_engine, migrate, pg_connect
+from deployledger.store.errors import translated
 
 APP_NAME = "deployledger"
 

@@ -10,7 +10,7 @@ import psycopg
 from eventsourcing import persistence as es
 from sqlalchemy import exc as sa_exc
 
-from deployledger.adapters.storeurl import StoreURL
+from deployledger.domain.storeurl import StoreURL
 from deployledger.errors import DeployLedgerError, SchemaMissing, StoreUnavailable
 
 _MISSING_MARKERS = ("no such table", "does not exist", "undefinedtable")

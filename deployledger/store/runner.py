@@ -21,12 +21,12 @@ from psycopg import sql as psql
 from sqlalchemy import Connection, DateTime, Engine, Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from deployledger.adapters.database import pg_connect
-from deployledger.adapters.errors import translated
-from deployledger.adapters.eventstore import EventStore, events_table, read_after
 from deployledger.errors import ProjectionBehind
 from deployledger.projections.project import EventRecord, project
-from deployledger.projections.tables import (
+from deployledger.store.database import pg_connect
+from deployledger.store.errors import translated
+from deployledger.store.eventstore import EventStore, events_table, read_after
+from deployledger.store.tables import (
     deployment_attempts,
     projection_tracking,
     workload_state,

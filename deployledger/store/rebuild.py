@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, Index, Table, delete, func, select, text, update
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from deployledger.adapters.errors import translated
-from deployledger.adapters.eventstore import EventStore, attempt_counts, read_after
 from deployledger.errors import RebuildFailed
-from deployledger.projections.runner import (
+from deployledger.store.errors import translated
+from deployledger.store.eventstore import EventStore, attempt_counts, read_after
+from deployledger.store.runner import (
     LIVE,
     LIVE_TARGET,
     ProjectionRunner,
@@ -31,7 +31,7 @@ from deployledger.projections.runner import (
     ensure_tracking,
     lock_position,
 )
-from deployledger.projections.tables import projection_tracking, shadow_tables
+from deployledger.store.tables import projection_tracking, shadow_tables
 
 NEXT = "next"
 PREV = "prev"

@@ -1,1 +1,0 @@
-"""Adapters: everything that talks to the outside (databases, the command line)."""

@@ -1,0 +1,1 @@
+"""The service layer: `Ledger`, the facade a controller embeds, over two small ports."""
