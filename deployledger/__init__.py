@@ -4,9 +4,10 @@ The public API is what a controller embeds: `Ledger`, the report model, the
 answers it gives, and the errors it raises (all under `DeployLedgerError`).
 """
 
-from deployledger.domain.records import Attempt, Receipt, WorkloadState
+from deployledger.domain.records import Attempt, AuditPage, RebuildResult, Receipt, WorkloadState
 from deployledger.domain.reports import WorkloadDeploymentStatus, parse_report
 from deployledger.domain.state import DeploymentState
+from deployledger.domain.storeurl import StoreURL
 from deployledger.errors import (
     DeployLedgerError,
     InvalidQuery,
@@ -21,8 +22,6 @@ from deployledger.errors import (
     WriteConflict,
 )
 from deployledger.service.ledger import Ledger
-from deployledger.store.queries import AuditPage
-from deployledger.store.rebuild import RebuildResult
 
 __all__ = [
     "Attempt",
@@ -39,6 +38,7 @@ __all__ = [
     "RebuildResult",
     "Receipt",
     "SchemaMissing",
+    "StoreURL",
     "StoreUnavailable",
     "WorkloadDeploymentStatus",
     "WorkloadNotFound",

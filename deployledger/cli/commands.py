@@ -20,20 +20,20 @@ from typing import Any, NoReturn
 
 import click
 
-from deployledger.cli import render
-from deployledger.cli.inputs import decode_text, parse_reports_text
-from deployledger.domain.reports import WorkloadDeploymentStatus, json_kind, parse_report
-from deployledger.domain.storeurl import DEFAULT_STORE_URL, parse_store_url
-from deployledger.errors import (
+from deployledger import (
     DeployLedgerError,
     InvalidQuery,
     InvalidReport,
     InvalidStoreURL,
+    Ledger,
     Problem,
     StoreUnavailable,
-    WorkloadNotFound,
+    StoreURL,
+    WorkloadDeploymentStatus,
+    parse_report,
 )
-from deployledger.service.ledger import Ledger
+from deployledger.cli import render
+from deployledger.cli.inputs import decode_text, json_kind, parse_reports_text
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
@@ -56,7 +56,7 @@ pass_settings = click.make_pass_decorator(Settings)
 @click.option(
     "--store",
     envvar="DEPLOYLEDGER_STORE",
-    default=DEFAULT_STORE_URL,
+    default=StoreURL.DEFAULT,
     show_default=True,
     metavar="URL",
     help="sqlite:///path.db or postgresql://user@host:5432/db (env: DEPLOYLEDGER_STORE).",
@@ -142,9 +142,7 @@ def _read_source(source: str) -> tuple[list[WorkloadDeploymentStatus], list[Prob
 def show(settings: Settings, tenant: str, workload_rt_id: str, as_json: bool) -> None:
     """Show the current state of one workload."""
     with settings.ledger() as ledger:
-        state = ledger.current(tenant, workload_rt_id)
-    if state is None:
-        raise WorkloadNotFound(f"no reports recorded for {render.key(tenant, workload_rt_id)}")
+        state = ledger.get(tenant, workload_rt_id)
     click.echo(render.to_json(state.to_json()) if as_json else render.state_block(state))
 
 
@@ -168,8 +166,8 @@ def history(
     """Show the helm attempts of one workload, newest first."""
     with settings.ledger() as ledger:
         attempts = ledger.history(tenant, workload_rt_id, limit=limit, before_attempt=before)
-        if not attempts and ledger.current(tenant, workload_rt_id) is None:
-            raise WorkloadNotFound(f"no reports recorded for {render.key(tenant, workload_rt_id)}")
+        if not attempts:
+            ledger.get(tenant, workload_rt_id)  # WorkloadNotFound, unless it has no such page
     if as_json:
         click.echo(render.to_json([a.to_json() for a in attempts]))
     elif attempts:
@@ -366,7 +364,7 @@ def migrate(settings: Settings) -> None:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"deployledger: {message}", err=True)
+    click.echo(f"deployledger: {render.safe(message)}", err=True)
     sys.exit(code)
 
 
@@ -379,7 +377,7 @@ def _scrubber(args: list[str]) -> Callable[[str], str]:
     passwords = []
     for candidate in candidates:
         try:
-            password = parse_store_url(candidate).password
+            password = StoreURL.parse(candidate).password
         except DeployLedgerError:
             continue
         if password:

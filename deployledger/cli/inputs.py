@@ -25,6 +25,22 @@ class RawReport:
     line: int
 
 
+# What a JSON value is, in words, for "a report must be a JSON object, got ..."
+_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "a boolean"),
+    ((int, float), "a number"),
+    (str, "a string"),
+    (list, "an array"),
+)
+
+
+def json_kind(value: Any) -> str:
+    """`null`, `a boolean`, `a number`, `a string` or `an array`."""
+    if value is None:
+        return "null"
+    return next((name for kind, name in _KINDS if isinstance(value, kind)), type(value).__name__)
+
+
 class _Lines:
     def __init__(self, text: str) -> None:
         self._starts = [i for i, char in enumerate(text) if char == "\n"]

@@ -109,3 +109,36 @@ class Attempt:
     def to_audit_json(self) -> dict[str, Any]:
         """The history item plus the workload it belongs to, for fleet-wide listings."""
         return {"tenantId": self.tenant_id, "workloadRtId": self.workload_rt_id, **self.to_json()}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters of an audit query; every one is optional and they combine with AND."""
+
+    tenant_id: str | None = None
+    pool_name: str | None = None
+    workload_name: str | None = None
+    workload_rt_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    success: bool | None = None
+    grep: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    """One page of audit results, newest first, and the cursor of the next page (or None)."""
+
+    items: list[Attempt]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildResult:
+    """What a rebuild did: events replayed, the position it switched at, and the
+    workloads and attempt rows of the new read model."""
+
+    events: int
+    position: int
+    workloads: int
+    attempts: int

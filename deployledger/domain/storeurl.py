@@ -11,7 +11,7 @@ import math
 import re
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import ClassVar, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from deployledger.errors import InvalidStoreURL
@@ -43,6 +43,13 @@ class StoreURL:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     pool_size: int = 5
     memory: bool = False
+
+    DEFAULT: ClassVar[str] = DEFAULT_STORE_URL
+
+    @classmethod
+    def parse(cls, url: str) -> StoreURL:
+        """Parse a store URL; `InvalidStoreURL` says what is wrong with it."""
+        return parse_store_url(url)
 
     @property
     def is_postgres(self) -> bool:

@@ -14,10 +14,9 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.domain import Snapshot as LibrarySnapshot
 
+from deployledger.domain.fold import fold_attempt, registered
 from deployledger.domain.reports import WorkloadDeploymentStatus
-from deployledger.domain.state import DeploymentState
 
 # Idempotency: the latest IDEMPOTENCY_WINDOW message ids of each workload are
 # remembered; a report carrying one of them is answered as a duplicate.
@@ -68,43 +67,22 @@ class Workload(Aggregate):
             assert isinstance(aggregate, Workload)
             aggregate._apply_attempt(self)
 
-    class Snapshot(LibrarySnapshot):
-        """A workload's state at a version. The idempotency window, the bulk of a long
-        history's snapshot, is packed as one newline-joined string of ids (ids hold no
-        control characters) and a list of attempt numbers: far cheaper to encode and
-        decode than a JSON object with 10,000 keys."""
-
-        TOPIC = "deployledger:Workload.Snapshot"
-
-        @classmethod
-        def take(cls, aggregate: Any) -> Any:
-            snapshot = super().take(aggregate)
-            window: dict[str, int] = snapshot.state.pop("message_ids")
-            snapshot.state["message_window"] = ["\n".join(window), list(window.values())]
-            return snapshot
-
-        def mutate(self, aggregate: Any) -> Any:
-            workload: Any = super().mutate(aggregate)
-            packed = workload.__dict__.pop("message_window", None)
-            if packed is not None:
-                ids, attempts = packed
-                keys = ids.split("\n") if ids else []
-                workload.message_ids = dict(zip(keys, attempts, strict=True))
-            return workload
+    # The folded state (see `deployledger.domain.fold`), set in `__init__`.
+    workload_name: str | None
+    pool_name: str | None
+    state: int
+    status_message: str | None
+    attempts: int
+    failures: int
+    consecutive_failures: int
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_failure_at: datetime | None
 
     def __init__(self, tenant_id: str, workload_rt_id: str) -> None:
         self.tenant_id = tenant_id
         self.workload_rt_id = workload_rt_id
-        self.workload_name: str | None = None
-        self.pool_name: str | None = None
-        self.state = int(DeploymentState.UNDEPLOYED)
-        self.status_message: str | None = None
-        self.attempts = 0
-        self.failures = 0
-        self.consecutive_failures = 0
-        self.last_attempt_at: datetime | None = None
-        self.last_success_at: datetime | None = None
-        self.last_failure_at: datetime | None = None
+        vars(self).update(registered())
         self.message_ids: dict[str, int] = {}
 
     @classmethod
@@ -142,19 +120,14 @@ class Workload(Aggregate):
         return event
 
     def _apply_attempt(self, event: DeploymentAttempted) -> None:
-        self.attempts += 1
-        self.workload_name = event.workload_name
-        self.pool_name = event.pool_name
-        self.state = int(DeploymentState.after_attempt(event.success))
-        self.status_message = event.status_message
-        self.last_attempt_at = event.timestamp
-        if event.success:
-            self.consecutive_failures = 0
-            self.last_success_at = event.timestamp
-        else:
-            self.failures += 1
-            self.consecutive_failures += 1
-            self.last_failure_at = event.timestamp
+        fold_attempt(
+            vars(self),
+            success=event.success,
+            workload_name=event.workload_name,
+            pool_name=event.pool_name,
+            status_message=event.status_message,
+            at=event.timestamp,
+        )
         if event.message_id is not None:
             self.message_ids[event.message_id] = self.attempts
             if len(self.message_ids) > IDEMPOTENCY_WINDOW:

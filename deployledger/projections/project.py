@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from deployledger.domain.fold import fold_attempt, registered
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.workload import Workload, attempt_number
 
@@ -55,17 +56,8 @@ def new_state(record: EventRecord) -> dict[str, Any]:
         "tenant_id": record.data["tenant_id"],
         "workload_rt_id": record.data["workload_rt_id"],
         "workload_id": record.workload_id,
-        "workload_name": None,
-        "pool_name": None,
-        "state": int(DeploymentState.UNDEPLOYED),
-        "status_message": None,
+        **registered(),
         "status_message_exact": None,
-        "attempts": 0,
-        "failures": 0,
-        "consecutive_failures": 0,
-        "last_attempt_at": None,
-        "last_success_at": None,
-        "last_failure_at": None,
         "last_position": record.position,
     }
 
@@ -96,24 +88,18 @@ def attempt_row(record: EventRecord) -> dict[str, Any]:
     }
 
 
-def fold_attempt(state: dict[str, Any], row: dict[str, Any]) -> None:
-    """Apply one attempt row to a workload's state row, in place."""
-    at: datetime = row["recorded_at"]
-    state["attempts"] += 1
-    state["workload_name"] = row["workload_name"]
-    state["pool_name"] = row["pool_name"]
-    state["state"] = row["state"]
-    state["status_message"] = row["status_message"]
+def fold_row(state: dict[str, Any], row: dict[str, Any]) -> None:
+    """Apply one attempt row to a workload's state row, in place, by the domain's fold."""
+    fold_attempt(
+        state,
+        success=row["success"],
+        workload_name=row["workload_name"],
+        pool_name=row["pool_name"],
+        status_message=row["status_message"],
+        at=row["recorded_at"],
+    )
     state["status_message_exact"] = row["status_message_exact"]
-    state["last_attempt_at"] = at
     state["last_position"] = row["position"]
-    if row["success"]:
-        state["consecutive_failures"] = 0
-        state["last_success_at"] = at
-    else:
-        state["failures"] += 1
-        state["consecutive_failures"] += 1
-        state["last_failure_at"] = at
 
 
 def project(records: list[EventRecord], existing: dict[str, dict[str, Any]]) -> Changes:
@@ -143,5 +129,5 @@ def project(records: list[EventRecord], existing: dict[str, dict[str, Any]]) -> 
             else:
                 state = dict(found)
             changes.states[key] = state
-        fold_attempt(state, row)
+        fold_row(state, row)
     return changes

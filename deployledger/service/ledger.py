@@ -6,25 +6,29 @@ with Ledger.open("sqlite:///ledger.db") as ledger:
     receipt = ledger.record(report)          # model, dict, or JSON str/bytes
     state = ledger.current("t1", "64f1c0ffee0000000000beef")
 ```
+The logic here (duplicates, the optimistic retry, the cache) runs over two ports,
+`EventStorePort` and `ReadModelPort`; `deployledger.service.bootstrap` wires the real ones.
 """
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from types import TracebackType
 from typing import Self
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
-
-from deployledger.domain.records import Attempt, Receipt, WorkloadState
+from deployledger.domain.records import (
+    Attempt,
+    AuditPage,
+    AuditQuery,
+    RebuildResult,
+    Receipt,
+    WorkloadState,
+)
 from deployledger.domain.reports import (
     DEFAULT_MAX_MESSAGE_BYTES,
     ReportInput,
@@ -32,21 +36,14 @@ from deployledger.domain.reports import (
     parse_reports,
 )
 from deployledger.domain.state import DeploymentState
-from deployledger.domain.storeurl import StoreURL, parse_store_url
+from deployledger.domain.storeurl import StoreURL
 from deployledger.domain.workload import Workload, attempt_number, workload_id
-from deployledger.errors import DeployLedgerError, InvalidQuery, WriteConflict
-from deployledger.store import queries as readmodel
-from deployledger.store.database import make_engine, migrate
-from deployledger.store.errors import translated
-from deployledger.store.eventstore import EventStore
-from deployledger.store.queries import AuditPage
-from deployledger.store.rebuild import RebuildResult, rebuild
-from deployledger.store.runner import ProjectionRunner
+from deployledger.errors import InvalidQuery, WorkloadNotFound, WriteConflict
+from deployledger.service.cache import DEFAULT_CACHE_SIZE, WorkloadCache
+from deployledger.service.ports import EventStorePort, Positions, ReadModelPort
 
 MAX_WRITE_ATTEMPTS = 200  # and at most lock_timeout seconds of retrying
 DEFAULT_SNAPSHOT_INTERVAL = 200
-DEFAULT_CACHE_SIZE = 1000
-_LOCK_STRIPES = 64
 
 # What one report does: (its workload, its attempt number, the new event or None if duplicate).
 _Plan = tuple[Workload, int, Workload.DeploymentAttempted | None]
@@ -62,22 +59,16 @@ class Ledger:
 
     def __init__(
         self,
-        store: EventStore,
+        events: EventStorePort,
+        read_model: ReadModelPort,
         *,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
-        self._store = store
+        self._store = events
+        self._read_model = read_model
         self.max_message_bytes = max_message_bytes
-        self.snapshot_interval = snapshot_interval
-        self._cache_size = cache_size
-        self._cache: OrderedDict[UUID, Workload] = OrderedDict()
-        self._cache_lock = threading.Lock()
-        self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
-        self._runner: ProjectionRunner | None = None
-        self._snapshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshots")
-        self._views_url: StoreURL | None = None
+        self._cache = WorkloadCache(cache_size)
 
     @classmethod
     def open(
@@ -99,33 +90,20 @@ class Ledger:
         once (`deployledger migrate`) and workers open with table creation off.
         `lock_timeout` (seconds) bounds every wait for a lock: past it, `StoreUnavailable`.
         `read_model_url` keeps the read model in another database (default: the same one).
+        Raises `InvalidStoreURL` for a URL or setting that cannot be used.
         """
-        parsed = parse_store_url(url).with_settings(
-            lock_timeout=lock_timeout, connect_timeout=connect_timeout
-        )
-        if max_message_bytes <= 0 or snapshot_interval <= 0 or cache_size < 0:
-            raise DeployLedgerError("max_message_bytes and snapshot_interval must be positive")
-        if create is None:
-            create = not parsed.is_postgres
-        views_url = None
-        if read_model_url is not None:
-            views_url = parse_store_url(read_model_url).with_settings(
-                lock_timeout=lock_timeout, connect_timeout=connect_timeout
-            )
-            if create:
-                engine = make_engine(views_url, single_connection=True)
-                try:
-                    migrate(views_url, engine)
-                finally:
-                    engine.dispose()
-        ledger = cls(
-            EventStore(parsed, create=create),
+        from deployledger.service.bootstrap import open_ledger
+
+        return open_ledger(
+            url,
+            create=create,
+            lock_timeout=lock_timeout,
+            connect_timeout=connect_timeout,
             max_message_bytes=max_message_bytes,
             snapshot_interval=snapshot_interval,
             cache_size=cache_size,
+            read_model_url=read_model_url,
         )
-        ledger._views_url = views_url
-        return ledger
 
     @property
     def url(self) -> StoreURL:
@@ -133,11 +111,10 @@ class Ledger:
         return self._store.url
 
     def close(self) -> None:
-        """Release every connection. The ledger cannot be used afterwards."""
-        self._snapshots.shutdown(wait=True)
-        if self._runner is not None:
-            self._runner.engine.dispose()
+        """Finish background snapshots and release every connection. The ledger cannot be
+        used afterwards."""
         self._store.close()
+        self._read_model.close()
 
     def __enter__(self) -> Self:
         return self
@@ -174,20 +151,14 @@ class Ledger:
         if not parsed:
             return []
         ids = [workload_id(r.tenant_id, r.workload_rt_id) for r in parsed]
-        stripes = sorted({self._stripe(i) for i in ids})
-        for stripe in stripes:
-            self._locks[stripe].acquire()
-        try:
+        with self._cache.locked(ids):
             return self._record_locked(parsed, ids)
-        finally:
-            for stripe in reversed(stripes):
-                self._locks[stripe].release()
 
     def _record_locked(
         self, reports: list[WorkloadDeploymentStatus], ids: list[UUID]
     ) -> list[Receipt]:
         unique_ids = list(dict.fromkeys(ids))
-        workloads = {i: self._take_cached(i) for i in unique_ids}
+        workloads = {i: self._cache.take(i) for i in unique_ids}
         deadline = time.monotonic() + self.url.lock_timeout
         for attempt in range(MAX_WRITE_ATTEMPTS):
             try:
@@ -196,13 +167,9 @@ class Ledger:
                 for i in cold:
                     workloads[i] = self._store.load(i) if i in known else None
                 plans = self._apply(reports, ids, workloads)
-                changed = [
-                    (w, len(w.pending_events))
-                    for w in workloads.values()
-                    if w is not None and w.pending_events
-                ]
-                recordings = self._store.save([w for w, _ in changed]) if changed else []
-            except IntegrityError:
+                changed = [w for w in workloads.values() if w is not None and w.pending_events]
+                positions = self._store.save(changed) if changed else {}
+            except WriteConflict:
                 # Another writer got there first: reload and replay the batch on top.
                 workloads = dict.fromkeys(unique_ids)
                 if time.monotonic() > deadline:
@@ -211,18 +178,10 @@ class Ledger:
                 # colliding again on the next version.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
                 continue
-            positions = {
-                (r.domain_event.originator_id, r.domain_event.originator_version): (
-                    r.notification.id
-                )
-                for r in recordings
-            }
             receipts = [self._receipt(plan, positions) for plan in plans]
-            for workload, new_events in changed:
-                self._maybe_snapshot(workload, new_events)
-            for i, cached in workloads.items():
+            for cached in workloads.values():
                 if cached is not None:
-                    self._put_cached(i, cached)
+                    self._cache.put(cached)
             return receipts
         raise WriteConflict(
             f"gave up after {attempt + 1} attempts: other writers kept changing "
@@ -252,7 +211,7 @@ class Ledger:
     def _receipt(
         self,
         plan: _Plan,
-        positions: dict[tuple[UUID, int], int],
+        positions: Positions,
     ) -> Receipt:
         workload, attempt, event = plan
         if event is not None:
@@ -279,30 +238,29 @@ class Ledger:
             duplicate=True,
         )
 
-    def _maybe_snapshot(self, workload: Workload, new_events: int) -> None:
-        # Snapshot whenever the version crossed a multiple of the interval, written by a
-        # background thread so that a long history never slows `record()`. Snapshots are
-        # an optimisation: the events are committed, so a failure there is harmless.
-        if workload.version // self.snapshot_interval > (
-            (workload.version - new_events) // self.snapshot_interval
-        ):
-            self._snapshots.submit(_quietly, self._store.snapshot(workload))
-
     # -- reading -----------------------------------------------------------------------
 
     def current(self, tenant_id: str, workload_rt_id: str) -> WorkloadState | None:
         """The workload's current state, from every event stored so far; None if unknown."""
-        i = workload_id(tenant_id, workload_rt_id)
-        with self._locks[self._stripe(i)]:
-            workload = self._take_cached(i)
+        key = workload_id(tenant_id, workload_rt_id)
+        with self._cache.locked([key]):
+            workload = self._cache.take(key)
             if workload is None:
-                workload = self._store.load(i)
+                workload = self._store.load(key)
             else:
                 self._store.fast_forward(workload)
             if workload is None:
                 return None
-            self._put_cached(i, workload)
+            self._cache.put(workload)
             return _state_of(workload)
+
+    def get(self, tenant_id: str, workload_rt_id: str) -> WorkloadState:
+        """The workload's current state, like `current()`; raises `WorkloadNotFound` when
+        no report was ever recorded for it."""
+        state = self.current(tenant_id, workload_rt_id)
+        if state is None:
+            raise WorkloadNotFound(f"no reports recorded for {tenant_id}/{workload_rt_id}")
+        return state
 
     def history(
         self,
@@ -316,13 +274,15 @@ class Ledger:
         An unknown workload has an empty history.
         """
         if limit is not None and limit < 0:
-            raise DeployLedgerError(f"limit must not be negative, got {limit}")
+            raise InvalidQuery(f"limit must not be negative, got {limit}")
         if limit == 0:
             return []
         max_version = None if before_attempt is None else before_attempt  # attempt n-1 -> v n
-        i = workload_id(tenant_id, workload_rt_id)
         rows = self._store.events_with_positions(
-            i, min_version=2, max_version=max_version, limit=limit
+            workload_id(tenant_id, workload_rt_id),
+            min_version=2,
+            max_version=max_version,
+            limit=limit,
         )
         return [_attempt_of(event, position) for event, position in rows]
 
@@ -346,10 +306,7 @@ class Ledger:
             wanted = DeploymentState.from_label(state) if isinstance(state, str) else state
         except ValueError as e:
             raise InvalidQuery(str(e)) from None
-        views = self._views()
-        views.catch_up()
-        with translated(self.url), views.engine.connect() as conn:
-            return readmodel.fleet(conn, tenant_id=tenant_id, pool_name=pool_name, state=wanted)
+        return self._read_model.fleet(tenant_id, pool_name, wanted)
 
     def audit(
         self,
@@ -371,65 +328,31 @@ class Ledger:
         failures only; `grep` a case-insensitive substring of the status message. Pass
         the page's `next_cursor` back as `cursor` to continue exactly where it stopped.
         """
-        query = readmodel.AuditQuery(
+        query = AuditQuery(
             tenant_id, pool_name, workload_name, workload_rt_id, since, until, success, grep
         )
-        views = self._views()
-        views.catch_up()
-        with translated(self.url), views.engine.connect() as conn:
-            return readmodel.audit(conn, query, limit=limit, cursor=cursor)
+        return self._read_model.audit(query, limit=limit, cursor=cursor)
 
     def read_position(self) -> int:
         """The last event position the read model has applied."""
-        return self._views().position()
+        return self._read_model.position()
 
     def catch_up(self) -> int:
         """Bring the read model up to date now; return the number of events applied."""
-        return self._views().catch_up()
+        return self._read_model.catch_up()
 
     def wait_for(self, position: int, timeout: float = 10.0) -> None:
         """Wait until the read model has applied `position` (e.g. a receipt's), or raise
         `ProjectionBehind`. For when a separate follower process keeps the view."""
-        self._views().wait_for(position, timeout)
+        self._read_model.wait_for(position, timeout)
 
     def follow(self, stop: threading.Event | None = None, *, poll_interval: float = 1.0) -> None:
         """Keep the read model live until `stop` is set (see `deployledger project --follow`)."""
-        self._views().follow(stop, poll_interval=poll_interval)
+        self._read_model.follow(stop, poll_interval=poll_interval)
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> RebuildResult:
         """Rebuild the read model from every event beside the live one, verify, switch."""
-        views = self._views()
-        return rebuild(self._store, views.engine, progress=progress)
-
-    def _views(self) -> ProjectionRunner:
-        with self._cache_lock:
-            if self._runner is None:
-                engine = make_engine(self._views_url or self.url)
-                self._runner = ProjectionRunner(self._store, engine)
-            return self._runner
-
-    # -- cache -------------------------------------------------------------------------
-
-    def _stripe(self, i: UUID) -> int:
-        return i.int % _LOCK_STRIPES
-
-    def _take_cached(self, i: UUID) -> Workload | None:
-        # Taken out while in use: if a write fails half-way, nothing stale stays behind.
-        with self._cache_lock:
-            return self._cache.pop(i, None)
-
-    def _put_cached(self, i: UUID, workload: Workload) -> None:
-        if self._cache_size == 0:
-            return
-        with self._cache_lock:
-            self._cache[i] = workload
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-
-
-def _quietly(call: Callable[[], None]) -> None:
-    with contextlib.suppress(DeployLedgerError):
-        call()
+        return self._read_model.rebuild(progress)
 
 
 def _state_of(workload: Workload) -> WorkloadState:

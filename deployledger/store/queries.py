@@ -10,41 +10,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, and_, func, select
 
-from deployledger.domain.records import Attempt, WorkloadState
+from deployledger.domain.records import Attempt, AuditPage, AuditQuery, WorkloadState
 from deployledger.domain.state import DeploymentState
 from deployledger.errors import InvalidQuery
 from deployledger.projections.project import decode_message
 from deployledger.store.tables import deployment_attempts, workload_state
 
 MAX_PAGE = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class AuditQuery:
-    """Filters of an audit query; every one is optional and they combine with AND."""
-
-    tenant_id: str | None = None
-    pool_name: str | None = None
-    workload_name: str | None = None
-    workload_rt_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    success: bool | None = None
-    grep: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AuditPage:
-    """One page of audit results, newest first, and the cursor of the next page (or None)."""
-
-    items: list[Attempt]
-    next_cursor: str | None
 
 
 def encode_cursor(position: int) -> str:

@@ -14,11 +14,11 @@ A projection schema change ships the same way: new tables built beside, then swi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, Index, Table, delete, func, select, text, update
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from deployledger.domain.records import RebuildResult
 from deployledger.errors import RebuildFailed
 from deployledger.store.errors import translated
 from deployledger.store.eventstore import EventStore, attempt_counts, read_after
@@ -35,14 +35,6 @@ from deployledger.store.tables import projection_tracking, shadow_tables
 
 NEXT = "next"
 PREV = "prev"
-
-
-@dataclass(frozen=True, slots=True)
-class RebuildResult:
-    events: int
-    position: int
-    workloads: int
-    attempts: int
 
 
 Progress = Callable[[int, int], None]

@@ -23,9 +23,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from deployledger.errors import ProjectionBehind
 from deployledger.projections.project import EventRecord, project
+from deployledger.store.application import events_table
 from deployledger.store.database import pg_connect
 from deployledger.store.errors import translated
-from deployledger.store.eventstore import EventStore, events_table, read_after
+from deployledger.store.eventstore import EventStore, read_after
 from deployledger.store.tables import (
     deployment_attempts,
     projection_tracking,

@@ -12,28 +12,16 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic, resolve_topic
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import parsed_report
 
-from deployledger import DeploymentState, WorkloadDeploymentStatus, parse_report
+from deployledger import DeploymentState
 from deployledger.domain.workload import (
     IDEMPOTENCY_WINDOW,
     Workload,
     attempt_number,
     workload_id,
 )
-
-
-def report(**overrides: Any) -> WorkloadDeploymentStatus:
-    data: dict[str, Any] = {
-        "tenantId": "t1",
-        "poolName": "pool-a",
-        "workloadName": "billing-api",
-        "workloadRtId": "64f1c0ffee0000000000beef",
-        "success": True,
-        "statusMessage": None,
-    }
-    data.update(overrides)
-    return parse_report(data)
-
+from deployledger.store.compat import WorkloadSnapshot
 
 safe_text = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=12)
 
@@ -92,7 +80,7 @@ class TestEvents:
     def test_each_report_emits_one_deployment_attempted_event_with_every_field(self) -> None:
         workload = registered()
         workload.collect_events()
-        sent = report(
+        sent = parsed_report(
             success=False,
             poolName="pool-b",
             workloadName="billing-api-v2",
@@ -117,28 +105,28 @@ class TestEvents:
 
     def test_events_are_immutable(self) -> None:
         workload = registered()
-        event = workload.record_attempt(report())
+        event = workload.record_attempt(parsed_report())
         with pytest.raises(AttributeError):
             event.success = False  # type: ignore[misc]
 
     def test_the_event_time_is_an_aware_clock_reading_not_the_reported_time(self) -> None:
         workload = registered()
         before = datetime.now(UTC)
-        event = workload.record_attempt(report(reportedAt="2001-01-01T00:00:00Z"))
+        event = workload.record_attempt(parsed_report(reportedAt="2001-01-01T00:00:00Z"))
         after = datetime.now(UTC)
         assert event.timestamp.tzinfo is not None
         assert before <= event.timestamp <= after
 
     def test_versions_map_to_attempt_numbers(self) -> None:
         workload = registered()
-        versions = [workload.record_attempt(report()).originator_version for _ in range(3)]
+        versions = [workload.record_attempt(parsed_report()).originator_version for _ in range(3)]
         assert versions == [2, 3, 4]
         assert [attempt_number(v) for v in versions] == [1, 2, 3]
 
     def test_a_replayed_aggregate_equals_the_live_one(self) -> None:
         workload = registered()
-        workload.record_attempt(report(success=False, statusMessage="boom", messageId="a"))
-        workload.record_attempt(report(success=True, workloadName="renamed", messageId="b"))
+        workload.record_attempt(parsed_report(success=False, statusMessage="boom", messageId="a"))
+        workload.record_attempt(parsed_report(success=True, workloadName="renamed", messageId="b"))
         rebuilt = replay(workload.collect_events())
         assert vars(rebuilt) == vars(workload)
 
@@ -153,7 +141,7 @@ class TestTopics:
         [
             (Workload.Registered, "deployledger:Workload.Registered"),
             (Workload.DeploymentAttempted, "deployledger:Workload.DeploymentAttempted"),
-            (Workload.Snapshot, "deployledger:Workload.Snapshot"),
+            (WorkloadSnapshot, "deployledger:Workload.Snapshot"),
         ],
     )
     def test_each_event_has_an_explicit_stable_topic(self, event_class: type, topic: str) -> None:
@@ -164,7 +152,7 @@ class TestTopics:
         app = Application[UUID](env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
         try:
             workload = registered()
-            workload.record_attempt(report())
+            workload.record_attempt(parsed_report())
             recordings = app.save(workload)
             topics = [app.mapper.to_stored_event(r.domain_event).topic for r in recordings]
             assert topics == [
@@ -216,7 +204,7 @@ class TestDeploymentState:
     @pytest.mark.parametrize(("success", "state"), [(True, 2), (False, 3)])
     def test_an_attempt_sets_the_mapped_state(self, success: bool, state: int) -> None:
         workload = registered()
-        workload.record_attempt(report(success=success))
+        workload.record_attempt(parsed_report(success=success))
         assert workload.state == state
 
 
@@ -233,7 +221,7 @@ class TestCountersAndCurrentValues:
     def test_counters_and_times_follow_successes_and_failures(self) -> None:
         workload = registered()
         outcomes = [True, False, False, True, False, False, False]
-        events = [workload.record_attempt(report(success=s)) for s in outcomes]
+        events = [workload.record_attempt(parsed_report(success=s)) for s in outcomes]
         assert workload.attempts == 7
         assert workload.failures == 5
         assert workload.consecutive_failures == 3
@@ -244,21 +232,21 @@ class TestCountersAndCurrentValues:
     def test_a_success_resets_consecutive_failures(self) -> None:
         workload = registered()
         for success in (False, False, True):
-            workload.record_attempt(report(success=success))
+            workload.record_attempt(parsed_report(success=success))
         assert workload.consecutive_failures == 0
         assert workload.failures == 2
 
     def test_the_latest_status_message_becomes_current(self) -> None:
         workload = registered()
-        workload.record_attempt(report(success=False, statusMessage="boom"))
+        workload.record_attempt(parsed_report(success=False, statusMessage="boom"))
         assert workload.status_message == "boom"
-        workload.record_attempt(report(success=True, statusMessage=None))
+        workload.record_attempt(parsed_report(success=True, statusMessage=None))
         assert workload.status_message is None
 
     def test_a_renamed_workload_and_a_moved_pool_become_current(self) -> None:
         workload = registered()
-        first = workload.record_attempt(report(workloadName="old", poolName="pool-a"))
-        second = workload.record_attempt(report(workloadName="new", poolName="pool-b"))
+        first = workload.record_attempt(parsed_report(workloadName="old", poolName="pool-a"))
+        second = workload.record_attempt(parsed_report(workloadName="new", poolName="pool-b"))
         assert (workload.workload_name, workload.pool_name) == ("new", "pool-b")
         # and each attempt keeps the value it was recorded with
         assert (first.workload_name, first.pool_name) == ("old", "pool-a")
@@ -271,9 +259,9 @@ class TestIdempotencyWindow:
 
     def test_a_recorded_message_id_maps_to_its_attempt(self) -> None:
         workload = registered()
-        workload.record_attempt(report(messageId="a"))
-        workload.record_attempt(report())
-        workload.record_attempt(report(messageId="c"))
+        workload.record_attempt(parsed_report(messageId="a"))
+        workload.record_attempt(parsed_report())
+        workload.record_attempt(parsed_report(messageId="c"))
         assert workload.attempt_for("a") == 1
         assert workload.attempt_for("c") == 3
         assert workload.attempt_for("b") is None
@@ -281,7 +269,7 @@ class TestIdempotencyWindow:
 
     def test_the_latest_ten_thousand_are_kept_and_older_ones_forgotten(self) -> None:
         workload = registered()
-        base = report()
+        base = parsed_report()
         for n in range(IDEMPOTENCY_WINDOW + 5):
             workload.record_attempt(base.model_copy(update={"message_id": f"m{n}"}))
         for n in range(5):
@@ -292,8 +280,8 @@ class TestIdempotencyWindow:
 
     def test_reports_without_a_message_id_take_no_room_in_the_window(self) -> None:
         workload = registered()
-        workload.record_attempt(report(messageId="first"))
-        base = report()
+        workload.record_attempt(parsed_report(messageId="first"))
+        base = parsed_report()
         for _ in range(IDEMPOTENCY_WINDOW + 1):
             workload.record_attempt(base)
         assert workload.attempt_for("first") == 1
@@ -327,7 +315,7 @@ class TestCounterProperty:
         self, outcomes: list[bool]
     ) -> None:
         workload = registered()
-        events = [workload.record_attempt(report(success=s)) for s in outcomes]
+        events = [workload.record_attempt(parsed_report(success=s)) for s in outcomes]
         expected = reference_fold(outcomes, [e.timestamp for e in events])
         actual = {name: getattr(workload, name) for name in expected}
         assert actual == expected

@@ -1,0 +1,52 @@
+"""Wiring, in one place: the concrete event store and read model from store URLs."""
+
+from __future__ import annotations
+
+from deployledger.domain.storeurl import parse_store_url
+from deployledger.errors import InvalidStoreURL
+from deployledger.service.ledger import Ledger
+from deployledger.store.database import make_engine, migrate
+from deployledger.store.eventstore import EventStore
+from deployledger.store.readmodel import ReadModel
+
+
+def open_ledger(
+    url: str,
+    *,
+    create: bool | None,
+    lock_timeout: float | None,
+    connect_timeout: float | None,
+    max_message_bytes: int,
+    snapshot_interval: int,
+    cache_size: int,
+    read_model_url: str | None,
+) -> Ledger:
+    """A `Ledger` on the store at `url`; see `Ledger.open` for the arguments."""
+    timeouts = {"lock_timeout": lock_timeout, "connect_timeout": connect_timeout}
+    events_url = parse_store_url(url).with_settings(**timeouts)
+    for name, value in (
+        ("max_message_bytes", max_message_bytes),
+        ("snapshot_interval", snapshot_interval),
+    ):
+        if value <= 0:
+            raise InvalidStoreURL(f"{name} must be positive, got {value}")
+    if cache_size < 0:
+        raise InvalidStoreURL(f"cache_size must not be negative, got {cache_size}")
+    if create is None:
+        create = not events_url.is_postgres
+    views_url = events_url
+    if read_model_url is not None:
+        views_url = parse_store_url(read_model_url).with_settings(**timeouts)
+        if create:
+            engine = make_engine(views_url, single_connection=True)
+            try:
+                migrate(views_url, engine)
+            finally:
+                engine.dispose()
+    events = EventStore(events_url, create=create, snapshot_interval=snapshot_interval)
+    return Ledger(
+        events,
+        ReadModel(events, views_url),
+        max_message_bytes=max_message_bytes,
+        cache_size=cache_size,
+    )

@@ -1,0 +1,133 @@
+"""Every use of an eventsourcing internal, fenced in one module.
+
+Checked against eventsourcing 9.5.6 (the dependency is pinned `>=9.5,<9.6`). Each
+assumption below has a test in `tests/integration/test_eventsourcing_compat.py` that
+fails if an upgrade breaks it; nothing else in deployledger touches these names.
+
+1. `@retry`-decorated recorder methods keep the undecorated function as `__wrapped__`
+   (functools.wraps): `unretried()`.
+2. The SQLite datastore's pool reads `pool.lock_timeout` (seconds) when it opens a
+   connection, so it may be set after construction, and a float works:
+   `set_sqlite_lock_timeout()`.
+3. The SQLite pool exposes `db_name` and `is_sqlite_memory_mode`, and the SQLite
+   recorder its `insert_events_statement` with four `?` parameters (originator id as
+   hex, version, topic, state): `sqlite_db_name()`, `sqlite_memory_mode()`,
+   `sqlite_insert_statement()`.
+4. An event's `mutate(aggregate)` returns the aggregate it applied to, and a snapshot's
+   `mutate(None)` builds one: `replay()`.
+5. `Aggregate.collect_events()` drains the pending events, and `EventStore.put(events)`
+   stores them in one transaction, returning one `Recording` (with the notification id)
+   per event: `store_pending()`.
+6. The default transcoder encodes a `datetime` as `{"_type_": "datetime_iso",
+   "_data_": isoformat}`: `decode_datetime()`, on the projections' hot path.
+7. `Snapshot.take()` copies `vars(aggregate)` into `state`, and `Snapshot.mutate()` builds
+   the aggregate from `state`: `WorkloadSnapshot` packs the idempotency window there.
+8. `Application.construct_env`, `construct_factory` and `construct_recorder` are the hooks
+   that build the environment, factory and recorder (`deployledger.store.eventstore`).
+9. `PostgresDatastore.get_connection()` yields dict-row connections, and
+   `SQLiteDatastore.transaction(commit=False)` yields a cursor: `EventStore.query`.
+10. The library's PostgreSQL events table is `<application name>_events`, SQLite's is
+    `stored_events`, and their DDL is what migration 0001 writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.persistence import EventStore as LibraryEventStore
+from eventsourcing.persistence import Recording
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from eventsourcing.utils import register_topic
+
+CHECKED_VERSION = "9.5.6"
+F = TypeVar("F", bound=Callable[..., Any])
+A = TypeVar("A", bound=Aggregate)
+
+
+def unretried(method: F) -> F:
+    """The function under the library's `@retry`: the caller decides about retries."""
+    return cast(F, method.__wrapped__)  # type: ignore[attr-defined]
+
+
+def set_sqlite_lock_timeout(datastore: SQLiteDatastore, seconds: float) -> None:
+    """Wait at most `seconds` for SQLite's lock (the environment takes whole seconds only)."""
+    datastore.pool.lock_timeout = seconds  # type: ignore[assignment]
+
+
+def sqlite_db_name(datastore: SQLiteDatastore) -> str:
+    return datastore.pool.db_name
+
+
+def sqlite_memory_mode(datastore: SQLiteDatastore) -> bool:
+    return datastore.pool.is_sqlite_memory_mode
+
+
+def sqlite_insert_statement(recorder: SQLiteApplicationRecorder) -> str:
+    return recorder.insert_events_statement
+
+
+def replay(snapshot: Any, events: Iterable[Any], aggregate: Any = None) -> Any:
+    """Apply `snapshot` (if any), then `events`, to `aggregate`; return the result.
+
+    A plain loop: the library's projector checks a runtime Protocol on every event,
+    which costs more than applying it.
+    """
+    if snapshot is not None:
+        aggregate = snapshot.mutate(None)
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
+def store_pending(
+    events: LibraryEventStore[UUID], aggregates: Sequence[Aggregate]
+) -> list[Recording[UUID]]:
+    """Store every pending event of every aggregate in one transaction.
+
+    `Application.save()` would add runtime protocol checks and snapshot bookkeeping per
+    call that the ledger does not need (it snapshots itself).
+    """
+    pending = [event for aggregate in aggregates for event in aggregate.collect_events()]
+    return events.put(pending)
+
+
+def decode_datetime(value: Any) -> Any:
+    """A transcoded timestamp back to a `datetime`; other values unchanged."""
+    if isinstance(value, dict):
+        if value.get("_type_") != "datetime_iso":
+            raise ValueError(f"not a transcoded datetime: {value!r}")
+        return datetime.fromisoformat(value["_data_"])
+    return value
+
+
+class WorkloadSnapshot(Snapshot):
+    """A workload's state at a version. The idempotency window, the bulk of a long
+    history's snapshot, is packed as one newline-joined string of ids (ids hold no
+    control characters) and a list of attempt numbers: far cheaper to encode and
+    decode than a JSON object with 10,000 keys."""
+
+    TOPIC = "deployledger:Workload.Snapshot"
+
+    @classmethod
+    def take(cls, aggregate: Any) -> Any:
+        snapshot = super().take(aggregate)
+        window: dict[str, int] = snapshot.state.pop("message_ids")  # a copy of vars()
+        snapshot.state["message_window"] = ["\n".join(window), list(window.values())]
+        return snapshot
+
+    def mutate(self, aggregate: Any) -> Any:
+        state = dict(self.state)
+        packed = state.pop("message_window", None)
+        if packed is not None:
+            ids, attempts = packed
+            keys = ids.split("\n") if ids else []
+            state["message_ids"] = dict(zip(keys, attempts, strict=True))
+        return Snapshot.mutate(dataclasses.replace(self, state=state), aggregate)
+
+
+register_topic(WorkloadSnapshot.TOPIC, WorkloadSnapshot)

@@ -1,0 +1,75 @@
+"""The read model as the service sees it: one object over the projection runner, the
+queries and rebuild, on its own engine (the event store's database, or another one)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from deployledger.domain.records import AuditPage, AuditQuery, RebuildResult, WorkloadState
+from deployledger.domain.state import DeploymentState
+from deployledger.domain.storeurl import StoreURL
+from deployledger.store import queries
+from deployledger.store.database import make_engine
+from deployledger.store.errors import translated
+from deployledger.store.eventstore import EventStore
+from deployledger.store.rebuild import rebuild
+from deployledger.store.runner import ProjectionRunner
+
+Progress = Callable[[int, int], None]
+
+
+class ReadModel:
+    """Fleet and audit queries that first catch up on the events, so embedded callers
+    read their own writes. The engine is made on first use: a ledger that only writes
+    never opens it."""
+
+    def __init__(self, events: EventStore, url: StoreURL) -> None:
+        self._events = events
+        self.url = url
+        self._runner: ProjectionRunner | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def runner(self) -> ProjectionRunner:
+        with self._lock:
+            if self._runner is None:
+                self._runner = ProjectionRunner(self._events, make_engine(self.url))
+            return self._runner
+
+    @property
+    def engine(self) -> Engine:
+        return self.runner.engine
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.engine.dispose()
+
+    def fleet(
+        self, tenant_id: str | None, pool_name: str | None, state: DeploymentState | None
+    ) -> list[WorkloadState]:
+        self.catch_up()
+        with translated(self.url), self.engine.connect() as conn:
+            return queries.fleet(conn, tenant_id=tenant_id, pool_name=pool_name, state=state)
+
+    def audit(self, query: AuditQuery, *, limit: int, cursor: str | None) -> AuditPage:
+        self.catch_up()
+        with translated(self.url), self.engine.connect() as conn:
+            return queries.audit(conn, query, limit=limit, cursor=cursor)
+
+    def position(self) -> int:
+        return self.runner.position()
+
+    def catch_up(self) -> int:
+        return self.runner.catch_up()
+
+    def wait_for(self, position: int, timeout: float) -> None:
+        self.runner.wait_for(position, timeout)
+
+    def follow(self, stop: threading.Event | None, *, poll_interval: float) -> None:
+        self.runner.follow(stop, poll_interval=poll_interval)
+
+    def rebuild(self, progress: Progress | None) -> RebuildResult:
+        return rebuild(self._events, self.engine, progress=progress)

@@ -1,0 +1,152 @@
+"""Our two recorders: eventsourcing's, with writes through one dedicated connection.
+
+Differences from the library's recorders, and why:
+- PostgreSQL writes are one call of the function of migration 0003 (lock, notify,
+  insert), one round trip on a dedicated autocommit connection, waiting for the table
+  lock at most `lock_timeout` (the library's 0 waits forever);
+- PostgreSQL reads are not retried blindly ten times: a failure surfaces at once, and
+  the caller decides;
+- SQLite writes are BEGIN IMMEDIATE, the inserts, COMMIT on a connection kept for
+  writing, instead of a trip through the library's reader/writer pool.
+Both pass the library's own recorder contract suites (tests/integration/test_recorder_contracts.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from eventsourcing import persistence as es
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from psycopg import sql
+
+from deployledger.domain.storeurl import StoreURL
+from deployledger.store import compat
+from deployledger.store.database import pg_connect
+
+
+class PostgresRecorder(PostgresApplicationRecorder):
+    """The library's recorder, writing through one function call, with a millisecond
+    lock timeout and no blind retries."""
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        events_table_name: str,
+        lock_ms: int,
+        url: StoreURL,
+    ):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self._url = url
+        self._writer: psycopg.Connection[Any] | None = None
+        self._writing = threading.Lock()
+        self._lock_timeout = f"{lock_ms}ms"
+        self._insert_call = sql.SQL(
+            "SELECT * FROM {}.deployledger_insert_events("
+            "%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %s)"
+        ).format(sql.Identifier(datastore.schema))
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        """Lock, notify and insert in one statement, one round trip (migration 0003)."""
+        params = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+            self._lock_timeout,
+        )
+        if not stored_events:  # no lock, no NOTIFY for nothing
+            return []
+        with self._writing:
+            try:
+                conn = self._connection()
+                rows = conn.execute(self._insert_call, params, prepare=True).fetchall()
+            except psycopg.IntegrityError as e:
+                raise es.IntegrityError(str(e)) from e
+            except psycopg.Error as e:
+                if self._writer is not None and (self._writer.broken or self._writer.closed):
+                    self._writer = None
+                raise es.OperationalError(str(e)) from e
+            return [row[0] for row in rows]
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        # Writes go through one dedicated autocommit connection: the call is one round
+        # trip, and the pool's checkout and reset would cost about as much again.
+        if self._writer is None or self._writer.closed:
+            self._writer = pg_connect(self._url)
+        return self._writer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    # The library retries these ten times on any operational error, which turns a
+    # lock timeout or a dead server into a minute-long hang. Callers retry instead.
+    select_events = compat.unretried(PostgresApplicationRecorder.select_events)
+    select_notifications = compat.unretried(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = compat.unretried(PostgresApplicationRecorder.max_notification_id)
+
+
+class SQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's recorder, writing through one dedicated connection.
+
+    Every write is BEGIN IMMEDIATE, the inserts, COMMIT on a connection kept for writing,
+    instead of a trip through the library's reader/writer pool; reads still use the pool.
+    """
+
+    def __init__(self, datastore: SQLiteDatastore, *, lock_timeout: float) -> None:
+        super().__init__(datastore)
+        self._lock_timeout = lock_timeout
+        self._writer: sqlite3.Connection | None = None
+        self._writing = threading.Lock()
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        if compat.sqlite_memory_mode(self.datastore):
+            return super().insert_events(stored_events, **kwargs) or []
+        if not stored_events:
+            return []
+        statement = compat.sqlite_insert_statement(self)
+        with self._writing:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                ids = [
+                    conn.execute(
+                        statement,
+                        (e.originator_id.hex, e.originator_version, e.topic, e.state),  # type: ignore[union-attr]
+                    ).lastrowid
+                    or 0
+                    for e in stored_events
+                ]
+                conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(e, sqlite3.IntegrityError):
+                    raise es.IntegrityError(e) from e
+                raise es.OperationalError(e) from e
+            return ids
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._writer is None:
+            self._writer = sqlite3.connect(
+                compat.sqlite_db_name(self.datastore),
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
+                timeout=self._lock_timeout,
+            )
+            self._writer.execute("PRAGMA synchronous=FULL")
+        return self._writer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
