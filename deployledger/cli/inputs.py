@@ -11,7 +11,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
-from deployledger.errors import Problem
+from deployledger import Problem
 
 _WS = " \t\r\n"
 

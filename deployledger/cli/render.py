@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from deployledger.domain.records import Attempt, Receipt, WorkloadState
+from deployledger import Attempt, Receipt, WorkloadState
 
 _SAFE = {"\n", "\t"}
 

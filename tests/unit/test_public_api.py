@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
+import inspect
 import tomllib
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 import deployledger
+import deployledger.errors
 from deployledger import (
-    DeployLedgerError,
     InvalidReport,
     InvalidStoreURL,
+    Ledger,
     SchemaMissing,
     StoreUnavailable,
     WriteConflict,
@@ -28,31 +33,149 @@ def public_names(module: ModuleType) -> set[str]:
     }
 
 
+# The public API, written out: a removal or a rename must fail here first.
+EXPORTED = [
+    "Attempt",
+    "AuditPage",
+    "DeployLedgerError",
+    "DeploymentState",
+    "InvalidQuery",
+    "InvalidReport",
+    "InvalidStoreURL",
+    "Ledger",
+    "Problem",
+    "ProjectionBehind",
+    "RebuildFailed",
+    "RebuildResult",
+    "Receipt",
+    "SchemaMissing",
+    "StoreURL",
+    "StoreUnavailable",
+    "WorkloadDeploymentStatus",
+    "WorkloadNotFound",
+    "WorkloadState",
+    "WriteConflict",
+    "parse_report",
+]
+
+LEDGER_METHODS = {
+    "audit": (
+        "(self, *, tenant_id: str | None = None, pool_name: str | None = None, "
+        "workload_name: str | None = None, workload_rt_id: str | None = None, "
+        "since: datetime | None = None, until: datetime | None = None, "
+        "success: bool | None = None, grep: str | None = None, limit: int = 50, "
+        "cursor: str | None = None) -> AuditPage"
+    ),
+    "catch_up": "(self) -> int",
+    "close": "(self) -> None",
+    "current": "(self, tenant_id: str, workload_rt_id: str) -> WorkloadState | None",
+    "follow": (
+        "(self, stop: threading.Event | None = None, *, poll_interval: float = 1.0) -> None"
+    ),
+    "get": "(self, tenant_id: str, workload_rt_id: str) -> WorkloadState",
+    "history": (
+        "(self, tenant_id: str, workload_rt_id: str, limit: int | None = None, "
+        "before_attempt: int | None = None) -> list[Attempt]"
+    ),
+    "max_position": "(self) -> int",
+    "open": (
+        "(url: str, *, create: bool | None = None, lock_timeout: float | None = None, "
+        "connect_timeout: float | None = None, max_message_bytes: int = 1048576, "
+        "snapshot_interval: int = 200, cache_size: int = 1000, "
+        "read_model_url: str | None = None) -> Ledger"
+    ),
+    "read_position": "(self) -> int",
+    "rebuild": "(self, progress: Callable[[int, int], None] | None = None) -> RebuildResult",
+    "record": "(self, report: ReportInput) -> Receipt",
+    "record_many": "(self, reports: Iterable[ReportInput]) -> list[Receipt]",
+    "url": "property",
+    "wait_for": "(self, position: int, timeout: float = 10.0) -> None",
+    "workloads": (
+        "(self, tenant_id: str | None = None, pool_name: str | None = None, "
+        "state: DeploymentState | str | None = None) -> list[WorkloadState]"
+    ),
+}
+
+ERROR_TREE = {
+    "DeployLedgerError": "Exception",
+    "InvalidReport": "DeployLedgerError",
+    "InvalidStoreURL": "DeployLedgerError",
+    "InvalidQuery": "DeployLedgerError",
+    "SchemaMissing": "DeployLedgerError",
+    "StoreUnavailable": "DeployLedgerError",
+    "WriteConflict": "StoreUnavailable",
+    "WorkloadNotFound": "DeployLedgerError",
+    "ProjectionBehind": "DeployLedgerError",
+    "RebuildFailed": "DeployLedgerError",
+}
+
+ANSWER_FIELDS = {
+    "Receipt": "tenant_id workload_rt_id attempt position recorded_at state duplicate",
+    "WorkloadState": (
+        "tenant_id workload_rt_id workload_name pool_name state status_message attempts "
+        "failures consecutive_failures last_attempt_at last_success_at last_failure_at"
+    ),
+    "Attempt": (
+        "tenant_id workload_rt_id attempt recorded_at reported_at success state "
+        "status_message workload_name pool_name message_id position"
+    ),
+    "AuditPage": "items next_cursor",
+    "RebuildResult": "events position workloads attempts",
+}
+
+
+def signature_text(member: object) -> str:
+    return str(inspect.signature(member)).replace("'", "")  # type: ignore[arg-type]
+
+
 class TestExportedMembers:
+    def test_the_package_exports_exactly_the_written_list(self) -> None:
+        assert deployledger.__all__ == EXPORTED
+
     def test_all_lists_exactly_the_public_names_of_the_package(self) -> None:
         assert set(deployledger.__all__) == public_names(deployledger)
 
-    def test_all_has_no_duplicates(self) -> None:
-        assert len(deployledger.__all__) == len(set(deployledger.__all__))
-
     def test_every_exported_name_resolves(self) -> None:
-        for name in deployledger.__all__:
+        for name in EXPORTED:
             assert getattr(deployledger, name) is not None
 
-    def test_the_facade_and_the_report_model_are_exported(self) -> None:
-        assert {"Ledger", "WorkloadDeploymentStatus", "Receipt", "DeploymentState"} <= set(
-            deployledger.__all__
-        )
 
-    def test_every_exported_exception_derives_from_one_base(self) -> None:
-        errors = [
-            value
-            for value in (getattr(deployledger, n) for n in deployledger.__all__)
-            if isinstance(value, type) and issubclass(value, BaseException)
-        ]
-        assert DeployLedgerError in errors
-        assert len(errors) >= 4
-        assert all(issubclass(e, DeployLedgerError) for e in errors)
+class TestLedger:
+    def test_the_public_methods_of_ledger_are_exactly_the_written_ones(self) -> None:
+        found = {name for name in dir(Ledger) if not name.startswith("_")}
+        assert found == set(LEDGER_METHODS)
+
+    @pytest.mark.parametrize("name", sorted(LEDGER_METHODS))
+    def test_each_method_keeps_its_signature(self, name: str) -> None:
+        member = inspect.getattr_static(Ledger, name)
+        if isinstance(member, property):
+            assert LEDGER_METHODS[name] == "property"
+        else:
+            assert signature_text(getattr(Ledger, name)) == LEDGER_METHODS[name]
+
+    def test_the_url_property_is_the_exported_store_url_type(self) -> None:
+        assert inspect.get_annotations(Ledger.url.fget)["return"] == "StoreURL"  # type: ignore[attr-defined]
+
+
+class TestErrors:
+    def test_every_exported_exception_is_in_the_written_tree(self) -> None:
+        errors = {
+            name
+            for name in EXPORTED
+            if isinstance(getattr(deployledger, name), type)
+            and issubclass(getattr(deployledger, name), BaseException)
+        }
+        assert errors == set(ERROR_TREE)
+
+    @pytest.mark.parametrize("name", sorted(ERROR_TREE))
+    def test_each_error_has_its_written_parent(self, name: str) -> None:
+        error = getattr(deployledger, name)
+        assert error.__bases__[0].__name__ == ERROR_TREE[name]
+
+    def test_the_tree_is_drawn_in_the_docstring_of_errors(self) -> None:
+        doc = deployledger.errors.__doc__ or ""
+        for name in ERROR_TREE:
+            assert name in doc
 
     def test_the_error_hierarchy_marks_what_is_retryable(self) -> None:
         assert issubclass(WriteConflict, StoreUnavailable)
@@ -60,6 +183,17 @@ class TestExportedMembers:
         assert not issubclass(SchemaMissing, StoreUnavailable)
         assert issubclass(InvalidReport, ValueError)
         assert issubclass(InvalidStoreURL, ValueError)
+
+
+class TestAnswerTypes:
+    @pytest.mark.parametrize("name", sorted(ANSWER_FIELDS))
+    def test_each_answer_type_keeps_its_fields_in_order(self, name: str) -> None:
+        fields = [f.name for f in dataclasses.fields(getattr(deployledger, name))]
+        assert fields == ANSWER_FIELDS[name].split()
+
+    @pytest.mark.parametrize("name", [*sorted(ANSWER_FIELDS), "StoreURL"])
+    def test_answer_types_live_in_the_domain_not_the_store(self, name: str) -> None:
+        assert getattr(deployledger, name).__module__.startswith("deployledger.domain.")
 
 
 class TestTyping:
