@@ -1,0 +1,135 @@
+"""One fold, proven equal: the aggregate and the read model never disagree (both backends).
+
+For any sequence of reports over a few workloads, recorded in random chunks,
+`Ledger.current()` (the aggregate's fold) equals that workload's row of
+`Ledger.workloads()` (the projection's fold), field by field, and `history()` (the
+events) equals the workload's `audit()` rows (the read model). SQLite gets a fresh file
+per example; PostgreSQL a tenant of its own per example in one migrated database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support import report
+
+from deployledger import Ledger
+
+RT_IDS = ["rt-alpha", "rt-beta", "rt-gamma"]
+ZONES = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+MESSAGES = st.one_of(
+    st.none(),
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=30),
+    st.sampled_from(["", "\x00", "a\x00b", "Error: UPGRADE FAILED: timed out", "🚀\r\n\t"]),
+)
+REPORTED_AT = st.one_of(
+    st.none(),
+    st.builds(
+        lambda minutes, zone: (
+            (datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=minutes))
+            .astimezone(zone)
+            .isoformat()
+        ),
+        st.integers(0, 10_000),
+        st.sampled_from(ZONES),
+    ),
+)
+STEP = st.fixed_dictionaries(
+    {
+        "rt": st.sampled_from(RT_IDS),
+        "success": st.booleans(),
+        "message": MESSAGES,
+        "pool": st.one_of(st.none(), st.sampled_from(["pool-a", "pool-b"])),
+        "name": st.sampled_from(["api", "api-renamed"]),
+        "messageId": st.one_of(st.none(), st.sampled_from(["m-1", "m-2"])),
+        "reportedAt": REPORTED_AT,
+    }
+)
+SCENARIO = st.tuples(
+    st.lists(STEP, min_size=1, max_size=25), st.lists(st.integers(1, 6), min_size=1, max_size=6)
+)
+
+
+def record_in_chunks(
+    ledger: Ledger, tenant: str, steps: list[dict[str, Any]], sizes: list[int]
+) -> None:
+    reports = [
+        report(
+            s["rt"],
+            tenant=tenant,
+            name=s["name"],
+            pool=s["pool"],
+            success=s["success"],
+            message=s["message"],
+            messageId=s["messageId"],
+            reportedAt=s["reportedAt"],
+        )
+        for s in steps
+    ]
+    start, turn = 0, 0
+    while start < len(reports):
+        size = sizes[turn % len(sizes)]
+        ledger.record_many(reports[start : start + size])
+        start, turn = start + size, turn + 1
+
+
+def check_agreement(
+    url: str, tenant: str, scenario: tuple[list[dict[str, Any]], list[int]]
+) -> None:
+    steps, sizes = scenario
+    with Ledger.open(url, create=True) as ledger:
+        record_in_chunks(ledger, tenant, steps, sizes)
+        fleet = {state.workload_rt_id: state for state in ledger.workloads(tenant_id=tenant)}
+        assert set(fleet) == {s["rt"] for s in steps}
+        for rt, row in fleet.items():
+            current = ledger.current(tenant, rt)
+            assert current is not None
+            assert dataclasses.asdict(current) == dataclasses.asdict(row)
+            history = ledger.history(tenant, rt)
+            audited = ledger.audit(tenant_id=tenant, workload_rt_id=rt, limit=100).items
+            assert history == audited
+            assert [a.attempt for a in history] == list(range(current.attempts, 0, -1))
+
+
+SETTINGS = settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+class TestOneFold:
+    @SETTINGS
+    @given(scenario=SCENARIO)
+    def test_current_equals_the_read_model_row_and_history_equals_the_audit_rows(
+        self, ready_url: str, scenario: tuple[list[dict[str, Any]], list[int]]
+    ) -> None:
+        if ready_url.startswith("postgresql"):
+            check_agreement(ready_url, f"tenant-{uuid.uuid4().hex[:10]}", scenario)
+            return
+        with tempfile.TemporaryDirectory() as folder:
+            check_agreement(f"sqlite:///{Path(folder) / 'ledger.db'}", "tenant", scenario)
+
+    def test_the_comparison_sees_a_read_model_row_that_disagrees(self, ready_url: str) -> None:
+        from sqlalchemy import create_engine, text
+
+        with Ledger.open(ready_url) as ledger:
+            ledger.record_many([report("rt-alpha", success=False, message="boom")] * 2)
+            row = ledger.workloads()[0]
+            engine_url = ready_url.replace("postgresql://", "postgresql+psycopg://")
+            engine = create_engine(engine_url)
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE workload_state SET consecutive_failures = 7"))
+            engine.dispose()
+            ledger_row = ledger.workloads()[0]
+            current = ledger.current(row.tenant_id, row.workload_rt_id)
+        assert current is not None
+        assert current.consecutive_failures == 2
+        assert dataclasses.asdict(current) != dataclasses.asdict(ledger_row)
