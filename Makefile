@@ -28,16 +28,16 @@ run: $(BIN)/deployledger
 lint: $(VENV)/.dev
 	$(BIN)/ruff check deployledger tests bench
 	$(BIN)/ruff format --check deployledger tests bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(VENV)/.dev
-	$(BIN)/mypy deployledger
+	$(BIN)/mypy deployledger bench
 
 test: lint typecheck
 	$(BIN)/pytest -n 2
 
 bench: $(VENV)/.dev
-	$(BIN)/python -m bench
-	$(BIN)/python -m bench.readmodel
+	$(BIN)/python -m bench all
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis deployledger.db*

@@ -1,14 +1,57 @@
-"""Benchmarks for deployledger: `python -m bench` (or `make bench`).
+"""Benchmarks of deployledger: `python -m bench [writes|readmodel|all]` (`make bench`).
 
-Measures, in one run and on SQLite and PostgreSQL, the median over several runs of:
-
-1. `Ledger.record()` latency against a raw floor: a plain sqlite3 / psycopg single-row
-   INSERT + COMMIT of a similar row into a similar table, with the same durability
-   (SQLite WAL with `synchronous=FULL`; PostgreSQL `synchronous_commit=on`);
-2. `record()` on a workload with 10,000 prior attempts against one with 10, with a warm
-   ledger (cache populated) and a cold one (freshly opened);
-3. `record_many()` of 100,000 reports against a raw `executemany` floor.
-
-Every measurement runs against a fresh store; floors run in the same process, interleaved
-with the library runs. Results go to stdout and to `bench/results/latest.md`.
+Every figure is a median over runs, compared as a ratio with a baseline measured in the same
+run (a raw sqlite3 / psycopg floor, or the same call on a small store): the machine is shared
+and noisy, so only ratios meet the targets. Suites: `writes`, `readmodel`; shared modules:
+`data` (the report generator), `baselines` (the raw floors), `stores` (scratch SQLite files
+and PostgreSQL databases), `report` (medians, ratios, the README's tables).
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+MEASUREMENTS = ("record", "history", "many", "rebuild", "queries")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Sizes of one run; `quick()` is a smoke run of a minute or two."""
+
+    backends: tuple[str, ...] = ("sqlite", "postgres")
+    postgres: str = DEFAULT_POSTGRES  # server URL; scratch databases are made there
+    tmpdir: str | None = None  # where SQLite files go
+    only: tuple[str, ...] = MEASUREMENTS
+    seed: int = 3
+    runs: int = 5  # runs of record() / history, and of rebuilds below 500,000 events
+    slow_runs: int = 3  # runs of record_many(), and of rebuilds from 500,000 events
+    ops: int = 300  # timed record() calls per run
+    warmup: int = 20  # untimed calls (record() or queries) before timing
+    small_prior: int = 10  # prior attempts of the short history
+    large_prior: int = 10_000  # prior attempts of the long history
+    cold_samples: int = 10  # freshly opened ledgers per workload and run
+    many: int = 100_000  # reports in one record_many() call
+    per_workload: int = 100  # reports per workload in that batch
+    many_chunk: int = 2_000  # reports per call in its chunked variant
+    sizes: tuple[int, ...] = (100_000, 1_000_000)  # events in the rebuilt stores
+    query_small: int = 10_000  # attempts in the small store of the query scaling
+    queries: int = 200  # timed calls per query and store
+    budget: float = 1_500.0  # seconds for the read-model suite; larger sizes are skipped
+    quick: bool = False
+
+    @classmethod
+    def quick_config(cls) -> Config:
+        return cls(
+            runs=2,
+            slow_runs=2,
+            ops=60,
+            warmup=5,
+            large_prior=2_000,
+            cold_samples=3,
+            many=10_000,
+            sizes=(5_000, 20_000),
+            query_small=5_000,
+            queries=30,
+            quick=True,
+        )

@@ -1,0 +1,30 @@
+"""The benchmarks run end to end on both backends (quick sizes): `python -m bench all`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_bench_all_quick_prints_the_readme_tables_on_both_backends(
+    tmp_path: Path, postgres_admin_dsn: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "all", "--quick", "--output", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for heading in ("SQLite", "PostgreSQL", "record_many", "rebuild"):
+        assert heading in done.stdout
+    assert {p.name for p in tmp_path.iterdir()} >= {"writes.md", "readmodel.md"}
