@@ -10,7 +10,7 @@ DeployLedgerError
  │    └── WriteConflict   concurrent writers kept winning past the retry bound (retry later)
  ├── WorkloadNotFound     no report was ever recorded for that workload
  ├── ProjectionBehind     the read model did not reach a position in time (retry, or run a follower)
- └── RebuildFailed        a rebuilt view disagreed with the events; the live view is untouched
+ └── RebuildFailed        a rebuilt read model disagreed with the events; the live one is untouched
 ```
 The messages never contain the password of a store URL.
 """
@@ -102,4 +102,4 @@ class ProjectionBehind(DeployLedgerError):
 
 
 class RebuildFailed(DeployLedgerError):
-    """The rebuilt view did not match the event store; the live view was left untouched."""
+    """The rebuilt read model did not match the events; the live one was left untouched."""

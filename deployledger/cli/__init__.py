@@ -1,5 +1,9 @@
-"""The `deployledger` command: an entry point over the public API only."""
+"""The `deployledger` command: an entry point over the public API only.
 
-from deployledger.cli.commands import cli, main
+Each module adds its commands to the group in `app`; importing them here registers them.
+"""
 
-__all__ = ["cli", "main"]
+from deployledger.cli import audit, maintenance, workloads
+from deployledger.cli.app import cli, main
+
+__all__ = ["audit", "cli", "main", "maintenance", "workloads"]

@@ -34,19 +34,19 @@ def open_ledger(
         raise InvalidStoreURL(f"cache_size must not be negative, got {cache_size}")
     if create is None:
         create = not events_url.is_postgres
-    views_url = events_url
+    read_model_at = events_url
     if read_model_url is not None:
-        views_url = parse_store_url(read_model_url).with_settings(**timeouts)
+        read_model_at = parse_store_url(read_model_url).with_settings(**timeouts)
         if create:
-            engine = make_engine(views_url, single_connection=True)
+            engine = make_engine(read_model_at, single_connection=True)
             try:
-                migrate(views_url, engine)
+                migrate(read_model_at, engine)
             finally:
                 engine.dispose()
     events = EventStore(events_url, create=create, snapshot_interval=snapshot_interval)
     return Ledger(
         events,
-        ReadModel(events, views_url),
+        ReadModel(events, read_model_at),
         max_message_bytes=max_message_bytes,
         cache_size=cache_size,
     )

@@ -37,8 +37,9 @@ from deployledger.domain.reports import (
 )
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.storeurl import StoreURL
-from deployledger.domain.workload import Workload, attempt_number, workload_id
+from deployledger.domain.workload import Workload, workload_id
 from deployledger.errors import InvalidQuery, WorkloadNotFound, WriteConflict
+from deployledger.service import answers
 from deployledger.service.cache import DEFAULT_CACHE_SIZE, WorkloadCache
 from deployledger.service.ports import EventStorePort, Positions, ReadModelPort
 
@@ -158,14 +159,14 @@ class Ledger:
         self, reports: list[WorkloadDeploymentStatus], ids: list[UUID]
     ) -> list[Receipt]:
         unique_ids = list(dict.fromkeys(ids))
-        workloads = {i: self._cache.take(i) for i in unique_ids}
+        workloads = {key: self._cache.take(key) for key in unique_ids}
         deadline = time.monotonic() + self.url.lock_timeout
         for attempt in range(MAX_WRITE_ATTEMPTS):
             try:
-                cold = [i for i in unique_ids if workloads[i] is None]
+                cold = [key for key in unique_ids if workloads[key] is None]
                 known = self._store.existing(cold) if len(cold) > 1 else set(cold)
-                for i in cold:
-                    workloads[i] = self._store.load(i) if i in known else None
+                for key in cold:
+                    workloads[key] = self._store.load(key) if key in known else None
                 plans = self._apply(reports, ids, workloads)
                 changed = [w for w in workloads.values() if w is not None and w.pending_events]
                 positions = self._store.save(changed) if changed else {}
@@ -196,10 +197,10 @@ class Ledger:
     ) -> list[_Plan]:
         """Trigger the events in memory; one plan (workload, attempt, new event) per report."""
         plans: list[_Plan] = []
-        for report, i in zip(reports, ids, strict=True):
-            found = workloads[i]
+        for report, key in zip(reports, ids, strict=True):
+            found = workloads[key]
             workload = found or Workload.register(report.tenant_id, report.workload_rt_id)
-            workloads[i] = workload
+            workloads[key] = workload
             original = workload.attempt_for(report.message_id)
             if original is not None:
                 plans.append((workload, original, None))
@@ -208,35 +209,16 @@ class Ledger:
             plans.append((workload, workload.attempts, event))
         return plans
 
-    def _receipt(
-        self,
-        plan: _Plan,
-        positions: Positions,
-    ) -> Receipt:
+    def _receipt(self, plan: _Plan, positions: Positions) -> Receipt:
         workload, attempt, event = plan
         if event is not None:
-            return Receipt(
-                tenant_id=workload.tenant_id,
-                workload_rt_id=workload.workload_rt_id,
-                attempt=attempt,
-                position=positions[(workload.id, event.originator_version)],
-                recorded_at=event.timestamp,
-                state=DeploymentState.after_attempt(event.success),
-                duplicate=False,
-            )
+            position = positions[(workload.id, event.originator_version)]
+            return answers.receipt(workload, attempt, event, position, duplicate=False)
         found = self._store.events_with_positions(
             workload.id, min_version=attempt + 1, max_version=attempt + 1, limit=1
         )
         original, position = found[0]
-        return Receipt(
-            tenant_id=workload.tenant_id,
-            workload_rt_id=workload.workload_rt_id,
-            attempt=attempt,
-            position=position,
-            recorded_at=original.timestamp,
-            state=DeploymentState.after_attempt(original.success),
-            duplicate=True,
-        )
+        return answers.receipt(workload, attempt, original, position, duplicate=True)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -252,7 +234,7 @@ class Ledger:
             if workload is None:
                 return None
             self._cache.put(workload)
-            return _state_of(workload)
+            return answers.state_of(workload)
 
     def get(self, tenant_id: str, workload_rt_id: str) -> WorkloadState:
         """The workload's current state, like `current()`; raises `WorkloadNotFound` when
@@ -284,7 +266,7 @@ class Ledger:
             max_version=max_version,
             limit=limit,
         )
-        return [_attempt_of(event, position) for event, position in rows]
+        return [answers.attempt_of(event, position) for event, position in rows]
 
     def max_position(self) -> int:
         """The highest global position in the event store (0 when empty)."""
@@ -300,7 +282,7 @@ class Ledger:
     ) -> list[WorkloadState]:
         """The fleet: every workload's current state, filtered, by tenant then runtime id.
 
-        Sees every report recorded before the call (the view catches up first).
+        Sees every report recorded before the call (the read model catches up first).
         """
         try:
             wanted = DeploymentState.from_label(state) if isinstance(state, str) else state
@@ -343,7 +325,7 @@ class Ledger:
 
     def wait_for(self, position: int, timeout: float = 10.0) -> None:
         """Wait until the read model has applied `position` (e.g. a receipt's), or raise
-        `ProjectionBehind`. For when a separate follower process keeps the view."""
+        `ProjectionBehind`. For when a separate follower process keeps the read model."""
         self._read_model.wait_for(position, timeout)
 
     def follow(self, stop: threading.Event | None = None, *, poll_interval: float = 1.0) -> None:
@@ -353,37 +335,3 @@ class Ledger:
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> RebuildResult:
         """Rebuild the read model from every event beside the live one, verify, switch."""
         return self._read_model.rebuild(progress)
-
-
-def _state_of(workload: Workload) -> WorkloadState:
-    return WorkloadState(
-        tenant_id=workload.tenant_id,
-        workload_rt_id=workload.workload_rt_id,
-        workload_name=workload.workload_name,
-        pool_name=workload.pool_name,
-        state=DeploymentState(workload.state),
-        status_message=workload.status_message,
-        attempts=workload.attempts,
-        failures=workload.failures,
-        consecutive_failures=workload.consecutive_failures,
-        last_attempt_at=workload.last_attempt_at,
-        last_success_at=workload.last_success_at,
-        last_failure_at=workload.last_failure_at,
-    )
-
-
-def _attempt_of(event: Workload.DeploymentAttempted, position: int) -> Attempt:
-    return Attempt(
-        tenant_id=event.tenant_id,
-        workload_rt_id=event.workload_rt_id,
-        attempt=attempt_number(event.originator_version),
-        recorded_at=event.timestamp,
-        reported_at=event.reported_at,
-        success=event.success,
-        state=DeploymentState.after_attempt(event.success),
-        status_message=event.status_message,
-        workload_name=event.workload_name,
-        pool_name=event.pool_name,
-        message_id=event.message_id,
-        position=position,
-    )

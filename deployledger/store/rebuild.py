@@ -5,8 +5,8 @@
 2. They are checked against the event store: the number of attempt rows, and every
    workload's attempt count.
 3. One transaction takes the live tracking lock, applies what arrived meanwhile, and
-   swaps the tables. Readers see the old view until that commit, then the new one;
-   an interrupted rebuild leaves the live view untouched.
+   swaps the tables. Readers see the old read model until that commit, then the new one;
+   an interrupted rebuild leaves the live read model untouched.
 
 A projection schema change ships the same way: new tables built beside, then switched.
 """
@@ -24,9 +24,9 @@ from deployledger.store.errors import translated
 from deployledger.store.eventstore import EventStore, attempt_counts, read_after
 from deployledger.store.runner import (
     LIVE,
-    LIVE_TARGET,
+    LIVE_TABLES,
     ProjectionRunner,
-    Target,
+    ReadModelTables,
     apply_records,
     ensure_tracking,
     lock_position,
@@ -50,7 +50,7 @@ def rebuild(
     """Replay every event into fresh tables, verify them, and switch them in atomically."""
     url = events.url
     meta, states, attempts = shadow_tables(NEXT)
-    target = Target(f"{LIVE}_{NEXT}", states, attempts)
+    tables = ReadModelTables(f"{LIVE}_{NEXT}", states, attempts)
     with translated(url):
         ensure_tracking(engine, LIVE)
         with engine.begin() as conn:
@@ -58,9 +58,9 @@ def rebuild(
             for table in (states, attempts):
                 conn.execute(CreateTable(table))  # indexes come after the bulk load
             conn.execute(
-                delete(projection_tracking).where(projection_tracking.c.name == target.name)
+                delete(projection_tracking).where(projection_tracking.c.name == tables.name)
             )
-        runner = ProjectionRunner(events, engine, target=target, batch_size=batch_size)
+        runner = ProjectionRunner(events, engine, tables=tables, batch_size=batch_size)
         applied = runner.catch_up(progress=progress)
         if engine.dialect.name == "postgresql":  # SQLite builds them once, in the switch
             with engine.begin() as conn:
@@ -68,51 +68,51 @@ def rebuild(
                     for index in sorted(table.indexes, key=lambda i: i.name or ""):
                         conn.execute(CreateIndex(index))
         position = runner.position()
-        _verify(events, engine, target, position)
-        result = _switch(events, engine, target)
+        _verify(events, engine, tables, position)
+        result = _switch(events, engine, tables)
         with engine.begin() as conn:
             for name in (f"{t}_{PREV}" for t in ("deployment_attempts", "workload_state")):
                 conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
         return RebuildResult(applied, result[0], result[1], result[2])
 
 
-def _verify(events: EventStore, engine: Engine, target: Target, position: int) -> None:
+def _verify(events: EventStore, engine: Engine, tables: ReadModelTables, position: int) -> None:
     expected = attempt_counts(events, position)
     with engine.connect() as conn:
         found = dict(
-            conn.execute(select(target.states.c.workload_id, target.states.c.attempts)).all()
+            conn.execute(select(tables.states.c.workload_id, tables.states.c.attempts)).all()
         )
-        rows = conn.execute(select(func.count()).select_from(target.attempts)).scalar_one()
+        rows = conn.execute(select(func.count()).select_from(tables.attempts)).scalar_one()
     total = sum(expected.values())
     if rows != total:
-        raise RebuildFailed(f"rebuilt view has {rows} attempt rows, the event store {total}")
+        raise RebuildFailed(f"rebuilt read model has {rows} attempt rows, the event store {total}")
     wrong = [k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k)]
     if wrong:
         raise RebuildFailed(
-            f"rebuilt view disagrees with the event store on {len(wrong)} workloads "
+            f"rebuilt read model disagrees with the event store on {len(wrong)} workloads "
             f"(first: {sorted(wrong)[0]})"
         )
 
 
-def _switch(events: EventStore, engine: Engine, target: Target) -> tuple[int, int, int]:
+def _switch(events: EventStore, engine: Engine, tables: ReadModelTables) -> tuple[int, int, int]:
     with engine.begin() as conn:
         lock_position(conn, LIVE)
-        position = lock_position(conn, target.name)
+        position = lock_position(conn, tables.name)
         while records := read_after(events, position, 5000):
-            apply_records(conn, target, records)
+            apply_records(conn, tables, records)
             position = records[-1].position
-        workloads = conn.execute(select(func.count()).select_from(target.states)).scalar_one()
-        attempts = conn.execute(select(func.count()).select_from(target.attempts)).scalar_one()
+        workloads = conn.execute(select(func.count()).select_from(tables.states)).scalar_one()
+        attempts = conn.execute(select(func.count()).select_from(tables.attempts)).scalar_one()
         if conn.dialect.name == "postgresql":
-            _swap_postgres(conn, target)
+            _swap_postgres(conn, tables)
         else:
-            _swap_sqlite(conn, target)
+            _swap_sqlite(conn, tables)
         conn.execute(
             update(projection_tracking)
             .where(projection_tracking.c.name == LIVE)
             .values(position=position)
         )
-        conn.execute(delete(projection_tracking).where(projection_tracking.c.name == target.name))
+        conn.execute(delete(projection_tracking).where(projection_tracking.c.name == tables.name))
     return position, workloads, attempts
 
 
@@ -121,12 +121,12 @@ def _pairs(live: Table, other: Table) -> list[tuple[Index, Index]]:
     return [(i, by_columns[tuple(c.name for c in i.columns)]) for i in live.indexes]
 
 
-def _swap_postgres(conn: Connection, target: Target) -> None:
+def _swap_postgres(conn: Connection, tables: ReadModelTables) -> None:
     # Renames are catalogue updates: readers wait a moment on the lock, never see a gap.
     _, prev_states, prev_attempts = shadow_tables(PREV)
     for live, nxt, prev in (
-        (LIVE_TARGET.states, target.states, prev_states),
-        (LIVE_TARGET.attempts, target.attempts, prev_attempts),
+        (LIVE_TABLES.states, tables.states, prev_states),
+        (LIVE_TABLES.attempts, tables.attempts, prev_attempts),
     ):
         conn.execute(text(f"DROP TABLE IF EXISTS {prev.name}"))
         _rename_table(conn, live, prev)
@@ -147,11 +147,11 @@ def _constraints(table: Table) -> list[str]:
     return names
 
 
-def _swap_sqlite(conn: Connection, target: Target) -> None:
+def _swap_sqlite(conn: Connection, tables: ReadModelTables) -> None:
     # SQLite cannot rename indexes, so the live tables are dropped and the new ones get
     # their canonically named indexes here, built once. WAL readers keep seeing the old
-    # view until the commit.
-    for live, nxt in ((LIVE_TARGET.states, target.states), (LIVE_TARGET.attempts, target.attempts)):
+    # read model until the commit.
+    for live, nxt in ((LIVE_TABLES.states, tables.states), (LIVE_TABLES.attempts, tables.attempts)):
         conn.execute(text(f'DROP TABLE "{live.name}"'))
         for index in nxt.indexes:
             conn.execute(text(f'DROP INDEX IF EXISTS "{index.name}"'))

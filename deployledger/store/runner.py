@@ -1,6 +1,6 @@
 """The projection runner: applies events to the read model exactly once, in batches.
 
-Each batch writes its view rows and the new tracking position in one transaction,
+Each batch writes its read-model rows and the new tracking position in one transaction,
 after taking the tracking row's lock. Any number of processes may catch up at once:
 they serialise on that lock, and none applies an event twice. A crash at any point
 resumes from the last committed position.
@@ -41,31 +41,31 @@ FOLLOW_LOCK_KEY = 0x666F6C6C6F77  # "follow": one active follower per projection
 
 
 @dataclass(frozen=True)
-class Target:
-    """Where a projection writes: its two view tables and its tracking row."""
+class ReadModelTables:
+    """Where a projection writes: its two tables and its tracking row."""
 
     name: str
     states: Table
     attempts: Table
 
 
-LIVE_TARGET = Target(LIVE, workload_state, deployment_attempts)
+LIVE_TABLES = ReadModelTables(LIVE, workload_state, deployment_attempts)
 
 
 class ProjectionRunner:
-    """Catch up, follow, and wait for positions on one read-model target."""
+    """Catch up, follow, and wait for positions on one set of read-model tables."""
 
     def __init__(
         self,
         events: EventStore,
         engine: Engine,
         *,
-        target: Target = LIVE_TARGET,
+        tables: ReadModelTables = LIVE_TABLES,
         batch_size: int = DEFAULT_BATCH,
     ) -> None:
         self.events = events
         self.engine = engine
-        self.target = target
+        self.tables = tables
         self.batch_size = batch_size
         self._limit = batch_size
         self.url = events.url
@@ -80,9 +80,9 @@ class ProjectionRunner:
         self._limit = min(self.batch_size, max(MIN_BATCH, BATCH_BYTES // per_event))
 
     def position(self) -> int:
-        """The last event position applied to the view (0 before any)."""
+        """The last event position applied to the read model (0 before any)."""
         with translated(self.url), self.engine.connect() as conn:
-            return _read_position(conn, self.target.name)
+            return _read_position(conn, self.tables.name)
 
     def catch_up(
         self, *, until: int | None = None, progress: Callable[[int, int], None] | None = None
@@ -100,7 +100,7 @@ class ProjectionRunner:
                 latest = min(latest, until)
             if self.position() >= latest:
                 return 0
-            ensure_tracking(self.engine, self.target.name)
+            ensure_tracking(self.engine, self.tables.name)
             while True:
                 done, position = self._apply_batch(until)
                 if done == 0:
@@ -111,7 +111,7 @@ class ProjectionRunner:
 
     def _apply_batch(self, until: int | None) -> tuple[int, int]:
         with self.engine.begin() as conn:
-            position = lock_position(conn, self.target.name)
+            position = lock_position(conn, self.tables.name)
             if until is not None and position >= until:
                 return 0, position
             records = read_after(self.events, position, self._limit)
@@ -120,17 +120,17 @@ class ProjectionRunner:
                 records = [r for r in records if r.position <= until]
             if not records:
                 return 0, position
-            apply_records(conn, self.target, records)
+            apply_records(conn, self.tables, records)
             last = records[-1].position
             conn.execute(
                 update(projection_tracking)
-                .where(projection_tracking.c.name == self.target.name)
+                .where(projection_tracking.c.name == self.tables.name)
                 .values(position=last)
             )
             return len(records), last
 
     def wait_for(self, position: int, timeout: float = 10.0) -> None:
-        """Block until the view has applied `position` (read-your-writes), or raise
+        """Block until the read model has applied `position` (read-your-writes), or raise
         `ProjectionBehind` after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         delay = 0.01
@@ -154,7 +154,7 @@ class ProjectionRunner:
         on_batch: Callable[[int, int], None] | None = None,
         on_leader: Callable[[], None] | None = None,
     ) -> None:
-        """Keep the view live until `stop` is set.
+        """Keep the read model live until `stop` is set.
 
         PostgreSQL: only the holder of an advisory lock follows; others wait and take over
         when it dies. New events are announced by LISTEN/NOTIFY, and a poll every
@@ -176,7 +176,7 @@ class ProjectionRunner:
             yield None
             return
         with translated(self.url), pg_connect(self.url) as conn:
-            key = FOLLOW_LOCK_KEY ^ zlib.crc32(self.target.name.encode())
+            key = FOLLOW_LOCK_KEY ^ zlib.crc32(self.tables.name.encode())
             while not stop.is_set():
                 row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
                 if row and row[0]:
@@ -235,9 +235,9 @@ def lock_position(conn: Connection, name: str) -> int:
     return _read_position(conn, name)
 
 
-def apply_records(conn: Connection, target: Target, records: list[EventRecord]) -> None:
+def apply_records(conn: Connection, tables: ReadModelTables, records: list[EventRecord]) -> None:
     """Write one batch's row changes (attempt rows, and upserted state rows)."""
-    states = target.states
+    states = tables.states
     keys = list({r.workload_id for r in records})
     existing: dict[str, dict[str, Any]] = {}
     for start in range(0, len(keys), 500):
@@ -246,7 +246,7 @@ def apply_records(conn: Connection, target: Target, records: list[EventRecord]) 
             existing[row.workload_id] = dict(row._mapping)
     changes = project(records, existing)
     if changes.attempts:
-        bulk_insert(conn, target.attempts, changes.attempts)
+        bulk_insert(conn, tables.attempts, changes.attempts)
     inserts = [changes.states[k] for k in changes.new_states]
     updates = [
         {**row, "b_workload_id": key}

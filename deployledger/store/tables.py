@@ -98,7 +98,7 @@ READ_MODEL_TABLES = ("workload_state", "deployment_attempts")
 
 
 def shadow_tables(suffix: str) -> tuple[MetaData, Table, Table]:
-    """Fresh copies of the view tables, named `<table>_<suffix>`, for a rebuild beside the
+    """Fresh copies of the read-model tables, named `<table>_<suffix>`, for a rebuild beside the
     live ones. Their constraint and index names carry the suffix too."""
     meta = MetaData(naming_convention=NAMING)
     state = _state_table(f"workload_state_{suffix}", meta)

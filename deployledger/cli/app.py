@@ -1,0 +1,128 @@
+"""The `deployledger` command group, its settings, and the one place errors become exit codes.
+
+Exit codes: 0 success; 2 invalid input or usage; 3 store unavailable; 1 anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+
+from deployledger import (
+    DeployLedgerError,
+    InvalidQuery,
+    InvalidReport,
+    InvalidStoreURL,
+    Ledger,
+    StoreUnavailable,
+    StoreURL,
+)
+from deployledger.cli import render
+
+EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2, 3
+
+
+class Settings:
+    def __init__(self, store: str, read_model: str | None) -> None:
+        self.store = store
+        self.read_model = read_model
+
+    @contextmanager
+    def ledger(self, *, create: bool | None = False) -> Iterator[Ledger]:
+        with Ledger.open(self.store, create=create, read_model_url=self.read_model) as ledger:
+            yield ledger
+
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--store",
+    envvar="DEPLOYLEDGER_STORE",
+    default=StoreURL.DEFAULT,
+    show_default=True,
+    metavar="URL",
+    help="sqlite:///path.db or postgresql://user@host:5432/db (env: DEPLOYLEDGER_STORE).",
+)
+@click.option(
+    "--read-model",
+    envvar="DEPLOYLEDGER_READ_MODEL",
+    metavar="URL",
+    help="Keep the read model in another database (env: DEPLOYLEDGER_READ_MODEL).",
+)
+@click.version_option(package_name="deployledger")
+@click.pass_context
+def cli(ctx: click.Context, store: str, read_model: str | None) -> None:
+    """Keep every helm deployment status report; answer what happened, and when."""
+    ctx.obj = Settings(store, read_model)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"deployledger: {render.safe(message)}", err=True)
+    sys.exit(code)
+
+
+def _scrubber(args: list[str]) -> Callable[[str], str]:
+    """Remove the store's password from any text, whatever went wrong."""
+    candidates = [a.split("=", 1)[-1] for a in args if "://" in a]
+    import os
+
+    candidates.append(os.environ.get("DEPLOYLEDGER_STORE", ""))
+    passwords = []
+    for candidate in candidates:
+        try:
+            password = StoreURL.parse(candidate).password
+        except DeployLedgerError:
+            continue
+        if password:
+            passwords.append(password)
+
+    def scrub(text: str) -> str:
+        for password in passwords:
+            text = text.replace(password, "***")
+        return text
+
+    return scrub
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the `deployledger` script."""
+    args = sys.argv[1:] if argv is None else argv
+    scrub = _scrubber(args)
+    try:
+        cli.main(args=args, prog_name="deployledger", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as e:
+        click.echo(e.ctx.get_help() if e.ctx else str(e))
+        sys.exit(EXIT_OK)
+    except click.UsageError as e:
+        e.show()
+        sys.exit(EXIT_INVALID)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(EXIT_INVALID if e.exit_code == 2 else EXIT_ERROR)
+    except click.exceptions.Abort:
+        _fail("aborted", 130)
+    except (InvalidReport, InvalidStoreURL, InvalidQuery) as e:
+        _fail(scrub(str(e)), EXIT_INVALID)
+    except StoreUnavailable as e:
+        _fail(scrub(str(e)), EXIT_UNAVAILABLE)
+    except DeployLedgerError as e:
+        _fail(scrub(str(e)), EXIT_ERROR)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(EXIT_ERROR)
+    except json.JSONDecodeError as e:  # pragma: no cover - inputs are decoded above
+        _fail(scrub(str(e)), EXIT_INVALID)
+    except Exception as e:  # a traceback shown to a user is a bug: one line, then exit 1
+        _fail(scrub(f"internal error: {type(e).__name__}: {e}"), EXIT_ERROR)
+    sys.exit(EXIT_OK)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

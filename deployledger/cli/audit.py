@@ -1,0 +1,109 @@
+"""`audit`: attempts across the fleet, as a table or as exact data (json, jsonl, csv)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+
+from deployledger.cli import render
+from deployledger.cli.app import Settings, cli, pass_settings
+
+FORMATS = ["table", "json", "jsonl", "csv"]
+
+
+@cli.command()
+@click.option("--tenant", help="Only this tenant.")
+@click.option("--pool", help="Only this pool.")
+@click.option("--workload", "workload_name", metavar="NAME", help="Only this workload name.")
+@click.option("--rt-id", "workload_rt_id", metavar="ID", help="Only this workload runtime id.")
+@click.option("--since", metavar="WHEN", help="From this time: ISO-8601, or 90m, 24h, 7d ago.")
+@click.option("--until", metavar="WHEN", help="Before this time: ISO-8601, or 90m, 24h, 7d ago.")
+@click.option("--failed", is_flag=True, help="Only failed attempts.")
+@click.option("--succeeded", is_flag=True, help="Only successful attempts.")
+@click.option("--grep", metavar="TEXT", help="Status message contains TEXT (any case).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--cursor", metavar="C", help="Continue after a previous page.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@pass_settings
+def audit(
+    settings: Settings,
+    tenant: str | None,
+    pool: str | None,
+    workload_name: str | None,
+    workload_rt_id: str | None,
+    since: str | None,
+    until: str | None,
+    failed: bool,
+    succeeded: bool,
+    grep: str | None,
+    limit: int,
+    cursor: str | None,
+    fmt: str,
+) -> None:
+    """Attempts across the fleet, newest first, a page at a time."""
+    if failed and succeeded:
+        raise click.UsageError("--failed and --succeeded exclude each other")
+    now = datetime.now(UTC)
+    with settings.ledger() as ledger:
+        page = ledger.audit(
+            tenant_id=tenant,
+            pool_name=pool,
+            workload_name=workload_name,
+            workload_rt_id=workload_rt_id,
+            since=parse_when(since, now, "--since"),
+            until=parse_when(until, now, "--until"),
+            success=True if succeeded else (False if failed else None),
+            grep=grep,
+            limit=limit,
+            cursor=cursor,
+        )
+    rows = [a.to_audit_json() for a in page.items]
+    if fmt == "json":
+        click.echo(render.to_json(rows))
+    elif fmt == "jsonl":
+        for row in rows:
+            click.echo(render.to_json(row))
+    elif fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=render.AUDIT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: _csv_value(v) for k, v in row.items()} for row in rows)
+        click.echo(out.getvalue(), nl=False)
+    elif page.items:
+        click.echo(render.audit_table(page.items))
+    else:
+        click.echo("no attempts match", err=True)
+    if page.next_cursor:
+        click.echo(f"next page: --cursor {page.next_cursor}", err=True)
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+_RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_when(value: str | None, now: datetime, option: str) -> datetime | None:
+    """An ISO-8601 time (no zone means UTC), or a duration ago: 90m, 24h, 7d."""
+    if value is None:
+        return None
+    match = _RELATIVE.match(value)
+    if match:
+        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither an ISO-8601 time nor a duration like 90m, 24h, 7d",
+            param_hint=option,
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,85 @@
+"""`project`, `rebuild` and `migrate`: keeping the read model and the schema."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import click
+
+from deployledger.cli.app import Settings, cli, pass_settings
+
+
+@cli.command()
+@click.option("--follow", is_flag=True, help="Keep applying new events until stopped.")
+@click.option("--poll-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
+@pass_settings
+def project(settings: Settings, follow: bool, poll_interval: float) -> None:
+    """Bring the read model up to date (once, or continuously with --follow)."""
+    with settings.ledger() as ledger:
+        if not follow:
+            applied = ledger.catch_up()
+            click.echo(f"applied {applied} events; read model at position {ledger.read_position()}")
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        click.echo("following; stop with Ctrl-C or SIGTERM", err=True)
+        ledger.follow(stop, poll_interval=poll_interval)
+        click.echo(f"stopped at position {ledger.read_position()}", err=True)
+
+
+@cli.command()
+@pass_settings
+def rebuild(settings: Settings) -> None:
+    """Rebuild the read model from every event, beside the live one, then switch."""
+    with settings.ledger() as ledger:
+        total = ledger.max_position()
+        with _progress(total) as advance:
+            result = ledger.rebuild(progress=advance)
+    click.echo(
+        f"rebuilt read model: {result.events} events, {result.workloads} workloads, "
+        f"{result.attempts} attempts; switched at position {result.position}"
+    )
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int, int], None]]:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("rebuilding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("events {task.fields[rate]:>9} ev/s  ETA"),
+        TimeRemainingColumn(),
+    )
+    started = time.monotonic()
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task("rebuild", total=max(total, 1), rate="-")
+
+        def advance(done: int, position: int) -> None:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            completed = bar.tasks[0].completed + done
+            bar.update(task, completed=completed, rate=f"{completed / elapsed:,.0f}")
+
+        yield advance
+        bar.update(task, completed=max(total, 1))
+
+
+@cli.command()
+@pass_settings
+def migrate(settings: Settings) -> None:
+    """Create or upgrade the store's schema (run once, before starting workers)."""
+    with settings.ledger(create=True) as ledger:
+        click.echo(f"store {ledger.url.redacted()} is ready")

@@ -1,0 +1,61 @@
+"""The answers the facade gives, built from the aggregate and its events."""
+
+from __future__ import annotations
+
+from deployledger.domain.records import Attempt, Receipt, WorkloadState
+from deployledger.domain.state import DeploymentState
+from deployledger.domain.workload import Workload, attempt_number
+
+
+def receipt(
+    workload: Workload,
+    attempt: int,
+    event: Workload.DeploymentAttempted,
+    position: int,
+    *,
+    duplicate: bool,
+) -> Receipt:
+    """Where a report landed: its new event, or (a duplicate) the original one."""
+    return Receipt(
+        tenant_id=workload.tenant_id,
+        workload_rt_id=workload.workload_rt_id,
+        attempt=attempt,
+        position=position,
+        recorded_at=event.timestamp,
+        state=DeploymentState.after_attempt(event.success),
+        duplicate=duplicate,
+    )
+
+
+def state_of(workload: Workload) -> WorkloadState:
+    return WorkloadState(
+        tenant_id=workload.tenant_id,
+        workload_rt_id=workload.workload_rt_id,
+        workload_name=workload.workload_name,
+        pool_name=workload.pool_name,
+        state=DeploymentState(workload.state),
+        status_message=workload.status_message,
+        attempts=workload.attempts,
+        failures=workload.failures,
+        consecutive_failures=workload.consecutive_failures,
+        last_attempt_at=workload.last_attempt_at,
+        last_success_at=workload.last_success_at,
+        last_failure_at=workload.last_failure_at,
+    )
+
+
+def attempt_of(event: Workload.DeploymentAttempted, position: int) -> Attempt:
+    return Attempt(
+        tenant_id=event.tenant_id,
+        workload_rt_id=event.workload_rt_id,
+        attempt=attempt_number(event.originator_version),
+        recorded_at=event.timestamp,
+        reported_at=event.reported_at,
+        success=event.success,
+        state=DeploymentState.after_attempt(event.success),
+        status_message=event.status_message,
+        workload_name=event.workload_name,
+        pool_name=event.pool_name,
+        message_id=event.message_id,
+        position=position,
+    )
