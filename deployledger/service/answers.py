@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from deployledger.domain.fold import FOLDED_FIELDS
 from deployledger.domain.records import Attempt, Receipt, WorkloadState
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.workload import Workload, attempt_number
@@ -28,19 +29,10 @@ def receipt(
 
 
 def state_of(workload: Workload) -> WorkloadState:
+    folded = {name: getattr(workload, name) for name in FOLDED_FIELDS}
+    folded["state"] = DeploymentState(folded["state"])
     return WorkloadState(
-        tenant_id=workload.tenant_id,
-        workload_rt_id=workload.workload_rt_id,
-        workload_name=workload.workload_name,
-        pool_name=workload.pool_name,
-        state=DeploymentState(workload.state),
-        status_message=workload.status_message,
-        attempts=workload.attempts,
-        failures=workload.failures,
-        consecutive_failures=workload.consecutive_failures,
-        last_attempt_at=workload.last_attempt_at,
-        last_success_at=workload.last_success_at,
-        last_failure_at=workload.last_failure_at,
+        tenant_id=workload.tenant_id, workload_rt_id=workload.workload_rt_id, **folded
     )
 
 
