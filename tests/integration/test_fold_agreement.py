@@ -10,6 +10,8 @@ per example; PostgreSQL a tenant of its own per example in one migrated database
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -48,7 +50,7 @@ STEP = st.fixed_dictionaries(
         "message": MESSAGES,
         "pool": st.one_of(st.none(), st.sampled_from(["pool-a", "pool-b"])),
         "name": st.sampled_from(["api", "api-renamed"]),
-        "messageId": st.one_of(st.none(), st.sampled_from(["m-1", "m-2"])),
+        "resend": st.booleans(),  # a messageId made from the content: resends are duplicates
         "reportedAt": REPORTED_AT,
     }
 )
@@ -57,18 +59,24 @@ SCENARIO = st.tuples(
 )
 
 
+def content_id(step: dict[str, Any]) -> str:
+    """The same content always gets the same messageId (a true resend), other content another."""
+    content = json.dumps({k: v for k, v in step.items() if k != "resend"}, sort_keys=True)
+    return "m-" + hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 def record_in_chunks(
     ledger: Ledger, tenant: str, steps: list[dict[str, Any]], sizes: list[int]
 ) -> None:
     reports = [
         report(
             s["rt"],
+            messageId=content_id(s) if s["resend"] else None,
             tenant=tenant,
             name=s["name"],
             pool=s["pool"],
             success=s["success"],
             message=s["message"],
-            messageId=s["messageId"],
             reportedAt=s["reportedAt"],
         )
         for s in steps
