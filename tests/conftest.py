@@ -10,14 +10,11 @@ any skipped test fails the session.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
-from psycopg import sql
+from support import create_database, drop_database, postgres_unreachable
 
 ADMIN_DSN = os.environ.get(
     "DEPLOYLEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -26,43 +23,14 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ["sqlite", "postgres"]
 
 
-def _with_db(dsn: str, dbname: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path="/" + dbname))
-
-
-def _postgres_reason() -> str | None:
-    try:
-        with psycopg.connect(ADMIN_DSN, connect_timeout=3):
-            return None
-    except psycopg.Error as e:
-        return f"PostgreSQL not reachable at {_with_db(ADMIN_DSN, '')}: {str(e).strip()}"
-
-
 @pytest.fixture(scope="session")
 def postgres_admin_dsn() -> str:
-    reason = _postgres_reason()
+    reason = postgres_unreachable(ADMIN_DSN)
     if reason is not None:
         if IN_CI:
             pytest.fail(f"CI=true requires PostgreSQL: {reason}", pytrace=False)
         pytest.skip(reason)
     return ADMIN_DSN
-
-
-def create_database(admin_dsn: str, prefix: str = "dl_test") -> str:
-    """Create a fresh, uniquely named database; return its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return _with_db(admin_dsn, name)
-
-
-def drop_database(admin_dsn: str, url: str) -> None:
-    name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 @pytest.fixture

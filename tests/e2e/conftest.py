@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import CLI, EXAMPLES, RTID, TENANT, Cli, Runner, is_sqlite
+from support import CLI, EXAMPLE_RT_ID, EXAMPLE_TENANT, EXAMPLES, Cli, Runner, is_sqlite
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +43,10 @@ def examples() -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def checkout(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The 7 reports of acme-prod/checkout-api, oldest first."""
-    reports = [r for r in examples if r["tenantId"] == TENANT and r["workloadRtId"] == RTID]
+    reports = [
+        r
+        for r in examples
+        if r["tenantId"] == EXAMPLE_TENANT and r["workloadRtId"] == EXAMPLE_RT_ID
+    ]
     assert len(reports) == 7
     return reports

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from e2e_support import EXAMPLES, Cli, report
+from support import EXAMPLES, TENANT, Cli, report
 
 UNREACHABLE = "postgresql://postgres:s3cretpw@127.0.0.1:1/nope"
 
@@ -74,7 +74,7 @@ def test_default_store_is_deployledger_db_in_cwd_unless_env_says_otherwise(
 
     cli("record", reports, cwd=work)
     assert (work / "deployledger.db").is_file()
-    state = cli("show", "--json", "t-e2e", "default-0001", cwd=work).json()
+    state = cli("show", "--json", TENANT, "default-0001", cwd=work).json()
     assert state["attempts"] == 1
 
     elsewhere = tmp_path / "elsewhere"
@@ -85,7 +85,7 @@ def test_default_store_is_deployledger_db_in_cwd_unless_env_says_otherwise(
     assert migrated.lines() == [f"store sqlite:///{env_db} is ready"]
     assert env_db.is_file()
     result = cli("record", reports, cwd=elsewhere, env=env)
-    assert result.lines() == ["recorded t-e2e/default-0001 attempt 1 Deployed"]
+    assert result.lines() == [f"recorded {TENANT}/default-0001 attempt 1 Deployed"]
     assert list(elsewhere.iterdir()) == []
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from e2e_support import HISTORY_KEYS, RTID, STATE_KEYS, TENANT, Cli, report
+from support import EXAMPLE_RT_ID, EXAMPLE_TENANT, HISTORY_KEYS, STATE_KEYS, TENANT, Cli, report
 
 ROW = re.compile(r"^\s*(\d+)  (\S+)  (Deployed|Error)\s+(.*)$")
 TERMINAL_CONTROLS = ("\x1b", "\x00", "\x07", "\r")
@@ -35,12 +35,12 @@ def test_show_text_json_and_unknown_workload(
 ) -> None:
     last = checkout[-1]["statusMessage"]
     running = [
-        cli.spawn("show", TENANT, RTID, store=recorded),
-        cli.spawn("show", "--json", TENANT, RTID, store=recorded),
-        cli.spawn("show", TENANT, "no-such-workload", store=recorded),
+        cli.spawn("show", EXAMPLE_TENANT, EXAMPLE_RT_ID, store=recorded),
+        cli.spawn("show", "--json", EXAMPLE_TENANT, EXAMPLE_RT_ID, store=recorded),
+        cli.spawn("show", EXAMPLE_TENANT, "no-such-workload", store=recorded),
     ]
     text = running[0].result().out
-    assert text.startswith(f"{TENANT}/{RTID}\n")
+    assert text.startswith(f"{EXAMPLE_TENANT}/{EXAMPLE_RT_ID}\n")
     assert re.search(r"^\s+state\s+Error$", text, re.MULTILINE), text
     assert re.search(r"^\s+attempts\s+7\D+4 failed\D+1 in a row", text, re.MULTILINE), text
     assert "checkout-api" in text
@@ -49,8 +49,8 @@ def test_show_text_json_and_unknown_workload(
 
     state = running[1].result().json()
     assert set(state) == STATE_KEYS
-    assert state["tenantId"] == TENANT
-    assert state["workloadRtId"] == RTID
+    assert state["tenantId"] == EXAMPLE_TENANT
+    assert state["workloadRtId"] == EXAMPLE_RT_ID
     assert state["workloadName"] == "checkout-api"
     assert state["poolName"] == "pool-eu-west-1"
     assert state["state"] == "Error"
@@ -62,7 +62,7 @@ def test_show_text_json_and_unknown_workload(
     unknown = running[2].result(expect=1)
     assert unknown.out == ""
     assert "no reports recorded" in unknown.err
-    assert f"{TENANT}/no-such-workload" in unknown.err
+    assert f"{EXAMPLE_TENANT}/no-such-workload" in unknown.err
 
 
 def test_history_table_limit_full_json_and_unknown_workload(
@@ -71,11 +71,11 @@ def test_history_table_limit_full_json_and_unknown_workload(
     newest_first = checkout[::-1]
     messages = [r["statusMessage"] for r in newest_first]
     running = [
-        cli.spawn("history", TENANT, RTID, store=recorded),
-        cli.spawn("history", "--limit", "2", TENANT, RTID, store=recorded),
-        cli.spawn("history", "--full", TENANT, RTID, store=recorded),
-        cli.spawn("history", "--json", TENANT, RTID, store=recorded),
-        cli.spawn("history", "--json", "nobody", RTID, store=recorded),
+        cli.spawn("history", EXAMPLE_TENANT, EXAMPLE_RT_ID, store=recorded),
+        cli.spawn("history", "--limit", "2", EXAMPLE_TENANT, EXAMPLE_RT_ID, store=recorded),
+        cli.spawn("history", "--full", EXAMPLE_TENANT, EXAMPLE_RT_ID, store=recorded),
+        cli.spawn("history", "--json", EXAMPLE_TENANT, EXAMPLE_RT_ID, store=recorded),
+        cli.spawn("history", "--json", "nobody", EXAMPLE_RT_ID, store=recorded),
     ]
 
     table = running[0].result().lines()
@@ -130,7 +130,7 @@ def test_control_characters_round_trip_but_never_reach_the_terminal(store: str, 
     cli("record", store=store, stdin=json.dumps(sent))
 
     views = [["history", "--json"], ["history"], ["history", "--full"], ["show"]]
-    running = [cli.spawn(*args, "t-e2e", "ctrl-0001", store=store) for args in views]
+    running = [cli.spawn(*args, TENANT, "ctrl-0001", store=store) for args in views]
     items = running[0].result().json()
     assert items[0]["statusMessage"] == message
 
@@ -145,7 +145,7 @@ def test_control_characters_round_trip_but_never_reach_the_terminal(store: str, 
 def test_history_full_header_lines_up_with_its_rows(cli: Cli, tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'ledger.db'}"
     cli("record", store=store, stdin=json.dumps(report("align-0001", message="a\nb")))
-    lines = cli("history", "--full", "t-e2e", "align-0001", store=store).lines()
+    lines = cli("history", "--full", TENANT, "align-0001", store=store).lines()
     header, row = lines[0], lines[1]
     assert row.index("Deployed") == header.index("STATE"), f"\n{header}\n{row}"
     assert row.index("20") == header.index("RECORDED AT"), f"\n{header}\n{row}"

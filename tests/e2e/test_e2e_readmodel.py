@@ -6,14 +6,11 @@ import csv
 import io
 import json
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from e2e_support import CLI, EXAMPLES, HISTORY_KEYS, RTID, STATE_KEYS, TENANT, Cli
-
-AUDIT_KEYS = HISTORY_KEYS | {"tenantId", "workloadRtId"}
+from support import AUDIT_KEYS, EXAMPLE_RT_ID, EXAMPLE_TENANT, EXAMPLES, STATE_KEYS, Cli, report
 
 
 def _expected_failures(examples: list[dict[str, Any]], tenant: str) -> int:
@@ -29,13 +26,15 @@ def test_status_lists_the_fleet_with_filters(
     assert len(table) == 1 + len(workloads)
 
     errors = cli("status", "--state", "error", "--json", store=recorded).json()
-    assert [(s["tenantId"], s["workloadRtId"]) for s in errors] == [(TENANT, RTID)]
+    assert [(s["tenantId"], s["workloadRtId"]) for s in errors] == [(EXAMPLE_TENANT, EXAMPLE_RT_ID)]
     assert set(errors[0]) == STATE_KEYS
     assert errors[0]["state"] == "Error"
     assert errors[0]["consecutiveFailures"] == 1
 
-    acme = cli("status", "--tenant", TENANT, "--pool", "pool-eu-west-1", "--json", store=recorded)
-    assert {s["tenantId"] for s in acme.json()} == {TENANT}
+    acme = cli(
+        "status", "--tenant", EXAMPLE_TENANT, "--pool", "pool-eu-west-1", "--json", store=recorded
+    )
+    assert {s["tenantId"] for s in acme.json()} == {EXAMPLE_TENANT}
     nothing = cli("status", "--tenant", "x' OR '1'='1", "--json", store=recorded)
     assert nothing.json() == []
 
@@ -43,9 +42,11 @@ def test_status_lists_the_fleet_with_filters(
 def test_audit_filters_formats_and_pages(
     recorded: str, cli: Cli, examples: list[dict[str, Any]]
 ) -> None:
-    failed = cli("audit", "--tenant", TENANT, "--failed", "--format", "jsonl", store=recorded)
+    failed = cli(
+        "audit", "--tenant", EXAMPLE_TENANT, "--failed", "--format", "jsonl", store=recorded
+    )
     rows = failed.json_lines()
-    assert len(rows) == _expected_failures(examples, TENANT)
+    assert len(rows) == _expected_failures(examples, EXAMPLE_TENANT)
     assert all(set(r) == AUDIT_KEYS and r["success"] is False for r in rows)
     positions = [r["position"] for r in rows]
     assert positions == sorted(positions, reverse=True)
@@ -55,9 +56,27 @@ def test_audit_filters_formats_and_pages(
     assert len(grep) == len(wanted) >= 1
     assert {r["statusMessage"] for r in grep} == {r["statusMessage"] for r in wanted}
 
-    text = cli("audit", "--rt-id", RTID, "--tenant", TENANT, "--csv", store=recorded, expect=2)
+    text = cli(
+        "audit",
+        "--rt-id",
+        EXAMPLE_RT_ID,
+        "--tenant",
+        EXAMPLE_TENANT,
+        "--csv",
+        store=recorded,
+        expect=2,
+    )
     assert "No such option" in text.err
-    sheet = cli("audit", "--rt-id", RTID, "--tenant", TENANT, "--format", "csv", store=recorded)
+    sheet = cli(
+        "audit",
+        "--rt-id",
+        EXAMPLE_RT_ID,
+        "--tenant",
+        EXAMPLE_TENANT,
+        "--format",
+        "csv",
+        store=recorded,
+    )
     parsed = list(csv.DictReader(io.StringIO(sheet.out)))
     assert [int(r["attempt"]) for r in parsed] == [7, 6, 5, 4, 3, 2, 1]
     assert set(parsed[0]) == AUDIT_KEYS
@@ -102,33 +121,26 @@ def test_project_and_rebuild_keep_the_same_answers(recorded: str, cli: Cli) -> N
 
 def test_a_follower_keeps_the_view_live_and_stops_on_sigterm(store: str, cli: Cli) -> None:
     cli("record", EXAMPLES, store=store)
-    follower = subprocess.Popen(
-        [CLI, "--store", store, "project", "--follow", "--poll-interval", "0.2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    follower = cli.spawn("project", "--follow", "--poll-interval", "0.2", store=store)
     try:
-        report = {
-            "tenantId": "t-follow",
-            "workloadName": "web",
-            "workloadRtId": "rt-follow",
-            "success": False,
-            "statusMessage": "Error: UPGRADE FAILED: timed out waiting for the condition",
-        }
-        cli("record", "-", stdin=json.dumps(report), store=store)
+        sent = report(
+            "rt-follow",
+            tenant="t-follow",
+            success=False,
+            message="Error: UPGRADE FAILED: timed out waiting for the condition",
+        )
+        cli("record", "-", stdin=json.dumps(sent), store=store)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             out = cli("audit", "--tenant", "t-follow", "--format", "json", store=store).json()
             if out:
                 break
             time.sleep(0.2)
-        assert [r["statusMessage"] for r in out] == [report["statusMessage"]]
+        assert [r["statusMessage"] for r in out] == [sent["statusMessage"]]
     finally:
         follower.send_signal(signal.SIGTERM)
-        _, err = follower.communicate(timeout=30)
-    assert follower.returncode == 0
-    assert b"Traceback" not in err
-    assert b"stopped at position" in err
+        stopped = follower.result()  # exit code 0, and no traceback
+    assert "stopped at position" in stopped.err
 
 
 def test_status_on_a_store_that_does_not_exist_says_so(cli: Cli, tmp_path: Path) -> None:

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import (
+from support import (
+    EXAMPLE_RT_ID,
+    EXAMPLE_TENANT,
     EXAMPLES,
     RECEIPT_KEYS,
-    RTID,
     TENANT,
     Cli,
     is_sqlite,
@@ -39,14 +40,14 @@ def test_record_prints_one_line_per_report_and_is_idempotent(
     assert len({r["messageId"] for r in examples}) == len(examples)  # precondition
 
     first = cli("record", EXAMPLES, store=store)
-    assert first.lines()[0] == f"recorded {TENANT}/{RTID} attempt 1 Deployed"
+    assert first.lines()[0] == f"recorded {EXAMPLE_TENANT}/{EXAMPLE_RT_ID} attempt 1 Deployed"
     assert first.lines() == expected_lines(examples, "recorded")
     assert first.err == ""
 
     again = cli("record", EXAMPLES, store=store)
     assert again.lines() == expected_lines(examples, "duplicate")
 
-    history = cli("history", "--json", TENANT, RTID, store=store).json()
+    history = cli("history", "--json", EXAMPLE_TENANT, EXAMPLE_RT_ID, store=store).json()
     assert [h["attempt"] for h in history] == [7, 6, 5, 4, 3, 2, 1]
 
 
@@ -69,11 +70,11 @@ def test_record_input_forms_stdin_several_files_and_json_receipts(
 
     several = cli("record", single, array, lines, store=store)
     assert several.lines() == [
-        f"recorded t-e2e/{rtid} attempt {n} {states[n - 1]}" for n in range(1, 6)
+        f"recorded {TENANT}/{rtid} attempt {n} {states[n - 1]}" for n in range(1, 6)
     ]
 
     no_file = cli("record", store=store, stdin=json.dumps(made[5]) + "\n")
-    assert no_file.lines() == [f"recorded t-e2e/{rtid} attempt 6 {states[5]}"]
+    assert no_file.lines() == [f"recorded {TENANT}/{rtid} attempt 6 {states[5]}"]
 
     tail = tmp_path / "tail.jsonl"  # the last report, and a re-send of the first one
     tail.write_text(json.dumps(made[7]) + "\n" + json.dumps(made[0]) + "\n", encoding="utf-8")
@@ -82,7 +83,7 @@ def test_record_input_forms_stdin_several_files_and_json_receipts(
     assert len(receipts) == 3
     for receipt in receipts:
         assert set(receipt) == RECEIPT_KEYS
-        assert (receipt["tenantId"], receipt["workloadRtId"]) == ("t-e2e", rtid)
+        assert (receipt["tenantId"], receipt["workloadRtId"]) == (TENANT, rtid)
         assert isinstance(receipt["position"], int)
         assert datetime.fromisoformat(receipt["recordedAt"]).tzinfo is not None
     assert [(r["attempt"], r["state"], r["duplicate"]) for r in receipts] == [
@@ -92,7 +93,7 @@ def test_record_input_forms_stdin_several_files_and_json_receipts(
     ]
     assert receipts[0]["position"] < receipts[1]["position"]
 
-    history = cli("history", "--json", "t-e2e", rtid, store=store).json()
+    history = cli("history", "--json", TENANT, rtid, store=store).json()
     assert [h["statusMessage"] for h in history] == [f"report {i}" for i in range(7, -1, -1)]
     assert [h["messageId"] for h in history] == [f"forms-{i}" for i in range(7, -1, -1)]
     assert [h["state"] for h in history] == states[::-1]
@@ -105,7 +106,7 @@ def bad_jsonl() -> str:
     wrong_type = report("aon-0002", messageId="aon-2", success="true")
     missing = report("aon-0003", messageId="aon-4")
     del missing["workloadRtId"]
-    broken = '{"tenantId": "t-e2e", "workloadName": oops'
+    broken = '{"tenantId": "t1", "workloadName": oops'
     return "\n".join([json.dumps(good), json.dumps(wrong_type), broken, "", json.dumps(missing)])
 
 
@@ -125,7 +126,7 @@ def test_record_is_all_or_nothing_and_lists_every_problem(
     assert problems[2].startswith("report 4 (line 5): workloadRtId: ")
     assert "report 1" not in result.err
 
-    missing = cli("show", "t-e2e", "aon-0001", store=store, expect=1)
+    missing = cli("show", TENANT, "aon-0001", store=store, expect=1)
     if is_sqlite(store) and not sqlite_path(store).exists():
         assert len(missing.err.strip().splitlines()) == 1
     else:
@@ -144,7 +145,7 @@ def test_record_several_files_is_all_or_nothing_across_files(cli: Cli, tmp_path:
     assert "bad.jsonl" in result.err
     assert "good.jsonl" not in result.err
     alone = cli("record", good, store=store)  # attempt 1: the failed run stored nothing
-    assert alone.lines() == ["recorded t-e2e/files-0001 attempt 1 Deployed"]
+    assert alone.lines() == [f"recorded {TENANT}/files-0001 attempt 1 Deployed"]
 
 
 def test_record_pretty_array_problem_has_element_line(cli: Cli, tmp_path: Path) -> None:
@@ -180,7 +181,7 @@ def truncated_line() -> tuple[str, list[str]]:
 
 def broken_pretty_object() -> tuple[str, list[str]]:
     """One pretty-printed object with a syntax error on line 3: one report, one problem."""
-    text = '{\n  "tenantId": "t-e2e",\n  "workloadName": oops,\n  "success": true\n}\n'
+    text = '{\n  "tenantId": "t1",\n  "workloadName": oops,\n  "success": true\n}\n'
     return text, ["report 1 (line 3): "]
 
 

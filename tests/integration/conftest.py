@@ -9,14 +9,11 @@ PostgreSQL database per session, emptied (TRUNCATE ... RESTART IDENTITY) before 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
-from psycopg import sql
+from support import create_database, drop_database, empty_postgres
 
 from deployledger import Ledger
 
@@ -26,35 +23,11 @@ BACKENDS = ["sqlite", "postgres"]
 @pytest.fixture(scope="session")
 def migrated_postgres(postgres_admin_dsn: str) -> Iterator[str]:
     """One PostgreSQL database for the session, with the deployledger schema."""
-    name = f"dl_itest_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = urlunsplit(urlsplit(postgres_admin_dsn)._replace(path="/" + name))
+    url = create_database(postgres_admin_dsn, prefix="dl_itest")
     with Ledger.open(url, create=True):
         pass
     yield url
-    with psycopg.connect(postgres_admin_dsn, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
-def empty_postgres(url: str) -> None:
-    """Remove every row of every deployledger table, and restart the position sequence."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        tables = [
-            row[0]
-            for row in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> 'alembic_version'"
-            )
-        ]
-        assert "deployledger_events" in tables
-        conn.execute(
-            sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
-                sql.SQL(", ").join(sql.Identifier(t) for t in tables)
-            )
-        )
+    drop_database(postgres_admin_dsn, url)
 
 
 @pytest.fixture

@@ -6,23 +6,21 @@ import json
 from typing import Any
 
 import pytest
-from ledger_support import TENANT, report
+from support import TENANT, report, reports
 
 from deployledger import DeploymentState, InvalidReport, Ledger
 
 
 def fleet_batch(size: int) -> list[dict[str, Any]]:
     """`size` reports over five workloads of two tenants, successes and failures mixed."""
-    return [
-        report(
-            tenantId=f"t{n % 2}",
-            workloadRtId=f"w{n % 5}",
-            success=n % 3 != 0,
-            statusMessage=None if n % 3 else f"failure {n}\nline two",
-            messageId=f"m-{n}",
-        )
-        for n in range(size)
-    ]
+    return reports(
+        size,
+        tenant=lambda n, _: f"t{n % 2}",
+        rtid=lambda n, _: f"w{n % 5}",
+        success=lambda n, _: n % 3 != 0,
+        message=lambda n, _: None if n % 3 else f"failure {n}\nline two",
+        messageId=lambda n, _: f"m-{n}",
+    )
 
 
 class TestAllOrNothing:

@@ -6,7 +6,7 @@ would have). Processes each open their own Ledger ("spawn", so nothing is inheri
 
 from __future__ import annotations
 
-from ledger_support import RT_ID, TENANT, record_in_child, report, run_processes, run_threads
+from support import RT_ID, TENANT, record_in_child, report, run_processes, run_threads
 
 from deployledger import Ledger
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from ledger_support import PASSWORD, RT_ID, TENANT, report, with_password
+from support import PASSWORD, RT_ID, TENANT, report, with_password
 
 from deployledger import DeployLedgerError, Ledger, SchemaMissing, StoreUnavailable
 from deployledger.domain.storeurl import parse_store_url

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger_support import RT_ID, TENANT, report
+from support import RT_ID, TENANT, report
 
 from deployledger import DeploymentState, Ledger
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from ledger_support import RT_ID, TENANT, report
+from support import RT_ID, TENANT, report
 
 from deployledger import (
     Attempt,

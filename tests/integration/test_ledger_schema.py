@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
-import psycopg
 import pytest
-from ledger_support import (
+from support import (
     RT_ID,
     TENANT,
     THREADED_OPEN,
     open_with_create_in_child,
+    postgres_tables,
     report,
     run_processes,
+    run_threads,
 )
 
 from deployledger import Ledger, SchemaMissing
-
-
-def tables(url: str, schema: str = "public") -> set[str]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
-        ).fetchall()
-    return {row[0] for row in rows}
 
 
 class TestPostgresSchema:
@@ -36,14 +28,14 @@ class TestPostgresSchema:
         with pytest.raises(SchemaMissing) as info:
             Ledger.open(fresh_postgres)
         assert "migrate" in str(info.value)
-        assert tables(fresh_postgres) == set()
+        assert postgres_tables(fresh_postgres) == set()
 
     def test_create_true_creates_the_schema_once_and_keeps_the_data(
         self, fresh_postgres: str
     ) -> None:
         with Ledger.open(fresh_postgres, create=True) as ledger:
             ledger.record(report())
-        assert {"deployledger_events", "deployledger_snapshots"} <= tables(fresh_postgres)
+        assert {"deployledger_events", "deployledger_snapshots"} <= postgres_tables(fresh_postgres)
         with Ledger.open(fresh_postgres, create=True) as ledger:  # again: changes nothing
             assert ledger.record(report()).attempt == 2
         with Ledger.open(fresh_postgres) as ledger:  # workers open without create
@@ -62,8 +54,10 @@ class TestPostgresSchema:
             Ledger.open(url)
         with Ledger.open(url, create=True) as ledger:
             ledger.record(report())
-        assert {"deployledger_events", "deployledger_snapshots"} <= tables(fresh_postgres, "ops")
-        assert "deployledger_events" not in tables(fresh_postgres)
+        assert {"deployledger_events", "deployledger_snapshots"} <= postgres_tables(
+            fresh_postgres, "ops"
+        )
+        assert "deployledger_events" not in postgres_tables(fresh_postgres)
         with Ledger.open(url) as ledger:
             assert ledger.record(report()).attempt == 2
         with pytest.raises(SchemaMissing):
@@ -74,25 +68,12 @@ class TestPostgresSchema:
     ) -> None:
         for round_ in range(3):  # the race was likely, not certain, in any one round
             url = f"{fresh_postgres}?schema=ops{round_}"
-            barrier = threading.Barrier(8)
-            errors: list[str] = []
 
-            def create(
-                url: str = url, barrier: threading.Barrier = barrier, errors: list[str] = errors
-            ) -> None:
-                barrier.wait(timeout=30)
-                try:
-                    with Ledger.open(url, create=True):
-                        pass
-                except Exception as e:  # collected, asserted on below
-                    errors.append(f"{type(e).__name__}: {e}")
+            def create(_: int, url: str = url) -> None:
+                with Ledger.open(url, create=True):
+                    pass
 
-            threads = [threading.Thread(target=create) for _ in range(8)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=60)
-            assert errors == []
+            assert run_threads(8, create) == []
 
 
 class TestSQLiteSchema:

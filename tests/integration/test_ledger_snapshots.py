@@ -6,7 +6,7 @@ import sqlite3
 from contextlib import closing
 
 import psycopg
-from ledger_support import RT_ID, TENANT, report
+from support import RT_ID, TENANT, report
 
 from deployledger import DeploymentState, Ledger
 from deployledger.domain.storeurl import parse_store_url

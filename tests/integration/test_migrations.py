@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import fnmatch
 import tomllib
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -26,36 +24,24 @@ from eventsourcing.postgres import (
     PostgresDatastore,
 )
 from sqlalchemy import Engine, inspect, select
+from support import (
+    REPO,
+    create_database,
+    drop_database,
+    engine_for,
+    report,
+    reports,
+    view_rows,
+)
 
 import deployledger
 from deployledger import Ledger
 from deployledger.domain.storeurl import parse_store_url
 from deployledger.migrations import runner
 from deployledger.migrations.runner import current, downgrade, head, include_name, upgrade
-from deployledger.store.database import make_engine
-from deployledger.store.tables import (
-    deployment_attempts,
-    metadata,
-    projection_tracking,
-    workload_state,
-)
+from deployledger.store.tables import metadata, projection_tracking
 
-REPO = Path(__file__).resolve().parents[2]
 READ_MODEL = {"workload_state", "deployment_attempts", "projection_tracking"}
-
-
-def create_database(admin_dsn: str) -> str:
-    """A new, empty PostgreSQL database beside the admin one; its URL."""
-    name = f"dl_es_ddl_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(urlsplit(admin_dsn)._replace(path="/" + name))
-
-
-def drop_database(admin_dsn: str, url: str) -> None:
-    name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def event_tables(url: str) -> set[str]:
@@ -67,9 +53,8 @@ def event_tables(url: str) -> set[str]:
 @pytest.fixture
 def engine(store_url: str) -> Iterator[Engine]:
     """A SQLAlchemy engine on the empty store of the test."""
-    made = make_engine(parse_store_url(store_url))
-    yield made
-    made.dispose()
+    with engine_for(store_url) as made:
+        yield made
 
 
 def drift(engine: Engine) -> list[Any]:
@@ -97,26 +82,6 @@ def migrate_up(engine: Engine, target: str = "head") -> None:
 def migrate_down(engine: Engine, target: str = "base") -> None:
     with engine.begin() as conn:
         downgrade(conn, target)
-
-
-def report(rtid: str, number: int, *, success: bool = True) -> dict[str, Any]:
-    return {
-        "tenantId": "acme",
-        "workloadName": f"name-{rtid}",
-        "workloadRtId": rtid,
-        "success": success,
-        "statusMessage": f"attempt {number} of {rtid}",
-        "messageId": f"{rtid}-{number}",
-    }
-
-
-def view_rows(engine: Engine) -> tuple[list[Any], list[Any]]:
-    with engine.connect() as conn:
-        states = conn.execute(select(workload_state).order_by(workload_state.c.workload_id))
-        attempts = conn.execute(
-            select(deployment_attempts).order_by(deployment_attempts.c.position)
-        )
-        return [tuple(r) for r in states], [tuple(r) for r in attempts]
 
 
 class TestUpgradeHead:
@@ -155,8 +120,8 @@ class TestUpgradeHead:
         migrate_up(engine)
 
         with Ledger.open(store_url, create=False) as ledger:
-            first = ledger.record(report("rt-1", 1))
-            second = ledger.record(report("rt-1", 2, success=False))
+            first = ledger.record(report("rt-1", tenant="acme", messageId="rt-1-1"))
+            second = ledger.record(report("rt-1", tenant="acme", success=False, messageId="rt-1-2"))
             state = ledger.current("acme", "rt-1")
             history = ledger.history("acme", "rt-1")
             page = ledger.audit(tenant_id="acme")
@@ -185,7 +150,7 @@ class TestDowngradeAndUpgradeAgain:
         assert table_names(engine) == READ_MODEL | event_tables(store_url) | {"alembic_version"}
         assert drift(engine) == []
         with Ledger.open(store_url, create=False) as ledger:
-            receipt = ledger.record(report("rt-again", 1))
+            receipt = ledger.record(report("rt-again", messageId="rt-again-1"))
             assert ledger.audit().items[0].position == receipt.position
 
     def test_downgrading_only_the_read_model_keeps_the_events_and_catch_up_restores_the_view(
@@ -193,7 +158,15 @@ class TestDowngradeAndUpgradeAgain:
     ) -> None:
         migrate_up(engine)
         with Ledger.open(store_url, create=False) as ledger:
-            ledger.record_many([report(f"rt-{i % 3}", i, success=i % 2 == 0) for i in range(9)])
+            ledger.record_many(
+                reports(
+                    9,
+                    rtid=lambda i, _: f"rt-{i % 3}",
+                    success=lambda i, _: i % 2 == 0,
+                    message=lambda i, _: f"attempt {i}",
+                    messageId=lambda i, _: f"m-{i}",
+                )
+            )
             ledger.catch_up()
         before = view_rows(engine)
         assert len(before[1]) == 9
@@ -217,8 +190,7 @@ class TestDowngradeAndUpgradeAgain:
     def test_downgrade_base_on_postgres_also_drops_the_composite_type(
         self, fresh_postgres: str
     ) -> None:
-        made = make_engine(parse_store_url(fresh_postgres))
-        try:
+        with engine_for(fresh_postgres) as made:
             migrate_up(made)
             migrate_down(made)
             with made.connect() as conn:
@@ -232,8 +204,6 @@ class TestDowngradeAndUpgradeAgain:
             assert sequences == 0
             migrate_up(made)
             assert drift(made) == []
-        finally:
-            made.dispose()
 
 
 def _pg_table_shape(dsn: str, table: str) -> dict[str, Any]:
@@ -277,12 +247,9 @@ class TestPostgresEventStoreDDL:
     def test_the_migrated_event_store_matches_what_eventsourcing_itself_creates(
         self, fresh_postgres: str, postgres_admin_dsn: str
     ) -> None:
-        made = make_engine(parse_store_url(fresh_postgres))
-        try:
+        with engine_for(fresh_postgres) as made:
             migrate_up(made)
-        finally:
-            made.dispose()
-        library_url = create_database(postgres_admin_dsn)
+        library_url = create_database(postgres_admin_dsn, prefix="dl_es_ddl")
         try:
             parsed = parse_store_url(library_url)
             datastore = PostgresDatastore(

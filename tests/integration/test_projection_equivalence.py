@@ -18,14 +18,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select
+from support import engine_for, projection_runner, report, view_rows
 
 from deployledger import Ledger
 from deployledger.domain.storeurl import parse_store_url
 from deployledger.domain.workload import workload_id
-from deployledger.store.database import make_engine
-from deployledger.store.runner import ProjectionRunner
-from deployledger.store.tables import deployment_attempts, workload_state
+from deployledger.store.tables import workload_state
 
 RT_IDS = ["rt-alpha", "rt-beta", "rt-gamma", "rt-delta"]
 MESSAGES = st.one_of(
@@ -69,15 +67,15 @@ SCENARIOS = st.tuples(
 
 
 def as_report(tenant: str, step: Step) -> dict[str, Any]:
-    return {
-        "tenantId": tenant,
-        "workloadName": f"name-{RT_IDS[step.rt]}",
-        "workloadRtId": RT_IDS[step.rt],
-        "success": step.success,
-        "statusMessage": step.message,
-        "poolName": step.pool,
-        "messageId": step.message_id,
-    }
+    return report(
+        RT_IDS[step.rt],
+        tenant=tenant,
+        name=f"name-{RT_IDS[step.rt]}",
+        pool=step.pool,
+        success=step.success,
+        message=step.message,
+        messageId=step.message_id,
+    )
 
 
 def expected_attempts(steps: list[Step]) -> Counter[str]:
@@ -94,40 +92,21 @@ def expected_attempts(steps: list[Step]) -> Counter[str]:
     return counts
 
 
-def view_rows(engine: Engine, tenant: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    with engine.connect() as conn:
-        states = conn.execute(
-            select(workload_state)
-            .where(workload_state.c.tenant_id == tenant)
-            .order_by(workload_state.c.workload_id)
-        ).all()
-        attempts = conn.execute(
-            select(deployment_attempts)
-            .where(deployment_attempts.c.tenant_id == tenant)
-            .order_by(deployment_attempts.c.position)
-        ).all()
-    return [tuple(r) for r in states], [tuple(r) for r in attempts]
-
-
 def run_scenario(url: str, tenant: str, scenario: tuple[list[Step], list[int], list[int]]) -> None:
     steps, chunk_sizes, batch_sizes = scenario
     reports = [as_report(tenant, s) for s in steps]
-    with Ledger.open(url, create=True) as ledger:
-        engine = make_engine(parse_store_url(url))
-        try:
-            start, turn = 0, 0
-            while start < len(reports):
-                size = chunk_sizes[turn % len(chunk_sizes)]
-                ledger.record_many(reports[start : start + size])
-                start += size
-                batch = batch_sizes[turn % len(batch_sizes)]
-                ProjectionRunner(ledger._store, engine, batch_size=batch).catch_up()
-                turn += 1
-            incremental = view_rows(engine, tenant)
-            ledger.rebuild()
-            rebuilt = view_rows(engine, tenant)
-        finally:
-            engine.dispose()
+    with Ledger.open(url, create=True) as ledger, engine_for(url) as engine:
+        start, turn = 0, 0
+        while start < len(reports):
+            size = chunk_sizes[turn % len(chunk_sizes)]
+            ledger.record_many(reports[start : start + size])
+            start += size
+            batch = batch_sizes[turn % len(batch_sizes)]
+            projection_runner(ledger, engine, batch_size=batch).catch_up()
+            turn += 1
+        incremental = view_rows(engine, tenant=tenant)
+        ledger.rebuild()
+        rebuilt = view_rows(engine, tenant=tenant)
 
     counts = expected_attempts(steps)
     assert len(incremental[1]) == sum(counts.values())
@@ -156,20 +135,16 @@ class TestIncrementalProjectionEqualsRebuild:
             run_scenario(f"sqlite:///{Path(folder) / 'ledger.db'}", "tenant", scenario)
 
     def test_the_comparison_sees_a_row_the_incremental_view_got_wrong(self, store_url: str) -> None:
-        with Ledger.open(store_url, create=True) as ledger:
+        with Ledger.open(store_url, create=True) as ledger, engine_for(store_url) as engine:
             ledger.record_many(
                 [as_report("acme", Step(0, False, "boom", "pool-a", None)) for _ in range(3)]
             )
-            engine = make_engine(parse_store_url(store_url))
-            try:
-                ProjectionRunner(ledger._store, engine, batch_size=2).catch_up()
-                with engine.begin() as conn:
-                    conn.execute(workload_state.update().values(consecutive_failures=99))
-                broken = view_rows(engine, "acme")
-                ledger.rebuild()
-                rebuilt = view_rows(engine, "acme")
-            finally:
-                engine.dispose()
+            projection_runner(ledger, engine, batch_size=2).catch_up()
+            with engine.begin() as conn:
+                conn.execute(workload_state.update().values(consecutive_failures=99))
+            broken = view_rows(engine, tenant="acme")
+            ledger.rebuild()
+            rebuilt = view_rows(engine, tenant="acme")
 
         assert broken != rebuilt
         assert rebuilt[0][0][10] == 3  # consecutive_failures, restored from the events

@@ -13,30 +13,20 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import func, select
+from support import engine_for, projection_runner, report, reports, view_rows
 
 from deployledger import Ledger, ProjectionBehind, StoreUnavailable
 from deployledger.domain.storeurl import parse_store_url
-from deployledger.store.database import make_engine
-from deployledger.store.runner import ProjectionRunner
-from deployledger.store.tables import deployment_attempts
 
-
-def report(rtid: str, number: int = 0, *, tenant: str = "acme", **extra: Any) -> dict[str, Any]:
-    return {
-        "tenantId": tenant,
-        "workloadName": f"name-{rtid}",
-        "workloadRtId": rtid,
-        "poolName": "pool-a",
-        "success": number % 3 != 2,
-        "statusMessage": f"report {number} of {rtid}",
-        **extra,
-    }
+# For `reports()`: two of every three reports succeed, and each says which one it is.
+MIXED = {"success": lambda n, _: n % 3 != 2, "message": lambda n, _: f"report {n}"}
 
 
 @pytest.fixture
@@ -80,7 +70,7 @@ class TestReadYourWrites:
     ) -> None:
         with Ledger.open(url) as ledger:
             for number in range(3):
-                receipt = ledger.record(report("rt-ryw", number))
+                receipt = ledger.record(report("rt-ryw", message=f"report {number}"))
 
                 page = ledger.audit(limit=1)
                 fleet = ledger.workloads()
@@ -94,7 +84,7 @@ class TestReadYourWrites:
     ) -> None:
         with Ledger.open(url) as writer, Ledger.open(url) as reader:
             assert reader.audit().items == []
-            receipt = writer.record(report("rt-other", 1, success=False))
+            receipt = writer.record(report("rt-other", success=False))
 
             page = reader.audit(success=False)
             fleet = reader.workloads(state="error")
@@ -136,7 +126,7 @@ class TestReadYourWrites:
 
     def test_catch_up_applies_each_event_once_and_then_nothing(self, url: str) -> None:
         with Ledger.open(url) as ledger:
-            receipts = ledger.record_many([report(f"rt-{n % 4}", n) for n in range(10)])
+            receipts = ledger.record_many(reports(10, rtid=lambda n, _: f"rt-{n % 4}", **MIXED))
             assert ledger.catch_up() == 14  # 4 registrations + 10 attempts
             assert ledger.catch_up() == 0
             # One batch is saved workload by workload: the last receipt is not the newest.
@@ -150,15 +140,14 @@ class TestBatches:
     ) -> None:
         with Ledger.open(url) as ledger:
             for chunk in range(5):
-                ledger.record_many([report(f"rt-{n}", chunk) for n in range(500)])
+                ledger.record_many(
+                    reports(500, rtid=lambda n, _: f"rt-{n}", success=chunk % 3 != 2)
+                )
             batches: list[tuple[int, int]] = []
-            engine = make_engine(parse_store_url(url))
-            try:
-                applied = ProjectionRunner(ledger._store, engine).catch_up(
+            with engine_for(url) as engine:
+                applied = projection_runner(ledger, engine).catch_up(
                     progress=lambda done, position: batches.append((done, position))
                 )
-            finally:
-                engine.dispose()
             total = ledger.max_position()
 
         assert applied == total == 3000
@@ -168,61 +157,53 @@ class TestBatches:
 
     def test_catch_up_until_stops_at_that_position(self, url: str) -> None:
         with Ledger.open(url) as ledger:
-            receipts = ledger.record_many([report("rt-until", n) for n in range(6)])
-            engine = make_engine(parse_store_url(url))
-            try:
-                runner = ProjectionRunner(ledger._store, engine, batch_size=2)
+            receipts = ledger.record_many(reports(6, rtid="rt-until", **MIXED))
+            with engine_for(url) as engine:
+                runner = projection_runner(ledger, engine, batch_size=2)
                 assert runner.catch_up(until=receipts[2].position) == 4
                 assert runner.position() == receipts[2].position
                 assert runner.catch_up() == 3
-            finally:
-                engine.dispose()
 
 
 class TestFollow:
     def test_a_follower_thread_keeps_the_view_live_while_writes_arrive(self, url: str) -> None:
         with Ledger.open(url) as writer, FollowerThread(url, poll_interval=0.1):
             for number in range(5):
-                receipt = writer.record(report("rt-follow", number))
+                receipt = writer.record(report("rt-follow", message=f"report {number}"))
                 writer.wait_for(receipt.position, timeout=10)
             assert writer.read_position() == receipt.position
 
     @pytest.mark.postgres
     def test_on_postgres_notify_wakes_the_follower_long_before_its_poll_interval(
-        self, fresh_postgres: str
+        self, pg_url: str
     ) -> None:
-        with Ledger.open(fresh_postgres, create=True) as writer:
-            first = writer.record(report("rt-notify", 0))
-            follower = FollowerThread(fresh_postgres, poll_interval=15)
-            with follower:
-                writer.wait_for(first.position, timeout=10)  # past its first catch-up
-                time.sleep(0.3)  # now waiting for a notification
-                second = writer.record(report("rt-notify", 1))
-                started = time.monotonic()
-                writer.wait_for(second.position, timeout=10)
-                assert time.monotonic() - started < 3
+        with waiting_follower(pg_url, poll_interval=15) as (writer, _):
+            second = writer.record(report("rt-notify", message="second"))
+            started = time.monotonic()
+            writer.wait_for(second.position, timeout=10)
+            assert time.monotonic() - started < 3
 
     @pytest.mark.postgres
     def test_on_postgres_setting_stop_ends_follow_within_a_second_whatever_the_poll_interval(
-        self, fresh_postgres: str
+        self, pg_url: str
     ) -> None:
-        with Ledger.open(fresh_postgres, create=True) as writer:
-            first = writer.record(report("rt-stop", 0))
-            follower = FollowerThread(fresh_postgres, poll_interval=30)
-            try:
-                follower.thread.start()
-                writer.wait_for(first.position, timeout=10)
-                time.sleep(0.3)  # waiting for a notification now
-                started = time.monotonic()
-                follower.stop.set()
-                follower.thread.join(timeout=10)
-                stopped_after = time.monotonic() - started
-            finally:
-                follower.stop.set()
-                follower.thread.join(timeout=40)
-                follower.ledger.close()
-            assert follower.errors == []
-            assert stopped_after < 1.0
+        with waiting_follower(pg_url, poll_interval=30) as (_, follower):
+            started = time.monotonic()
+            follower.stop.set()
+            follower.thread.join(timeout=10)
+            stopped_after = time.monotonic() - started
+        assert stopped_after < 1.0
+
+
+@contextmanager
+def waiting_follower(url: str, poll_interval: float) -> Iterator[tuple[Ledger, FollowerThread]]:
+    """A writer, and a follower thread past its first catch-up, waiting for a notification."""
+    with Ledger.open(url) as writer:
+        first = writer.record(report("rt-notify"))
+        with FollowerThread(url, poll_interval) as follower:
+            writer.wait_for(first.position, timeout=10)  # past its first catch-up
+            time.sleep(0.3)  # now waiting for a notification
+            yield writer, follower
 
 
 class LockHolder:
@@ -307,12 +288,12 @@ class TestPostgresNotificationIdGaps:
         self, pg_url: str
     ) -> None:
         with Ledger.open(pg_url) as ledger:
-            before = ledger.record(report("rt-gap", 0))
+            before = ledger.record(report("rt-gap"))
             assert ledger.catch_up() == 2
             burn_notification_ids(pg_url, 3)
             failed_insert(pg_url)
 
-            after = ledger.record_many([report("rt-gap", n) for n in range(1, 4)])
+            after = ledger.record_many(reports(3, first=1, rtid="rt-gap", **MIXED))
 
             assert after[0].position == before.position + 5  # 3 nextval + 1 failed insert
             assert ledger.catch_up() == 3
@@ -326,28 +307,25 @@ class TestPostgresNotificationIdGaps:
 
     def test_a_gap_wider_than_the_batch_size_does_not_stall_catch_up(self, pg_url: str) -> None:
         with Ledger.open(pg_url) as ledger:
-            ledger.record(report("rt-wide", 0))
+            ledger.record(report("rt-wide"))
             with psycopg.connect(pg_url, autocommit=True) as conn:
                 conn.execute(
                     "SELECT setval('deployledger_events_notification_id_seq', "
                     "(SELECT max(notification_id) FROM deployledger_events) + 50000)"
                 )
-            after = ledger.record_many([report(f"rt-w{n}", n) for n in range(4)])
-            engine = make_engine(parse_store_url(pg_url))
-            try:
-                runner = ProjectionRunner(ledger._store, engine, batch_size=3)
+            after = ledger.record_many(reports(4, rtid=lambda n, _: f"rt-w{n}", **MIXED))
+            with engine_for(pg_url) as engine:
+                runner = projection_runner(ledger, engine, batch_size=3)
                 assert runner.catch_up() == 2 + 8
                 assert runner.position() == after[-1].position > 50000
-            finally:
-                engine.dispose()
 
     def test_a_follower_is_not_stalled_by_a_gap(self, pg_url: str) -> None:
         with Ledger.open(pg_url) as writer, FollowerThread(pg_url, poll_interval=0.2):
-            first = writer.record(report("rt-fgap", 0))
+            first = writer.record(report("rt-fgap"))
             writer.wait_for(first.position, timeout=10)
             burn_notification_ids(pg_url, 7)
             failed_insert(pg_url)
-            second = writer.record(report("rt-fgap", 1))
+            second = writer.record(report("rt-fgap", message="report 1"))
             writer.wait_for(second.position, timeout=10)
             assert second.position == first.position + 9
 
@@ -358,7 +336,7 @@ class TestSeparateReadModelDatabase:
     ) -> None:
         views_url = f"sqlite:///{tmp_path / 'views.db'}"
         with Ledger.open(store_url, create=True, read_model_url=views_url) as ledger:
-            receipts = ledger.record_many([report(f"rt-{n % 2}", n) for n in range(5)])
+            receipts = ledger.record_many(reports(5, rtid=lambda n, _: f"rt-{n % 2}", **MIXED))
             page = ledger.audit(limit=10)
             fleet = ledger.workloads()
             result = ledger.rebuild()
@@ -369,10 +347,5 @@ class TestSeparateReadModelDatabase:
         assert (result.workloads, result.attempts) == (2, 5)
         assert position == max(r.position for r in receipts)
         for url, attempts in ((views_url, 5), (store_url, 0)):
-            engine = make_engine(parse_store_url(url))
-            try:
-                with engine.connect() as conn:
-                    found = conn.execute(select(func.count()).select_from(deployment_attempts))
-                    assert found.scalar_one() == attempts, url
-            finally:
-                engine.dispose()
+            with engine_for(url) as engine:
+                assert len(view_rows(engine)[1]) == attempts, url

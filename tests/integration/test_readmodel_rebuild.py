@@ -2,58 +2,40 @@
 
 Readers polling the fleet and the audit trail during rebuilds always get the complete
 answer; writes arriving during a rebuild are all in the switched view; an interrupted
-rebuild leaves the live view untouched; the CLI shows progress and a summary.
+rebuild leaves the live view untouched. (The `rebuild` command: tests/e2e.)
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, inspect
+from support import engine_for, every_attempt, reports, view_rows
 
 from deployledger import Ledger, Receipt
-from deployledger.domain.storeurl import parse_store_url
-from deployledger.store.database import make_engine
-from deployledger.store.tables import deployment_attempts, workload_state
 
-CLI = str(Path(sys.executable).parent / "deployledger")
 WORKLOADS = 300
 ATTEMPTS = 3000
 
-
-def report(number: int, *, tenant: str | None = None) -> dict[str, Any]:
-    rtid = f"rt-{number % WORKLOADS:04d}"
-    return {
-        "tenantId": tenant or f"tenant-{number % 3}",
-        "workloadName": f"name-{rtid}",
-        "workloadRtId": rtid,
-        "poolName": f"pool-{number % 4}" if number % 5 else None,
-        "success": number % 4 != 0,
-        "statusMessage": f"attempt {number}: " + ("ok" if number % 4 else "UPGRADE FAILED"),
-    }
+# For `reports()`: report n is for one of 300 workloads of three tenants, in one of four
+# pools or none; one in four fails.
+MIX = {
+    "rtid": lambda n, _: f"rt-{n % WORKLOADS:04d}",
+    "tenant": lambda n, _: f"tenant-{n % 3}",
+    "pool": lambda n, _: f"pool-{n % 4}" if n % 5 else None,
+    "success": lambda n, _: n % 4 != 0,
+    "message": lambda n, _: f"attempt {n}: " + ("ok" if n % 4 else "UPGRADE FAILED"),
+}
 
 
 def fill(ledger: Ledger, count: int = ATTEMPTS) -> list[Receipt]:
     receipts: list[Receipt] = []
     for start in range(0, count, 500):
-        receipts += ledger.record_many([report(n) for n in range(start, start + 500)])
+        receipts += ledger.record_many(reports(500, first=start, **MIX))
     return receipts
-
-
-def view_rows(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    with engine.connect() as conn:
-        states = conn.execute(select(workload_state).order_by(workload_state.c.workload_id))
-        attempts = conn.execute(
-            select(deployment_attempts).order_by(deployment_attempts.c.position)
-        )
-        return [tuple(r) for r in states], [tuple(r) for r in attempts]
 
 
 def leftover_tables(engine: Engine) -> set[str]:
@@ -140,7 +122,11 @@ class TestRebuildSwitch:
                     with Ledger.open(store_url) as writer:
                         number = 10_000
                         while not halt.is_set():
-                            receipts.append(writer.record(report(number, tenant="late")))
+                            receipts.append(
+                                writer.record(
+                                    reports(1, first=number, **MIX | {"tenant": "late"})[0]
+                                )
+                            )
                             number += 1
                 except BaseException as e:
                     errors.append(e)
@@ -157,16 +143,13 @@ class TestRebuildSwitch:
                 thread.join(timeout=60)
             assert errors == []
             ledger.catch_up()
-            late = ledger.audit(tenant_id="late", limit=10_000).items
+            late = every_attempt(ledger, tenant_id="late")
 
-            engine = make_engine(parse_store_url(store_url))
-            try:
+            with engine_for(store_url) as engine:
                 live = view_rows(engine)
                 ledger.rebuild()
                 assert view_rows(engine) == live
                 assert leftover_tables(engine) == set()
-            finally:
-                engine.dispose()
 
         assert len(receipts) > 1510
         assert sorted(row[0] for row in live[1]) == sorted(r.position for r in receipts)
@@ -182,8 +165,7 @@ class TestRebuildSwitch:
         with Ledger.open(store_url, create=True) as ledger:
             fill(ledger, 1000)
             ledger.catch_up()
-            engine = make_engine(parse_store_url(store_url))
-            try:
+            with engine_for(store_url) as engine:
                 before = view_rows(engine)
                 fleet = [w.to_json() for w in ledger.workloads()]
 
@@ -196,40 +178,10 @@ class TestRebuildSwitch:
                     "workload_state_next",
                     "deployment_attempts_next",
                 }
-                receipt = ledger.record(report(5000))
+                receipt = ledger.record(reports(1, first=5000, **MIX)[0])
                 assert ledger.audit(limit=1).items[0].position == receipt.position
 
                 result = ledger.rebuild()
                 assert result.attempts == 1001
                 assert leftover_tables(engine) == set()
                 assert len(view_rows(engine)[1]) == 1001
-            finally:
-                engine.dispose()
-
-
-class TestRebuildCommand:
-    def test_the_rebuild_command_shows_progress_and_a_summary(self, store_url: str) -> None:
-        with Ledger.open(store_url, create=True) as ledger:
-            fill(ledger, 500)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYLEDGER_")}
-
-        done = subprocess.run(
-            [CLI, "--store", store_url, "rebuild"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == (
-            f"rebuilt read model: {500 + WORKLOADS} events, {WORKLOADS} workloads, "
-            f"500 attempts; switched at position {500 + WORKLOADS}"
-        )
-        assert f"{500 + WORKLOADS}/{500 + WORKLOADS} events" in done.stderr
-        assert "ev/s" in done.stderr
-        assert "ETA" in done.stderr
-        with Ledger.open(store_url) as ledger:
-            assert ledger.read_position() == 500 + WORKLOADS
-            assert len(ledger.workloads()) == WORKLOADS

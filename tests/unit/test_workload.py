@@ -12,7 +12,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic, resolve_topic
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import parsed_report
+from support import EVERY_FIELD, parsed_report
 
 from deployledger import DeploymentState
 from deployledger.domain.workload import (
@@ -80,14 +80,7 @@ class TestEvents:
     def test_each_report_emits_one_deployment_attempted_event_with_every_field(self) -> None:
         workload = registered()
         workload.collect_events()
-        sent = parsed_report(
-            success=False,
-            poolName="pool-b",
-            workloadName="billing-api-v2",
-            statusMessage="Error: UPGRADE FAILED\n\x00 tab\there 🚀",
-            messageId="m-1",
-            reportedAt="2024-05-01T12:00:00+02:00",
-        )
+        sent = parsed_report(**EVERY_FIELD)
         returned = workload.record_attempt(sent)
         events = workload.collect_events()
         assert events == [returned]

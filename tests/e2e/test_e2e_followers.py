@@ -8,44 +8,26 @@ lock while the first lives, and takes over when the first is killed.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, select
+from support import cli_args, cli_env, engine_for, eventually, report, view_rows
 
 from deployledger import Ledger, Receipt
-from deployledger.domain.storeurl import parse_store_url
 from deployledger.domain.workload import workload_id
-from deployledger.store.database import make_engine
 from deployledger.store.runner import FOLLOW_LOCK_KEY, LIVE
-from deployledger.store.tables import deployment_attempts, workload_state
 
-CLI = str(Path(sys.executable).parent / "deployledger")
 TENANTS = ["acme", "globex"]
 RT_IDS = [f"rt-{n:02d}" for n in range(10)]
-
-
-def report(tenant: str, rtid: str, success: bool, message: str) -> dict[str, Any]:
-    return {
-        "tenantId": tenant,
-        "workloadName": f"name-{rtid}",
-        "workloadRtId": rtid,
-        "poolName": "pool-a" if rtid < "rt-05" else None,
-        "success": success,
-        "statusMessage": message,
-    }
 
 
 class Followers:
@@ -57,15 +39,14 @@ class Followers:
         self.started: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> subprocess.Popen[bytes]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYLEDGER_")}
         log = self.folder / f"follower-{len(self.started)}.log"
         with log.open("wb") as out:
             child = subprocess.Popen(
-                [CLI, "--store", self.url, "project", "--follow", "--poll-interval", "0.1"],
+                cli_args("project", "--follow", "--poll-interval", "0.1", store=self.url),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=env,
+                env=cli_env(),
             )
         self.started.append(child)
         return child
@@ -98,15 +79,6 @@ def kill(child: subprocess.Popen[bytes]) -> None:
 def stop(child: subprocess.Popen[bytes]) -> int:
     child.send_signal(signal.SIGTERM)
     return child.wait(timeout=30)
-
-
-def view_rows(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    with engine.connect() as conn:
-        states = conn.execute(select(workload_state).order_by(workload_state.c.workload_id))
-        attempts = conn.execute(
-            select(deployment_attempts).order_by(deployment_attempts.c.position)
-        )
-        return [tuple(r) for r in states], [tuple(r) for r in attempts]
 
 
 class Writers:
@@ -142,8 +114,16 @@ class Writers:
                     for _ in range(rng.randint(1, 6)):
                         sequence += 1
                         tenant, rtid = rng.choice(TENANTS), rng.choice(RT_IDS)
-                        message = f"writer {number} report {sequence}"
-                        batch.append(report(tenant, rtid, rng.random() < 0.7, message))
+                        batch.append(
+                            report(
+                                rtid,
+                                tenant=tenant,
+                                name=f"name-{rtid}",
+                                pool="pool-a" if rtid < "rt-05" else None,
+                                success=rng.random() < 0.7,
+                                message=f"writer {number} report {sequence}",
+                            )
+                        )
                     receipts = ledger.record_many(batch)
                     with self.lock:
                         self.receipts.extend(receipts)
@@ -164,7 +144,7 @@ class TestExactlyOnceUnderCrashes:
             for _ in range(3):
                 # Once the follower is at work, kill it a random moment later.
                 seen = positions_at_kill[-1] if positions_at_kill else 0
-                _eventually(lambda s=seen: watcher.read_position() > s, 30, "the follower")
+                eventually(lambda s=seen: watcher.read_position() > s, 30, "the follower")
                 time.sleep(rng.uniform(0, 0.5))
                 kill(child)
                 positions_at_kill.append(watcher.read_position())
@@ -186,8 +166,7 @@ class TestExactlyOnceUnderCrashes:
         assert positions_at_kill == sorted(set(positions_at_kill))
         assert final_position == max(r.position for r in receipts)
 
-        engine = make_engine(parse_store_url(store_url))
-        try:
+        with engine_for(store_url) as engine:
             live = view_rows(engine)
             attempt_positions = [row[0] for row in live[1]]
             assert attempt_positions == sorted({r.position for r in receipts})
@@ -198,8 +177,6 @@ class TestExactlyOnceUnderCrashes:
                 result = ledger.rebuild()
             assert result.attempts == len(receipts)
             assert view_rows(engine) == live
-        finally:
-            engine.dispose()
 
 
 def _lock_key() -> tuple[int, int]:
@@ -229,17 +206,6 @@ def _waiters(dsn: str, holder: int) -> list[int]:
     return [r[0] for r in rows]
 
 
-def _eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
 @pytest.mark.postgres
 class TestOneActiveFollowerOnPostgres:
     def test_a_second_follower_waits_on_the_lock_and_takes_over_when_the_first_is_killed(
@@ -250,26 +216,37 @@ class TestOneActiveFollowerOnPostgres:
             followers = Followers(url, tmp_path)
             try:
                 first = followers.start()
-                holders = _eventually(lambda: _holders(url), 30, "the first follower's lock")
+                holders = eventually(
+                    lambda: _holders(url), 30, "the first follower's lock", every=0.05
+                )
                 assert len(holders) == 1
                 leader = holders[0]
 
                 second = followers.start()
-                waiting = _eventually(lambda: _waiters(url, leader), 30, "a waiting follower")
+                waiting = eventually(
+                    lambda: _waiters(url, leader), 30, "a waiting follower", every=0.05
+                )
                 time.sleep(0.6)  # the second follower retries the lock every 0.5 s
                 assert second.poll() is None
                 assert _holders(url) == [leader]
 
-                before = ledger.record(report("acme", "rt-00", True, "while the first leads"))
+                before = ledger.record(
+                    report("rt-00", tenant="acme", message="while the first leads")
+                )
                 ledger.wait_for(before.position, timeout=15)
 
                 kill(first)
-                takeover = _eventually(
-                    lambda: [p for p in _holders(url) if p != leader], 30, "the takeover"
+                takeover = eventually(
+                    lambda: [p for p in _holders(url) if p != leader],
+                    30,
+                    "the takeover",
+                    every=0.05,
                 )
                 assert takeover == [waiting[0]]
 
-                after = ledger.record(report("acme", "rt-01", False, "after the takeover"))
+                after = ledger.record(
+                    report("rt-01", tenant="acme", success=False, message="after the takeover")
+                )
                 ledger.wait_for(after.position, timeout=15)
                 assert stop(second) == 0, followers.log(second)
                 assert _holders(url) == []

@@ -1,0 +1,727 @@
+"""Test support shared by tests/unit, tests/integration and tests/e2e. No fixtures here.
+
+Import it as `from support import ...`: pytest puts tests/ on sys.path for the conftest.py
+there (no __init__.py: rootdir-relative "prepend" imports, as the rest of the suite uses).
+The workers that run in "spawn" child processes live here too: children import them by name.
+
+- Reports: `report()` for one (camelCase dict), `parsed_report()` for one parsed,
+  `reports()` for a reproducible series; `TENANT`, `RT_ID`, `EVERY_FIELD`, `INJECTION`.
+- The read model as rows: `engine_for(url)`, `view_rows(engine, tenant=...)`,
+  `projection_runner(ledger, engine)`, `every_attempt(ledger, **filters)`, `eventually()`.
+- Models of what was recorded, to check the read-model queries against:
+  `audit_trail(url)` (`AuditTrail`), `fleet_of(url)` (`Fleet`), `EXACT_MESSAGES`.
+- The installed `deployledger` console script: `run_cli`, `spawn`, `Runner` (`Cli`),
+  `Result`, `Running`, `cli_args`, `cli_env`; `EXAMPLES` and the keys of its JSON output.
+- PostgreSQL databases: `create_database`, `drop_database`, `empty_postgres`,
+  `postgres_tables`, `postgres_unreachable`, `database_url`, `with_password`.
+- Concurrency: `run_threads`, `run_processes` and their child workers.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import queue
+import random
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import Engine, select
+
+from deployledger import Attempt, Ledger, Receipt, WorkloadDeploymentStatus, parse_report
+from deployledger.domain.storeurl import parse_store_url
+from deployledger.store.database import make_engine
+from deployledger.store.runner import ProjectionRunner
+from deployledger.store.tables import deployment_attempts, workload_state
+
+REPO = Path(__file__).resolve().parents[1]
+
+# ---------------------------------------------------------------------------------------
+# Reports
+
+TENANT = "t1"
+RT_ID = "64f1c0ffee0000000000beef"
+NAME = "billing-api"
+POOL = "pool-a"
+PASSWORD = "s3cret" + "pw"  # built, so that no traceback source line shows it whole
+INJECTION = "x' OR '1'='1"
+
+
+def report(
+    rtid: str = RT_ID,
+    *,
+    tenant: str = TENANT,
+    name: str = NAME,
+    pool: str | None = POOL,
+    success: Any = True,
+    message: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A valid report, as the contract's camelCase JSON object.
+
+    The keywords set the usual fields. Any other keyword is a contract field by its camelCase
+    name (`messageId="m-1"`, `reportedAt=...`), and it wins over the usual ones
+    (`tenantId=""` makes an invalid report). A value of `...` drops the key.
+    """
+    body: dict[str, Any] = {
+        "tenantId": tenant,
+        "poolName": pool,
+        "workloadName": name,
+        "workloadRtId": rtid,
+        "success": success,
+        "statusMessage": message,
+        **fields,
+    }
+    return {k: v for k, v in body.items() if v is not ...}
+
+
+# Every field set, none to its default: a report that shows where each field ends up.
+EVERY_FIELD: dict[str, Any] = {
+    "success": False,
+    "poolName": "pool-b",
+    "workloadName": "billing-api-v2",
+    "statusMessage": "Error: UPGRADE FAILED\n\x00 tab\there 🚀",
+    "messageId": "m-1",
+    "reportedAt": "2024-05-01T12:00:00+02:00",
+}
+
+
+def parsed_report(rtid: str = RT_ID, **fields: Any) -> WorkloadDeploymentStatus:
+    """`report(...)` parsed into the wire model."""
+    return parse_report(report(rtid, **fields))
+
+
+def reports(count: int, *, first: int = 0, seed: int = 0, **fields: Any) -> list[dict[str, Any]]:
+    """Reports number `first` to `first + count - 1`, each made by `report()`.
+
+    Every keyword is one of `report()`'s: a plain value, or a function of the report's
+    number and a `random.Random(seed)` shared by the series. The functions are called in
+    keyword order, report by report, so a series is the same for the same arguments.
+    """
+    rng = random.Random(seed)
+    made = []
+    for number in range(first, first + count):
+        values = {k: v(number, rng) if callable(v) else v for k, v in fields.items()}
+        made.append(report(**values))
+    return made
+
+
+# ---------------------------------------------------------------------------------------
+# The read model as rows
+
+Rows = list[tuple[Any, ...]]
+
+
+@contextmanager
+def engine_for(url: str) -> Iterator[Engine]:
+    """A SQLAlchemy engine on the store (or read-model database) at `url`, disposed after."""
+    engine = make_engine(parse_store_url(url))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def view_rows(engine: Engine, *, tenant: str | None = None) -> tuple[Rows, Rows]:
+    """Every `workload_state` row by workload id, and every `deployment_attempts` row by
+    position (of one tenant only, if given), as plain tuples."""
+    states = select(workload_state).order_by(workload_state.c.workload_id)
+    attempts = select(deployment_attempts).order_by(deployment_attempts.c.position)
+    if tenant is not None:
+        states = states.where(workload_state.c.tenant_id == tenant)
+        attempts = attempts.where(deployment_attempts.c.tenant_id == tenant)
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(states)], [tuple(r) for r in conn.execute(attempts)]
+
+
+def projection_runner(ledger: Ledger, engine: Engine, **options: Any) -> ProjectionRunner:
+    """A projection runner of its own on the ledger's event store, writing through `engine`."""
+    return ProjectionRunner(ledger._store, engine, **options)
+
+
+def every_attempt(ledger: Ledger, **filters: Any) -> list[Attempt]:
+    """Every attempt `ledger.audit(**filters)` lists, page after page, newest first."""
+    page = ledger.audit(**filters, limit=10_000)
+    found = list(page.items)
+    while page.next_cursor is not None:
+        page = ledger.audit(**filters, limit=10_000, cursor=page.next_cursor)
+        found += page.items
+    return found
+
+
+def eventually(
+    check: Callable[[], Any], timeout: float = 30, what: str = "a condition", every: float = 0.01
+) -> Any:
+    """Poll `check` every `every` seconds until it returns something true, and return that;
+    fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
+
+
+# ---------------------------------------------------------------------------------------
+# Models of what was recorded
+
+MIB = 1024 * 1024
+
+# Status messages the read model must store and give back exactly, by name.
+EXACT_MESSAGES: dict[str, str | None] = {
+    "none": None,
+    "empty": "",
+    "nul-inside": "before\x00after",
+    "nul-alone": "\x00",
+    "nul-many": "\x00\x00 x \x00",
+    "replacement-char": "\ufffd is not a NUL",
+    "emoji": "🚀🔥 deploy failed 👩‍👩‍👧 ✅ 🇩🇪",
+    "cjk": "部署失败：另一个操作（安装/升级/回滚）正在进行中",
+    "rtl": "فشل النشر: عملية أخرى قيد التقدم \u200f שגיאה בפריסה",
+    "combining": "e\u0301 is not \u00e9; A\u030a is not \u00c5",
+    "controls": "tab\tcr\rlf\nff\x0c\x1b[31mred\x1b[0m \u2028\u2029 \x7f",
+    "spaces": "  leading and trailing  \n",
+    "1mib-ascii": "x" * MIB,
+    "1mib-two-byte": "é" * (MIB // 2),
+    "1mib-four-byte": "😀" * (MIB // 4),
+    "1mib-with-nul": "a\x00" * (MIB // 2),
+}
+
+
+def exact_message_reports() -> list[dict[str, Any]]:
+    """One failed report of tenant acme per `EXACT_MESSAGES` entry; the runtime id is the name."""
+    return [
+        report(name, tenant="acme", pool=None, success=False, message=message)
+        for name, message in EXACT_MESSAGES.items()
+    ]
+
+
+AUDIT_MESSAGES = [
+    None,
+    "",
+    "ÄRGER im Cluster",
+    "kein ärger hier",
+    "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress",
+    "progress 100% done",
+    "progress 1000 done",
+    "under_score",
+    "underXscore",
+    "back\\slash",
+    "a\x00b",
+    "部署失败 🚀",
+]
+AUDIT_TENANTS = ["acme", "globex", "initech", INJECTION]
+
+# For `reports()`: four tenants (every ninth report the injection one), five runtime ids,
+# three names, random pools and outcomes, and every message of AUDIT_MESSAGES in turn.
+AUDIT_MIX: dict[str, Any] = {
+    "tenant": lambda n, _: AUDIT_TENANTS[n % 4 if n % 9 else 3],
+    "rtid": lambda n, _: f"rt-{n % 5}",
+    "name": lambda n, _: f"name-{n % 3}",
+    "pool": lambda _, rng: rng.choice([None, "pool-a", "pool-b"]),
+    "success": lambda _, rng: rng.random() < 0.5,
+    "message": lambda n, _: AUDIT_MESSAGES[n % len(AUDIT_MESSAGES)],
+}
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One recorded attempt, as the model knows it."""
+
+    position: int
+    tenant_id: str
+    workload_rt_id: str
+    workload_name: str
+    pool_name: str | None
+    success: bool
+    message: str | None
+    recorded_at: datetime
+
+    def matches(self, f: dict[str, Any]) -> bool:
+        """Whether `ledger.audit(**f)` must list this attempt."""
+        checks = [
+            f.get("tenant_id") in (None, self.tenant_id),
+            f.get("pool_name") in (None, self.pool_name),
+            f.get("workload_name") in (None, self.workload_name),
+            f.get("workload_rt_id") in (None, self.workload_rt_id),
+            f.get("success") in (None, self.success),
+            f.get("since") is None or self.recorded_at >= f["since"],
+            f.get("until") is None or self.recorded_at < f["until"],
+        ]
+        grep = f.get("grep")
+        if grep:
+            checks.append(self.message is not None and grep.casefold() in self.message.casefold())
+        return all(checks)
+
+
+@dataclass
+class AuditTrail:
+    """An open ledger, and the model of the attempts recorded in it."""
+
+    url: str
+    ledger: Ledger
+    rows: list[AuditRow]
+
+    def expected(self, **filters: Any) -> list[int]:
+        """The positions `ledger.audit(**filters)` must give, newest first."""
+        return sorted((r.position for r in self.rows if r.matches(filters)), reverse=True)
+
+    def found(self, **filters: Any) -> list[int]:
+        """The positions `ledger.audit(**filters)` gives, on one page."""
+        page = self.ledger.audit(**filters, limit=10_000)
+        assert page.next_cursor is None
+        return [a.position for a in page.items]
+
+
+@contextmanager
+def audit_trail(url: str) -> Iterator[AuditTrail]:
+    """60 reports of `AUDIT_MIX`, recorded in three chunks a few milliseconds apart."""
+    sent = reports(60, seed=7, **AUDIT_MIX)
+    with Ledger.open(url, create=True) as ledger:
+        receipts: list[Receipt] = []
+        for start in (0, 20, 40):
+            receipts += ledger.record_many(sent[start : start + 20])
+            time.sleep(0.005)
+        rows = [
+            AuditRow(
+                r.position,
+                rep["tenantId"],
+                rep["workloadRtId"],
+                rep["workloadName"],
+                rep["poolName"],
+                rep["success"],
+                rep["statusMessage"],
+                r.recorded_at,
+            )
+            for rep, r in zip(sent, receipts, strict=True)
+        ]
+        yield AuditTrail(url, ledger, rows)
+
+
+Key = tuple[str, str]
+
+
+def fleet_summary(key: Key, row: dict[str, Any]) -> tuple[Any, ...]:
+    """What the fleet model compares of one workload (a camelCase state row)."""
+    return (
+        *key,
+        row["state"],
+        row["poolName"],
+        row["attempts"],
+        row["failures"],
+        row["consecutiveFailures"],
+        row["statusMessage"],
+    )
+
+
+@dataclass
+class Fleet:
+    """An open ledger, and per workload what its state must be: that of its latest report
+    (Deployed after a success, Error after a failure), in the pool of its latest report."""
+
+    url: str
+    ledger: Ledger
+    rows: dict[Key, dict[str, Any]]
+
+    def expected(
+        self, tenant: str | None = None, pool: str | None = None, state: str | None = None
+    ) -> list[tuple[Any, ...]]:
+        return [
+            fleet_summary(key, row)
+            for key, row in sorted(self.rows.items())
+            if tenant in (None, key[0])
+            and pool in (None, row["poolName"])
+            and state in (None, row["state"].lower())
+        ]
+
+    def found(self, **filters: Any) -> list[tuple[Any, ...]]:
+        states = self.ledger.workloads(**filters)
+        return [fleet_summary((s.tenant_id, s.workload_rt_id), s.to_json()) for s in states]
+
+
+def fold_fleet(sent: list[dict[str, Any]]) -> dict[Key, dict[str, Any]]:
+    """The fleet model of these reports, in this order."""
+    rows: dict[Key, dict[str, Any]] = {}
+    for rep in sent:
+        row = rows.setdefault(
+            (rep["tenantId"], rep["workloadRtId"]),
+            {"attempts": 0, "failures": 0, "consecutiveFailures": 0},
+        )
+        row["attempts"] += 1
+        row["poolName"] = rep["poolName"]
+        row["statusMessage"] = rep["statusMessage"]
+        row["state"] = "Deployed" if rep["success"] else "Error"
+        if rep["success"]:
+            row["consecutiveFailures"] = 0
+        else:
+            row["failures"] += 1
+            row["consecutiveFailures"] += 1
+    return rows
+
+
+FLEET_MIX: dict[str, Any] = {
+    "tenant": lambda _, rng: rng.choice(["acme", "globex", "initech"]),
+    "rtid": lambda _, rng: f"rt-{rng.randrange(8)}",
+    "name": lambda n, _: f"name-{n % 4}",
+    "pool": lambda _, rng: rng.choice([None, "pool-a", "pool-b"]),
+    "success": lambda _, rng: rng.random() < 0.6,
+    "message": lambda _, rng: rng.choice(["ok", "UPGRADE FAILED", None, "ärger"]),
+}
+
+
+@contextmanager
+def fleet_of(url: str) -> Iterator[Fleet]:
+    """120 reports of `FLEET_MIX` over 3 tenants and 8 runtime ids, in batches of 30."""
+    sent = reports(120, seed=11, **FLEET_MIX)
+    with Ledger.open(url, create=True) as ledger:
+        for start in range(0, len(sent), 30):
+            ledger.record_many(sent[start : start + 30])
+        yield Fleet(url, ledger, fold_fleet(sent))
+
+
+# ---------------------------------------------------------------------------------------
+# The installed console script, as a subprocess
+
+CLI = str(Path(sys.executable).parent / "deployledger")
+EXAMPLES = REPO / "examples" / "reports.jsonl"
+EXAMPLE_TENANT = "acme-prod"
+EXAMPLE_RT_ID = "64f1c0ffee0000000000beef"  # checkout-api: 7 attempts, 4 failed, the last too
+
+RECEIPT_KEYS = {
+    "tenantId",
+    "workloadRtId",
+    "attempt",
+    "position",
+    "recordedAt",
+    "state",
+    "duplicate",
+}
+STATE_KEYS = {
+    "tenantId",
+    "workloadRtId",
+    "workloadName",
+    "poolName",
+    "state",
+    "statusMessage",
+    "attempts",
+    "failures",
+    "consecutiveFailures",
+    "lastAttemptAt",
+    "lastSuccessAt",
+    "lastFailureAt",
+}
+HISTORY_KEYS = {
+    "attempt",
+    "recordedAt",
+    "reportedAt",
+    "success",
+    "state",
+    "statusMessage",
+    "workloadName",
+    "poolName",
+    "messageId",
+    "position",
+}
+AUDIT_KEYS = HISTORY_KEYS | {"tenantId", "workloadRtId"}
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one CLI process did."""
+
+    argv: list[str]
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    def json_lines(self) -> list[Any]:
+        # Split on "\n" alone: JSON output keeps U+2028, U+0085 ... unescaped, and
+        # str.splitlines() would cut a line there.
+        return [json.loads(line) for line in self.out.split("\n") if line]
+
+    def lines(self) -> list[str]:
+        return self.out.splitlines()
+
+
+class Running:
+    """A CLI process started by `spawn`; `result()` waits for it and checks it."""
+
+    def __init__(self, argv: list[str], proc: subprocess.Popen[bytes], data: bytes | None) -> None:
+        self.argv, self._proc, self._data = argv, proc, data
+
+    def send_signal(self, signal: int) -> None:
+        self._proc.send_signal(signal)
+
+    def result(self, expect: int | None = 0, timeout: float = 120) -> Result:
+        """Wait for the process; check its exit code (unless `expect=None`) and that stderr
+        shows no Python traceback, whatever the exit code."""
+        try:
+            out, err = self._proc.communicate(self._data, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.communicate()
+            raise
+        result = Result(self.argv, self._proc.returncode, out.decode("utf-8"), err.decode("utf-8"))
+        where = f"{self.argv[1:]!r} exited {result.code}\n"
+        where += f"--- stdout\n{result.out}\n--- stderr\n{result.err}"
+        assert "Traceback" not in result.err, where
+        assert "Exception ignored" not in result.err, where
+        if expect is not None:
+            assert result.code == expect, where
+        return result
+
+
+def cli_args(*args: str | os.PathLike[str], store: str | None = None) -> list[str]:
+    """The argv of `deployledger [--store STORE] ARGS...`."""
+    return [CLI, *(["--store", store] if store is not None else []), *map(str, args)]
+
+
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without `DEPLOYLEDGER_*` variables, plus `env`."""
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOYLEDGER_")}
+    child_env.update(env or {})
+    return child_env
+
+
+def spawn(
+    *args: str | os.PathLike[str],
+    store: str | None = None,
+    stdin: str | bytes | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Running:
+    """Start `deployledger [--store STORE] ARGS...` without waiting for it, so that
+    independent read-only commands can run side by side (each start costs ~0.5-1 s)."""
+    argv = cli_args(*args, store=store)
+    data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL if data is None else subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(env),
+        cwd=cwd,
+    )
+    return Running(argv, proc, data)
+
+
+def run_cli(
+    *args: str | os.PathLike[str],
+    store: str | None = None,
+    stdin: str | bytes | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    expect: int | None = 0,
+) -> Result:
+    """Run `deployledger [--store STORE] ARGS...` to the end; check its exit code (unless
+    `expect=None`) and that stderr shows no traceback."""
+    return spawn(*args, store=store, stdin=stdin, env=env, cwd=cwd).result(expect)
+
+
+class Runner:
+    """`cli(...)` runs one command; `cli.spawn(...)` starts one and returns a `Running`."""
+
+    run = staticmethod(run_cli)
+    spawn = staticmethod(spawn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Result:
+        return run_cli(*args, **kwargs)
+
+
+Cli = Runner
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite:")
+
+
+def sqlite_path(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///"))
+
+
+# ---------------------------------------------------------------------------------------
+# PostgreSQL databases
+
+
+def database_url(dsn: str, dbname: str) -> str:
+    """The same server URL, naming database `dbname`."""
+    return urlunsplit(urlsplit(dsn)._replace(path="/" + dbname))
+
+
+def with_password(url: str, password: str = PASSWORD) -> str:
+    """The same PostgreSQL URL with a password (the test server trusts, so it is ignored)."""
+    scheme, rest = url.split("://", 1)
+    userinfo, hostpart = rest.split("@", 1)
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:{password}@{hostpart}"
+
+
+def postgres_unreachable(admin_dsn: str) -> str | None:
+    """Why the server of `admin_dsn` cannot be used, or None if it can."""
+    try:
+        with psycopg.connect(admin_dsn, connect_timeout=3):
+            return None
+    except psycopg.Error as e:
+        where = database_url(admin_dsn, "")
+        return f"PostgreSQL not reachable at {where}: {str(e).strip()}"
+
+
+def create_database(admin_dsn: str, prefix: str = "dl_test") -> str:
+    """Create a fresh, uniquely named database beside the admin one; return its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return database_url(admin_dsn, name)
+
+
+def drop_database(admin_dsn: str, url: str) -> None:
+    """Drop the database of `url`, closing its connections."""
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def postgres_tables(url: str, schema: str = "public") -> set[str]:
+    """The names of the tables in one schema of the database at `url`."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def empty_postgres(url: str) -> None:
+    """Remove every row of every deployledger table, and restart the position sequence."""
+    tables = sorted(postgres_tables(url) - {"alembic_version"})
+    assert "deployledger_events" in tables
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
+                sql.SQL(", ").join(sql.Identifier(t) for t in tables)
+            )
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Concurrency
+
+
+def record_in_child(url: str, count: int, worker: int, barrier: Any, errors: Any) -> None:
+    """Open a Ledger of its own, wait for the others, then record `count` reports."""
+    try:
+        with Ledger.open(url) as ledger:
+            barrier.wait(timeout=60)
+            for n in range(count):
+                ledger.record(report(messageId=f"w{worker}-{n}", success=n % 3 != 0))
+    except BaseException:
+        errors.put(f"worker {worker}: {traceback.format_exc()}")
+        raise
+
+
+def open_with_create_in_child(url: str, worker: int, barrier: Any, errors: Any) -> None:
+    """Wait for the others, then open the store with create=True."""
+    try:
+        barrier.wait(timeout=60)
+        with Ledger.open(url, create=True):
+            pass
+    except BaseException:
+        errors.put(f"worker {worker}: {traceback.format_exc()}")
+        raise
+
+
+def run_threads(count: int, work: Callable[[int], None]) -> list[BaseException]:
+    """Run `work(i)` in `count` threads started together; return what they raised."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def target(i: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            work(i)
+        except BaseException as e:  # collected, asserted on below
+            errors.append(e)
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a worker thread hung"
+    return errors
+
+
+def run_processes(count: int, target: Callable[..., None], *args: object) -> list[str]:
+    """Run `target(*args, i, barrier, errors)` in `count` spawned processes; return errors."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(count)
+    errors = ctx.Queue()
+    procs = [
+        ctx.Process(target=target, args=(*args, i, barrier, errors), daemon=True)
+        for i in range(count)
+    ]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=120)
+    hung = [p for p in procs if p.is_alive()]
+    for proc in hung:
+        proc.kill()
+        proc.join()
+    found = []
+    while True:
+        try:
+            found.append(errors.get(timeout=0.1))
+        except queue.Empty:
+            break
+    errors.close()
+    errors.join_thread()
+    assert not hung, f"{len(hung)} worker process(es) hung"
+    assert all(p.exitcode == 0 for p in procs) or found, "a process died without a report"
+    return found
+
+
+THREADED_OPEN = """
+import sys, threading
+from deployledger import Ledger
+
+errors = []
+for round_ in range(int(sys.argv[2])):
+    url = f"sqlite:///{sys.argv[1]}/round{round_}.db?lock_timeout=1"
+    barrier = threading.Barrier(8)
+
+    def open_store():
+        barrier.wait()
+        try:
+            with Ledger.open(url):
+                pass
+        except Exception as e:
+            errors.append(f"{type(e).__name__}: {e}")
+
+    threads = [threading.Thread(target=open_store) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        sys.exit("\\n".join(errors))
+"""

@@ -1,0 +1,270 @@
+"""The CLI's text output (`deployledger.cli.render`): tables, blocks, JSON, terminal safety.
+
+Whatever a report carried, no control character reaches the terminal from the text views:
+C0 controls (but newline and tab where a message is shown whole), DEL and C1 controls are
+written as `\\xNN`. No I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deployledger import Attempt, DeploymentState, Receipt, WorkloadState
+from deployledger.cli import render
+
+AT = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+any_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+control_heavy = st.text(
+    st.one_of(st.characters(max_codepoint=0xA0), st.sampled_from("é部🚀\u2028\u202e")),
+    max_size=40,
+)
+
+
+def state(**fields: Any) -> WorkloadState:
+    values: dict[str, Any] = {
+        "tenant_id": "t1",
+        "workload_rt_id": "rt-1",
+        "workload_name": "billing-api",
+        "pool_name": None,
+        "state": DeploymentState.ERROR,
+        "status_message": "Error: UPGRADE FAILED\nline \x1b[31mtwo",
+        "attempts": 3,
+        "failures": 2,
+        "consecutive_failures": 1,
+        "last_attempt_at": AT,
+        "last_success_at": AT - timedelta(hours=1),
+        "last_failure_at": AT,
+    }
+    values.update(fields)
+    return WorkloadState(**values)
+
+
+def attempt(number: int, message: str | None, **fields: Any) -> Attempt:
+    values: dict[str, Any] = {
+        "tenant_id": "t1",
+        "workload_rt_id": "rt-1",
+        "attempt": number,
+        "recorded_at": AT,
+        "reported_at": None,
+        "success": message is None,
+        "state": DeploymentState.DEPLOYED if message is None else DeploymentState.ERROR,
+        "status_message": message,
+        "workload_name": "billing-api",
+        "pool_name": "pool-a",
+        "message_id": None,
+        "position": number * 10,
+    }
+    values.update(fields)
+    return Attempt(**values)
+
+
+class TestSafe:
+    @pytest.mark.parametrize(
+        ("text", "shown"),
+        [
+            ("plain ünïcödé 部署 🚀", "plain ünïcödé 部署 🚀"),
+            ("\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m"),
+            ("nul\x00bell\x07cr\r", "nul\\x00bell\\x07cr\\x0d"),
+            ("del\x7f c1\x80\x9b nbsp\xa0", "del\\x7f c1\\x80\\x9b nbsp\xa0"),
+            ("line\nand\ttab", "line\nand\ttab"),
+        ],
+    )
+    def test_control_characters_are_escaped_and_newline_and_tab_kept(
+        self, text: str, shown: str
+    ) -> None:
+        assert render.safe(text) == shown
+
+    def test_with_nothing_kept_newline_and_tab_are_escaped_too(self) -> None:
+        assert render.safe("a\nb\tc", keep=set()) == "a\\x0ab\\x09c"
+
+    @given(text=control_heavy)
+    def test_no_control_character_is_left_whatever_the_text(self, text: str) -> None:
+        shown = render.safe(text, keep=set())
+        assert CONTROL.search(shown) is None
+
+    @given(text=any_text.filter(lambda t: CONTROL.search(t) is None))
+    def test_text_without_control_characters_is_shown_as_it_is(self, text: str) -> None:
+        assert render.safe(text) == text
+        assert render.safe(text, keep=set()) == text
+
+    @given(text=control_heavy)
+    def test_each_control_character_becomes_its_escape_in_place(self, text: str) -> None:
+        expected = "".join(
+            f"\\x{ord(c):02x}" if CONTROL.fullmatch(c) and c not in "\n\t" else c for c in text
+        )
+        assert render.safe(text) == expected
+
+
+class TestLinesAndTimes:
+    def test_first_line_shows_the_first_line_and_marks_that_more_follow(self) -> None:
+        assert render.first_line(None) == ""
+        assert render.first_line("") == ""
+        assert render.first_line("one") == "one"
+        assert render.first_line("one\ntwo") == "one …"
+        assert render.first_line("tab\there\r\nnext") == "tab\\x09here …"
+        assert render.first_line("\nsecond") == " …"
+
+    def test_first_line_cuts_a_long_line_to_the_width_with_an_ellipsis(self) -> None:
+        assert render.first_line("x" * 100) == "x" * 100
+        assert render.first_line("x" * 101) == "x" * 99 + "…"
+        assert render.first_line("y" * 30 + "\nmore", width=10) == "y" * 9 + "…"
+
+    @given(message=control_heavy, width=st.integers(2, 120))
+    def test_first_line_is_one_safe_line_within_the_width(self, message: str, width: int) -> None:
+        shown = render.first_line(message, width=width)
+        assert CONTROL.search(shown) is None
+        assert len(shown) <= width + 2  # " …" after a line that fits
+
+    def test_times_are_shown_in_utc_to_the_second(self) -> None:
+        plus_two = datetime(2024, 5, 1, 14, 0, 59, 999999, tzinfo=timezone(timedelta(hours=2)))
+        assert render.when(plus_two) == "2024-05-01T12:00:59Z"
+        assert render.when(None) == "-"
+
+    def test_a_workload_key_is_tenant_slash_runtime_id_escaped(self) -> None:
+        assert render.key("t1", "rt-1") == "t1/rt-1"
+        assert render.key("t\x1b1", "rt\n1") == "t\\x1b1/rt\\x0a1"
+
+    def test_a_receipt_line_says_recorded_or_duplicate(self) -> None:
+        receipt = Receipt("t1", "rt-1", 3, 42, AT, DeploymentState.ERROR, False)
+        assert render.receipt_line(receipt) == "recorded t1/rt-1 attempt 3 Error"
+        again = Receipt("t1", "rt\x071", 1, 7, AT, DeploymentState.DEPLOYED, True)
+        assert render.receipt_line(again) == "duplicate t1/rt\\x071 attempt 1 Deployed"
+
+
+class TestBlocksAndTables:
+    def test_a_state_block_lists_each_field_and_the_whole_message_indented(self) -> None:
+        assert render.state_block(state()) == "\n".join(
+            [
+                "t1/rt-1",
+                "  workload        billing-api",
+                "  pool            -",
+                "  state           Error",
+                "  attempts        3 (2 failed, 1 in a row)",
+                "  last attempt    2024-05-01T12:00:00Z",
+                "  last success    2024-05-01T11:00:00Z",
+                "  last failure    2024-05-01T12:00:00Z",
+                "  message         Error: UPGRADE FAILED",
+                "                  line \\x1b[31mtwo",
+            ]
+        )
+
+    def test_a_state_block_without_attempts_shows_dashes(self) -> None:
+        empty = state(
+            workload_name=None,
+            state=DeploymentState.UNDEPLOYED,
+            status_message=None,
+            attempts=0,
+            failures=0,
+            consecutive_failures=0,
+            last_attempt_at=None,
+            last_success_at=None,
+            last_failure_at=None,
+        )
+        lines = render.state_block(empty).split("\n")
+        assert lines[1] == "  workload        -"
+        assert lines[3] == "  state           Undeployed"
+        assert lines[5:] == [
+            "  last attempt    -",
+            "  last success    -",
+            "  last failure    -",
+            "  message         -",
+        ]
+
+    def test_a_table_pads_every_column_but_the_last_and_right_aligns_the_numbers(self) -> None:
+        table = render.table(
+            ["N", "NAME", "NOTE"], [["7", "a", "x"], ["1234", "longer", ""]], right={0}
+        )
+        assert table.split("\n") == [
+            "   N  NAME    NOTE",
+            "   7  a       x",
+            "1234  longer",
+        ]
+
+    def test_the_history_table_shows_first_lines_and_the_full_one_whole_messages(self) -> None:
+        # The time shown is when the ledger recorded the attempt, not the reported one.
+        attempts = [
+            attempt(12, None),
+            attempt(3, "boom\n\x1b[1msecond\tline", reported_at=AT - timedelta(hours=1)),
+        ]
+
+        assert render.history_table(attempts, full=False).split("\n") == [
+            "ATTEMPT  RECORDED AT           STATE     MESSAGE",
+            "     12  2024-05-01T12:00:00Z  Deployed",
+            "      3  2024-05-01T12:00:00Z  Error     boom …",
+        ]
+        assert render.history_table(attempts, full=True).split("\n") == [
+            "ATTEMPT  RECORDED AT           STATE     MESSAGE",
+            "     12  2024-05-01T12:00:00Z  Deployed",
+            "    -",
+            "      3  2024-05-01T12:00:00Z  Error",
+            "    boom",
+            "    \\x1b[1msecond\tline",
+        ]
+
+    def test_the_fleet_table_has_one_row_per_workload(self) -> None:
+        rows = [state(), state(workload_rt_id="rt-22", pool_name="pool\x1b", attempts=12)]
+        assert render.fleet_table(rows).split("\n") == [
+            "TENANT  WORKLOAD RT ID  WORKLOAD     POOL      STATE  ATTEMPTS  FAILED  IN A ROW"
+            "  LAST ATTEMPT",
+            "t1      rt-1            billing-api  -         Error         3       2         1"
+            "  2024-05-01T12:00:00Z",
+            "t1      rt-22           billing-api  pool\\x1b  Error        12       2         1"
+            "  2024-05-01T12:00:00Z",
+        ]
+
+    def test_the_audit_table_shows_positions_keys_and_first_lines(self) -> None:
+        rows = [attempt(12, None), attempt(3, "y" * 90 + "\nmore", pool_name=None)]
+        assert render.audit_table(rows).split("\n") == [
+            "POSITION  RECORDED AT           WORKLOAD  NAME         POOL    ATTEMPT  STATE"
+            "     MESSAGE",
+            "     120  2024-05-01T12:00:00Z  t1/rt-1   billing-api  pool-a       12  Deployed",
+            "      30  2024-05-01T12:00:00Z  t1/rt-1   billing-api  -             3  Error"
+            "     " + "y" * 79 + "…",
+        ]
+
+    @given(tenant=control_heavy, name=control_heavy, message=st.one_of(st.none(), control_heavy))
+    def test_no_control_character_reaches_any_table_but_line_breaks(
+        self, tenant: str, name: str, message: str | None
+    ) -> None:
+        row = attempt(1, message, tenant_id=tenant, workload_name=name, pool_name=name)
+        fleet = state(tenant_id=tenant, workload_name=name, status_message=message)
+        for shown in (
+            render.audit_table([row]),
+            render.history_table([row], full=False),
+            render.fleet_table([fleet]),
+        ):
+            assert CONTROL.search(shown.replace("\n", "")) is None
+        assert CONTROL.search(render.state_block(fleet).replace("\n", "").replace("\t", "")) is None
+        full = render.history_table([row], full=True)
+        assert CONTROL.search(full.replace("\n", "").replace("\t", "")) is None
+
+
+class TestJSON:
+    def test_json_keeps_unicode_and_escapes_what_json_must(self) -> None:
+        assert render.to_json({"m": "é部🚀", "n": None}) == '{"m": "é部🚀", "n": null}'
+        assert render.to_json('a\x00\x1b\n"') == '"a\\u0000\\u001b\\n\\""'
+
+    @given(
+        value=st.recursive(
+            st.one_of(st.none(), st.booleans(), st.integers(), any_text),
+            lambda inner: (
+                st.lists(inner, max_size=3) | st.dictionaries(any_text, inner, max_size=3)
+            ),
+            max_leaves=10,
+        )
+    )
+    def test_any_json_value_comes_back_from_its_one_line_rendering(self, value: Any) -> None:
+        shown = render.to_json(value)
+        assert "\n" not in shown
+        assert json.loads(shown) == value
+
+    def test_the_csv_columns_are_the_audit_json_keys_in_order(self) -> None:
+        assert list(attempt(1, "m").to_audit_json()) == render.AUDIT_COLUMNS
