@@ -96,7 +96,11 @@ def parse_reports_text(text: str) -> tuple[list[RawReport], list[Problem]]:
 
 
 def _looks_like_json_lines(text: str) -> bool:
-    """Whether one of the first two non-blank lines is a whole JSON object on its own."""
+    """Whether one of the first two non-blank lines is a whole JSON object on its own.
+
+    A text that opens with `[` is one JSON array, however its lines fall."""
+    if text.lstrip().startswith("["):
+        return False
     checked = 0
     for line in text.split("\n"):
         if not line.strip():

@@ -148,11 +148,6 @@ class TestDocuments:
         _, problems = parse_reports_text(text)
         assert all(p.field == "(json)" for p in problems)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="product: a valid array whose 2nd non-blank line is a whole object is "
-        "taken for JSON Lines (inputs._looks_like_json_lines)",
-    )
     def test_an_array_with_its_closing_bracket_on_a_line_of_its_own_is_read_whole(
         self,
     ) -> None:
