@@ -10,6 +10,7 @@ from deployledger.domain.state import DeploymentState
 from deployledger.domain.storeurl import StoreURL
 from deployledger.errors import (
     DeployLedgerError,
+    IdempotencyConflict,
     InvalidQuery,
     InvalidReport,
     InvalidStoreURL,
@@ -28,6 +29,7 @@ __all__ = [
     "AuditPage",
     "DeployLedgerError",
     "DeploymentState",
+    "IdempotencyConflict",
     "InvalidQuery",
     "InvalidReport",
     "InvalidStoreURL",

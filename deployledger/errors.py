@@ -3,6 +3,7 @@
 ```
 DeployLedgerError
  ├── InvalidReport        a report breaks the contract; nothing was stored (fix the input)
+ │    └── IdempotencyConflict  a messageId already recorded, with other content (fix the sender)
  ├── InvalidStoreURL      the store URL or a setting cannot be used (fix the configuration)
  ├── InvalidQuery         a query filter, limit or cursor cannot be used (fix the query)
  ├── SchemaMissing        the store has no deployledger schema yet (run `deployledger migrate`)
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "DeployLedgerError",
+    "IdempotencyConflict",
     "InvalidQuery",
     "InvalidReport",
     "InvalidStoreURL",
@@ -68,6 +70,11 @@ class InvalidReport(DeployLedgerError, ValueError):
         count = len(self.problems)
         head = "invalid report" if count == 1 else f"{count} problems in reports"
         super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+class IdempotencyConflict(InvalidReport):
+    """A report reuses a `messageId` already recorded for its workload, with different
+    content. Nothing was stored; each problem names the earlier attempt."""
 
 
 class InvalidStoreURL(DeployLedgerError, ValueError):

@@ -96,11 +96,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: set[i
 
 
 def history_table(attempts: Sequence[Attempt], *, full: bool) -> str:
-    headers = ["ATTEMPT", "RECORDED AT", "STATE", "MESSAGE"]
+    headers = ["ATTEMPT", "OCCURRED AT", "STATE", "MESSAGE"]
     rows = [
         [
             str(a.attempt),
-            when(a.recorded_at),
+            when(a.occurred_at),
             a.state.label,
             "" if full else first_line(a.status_message),
         ]
@@ -141,12 +141,12 @@ def fleet_table(states: Sequence[WorkloadState]) -> str:
 
 
 def audit_table(attempts: Sequence[Attempt]) -> str:
-    headers = ["POSITION", "RECORDED AT", "WORKLOAD", "NAME", "POOL", "ATTEMPT", "STATE"]
+    headers = ["POSITION", "OCCURRED AT", "WORKLOAD", "NAME", "POOL", "ATTEMPT", "STATE"]
     headers += ["MESSAGE"]
     rows = [
         [
             str(a.position),
-            when(a.recorded_at),
+            when(a.occurred_at),
             key(a.tenant_id, a.workload_rt_id),
             safe(a.workload_name, keep=set()),
             safe(a.pool_name or "-", keep=set()),

@@ -8,7 +8,7 @@ so `Ledger.current()` and `Ledger.workloads()` cannot disagree on the rule.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from deployledger.domain.state import DeploymentState
@@ -57,8 +57,10 @@ def fold_attempt(
     """Apply one helm attempt to `state`, in place.
 
     `status_message` is stored as given: the aggregate keeps the text, the read model
-    its searchable form.
+    its searchable form. `at` is when the attempt occurred (the sender's `reportedAt`, else
+    the recording time); it is kept in UTC.
     """
+    at = at.astimezone(UTC)
     state["attempts"] += 1
     state["workload_name"] = workload_name
     state["pool_name"] = pool_name

@@ -91,6 +91,13 @@ class Attempt:
     pool_name: str | None
     message_id: str | None
     position: int
+    message_truncated: bool = False
+
+    @property
+    def occurred_at(self) -> datetime:
+        """When the attempt happened: the sender's `reportedAt` when given, else the time it
+        was recorded (the sender's clock may be skewed; both are kept)."""
+        return self.reported_at or self.recorded_at
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,6 +111,7 @@ class Attempt:
             "poolName": self.pool_name,
             "messageId": self.message_id,
             "position": self.position,
+            "messageTruncated": self.message_truncated,
         }
 
     def to_audit_json(self) -> dict[str, Any]:

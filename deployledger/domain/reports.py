@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from deployledger.domain.messages import cut_middle
 from deployledger.errors import InvalidReport, Problem
 
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
@@ -77,6 +78,12 @@ def _check_identifier(value: str) -> str:
         )
     if not value.strip():
         raise PydanticCustomError("blank", "must not be empty or blank")
+    if value != value.strip():
+        raise PydanticCustomError(
+            "surrounding_whitespace",
+            "must not start or end with whitespace, got {value}",
+            {"value": repr(value)},
+        )
     if len(value) > MAX_ID_LENGTH:
         raise PydanticCustomError(
             "too_long",
@@ -96,6 +103,25 @@ def _check_identifier(value: str) -> str:
 Identifier = Annotated[StrictStr, AfterValidator(_check_identifier)]
 
 
+def _limits(info: ValidationInfo) -> tuple[int, bool]:
+    """(max_message_bytes, reject_oversized) from the validation context."""
+    context = info.context if isinstance(info.context, Mapping) else {}
+    limit = int(context.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES))
+    return limit, bool(context.get("reject_oversized", False))
+
+
+def _cut_if_oversized(fields: dict[str, Any], info: ValidationInfo) -> None:
+    """Keep an oversized message, cut in the middle, unless the caller rejects them."""
+    message = fields.get("status_message")
+    limit, reject = _limits(info)
+    if reject or not isinstance(message, str) or len(message) <= limit // 4:
+        return
+    if _has_lone_surrogate(message) or len(message.encode("utf-8")) <= limit:
+        return  # not valid text (the field check says so), or within the limit
+    fields["status_message"] = cut_middle(message, limit)
+    fields["message_truncated"] = True
+
+
 class WorkloadDeploymentStatus(BaseModel):
     """One status report from the operator after a `helm upgrade --install`.
 
@@ -113,10 +139,13 @@ class WorkloadDeploymentStatus(BaseModel):
     status_message: StrictStr | None = None
     message_id: Identifier | None = None
     reported_at: AwareDatetime | None = None
+    # Not a contract field: set when the status message was over the limit and its middle
+    # was cut (see `deployledger.domain.messages`). Never read from the input.
+    message_truncated: bool = False
 
     @model_validator(mode="before")
     @classmethod
-    def _match_keys(cls, data: Any) -> Any:
+    def _match_keys(cls, data: Any, info: ValidationInfo) -> Any:
         if isinstance(data, WorkloadDeploymentStatus):
             return data
         if not isinstance(data, Mapping):
@@ -141,6 +170,7 @@ class WorkloadDeploymentStatus(BaseModel):
             fields[name] = value
         if fields.get("pool_name") == "":
             fields["pool_name"] = None  # an empty pool is an unknown pool
+        _cut_if_oversized(fields, info)
         return fields
 
     @field_validator("reported_at", mode="before")
@@ -166,9 +196,7 @@ class WorkloadDeploymentStatus(BaseModel):
             raise PydanticCustomError(
                 "lone_surrogate", "contains a lone UTF-16 surrogate, which is not valid Unicode"
             )
-        limit = DEFAULT_MAX_MESSAGE_BYTES
-        if isinstance(info.context, Mapping):
-            limit = int(info.context.get("max_message_bytes", limit))
+        limit, _ = _limits(info)
         size = len(value.encode("utf-8"))
         if size > limit:
             raise PydanticCustomError(
@@ -239,40 +267,68 @@ def _problems(exc: ValidationError) -> list[Problem]:
 ReportInput = WorkloadDeploymentStatus | Mapping[str, Any] | str | bytes
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"duplicate key {key!r} in one JSON object")
+        found[key] = value
+    return found
+
+
+def loads_strict(text: str | bytes | bytearray) -> Any:
+    """`json.loads`, except that a key given twice in one object is an error (ValueError),
+    not silently the last value."""
+    return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+
+
 def parse_report(
-    data: ReportInput, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    data: ReportInput,
+    *,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    reject_oversized: bool = False,
 ) -> WorkloadDeploymentStatus:
     """Validate one report given as a model, a mapping, or JSON text/bytes.
 
+    A status message over `max_message_bytes` is kept with its middle cut out
+    (`message_truncated` is then true), or, with `reject_oversized`, is a problem.
     Raises `InvalidReport` listing every problem found.
     """
     if isinstance(data, str | bytes | bytearray):
         try:
-            data = json.loads(data)
+            data = loads_strict(data)
         except (ValueError, UnicodeDecodeError) as e:
             raise InvalidReport([Problem("(report)", f"not valid JSON: {e}")]) from None
     elif isinstance(data, WorkloadDeploymentStatus):
         message = data.status_message
         if message is None or len(message) * 4 <= max_message_bytes:
             return data  # validated when it was built; only the size limit may differ
-        data = data.model_dump()
+        data = data.to_wire()
     try:
         return WorkloadDeploymentStatus.model_validate(
-            data, context={"max_message_bytes": max_message_bytes}
+            data,
+            context={"max_message_bytes": max_message_bytes, "reject_oversized": reject_oversized},
         )
     except ValidationError as e:
         raise InvalidReport(_problems(e)) from None
 
 
 def parse_reports(
-    items: Iterable[ReportInput], *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    items: Iterable[ReportInput],
+    *,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    reject_oversized: bool = False,
 ) -> list[WorkloadDeploymentStatus]:
     """Validate a batch; on failure `InvalidReport` lists every problem of every report."""
     reports: list[WorkloadDeploymentStatus] = []
     problems: list[Problem] = []
     for number, item in enumerate(items, start=1):
         try:
-            reports.append(parse_report(item, max_message_bytes=max_message_bytes))
+            reports.append(
+                parse_report(
+                    item, max_message_bytes=max_message_bytes, reject_oversized=reject_oversized
+                )
+            )
         except InvalidReport as e:
             problems.extend(
                 Problem(p.field, p.reason, report=number, line=p.line) for p in e.problems

@@ -22,8 +22,9 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 
 _SCHEMES = {"sqlite": "sqlite", "postgresql": "postgres", "postgres": "postgres"}
 _SCHEMES["postgresql+psycopg"] = "postgres"
-_NUMERIC = {"lock_timeout", "connect_timeout", "pool_size"}
-_ALLOWED = {"sqlite": {"lock_timeout"}, "postgres": _NUMERIC | {"schema"}}
+_NUMERIC = {"lock_timeout", "connect_timeout", "pool_size", "max_message_bytes"}
+_INTEGER = {"pool_size", "max_message_bytes"}
+_ALLOWED = {"sqlite": {"lock_timeout", "max_message_bytes"}, "postgres": _NUMERIC | {"schema"}}
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -43,6 +44,7 @@ class StoreURL:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     pool_size: int = 5
     memory: bool = False
+    max_message_bytes: int | None = None  # the largest status message kept whole
 
     DEFAULT: ClassVar[str] = DEFAULT_STORE_URL
 
@@ -142,7 +144,7 @@ def _settings(query: str, backend: str) -> dict[str, float | int | str]:
             raise InvalidStoreURL(f"unknown store URL setting {key!r}; known: {allowed}")
         if key in _NUMERIC:
             try:
-                number = int(value) if key == "pool_size" else float(value)
+                number = int(value) if key in _INTEGER else float(value)
             except ValueError:
                 raise InvalidStoreURL(f"{key} must be a number, got {value!r}") from None
             if not math.isfinite(number) or number <= 0:

@@ -62,6 +62,29 @@ class Workload(Aggregate):
         status_message: str | None
         message_id: str | None
         reported_at: datetime | None
+        message_truncated: bool
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Release 0.1.0 events: no message was ever cut (an oversized one was refused)."""
+            state["message_truncated"] = False
+
+        @property
+        def occurred_at(self) -> datetime:
+            """When the attempt happened: the sender's `reportedAt`, else the recording time."""
+            return self.reported_at or self.timestamp
+
+        def same_report(self, report: WorkloadDeploymentStatus) -> bool:
+            """Whether `report` says exactly what this attempt recorded (a true resend)."""
+            return (
+                self.workload_name == report.workload_name
+                and self.pool_name == report.pool_name
+                and self.success == report.success
+                and self.status_message == report.status_message
+                and self.reported_at == report.reported_at
+            )
 
         def apply(self, aggregate: Any) -> None:
             assert isinstance(aggregate, Workload)
@@ -114,6 +137,7 @@ class Workload(Aggregate):
             status_message=report.status_message,
             message_id=report.message_id,
             reported_at=report.reported_at,
+            message_truncated=report.message_truncated,
         )
         event = self.pending_events[-1]
         assert isinstance(event, Workload.DeploymentAttempted)
@@ -126,7 +150,7 @@ class Workload(Aggregate):
             workload_name=event.workload_name,
             pool_name=event.pool_name,
             status_message=event.status_message,
-            at=event.timestamp,
+            at=event.occurred_at,
         )
         if event.message_id is not None:
             self.message_ids[event.message_id] = self.attempts

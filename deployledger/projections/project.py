@@ -78,6 +78,7 @@ def attempt_row(record: EventRecord) -> dict[str, Any]:
         "attempt": attempt_number(record.version),
         "recorded_at": data["timestamp"],
         "reported_at": _utc(data["reported_at"]),
+        "occurred_at": _utc(data["reported_at"] or data["timestamp"]),
         "success": success,
         "state": int(DeploymentState.after_attempt(success)),
         "status_message": text,
@@ -85,6 +86,7 @@ def attempt_row(record: EventRecord) -> dict[str, Any]:
         "workload_name": data["workload_name"],
         "pool_name": data["pool_name"],
         "message_id": data["message_id"],
+        "message_truncated": bool(data.get("message_truncated", False)),  # 0.1.0: never
     }
 
 
@@ -96,7 +98,7 @@ def fold_row(state: dict[str, Any], row: dict[str, Any]) -> None:
         workload_name=row["workload_name"],
         pool_name=row["pool_name"],
         status_message=row["status_message"],
-        at=row["recorded_at"],
+        at=row["occurred_at"],
     )
     state["status_message_exact"] = row["status_message_exact"]
     state["last_position"] = row["position"]

@@ -50,4 +50,5 @@ def attempt_of(event: Workload.DeploymentAttempted, position: int) -> Attempt:
         pool_name=event.pool_name,
         message_id=event.message_id,
         position=position,
+        message_truncated=event.message_truncated,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from deployledger.domain.reports import DEFAULT_MAX_MESSAGE_BYTES
 from deployledger.domain.storeurl import parse_store_url
 from deployledger.errors import InvalidStoreURL
 from deployledger.service.ledger import Ledger
@@ -16,7 +17,8 @@ def open_ledger(
     create: bool | None,
     lock_timeout: float | None,
     connect_timeout: float | None,
-    max_message_bytes: int,
+    max_message_bytes: int | None,
+    reject_oversized: bool,
     snapshot_interval: int,
     cache_size: int,
     read_model_url: str | None,
@@ -24,6 +26,8 @@ def open_ledger(
     """A `Ledger` on the store at `url`; see `Ledger.open` for the arguments."""
     timeouts = {"lock_timeout": lock_timeout, "connect_timeout": connect_timeout}
     events_url = parse_store_url(url).with_settings(**timeouts)
+    if max_message_bytes is None:
+        max_message_bytes = events_url.max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES
     for name, value in (
         ("max_message_bytes", max_message_bytes),
         ("snapshot_interval", snapshot_interval),
@@ -48,5 +52,6 @@ def open_ledger(
         events,
         ReadModel(events, read_model_at),
         max_message_bytes=max_message_bytes,
+        reject_oversized=reject_oversized,
         cache_size=cache_size,
     )

@@ -38,7 +38,13 @@ from deployledger.domain.reports import (
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.storeurl import StoreURL
 from deployledger.domain.workload import Workload, workload_id
-from deployledger.errors import InvalidQuery, WorkloadNotFound, WriteConflict
+from deployledger.errors import (
+    IdempotencyConflict,
+    InvalidQuery,
+    Problem,
+    WorkloadNotFound,
+    WriteConflict,
+)
 from deployledger.service import answers
 from deployledger.service.cache import DEFAULT_CACHE_SIZE, WorkloadCache
 from deployledger.service.ports import EventStorePort, Positions, ReadModelPort
@@ -46,8 +52,14 @@ from deployledger.service.ports import EventStorePort, Positions, ReadModelPort
 MAX_WRITE_ATTEMPTS = 200  # and at most lock_timeout seconds of retrying
 DEFAULT_SNAPSHOT_INTERVAL = 200
 
-# What one report does: (its workload, its attempt number, the new event or None if duplicate).
-_Plan = tuple[Workload, int, Workload.DeploymentAttempted | None]
+# What one report does: its workload, its attempt number, the new event (None for a
+# duplicate), and for a duplicate of a stored attempt, that attempt's event and position.
+_Plan = tuple[
+    Workload,
+    int,
+    Workload.DeploymentAttempted | None,
+    tuple[Workload.DeploymentAttempted, int] | None,
+]
 
 
 class Ledger:
@@ -64,11 +76,13 @@ class Ledger:
         read_model: ReadModelPort,
         *,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        reject_oversized: bool = False,
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self._store = events
         self._read_model = read_model
         self.max_message_bytes = max_message_bytes
+        self.reject_oversized = reject_oversized
         self._cache = WorkloadCache(cache_size)
 
     @classmethod
@@ -79,7 +93,8 @@ class Ledger:
         create: bool | None = None,
         lock_timeout: float | None = None,
         connect_timeout: float | None = None,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_message_bytes: int | None = None,
+        reject_oversized: bool = False,
         snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
         cache_size: int = DEFAULT_CACHE_SIZE,
         read_model_url: str | None = None,
@@ -90,6 +105,9 @@ class Ledger:
         (embedded, zero set-up) and false for PostgreSQL, where the schema is created
         once (`deployledger migrate`) and workers open with table creation off.
         `lock_timeout` (seconds) bounds every wait for a lock: past it, `StoreUnavailable`.
+        `max_message_bytes` (default: the URL's `max_message_bytes` setting, else 1 MiB) is
+        the largest status message kept whole: a longer one is stored with its middle cut
+        out and `message_truncated` set, or refused (`InvalidReport`) with `reject_oversized`.
         `read_model_url` keeps the read model in another database (default: the same one).
         Raises `InvalidStoreURL` for a URL or setting that cannot be used.
         """
@@ -101,6 +119,7 @@ class Ledger:
             lock_timeout=lock_timeout,
             connect_timeout=connect_timeout,
             max_message_bytes=max_message_bytes,
+            reject_oversized=reject_oversized,
             snapshot_interval=snapshot_interval,
             cache_size=cache_size,
             read_model_url=read_model_url,
@@ -145,10 +164,16 @@ class Ledger:
     def record_many(self, reports: Iterable[ReportInput]) -> list[Receipt]:
         """Store many reports in one transaction: all of them, or none.
 
-        Receipts come back in input order. Every invalid report is listed in one
-        `InvalidReport`, and then nothing is stored.
+        Events are stored in input order, so global positions follow the input, and
+        receipts come back in that order. Every invalid report is listed in one
+        `InvalidReport` (an `IdempotencyConflict` for a reused `messageId` with other
+        content), and then nothing is stored.
         """
-        parsed = parse_reports(reports, max_message_bytes=self.max_message_bytes)
+        parsed = parse_reports(
+            reports,
+            max_message_bytes=self.max_message_bytes,
+            reject_oversized=self.reject_oversized,
+        )
         if not parsed:
             return []
         ids = [workload_id(r.tenant_id, r.workload_rt_id) for r in parsed]
@@ -167,9 +192,11 @@ class Ledger:
                 known = self._store.existing(cold) if len(cold) > 1 else set(cold)
                 for key in cold:
                     workloads[key] = self._store.load(key) if key in known else None
-                plans = self._apply(reports, ids, workloads)
-                changed = [w for w in workloads.values() if w is not None and w.pending_events]
-                positions = self._store.save(changed) if changed else {}
+                plans, events = self._apply(reports, ids, workloads)
+                # A conflict raised here leaves the changed workloads out of the cache (they
+                # were taken out of it), so nothing unstored is ever remembered.
+                touched = [w for w in workloads.values() if w is not None]
+                positions = self._store.save(events, touched) if events else {}
             except WriteConflict:
                 # Another writer got there first: reload and replay the batch on top.
                 workloads = dict.fromkeys(unique_ids)
@@ -194,30 +221,62 @@ class Ledger:
         reports: list[WorkloadDeploymentStatus],
         ids: list[UUID],
         workloads: dict[UUID, Workload | None],
-    ) -> list[_Plan]:
-        """Trigger the events in memory; one plan (workload, attempt, new event) per report."""
+    ) -> tuple[list[_Plan], list[object]]:
+        """Trigger the events in memory, in input order: one plan per report, and the new
+        events in the order they are to be stored (so positions follow the input).
+
+        A `messageId` seen before is a duplicate when the content is the same, and an
+        `IdempotencyConflict` (for the whole batch, before anything is stored) when not.
+        """
         plans: list[_Plan] = []
-        for report, key in zip(reports, ids, strict=True):
+        events: list[object] = []
+        fresh: dict[tuple[UUID, int], Workload.DeploymentAttempted] = {}
+        conflicts: list[Problem] = []
+        for number, (report, key) in enumerate(zip(reports, ids, strict=True), start=1):
             found = workloads[key]
             workload = found or Workload.register(report.tenant_id, report.workload_rt_id)
             workloads[key] = workload
             original = workload.attempt_for(report.message_id)
-            if original is not None:
-                plans.append((workload, original, None))
+            if original is None:
+                event = workload.record_attempt(report)
+                events.extend(workload.collect_events())
+                fresh[(key, workload.attempts)] = event
+                plans.append((workload, workload.attempts, event, None))
                 continue
-            event = workload.record_attempt(report)
-            plans.append((workload, workload.attempts, event))
-        return plans
+            earlier = fresh.get((key, original))
+            stored = None if earlier is not None else self._stored_attempt(workload, original)
+            if stored is not None:
+                earlier = stored[0]
+            assert earlier is not None
+            if not earlier.same_report(report):
+                where = f"{report.tenant_id}/{report.workload_rt_id}"
+                reason = (
+                    f"{report.message_id!r} was already recorded as attempt {original} of "
+                    f"{where}, with different content"
+                )
+                conflicts.append(Problem("messageId", reason, number if len(reports) > 1 else None))
+            plans.append((workload, original, None, stored))
+        if conflicts:
+            raise IdempotencyConflict(conflicts)
+        return plans, events
+
+    def _stored_attempt(
+        self, workload: Workload, attempt: int
+    ) -> tuple[Workload.DeploymentAttempted, int]:
+        version = attempt + 1  # attempt n is version n + 1
+        found = self._store.events_with_positions(
+            workload.id, min_version=version, max_version=version, limit=1
+        )
+        return found[0]
 
     def _receipt(self, plan: _Plan, positions: Positions) -> Receipt:
-        workload, attempt, event = plan
+        workload, attempt, event, stored = plan
         if event is not None:
             position = positions[(workload.id, event.originator_version)]
             return answers.receipt(workload, attempt, event, position, duplicate=False)
-        found = self._store.events_with_positions(
-            workload.id, min_version=attempt + 1, max_version=attempt + 1, limit=1
-        )
-        original, position = found[0]
+        if stored is None:  # a duplicate of an attempt earlier in this same batch
+            stored = self._stored_attempt(workload, attempt)
+        original, position = stored
         return answers.receipt(workload, attempt, original, position, duplicate=True)
 
     # -- reading -----------------------------------------------------------------------

@@ -35,8 +35,9 @@ class EventStorePort(Protocol):
     def fast_forward(self, workload: Workload) -> None:
         """Apply, in place, the events stored after `workload.version`."""
 
-    def save(self, workloads: Sequence[Workload]) -> Positions:
-        """Store all pending events in one transaction; `WriteConflict` if a version is taken."""
+    def save(self, events: Sequence[object], workloads: Sequence[Workload]) -> Positions:
+        """Store `events` in one transaction, in their order (so global positions follow it);
+        `WriteConflict` if a version is taken. `workloads` are those the events came from."""
 
     def events_with_positions(
         self, workload: UUID, *, min_version: int, max_version: int | None, limit: int | None

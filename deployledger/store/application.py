@@ -23,6 +23,7 @@ from eventsourcing.utils import Environment
 
 from deployledger.domain.storeurl import StoreURL
 from deployledger.errors import SchemaMissing
+from deployledger.migrations import HEAD
 from deployledger.store import compat
 from deployledger.store.database import pg_connect
 from deployledger.store.recorders import PostgresRecorder, SQLiteRecorder
@@ -100,12 +101,22 @@ def check_schema(url: StoreURL) -> None:
     if url.is_postgres:
         with pg_connect(url) as conn:
             row = conn.execute(
-                "SELECT to_regclass(%s)", (f'"{url.schema}"."{events_table(url)}"',)
+                "SELECT to_regclass(%s), to_regclass(%s)",
+                (f'"{url.schema}"."{events_table(url)}"', f'"{url.schema}".alembic_version'),
             ).fetchone()
-        if row is None or row[0] is None:
+            if row is None or row[0] is None:
+                raise SchemaMissing(
+                    f"store {url.redacted()} has no deployledger schema; "
+                    "run `deployledger migrate` (or open with create=True) first"
+                )
+            found = None
+            if row[1] is not None:
+                found = conn.execute(f"SELECT max(version_num) FROM {row[1]}").fetchone()
+        revision = found[0] if found else None
+        if revision != HEAD:
             raise SchemaMissing(
-                f"store {url.redacted()} has no deployledger schema; "
-                "run `deployledger migrate` (or open with create=True) first"
+                f"store {url.redacted()} has schema revision {revision}, this release needs "
+                f"{HEAD}; run `deployledger migrate` (or open with create=True) first"
             )
         return
     if not Path(url.path).exists():

@@ -16,8 +16,8 @@ fails if an upgrade breaks it; nothing else in deployledger touches these names.
 4. An event's `mutate(aggregate)` returns the aggregate it applied to, and a snapshot's
    `mutate(None)` builds one: `replay()`.
 5. `Aggregate.collect_events()` drains the pending events, and `EventStore.put(events)`
-   stores them in one transaction, returning one `Recording` (with the notification id)
-   per event: `store_pending()`.
+   stores them in one transaction, in the given order, returning one `Recording` (with
+   the notification id) per event: `store_events()`.
 6. The default transcoder encodes a `datetime` as `{"_type_": "datetime_iso",
    "_data_": isoformat}`: `decode_datetime()`, on the projections' hot path.
 7. `Snapshot.take()` copies `vars(aggregate)` into `state`, and `Snapshot.mutate()` builds
@@ -84,16 +84,15 @@ def replay(snapshot: Any, events: Iterable[Any], aggregate: Any = None) -> Any:
     return aggregate
 
 
-def store_pending(
-    events: LibraryEventStore[UUID], aggregates: Sequence[Aggregate]
-) -> list[Recording[UUID]]:
-    """Store every pending event of every aggregate in one transaction.
+def store_events(events: LibraryEventStore[UUID], pending: Sequence[Any]) -> list[Recording[UUID]]:
+    """Store events, collected with `Aggregate.collect_events()`, in one transaction and in
+    the given order.
 
     `Application.save()` would add runtime protocol checks and snapshot bookkeeping per
-    call that the ledger does not need (it snapshots itself).
+    call that the ledger does not need (it snapshots itself), and would order the events
+    by aggregate, not as they happened.
     """
-    pending = [event for aggregate in aggregates for event in aggregate.collect_events()]
-    return events.put(pending)
+    return events.put(list(pending))
 
 
 def decode_datetime(value: Any) -> Any:

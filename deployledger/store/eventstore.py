@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
@@ -93,17 +94,18 @@ class EventStore:
         with translated(self.url):
             compat.replay(None, self.app.events.get(workload.id, gt=workload.version), workload)
 
-    def save(self, workloads: Sequence[Workload]) -> Positions:
-        """Store every pending event of every workload in one transaction; return where
-        each landed. Raises `WriteConflict` when another writer stored a version first."""
-        counts = [(workload, len(workload.pending_events)) for workload in workloads]
+    def save(self, events: Sequence[object], workloads: Sequence[Workload]) -> Positions:
+        """Store `events` in one transaction, in their order; return where each landed.
+        Raises `WriteConflict` when another writer stored one of their versions first."""
         try:
             with translated(self.url):
-                recordings = compat.store_pending(self.app.events, workloads)
+                recordings = compat.store_events(self.app.events, events)
         except es.IntegrityError as e:
             raise WriteConflict(f"another writer changed the same workload: {e}") from None
-        for workload, new_events in counts:
-            self._maybe_snapshot(workload, new_events)
+        new_events = Counter(recording.domain_event.originator_id for recording in recordings)
+        for workload in workloads:
+            if workload.id in new_events:
+                self._maybe_snapshot(workload, new_events[workload.id])
         return {
             (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
             for r in recordings

@@ -120,9 +120,9 @@ def audit(
     if query.workload_rt_id is not None:
         where.append(c.workload_rt_id == query.workload_rt_id)
     if query.since is not None:
-        where.append(c.recorded_at >= _utc(query.since))
+        where.append(c.occurred_at >= _utc(query.since))
     if query.until is not None:
-        where.append(c.recorded_at < _utc(query.until))
+        where.append(c.occurred_at < _utc(query.until))
     if query.success is not None:
         where.append(c.success == query.success)
     if query.grep:
@@ -155,6 +155,7 @@ def _attempt(row: Any) -> Attempt:
         pool_name=row["pool_name"],
         message_id=row["message_id"],
         position=row["position"],
+        message_truncated=bool(row["message_truncated"]),
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 NAMING = {
@@ -66,6 +67,7 @@ def _attempts_table(name: str, meta: MetaData) -> Table:
         Column("attempt", Integer, nullable=False),
         Column("recorded_at", DateTime(timezone=True), nullable=False),
         Column("reported_at", DateTime(timezone=True)),
+        Column("occurred_at", DateTime(timezone=True), nullable=False),  # reported, else recorded
         Column("success", Boolean, nullable=False),
         Column("state", SmallInteger, nullable=False),
         Column("status_message", Text),
@@ -73,6 +75,7 @@ def _attempts_table(name: str, meta: MetaData) -> Table:
         Column("workload_name", ID, nullable=False),
         Column("pool_name", ID),
         Column("message_id", ID),
+        Column("message_truncated", Boolean, nullable=False, server_default=false()),
         Index(None, "tenant_id", "workload_rt_id", "position"),
         Index(None, "tenant_id", "success", "position"),
         Index(None, "tenant_id", "position"),
@@ -80,7 +83,7 @@ def _attempts_table(name: str, meta: MetaData) -> Table:
         Index(None, "workload_name", "position"),
         Index(None, "workload_rt_id", "position"),
         Index(None, "success", "position"),
-        Index(None, "recorded_at"),
+        Index(None, "occurred_at"),
     )
 
 

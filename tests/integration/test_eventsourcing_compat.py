@@ -222,7 +222,8 @@ def test_assumption_04_replay_through_mutate() -> None:
 
 # ---------------------------------------------------------------------------------------
 # 5. `collect_events()` drains the pending events; `EventStore.put()` stores them in one
-#    transaction and returns one `Recording`, with its notification id, per event.
+#    transaction, in the given order, and returns one `Recording`, with its notification
+#    id, per event.
 
 
 def test_assumption_05_collect_events_and_put_return_recordings(ready_url: str) -> None:
@@ -230,7 +231,9 @@ def test_assumption_05_collect_events_and_put_return_recordings(ready_url: str) 
     second = workload_with_attempts("m-1", rtid="other-rt")
     pending = [*first.pending_events, *second.pending_events]
     with ledger_app(ready_url) as app:
-        recordings = compat.store_pending(app.events, [first, second])
+        recordings = compat.store_events(
+            app.events, [*first.collect_events(), *second.collect_events()]
+        )
         assert first.pending_events == []
         assert second.pending_events == []
         assert all(isinstance(r, Recording) for r in recordings)
@@ -245,10 +248,20 @@ def test_assumption_05_collect_events_and_put_return_recordings(ready_url: str) 
         stale = compat.replay(None, app.events.get(second.id, lte=1))
         stale.record_attempt(parsed_report("other-rt", messageId="m-x"))  # version 2 again
         with pytest.raises(es.IntegrityError):
-            compat.store_pending(app.events, [first, stale])
+            compat.store_events(app.events, [*first.collect_events(), *stale.collect_events()])
         assert first.pending_events == []  # drained, even though nothing was stored
         assert app.recorder.max_notification_id() == 5
         assert len(list(app.events.get(first.id))) == 3
+
+        # Stored in the order given, not grouped by aggregate.
+        third = workload_with_attempts("m-1", rtid="third-rt").collect_events()
+        fourth = workload_with_attempts(rtid="fourth-rt").collect_events()
+        interleaved = [third[0], fourth[0], third[1]]
+        recordings = compat.store_events(app.events, interleaved)
+        assert [r.domain_event for r in recordings] == interleaved
+        ids = [r.notification.id for r in recordings]
+        assert ids == sorted(ids)  # PostgreSQL may skip ids after the failed insert above
+        assert ids[0] > 5
 
 
 # ---------------------------------------------------------------------------------------
@@ -393,7 +406,7 @@ def test_assumption_09_datastore_connections_and_cursors(ready_url: str) -> None
     # And EventStore.query, written on those shapes, on each backend.
     events = EventStore(store, create=False)
     try:
-        compat.store_pending(events.app.events, [workload_with_attempts("m-1")])
+        compat.store_events(events.app.events, workload_with_attempts("m-1").collect_events())
         rows = events.query(
             "SELECT {position}, originator_version FROM {events} "
             "WHERE originator_version >= ? ORDER BY {position} LIMIT ?",

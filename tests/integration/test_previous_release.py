@@ -14,12 +14,13 @@ import gzip
 import json
 import shutil
 import subprocess
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from deployledger import Ledger
+from deployledger import Ledger, SchemaMissing
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "release_0_1_0"
 
@@ -74,6 +75,45 @@ def audit_pages(ledger: Ledger, query: dict[str, Any]) -> list[list[dict[str, An
             return pages
 
 
+# What changed on purpose since 0.1.0, undone here so the rest compares exactly:
+# - attempts carry `messageTruncated` (always false in a 0.1.0 store: it refused them);
+# - a workload's last attempt, success and failure times are when the attempts occurred
+#   (the sender's reportedAt, else the recording time), not when they were recorded.
+CHANGED_TIMES = ("lastAttemptAt", "lastSuccessAt", "lastFailureAt")
+
+
+def as_of_0_1_0(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "messageTruncated" in value:
+            assert value["messageTruncated"] is False
+        return {k: as_of_0_1_0(v) for k, v in value.items() if k != "messageTruncated"}
+    if isinstance(value, list):
+        return [as_of_0_1_0(v) for v in value]
+    return value
+
+
+def occurred(attempt: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(attempt["reportedAt"] or attempt["recordedAt"])
+
+
+def assert_times_are_when_attempts_occurred(found: dict[str, Any]) -> None:
+    """Each workload's last attempt/success/failure time is the occurred-at of its newest
+    such attempt (history is newest first), in the ledger and in the read model alike."""
+    rows = {f"{w['tenantId']}/{w['workloadRtId']}": w for w in found["workloads"]}
+    for key, state in found["current"].items():
+        history = found["history"][key]
+        newest = {
+            "lastAttemptAt": next(iter(history), None),
+            "lastSuccessAt": next((a for a in history if a["success"]), None),
+            "lastFailureAt": next((a for a in history if not a["success"]), None),
+        }
+        for name, attempt in newest.items():
+            want = None if attempt is None else occurred(attempt)
+            for answer in (state, rows[key]):
+                got = answer[name] and datetime.fromisoformat(answer[name])
+                assert got == want, f"{name} of {key}"
+
+
 def without_clock(value: Any) -> Any:
     """The answers without the timestamps the ledger stamped itself (they differ per store)."""
     if isinstance(value, dict):
@@ -83,19 +123,23 @@ def without_clock(value: Any) -> Any:
     return value
 
 
-def clock(value: Any) -> list[Any]:
-    """Those timestamps, in the order make_fixture.py listed them."""
+def clock(value: Any, *, named: bool = False) -> list[Any]:
+    """Those timestamps, in the order make_fixture.py listed them (with `named`, each as
+    (key, timestamp))."""
     if isinstance(value, dict):
-        found = [value[k] for k in CLOCK_KEYS if k in value]
-        return found + [t for k, v in value.items() if k not in CLOCK_KEYS for t in clock(v)]
+        found = [(k, value[k]) if named else value[k] for k in CLOCK_KEYS if k in value]
+        return found + [
+            t for k, v in value.items() if k not in CLOCK_KEYS for t in clock(v, named=named)
+        ]
     if isinstance(value, list):
-        return [t for v in value for t in clock(v)]
+        return [t for v in value for t in clock(v, named=named)]
     return []
 
 
 def assert_release_answers(url: str, backend: str) -> None:
     with Ledger.open(url) as ledger:  # a new ledger: every workload loads cold
-        found = answers(ledger)
+        found = as_of_0_1_0(answers(ledger))
+    assert_times_are_when_attempts_occurred(found)
     bare = without_clock(found)
     # Section by section, so that a failure shows a readable difference.
     for section in ("maxPosition", "workloads", "current"):
@@ -105,7 +149,11 @@ def assert_release_answers(url: str, backend: str) -> None:
     assert bare["history"].keys() == ANSWERS["history"].keys()
     for got, want in zip(bare["audit"], ANSWERS["audit"], strict=True):
         assert got == want, f"audit {want['query']}"
-    assert clock(found) == EXPECTED["clock"][backend]
+    # The recording times are exactly 0.1.0's (the changed times are checked above).
+    pairs = list(zip(clock(found, named=True), EXPECTED["clock"][backend], strict=True))
+    assert [got for (name, got), _ in pairs if name == "recordedAt"] == [
+        want for (name, _), want in pairs if name == "recordedAt"
+    ]
 
 
 def assert_rebuild_changes_nothing(url: str) -> None:
@@ -141,13 +189,17 @@ def assert_still_writable(url: str) -> None:
             last + 1,
             False,
         )
-        # A message id the release recorded before the snapshot: still a duplicate.
+        # A message id the release recorded before the snapshot, sent again with the same
+        # content: still a duplicate.
         resend = ledger.record(
             {
                 "tenantId": BULK[0],
                 "workloadRtId": BULK[1],
-                "workloadName": "batcomputer-api",
-                "success": True,
+                **{
+                    key: fifth[key]
+                    for key in ("workloadName", "poolName", "success", "statusMessage")
+                },
+                "reportedAt": fifth["reportedAt"],
                 "messageId": fifth["messageId"],
             }
         )
@@ -222,6 +274,10 @@ def load_dump(url: str, dump: str) -> None:
 @pytest.mark.postgres
 def test_postgres_store_of_release_0_1_0(fresh_postgres: str) -> None:
     load_dump(fresh_postgres, unpacked("postgres.sql").decode("utf-8"))
+    with pytest.raises(SchemaMissing, match="revision 0003, this release needs 0004"):
+        Ledger.open(fresh_postgres)  # workers refuse an old schema, and say what to do
+    with Ledger.open(fresh_postgres, create=True):  # what `deployledger migrate` does
+        pass
 
     assert_release_answers(fresh_postgres, "postgres")
     assert_rebuild_changes_nothing(fresh_postgres)

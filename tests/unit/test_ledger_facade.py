@@ -50,9 +50,9 @@ class FakeEventStore:
             if event.originator_version > workload.version:
                 event.mutate(workload)
 
-    def save(self, workloads: Sequence[Workload]) -> Positions:
+    def save(self, events: Sequence[object], workloads: Sequence[Workload]) -> Positions:
         self.saves += 1
-        pending = [e for w in workloads for e in w.collect_events()]
+        pending: list[Any] = list(events)
         taken = {(e.originator_id, e.originator_version) for e in self.events}
         if self.conflicts_to_inject or any(
             (e.originator_id, e.originator_version) in taken for e in pending

@@ -39,6 +39,7 @@ EXPORTED = [
     "AuditPage",
     "DeployLedgerError",
     "DeploymentState",
+    "IdempotencyConflict",
     "InvalidQuery",
     "InvalidReport",
     "InvalidStoreURL",
@@ -80,8 +81,8 @@ LEDGER_METHODS = {
     "max_position": "(self) -> int",
     "open": (
         "(url: str, *, create: bool | None = None, lock_timeout: float | None = None, "
-        "connect_timeout: float | None = None, max_message_bytes: int = 1048576, "
-        "snapshot_interval: int = 200, cache_size: int = 1000, "
+        "connect_timeout: float | None = None, max_message_bytes: int | None = None, "
+        "reject_oversized: bool = False, snapshot_interval: int = 200, cache_size: int = 1000, "
         "read_model_url: str | None = None) -> Ledger"
     ),
     "read_position": "(self) -> int",
@@ -99,6 +100,7 @@ LEDGER_METHODS = {
 ERROR_TREE = {
     "DeployLedgerError": "Exception",
     "InvalidReport": "DeployLedgerError",
+    "IdempotencyConflict": "InvalidReport",
     "InvalidStoreURL": "DeployLedgerError",
     "InvalidQuery": "DeployLedgerError",
     "SchemaMissing": "DeployLedgerError",
@@ -117,7 +119,7 @@ ANSWER_FIELDS = {
     ),
     "Attempt": (
         "tenant_id workload_rt_id attempt recorded_at reported_at success state "
-        "status_message workload_name pool_name message_id position"
+        "status_message workload_name pool_name message_id position message_truncated"
     ),
     "AuditPage": "items next_cursor",
     "RebuildResult": "events position workloads attempts",

@@ -1,0 +1,34 @@
+"""Status messages over the size limit: kept, with the middle cut out. Pure.
+
+helm prints its real error last (`Error: UPGRADE FAILED: ...`) after pages of `--debug`
+output, so the first half and the last half of the budget are kept, around a marker that
+states the original size in bytes and its SHA-256, so the original can still be matched
+against a copy kept elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+MARKER = "\n[deployledger: {cut} bytes cut from the middle of {size} (sha256 {digest})]\n"
+
+
+def utf8_size(message: str) -> int:
+    return len(message.encode("utf-8", "surrogatepass"))
+
+
+def cut_middle(message: str, limit: int) -> str:
+    """`message` cut to at most `limit` bytes of UTF-8 (characters are never split), with
+    the marker in the middle; a message within the limit is returned as it is. The marker
+    takes about 110 bytes: with a smaller limit only the marker is kept."""
+    raw = message.encode("utf-8")
+    if len(raw) <= limit:
+        return message
+    digest = hashlib.sha256(raw).hexdigest()
+    size = len(raw)
+    marker = MARKER.format(cut=size, size=size, digest=digest)
+    budget = max(0, limit - len(marker.encode("utf-8")))  # the real marker is never longer
+    head = raw[: budget // 2].decode("utf-8", "ignore")
+    tail = raw[size - (budget - budget // 2) :].decode("utf-8", "ignore") if budget else ""
+    cut = size - utf8_size(head) - utf8_size(tail)
+    return head + MARKER.format(cut=cut, size=size, digest=digest) + tail
