@@ -437,6 +437,7 @@ HISTORY_KEYS = {
     "poolName",
     "messageId",
     "position",
+    "messageTruncated",
 }
 AUDIT_KEYS = HISTORY_KEYS | {"tenantId", "workloadRtId"}
 

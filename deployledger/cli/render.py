@@ -172,4 +172,5 @@ AUDIT_COLUMNS = [
     "poolName",
     "messageId",
     "position",
+    "messageTruncated",
 ]

@@ -196,9 +196,9 @@ class WorkloadDeploymentStatus(BaseModel):
             raise PydanticCustomError(
                 "lone_surrogate", "contains a lone UTF-16 surrogate, which is not valid Unicode"
             )
-        limit, _ = _limits(info)
+        limit, reject = _limits(info)
         size = len(value.encode("utf-8"))
-        if size > limit:
+        if reject and size > limit:  # otherwise it was cut to the limit before (see above)
             raise PydanticCustomError(
                 "too_long",
                 "is {size} bytes of UTF-8, over the limit of {limit} bytes",

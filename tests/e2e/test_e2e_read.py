@@ -79,7 +79,7 @@ def test_history_table_limit_full_json_and_unknown_workload(
     ]
 
     table = running[0].result().lines()
-    assert re.fullmatch(r"ATTEMPT\s+RECORDED AT\s+STATE\s+MESSAGE", table[0]), table[0]
+    assert re.fullmatch(r"ATTEMPT\s+OCCURRED AT\s+STATE\s+MESSAGE", table[0]), table[0]
     assert len(table) == 1 + 7
     for line, sent, attempt in zip(table[1:], newest_first, range(7, 0, -1), strict=True):
         row = ROW.match(line)
@@ -148,4 +148,4 @@ def test_history_full_header_lines_up_with_its_rows(cli: Cli, tmp_path: Path) ->
     lines = cli("history", "--full", TENANT, "align-0001", store=store).lines()
     header, row = lines[0], lines[1]
     assert row.index("Deployed") == header.index("STATE"), f"\n{header}\n{row}"
-    assert row.index("20") == header.index("RECORDED AT"), f"\n{header}\n{row}"
+    assert row.index("20") == header.index("OCCURRED AT"), f"\n{header}\n{row}"

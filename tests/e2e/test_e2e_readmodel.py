@@ -94,10 +94,12 @@ def test_audit_filters_formats_and_pages(
 
 
 def test_audit_time_windows_and_bad_values(recorded: str, cli: Cli) -> None:
+    # The examples occurred (reportedAt) in November 2026; the filters use that time.
     everything = cli(
-        "audit", "--since", "1h", "--limit", "1000", "--format", "json", store=recorded
+        "audit", "--since", "2026-11-01", "--limit", "1000", "--format", "json", store=recorded
     )
     assert len(everything.json()) > 0
+    assert cli("audit", "--until", "2026-11-01", "--format", "json", store=recorded).json() == []
     future = cli("audit", "--since", "2999-01-01T00:00:00Z", "--format", "json", store=recorded)
     assert future.json() == []
     past = cli("audit", "--until", "2000-01-01", "--format", "json", store=recorded)

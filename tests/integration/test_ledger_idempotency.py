@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from support import RT_ID, TENANT, report
 
-from deployledger import DeploymentState, Ledger
+from deployledger import DeploymentState, IdempotencyConflict, Ledger
 
 
 class TestDuplicates:
@@ -32,11 +33,12 @@ class TestDuplicates:
         assert state is not None
         assert state.attempts == 1
 
-    def test_the_message_id_decides_even_if_the_content_differs(self, ledger: Ledger) -> None:
+    def test_the_same_message_id_with_other_content_is_a_conflict_not_a_duplicate(
+        self, ledger: Ledger
+    ) -> None:
         ledger.record(report(messageId="m-1", success=True, statusMessage="ok"))
-        again = ledger.record(report(messageId="m-1", success=False, statusMessage="different"))
-        assert again.duplicate is True
-        assert again.state is DeploymentState.DEPLOYED  # the original's outcome
+        with pytest.raises(IdempotencyConflict, match="already recorded as attempt 1"):
+            ledger.record(report(messageId="m-1", success=False, statusMessage="different"))
         [item] = ledger.history(TENANT, RT_ID)
         assert item.status_message == "ok"
 

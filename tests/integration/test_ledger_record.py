@@ -337,19 +337,23 @@ class TestStatusMessagesRoundTripExactly:
             assert state is not None
             assert state.status_message == message
 
-    def test_a_message_over_the_limit_is_rejected_and_nothing_stored(self, ledger: Ledger) -> None:
-        with pytest.raises(InvalidReport) as info:
-            ledger.record(report(statusMessage="x" * (MIB + 1)))
-        assert [p.field for p in info.value.problems] == ["statusMessage"]
-        assert ledger.current(TENANT, RT_ID) is None
-        assert ledger.max_position() == 0
+    def test_a_message_over_the_limit_is_rejected_and_nothing_stored_when_asked(
+        self, ready_url: str
+    ) -> None:
+        with Ledger.open(ready_url, reject_oversized=True) as ledger:
+            with pytest.raises(InvalidReport) as info:
+                ledger.record(report(statusMessage="x" * (MIB + 1)))
+            assert [p.field for p in info.value.problems] == ["statusMessage"]
+            assert ledger.current(TENANT, RT_ID) is None
+            assert ledger.max_position() == 0
 
     def test_the_ledger_applies_its_configured_message_limit(self, ready_url: str) -> None:
-        with Ledger.open(ready_url, max_message_bytes=8) as ledger:
-            ledger.record(report(statusMessage="12345678"))
-            with pytest.raises(InvalidReport):
-                ledger.record(report(statusMessage="123456789"))
-            assert len(ledger.history(TENANT, RT_ID)) == 1
+        with Ledger.open(ready_url, max_message_bytes=200) as ledger:
+            ledger.record(report(statusMessage="x" * 200))
+            ledger.record(report(statusMessage="x" * 201))
+            newest, oldest = ledger.history(TENANT, RT_ID)
+            assert (oldest.message_truncated, newest.message_truncated) == (False, True)
+            assert len((newest.status_message or "").encode()) <= 200
 
 
 FULL = report(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
+from typing import Any
 
 import psycopg
 from support import RT_ID, TENANT, report
@@ -27,12 +28,14 @@ def snapshot_versions(url: str) -> list[int]:
     return [row[0] for row in rows]
 
 
+def report_number(n: int) -> dict[str, Any]:
+    return report(success=n % 4 != 0, statusMessage=f"attempt {n}", messageId=f"m-{n}")
+
+
 def record_35(url: str) -> None:
     with Ledger.open(url, snapshot_interval=10) as ledger:
         for n in range(1, 36):
-            receipt = ledger.record(
-                report(success=n % 4 != 0, statusMessage=f"attempt {n}", messageId=f"m-{n}")
-            )
+            receipt = ledger.record(report_number(n))
             assert receipt.attempt == n
 
 
@@ -69,7 +72,7 @@ class TestSnapshots:
         record_35(ready_url)
         with Ledger.open(ready_url, snapshot_interval=10, cache_size=0) as ledger:
             for n in (1, 9, 10, 11, 29, 35):
-                again = ledger.record(report(messageId=f"m-{n}"))
+                again = ledger.record(report_number(n))
                 assert (again.duplicate, again.attempt) == (True, n)
             state = ledger.current(TENANT, RT_ID)
             assert state is not None

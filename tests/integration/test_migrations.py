@@ -100,12 +100,12 @@ class TestUpgradeHead:
     def test_the_drift_check_really_sees_a_missing_index(self, engine: Engine) -> None:
         migrate_up(engine)
         with engine.begin() as conn:
-            conn.exec_driver_sql("DROP INDEX ix_deployment_attempts_recorded_at")
+            conn.exec_driver_sql("DROP INDEX ix_deployment_attempts_occurred_at")
 
         diffs = drift(engine)
 
         assert [d[0] for d in diffs] == ["add_index"]
-        assert diffs[0][1].name == "ix_deployment_attempts_recorded_at"
+        assert diffs[0][1].name == "ix_deployment_attempts_occurred_at"
 
     def test_upgrade_head_twice_changes_nothing(self, engine: Engine) -> None:
         migrate_up(engine)
@@ -283,13 +283,18 @@ class TestPackaging:
         package = Path(deployledger.__file__).resolve().parent
         versions = sorted(p.name for p in (package / "migrations" / "versions").glob("*.py"))
 
-        assert versions == ["0001_event_store.py", "0002_read_model.py", "0003_insert_function.py"]
+        assert versions == [
+            "0001_event_store.py",
+            "0002_read_model.py",
+            "0003_insert_function.py",
+            "0004_occurred_at.py",
+        ]
         assert (package / "migrations" / "env.py").is_file()
         assert (package / "migrations" / "script.py.mako").is_file()
         assert Path(runner.HERE) == package / "migrations"
         script = ScriptDirectory(str(runner.HERE))
-        assert {r.revision for r in script.walk_revisions()} == {"0001", "0002", "0003"}
-        assert head() == "0003"
+        assert {r.revision for r in script.walk_revisions()} == {"0001", "0002", "0003", "0004"}
+        assert head() == "0004"
 
     def test_every_migration_file_is_matched_by_the_package_data_of_the_wheel(self) -> None:
         config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))

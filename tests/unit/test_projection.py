@@ -122,6 +122,7 @@ class TestAttemptRow:
             "attempt": 1,
             "recorded_at": attempted.data["timestamp"],
             "reported_at": datetime(2024, 5, 1, 10, 0, tzinfo=UTC),
+            "occurred_at": datetime(2024, 5, 1, 10, 0, tzinfo=UTC),  # reported, else recorded
             "success": False,
             "state": int(DeploymentState.ERROR),
             "status_message": "Error: UPGRADE FAILED\n\ufffd tab\there 🚀",
@@ -129,6 +130,7 @@ class TestAttemptRow:
             "workload_name": "billing-api-v2",
             "pool_name": "pool-b",
             "message_id": "m-1",
+            "message_truncated": False,
         }
         assert row["reported_at"].utcoffset() == timedelta(0)
         assert registration.topic == REGISTERED

@@ -69,6 +69,7 @@ class TestJSONForms:
             "poolName": "p",
             "messageId": "m",
             "position": 7,
+            "messageTruncated": False,
         }
 
     def test_every_json_form_serialises_and_keeps_the_message_exactly(self) -> None:

@@ -189,22 +189,22 @@ class TestBlocksAndTables:
         ]
 
     def test_the_history_table_shows_first_lines_and_the_full_one_whole_messages(self) -> None:
-        # The time shown is when the ledger recorded the attempt, not the reported one.
+        # The time shown is when the attempt occurred: the reported time when there is one.
         attempts = [
             attempt(12, None),
             attempt(3, "boom\n\x1b[1msecond\tline", reported_at=AT - timedelta(hours=1)),
         ]
 
         assert render.history_table(attempts, full=False).split("\n") == [
-            "ATTEMPT  RECORDED AT           STATE     MESSAGE",
+            "ATTEMPT  OCCURRED AT           STATE     MESSAGE",
             "     12  2024-05-01T12:00:00Z  Deployed",
-            "      3  2024-05-01T12:00:00Z  Error     boom …",
+            "      3  2024-05-01T11:00:00Z  Error     boom …",
         ]
         assert render.history_table(attempts, full=True).split("\n") == [
-            "ATTEMPT  RECORDED AT           STATE     MESSAGE",
+            "ATTEMPT  OCCURRED AT           STATE     MESSAGE",
             "     12  2024-05-01T12:00:00Z  Deployed",
             "    -",
-            "      3  2024-05-01T12:00:00Z  Error",
+            "      3  2024-05-01T11:00:00Z  Error",
             "    boom",
             "    \\x1b[1msecond\tline",
         ]
@@ -223,7 +223,7 @@ class TestBlocksAndTables:
     def test_the_audit_table_shows_positions_keys_and_first_lines(self) -> None:
         rows = [attempt(12, None), attempt(3, "y" * 90 + "\nmore", pool_name=None)]
         assert render.audit_table(rows).split("\n") == [
-            "POSITION  RECORDED AT           WORKLOAD  NAME         POOL    ATTEMPT  STATE"
+            "POSITION  OCCURRED AT           WORKLOAD  NAME         POOL    ATTEMPT  STATE"
             "     MESSAGE",
             "     120  2024-05-01T12:00:00Z  t1/rt-1   billing-api  pool-a       12  Deployed",
             "      30  2024-05-01T12:00:00Z  t1/rt-1   billing-api  -             3  Error"

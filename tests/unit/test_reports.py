@@ -283,34 +283,46 @@ class TestStatusMessage:
         assert DEFAULT_MAX_MESSAGE_BYTES == MIB
         assert parse_report(wire(statusMessage="x" * MIB)).status_message == "x" * MIB
 
-    def test_one_byte_over_one_mebibyte_is_an_error(self) -> None:
-        assert problems_of(wire(statusMessage="x" * (MIB + 1))) == [
+    def test_one_byte_over_one_mebibyte_is_kept_cut_in_the_middle(self) -> None:
+        parsed = parse_report(wire(statusMessage="x" * (MIB + 1)))
+        assert parsed.message_truncated
+        assert len((parsed.status_message or "").encode()) <= MIB
+        assert f"of {MIB + 1} (sha256" in (parsed.status_message or "")
+        assert not parse_report(wire(statusMessage="x" * MIB)).message_truncated
+
+    def test_one_byte_over_one_mebibyte_is_an_error_when_oversized_are_rejected(self) -> None:
+        assert problems_of(wire(statusMessage="x" * (MIB + 1)), reject_oversized=True) == [
             ("statusMessage", f"is {MIB + 1} bytes of UTF-8, over the limit of {MIB} bytes")
         ]
 
     def test_the_limit_counts_utf8_bytes_not_characters(self) -> None:
         fits = "é" * (MIB // 2)  # two bytes each
         assert parse_report(wire(statusMessage=fits)).status_message == fits
-        assert problem_fields(wire(statusMessage=fits + "é")) == ["statusMessage"]
-        assert problem_fields(wire(statusMessage="\U0001f600" * (MIB // 4 + 1))) == [
+        assert problem_fields(wire(statusMessage=fits + "é"), reject_oversized=True) == [
             "statusMessage"
         ]
+        assert problem_fields(
+            wire(statusMessage="\U0001f600" * (MIB // 4 + 1)), reject_oversized=True
+        ) == ["statusMessage"]
+        assert parse_report(wire(statusMessage=fits + "é")).message_truncated
 
     def test_the_limit_can_be_configured(self) -> None:
         assert parse_report(wire(statusMessage="ab€"), max_message_bytes=5).status_message == "ab€"
-        assert problems_of(wire(statusMessage="abc€"), max_message_bytes=5) == [
-            ("statusMessage", "is 6 bytes of UTF-8, over the limit of 5 bytes")
-        ]
+        assert problems_of(
+            wire(statusMessage="abc€"), max_message_bytes=5, reject_oversized=True
+        ) == [("statusMessage", "is 6 bytes of UTF-8, over the limit of 5 bytes")]
 
     def test_a_configured_limit_may_be_larger_than_the_default(self) -> None:
         big = "x" * (MIB + 10)
         assert parse_report(wire(statusMessage=big), max_message_bytes=2 * MIB).status_message
-        assert problem_fields(wire(statusMessage=big)) == ["statusMessage"]
+        assert problem_fields(wire(statusMessage=big), reject_oversized=True) == ["statusMessage"]
 
     def test_the_configured_limit_applies_to_every_report_of_a_batch(self) -> None:
         with pytest.raises(InvalidReport) as info:
             parse_reports(
-                [wire(statusMessage="1234"), wire(statusMessage="12345")], max_message_bytes=4
+                [wire(statusMessage="1234"), wire(statusMessage="12345")],
+                max_message_bytes=4,
+                reject_oversized=True,
             )
         assert [(p.report, p.field) for p in info.value.problems] == [(2, "statusMessage")]
 
@@ -403,7 +415,10 @@ class TestInputForms:
 
     def test_a_model_is_revalidated_against_the_message_limit(self) -> None:
         model = parse_report(wire(statusMessage="x" * 100))
-        assert problem_fields(model, max_message_bytes=10) == ["statusMessage"]
+        assert problem_fields(model, max_message_bytes=10, reject_oversized=True) == [
+            "statusMessage"
+        ]
+        assert parse_report(model, max_message_bytes=50).message_truncated
 
     @pytest.mark.parametrize(
         "text", ["", "{", "{'tenantId': 't1'}", "not json", b"\xff\xfe\xfa", "{}}"]
@@ -449,7 +464,7 @@ class TestTheModel:
 # Identifiers: any Unicode that is not a control character nor a lone surrogate.
 identifier = st.text(
     st.characters(exclude_categories=("Cc", "Cs")), min_size=1, max_size=256
-).filter(lambda s: s.strip() != "")
+).filter(lambda s: s.strip() == s != "")
 # Messages: anything encodable, with NUL, newlines and astral characters made likely.
 message_char = st.one_of(
     st.characters(exclude_categories=("Cs",)),
@@ -543,11 +558,26 @@ class TestProperties:
             else:
                 report[field] = value
         text = encoded(recase(report, CASINGS[casing]), "ascii")
-        fields = problem_fields(text, max_message_bytes=64)
+        fields = problem_fields(text, max_message_bytes=64, reject_oversized=True)
         assert sorted(fields) == sorted(broken)
 
 
-_BAD_IDENTIFIER = [..., "", "   ", "x" * 257, "a\x00b", "\x1f", "x\x7f", 5, None, True, ["a"]]
+_BAD_IDENTIFIER = [
+    ...,
+    "",
+    "   ",
+    "x" * 257,
+    "a\x00b",
+    "\x1f",
+    "x\x7f",
+    5,
+    None,
+    True,
+    ["a"],
+    " x",
+    "x ",
+    "x\u3000",
+]
 BREAKERS: dict[str, list[Any]] = {
     "tenantId": _BAD_IDENTIFIER,
     "workloadName": _BAD_IDENTIFIER,
@@ -555,10 +585,29 @@ BREAKERS: dict[str, list[Any]] = {
     "success": [..., "true", "false", 1, 0, None, [], {}],
     "poolName": ["   ", "p\x07", "x" * 257, 5, False, ["p"]],
     "statusMessage": ["x" * 65, "é" * 33, 5, True, ["m"], {"m": 1}, "\ud800"],
-    "messageId": ["", "  ", "m\n", "x" * 257, 5, ["m"]],
+    "messageId": ["", "  ", "m\n", "x" * 257, 5, ["m"], "m ", " m"],
     "reportedAt": ["2024-05-01T12:00:00", "2024-05-01", "not a time", "", True, []],
 }
 
 
 def test_breakers_cover_every_contract_field() -> None:
     assert sorted(BREAKERS) == sorted(CONTRACT_FIELDS)
+
+
+class TestStrictInput:
+    @pytest.mark.parametrize("value", [" t1", "t1 ", "\tt1", "t1\u00a0"])
+    def test_an_id_with_surrounding_whitespace_is_an_error_that_shows_it(self, value: str) -> None:
+        assert problems_of(wire(tenantId=value)) == [
+            ("tenantId", f"must not start or end with whitespace, got {value!r}")
+        ]
+
+    def test_a_key_given_twice_in_one_object_is_an_error(self) -> None:
+        text = '{"tenantId": "t1", "tenantId": "t2", "workloadName": "w", "workloadRtId": "r", '
+        text += '"success": true}'
+        assert problems_of(text) == [
+            ("(report)", "not valid JSON: duplicate key 'tenantId' in one JSON object")
+        ]
+
+    def test_a_nested_key_given_twice_is_an_error_too(self) -> None:
+        body = json.dumps(wire())[:-1] + ', "extra": {"a": 1, "a": 2}}'
+        assert problem_fields(body) == ["(report)"]
