@@ -297,6 +297,8 @@ def parse_report(
     if isinstance(data, str | bytes | bytearray):
         try:
             data = loads_strict(data)
+        except RecursionError:
+            raise InvalidReport([Problem("(report)", "not valid JSON: nested too deeply")]) from None
         except (ValueError, UnicodeDecodeError) as e:
             raise InvalidReport([Problem("(report)", f"not valid JSON: {e}")]) from None
     elif isinstance(data, WorkloadDeploymentStatus):
