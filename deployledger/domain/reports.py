@@ -300,7 +300,8 @@ def parse_report(
         except RecursionError:
             raise InvalidReport([Problem("(report)", "not valid JSON: nested too deeply")]) from None
         except (ValueError, UnicodeDecodeError) as e:
-            raise InvalidReport([Problem("(report)", f"not valid JSON: {e}")]) from None
+            reason = "a number has too many digits" if "digits" in str(e) else str(e)
+            raise InvalidReport([Problem("(report)", f"not valid JSON: {reason}")]) from None
     elif isinstance(data, WorkloadDeploymentStatus):
         message = data.status_message
         if message is None or len(message) * 4 <= max_message_bytes:
