@@ -79,10 +79,6 @@ ESCAPED_FLAG = "statusMessageEscaped"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-# ---------------------------------------------------------------------------------------
-# Options
-
-
 def option(*, json_means: str = "json", format_alias: bool = False) -> Callable[[F], F]:
     """Add `-o/--output` and its `--json` alias (`-o json_means`), plus `--format` when
     `format_alias`; the command receives one keyword, `fmt`, a name in FORMATS."""
@@ -123,20 +119,13 @@ def option(*, json_means: str = "json", format_alias: bool = False) -> Callable[
     return decorate
 
 
-def _resolve(output: str | None, as_json: bool, fmt: str | None, json_means: str) -> str:
-    chosen = {
-        name: value
-        for name, value in (("-o", output), ("--json", json_means if as_json else None))
-        if value is not None
-    }
-    if fmt is not None:
-        chosen["--format"] = fmt
-    if len(set(chosen.values())) > 1:
-        said = ", ".join(
-            f"{name} {value}" if name != "--json" else name for name, value in chosen.items()
-        )
+def _resolve(output: str | None, as_json: bool, alias: str | None, json_means: str) -> str:
+    given = [("-o", output), ("--json", json_means if as_json else None), ("--format", alias)]
+    chosen = [(name, value) for name, value in given if value is not None]
+    if len({value for _, value in chosen}) > 1:
+        said = ", ".join(name if name == "--json" else f"{name} {value}" for name, value in chosen)
         raise click.UsageError(f"{said}: choose one output format")
-    return next(iter(chosen.values()), "table")
+    return chosen[0][1] if chosen else "table"
 
 
 def tz_option() -> Callable[[F], F]:
@@ -195,10 +184,6 @@ def parse_zone(text: str) -> tzinfo | None:
         return ZoneInfo(text.removeprefix(":"))
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
-
-
-# ---------------------------------------------------------------------------------------
-# Writing
 
 
 def write_table(text: str) -> None:
@@ -263,10 +248,6 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else value
-
-
-# ---------------------------------------------------------------------------------------
-# Receipts, for `record`
 
 
 class ReceiptWriter:
