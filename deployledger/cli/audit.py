@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import click
 
-from deployledger.cli import render
+from deployledger.cli import output, render
 from deployledger.cli.app import Settings, cli, pass_settings
 
-FORMATS = ["table", "json", "jsonl", "csv"]
 
-
-@cli.command()
+@cli.command(
+    epilog=output.examples(
+        'deployledger audit --failed --since 24h --grep "timed out"',
+        "deployledger audit --tenant acme-prod --limit 500 -o csv > audit.csv",
+        "deployledger audit --tenant acme-prod --cursor C   # the next page",
+    )
+)
 @click.option("--tenant", help="Only this tenant.")
 @click.option("--pool", help="Only this pool.")
 @click.option("--workload", "workload_name", metavar="NAME", help="Only this workload name.")
@@ -26,9 +27,17 @@ FORMATS = ["table", "json", "jsonl", "csv"]
 @click.option("--failed", is_flag=True, help="Only failed attempts.")
 @click.option("--succeeded", is_flag=True, help="Only successful attempts.")
 @click.option("--grep", metavar="TEXT", help="Status message contains TEXT (any case).")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@click.option("--cursor", metavar="C", help="Continue after a previous page.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=50,
+    show_default=True,
+    metavar="N",
+    help="At most N attempts per page (1 to 10,000).",
+)
+@click.option("--cursor", metavar="C", help="Continue after a previous page (stderr prints its C).")
+@output.option(format_alias=True)
+@output.tz_option()
 @pass_settings
 def audit(
     settings: Settings,
@@ -44,8 +53,10 @@ def audit(
     limit: int,
     cursor: str | None,
     fmt: str,
+    zone: tzinfo,
 ) -> None:
-    """Attempts across the fleet, newest first, a page at a time."""
+    """Attempts across the fleet, newest first, a page at a time. Tables show each
+    message's headline; -o json|jsonl|csv gives whole messages, exactly."""
     if failed and succeeded:
         raise click.UsageError("--failed and --succeeded exclude each other")
     now = datetime.now(UTC)
@@ -62,30 +73,15 @@ def audit(
             limit=limit,
             cursor=cursor,
         )
-    rows = [a.to_audit_json() for a in page.items]
-    if fmt == "json":
-        click.echo(render.to_json(rows))
-    elif fmt == "jsonl":
-        for row in rows:
-            click.echo(render.to_json(row))
-    elif fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=render.AUDIT_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: _csv_value(v) for k, v in row.items()} for row in rows)
-        click.echo(out.getvalue(), nl=False)
+    if fmt != "table":
+        rows = [a.to_audit_json() for a in page.items]
+        output.write_data(rows, fmt, output.AUDIT_COLUMNS)
     elif page.items:
-        click.echo(render.audit_table(page.items))
+        output.write_table(render.audit_table(page.items, zone))
     else:
         click.echo("no attempts match", err=True)
     if page.next_cursor:
         click.echo(f"next page: --cursor {page.next_cursor}", err=True)
-
-
-def _csv_value(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
 
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")

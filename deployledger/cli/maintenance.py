@@ -10,12 +10,26 @@ from contextlib import contextmanager
 
 import click
 
+from deployledger.cli import output
 from deployledger.cli.app import Settings, cli, pass_settings
 
 
-@cli.command()
+@cli.command(
+    epilog=output.examples(
+        "deployledger project",
+        "deployledger project --follow --poll-interval 5",
+    )
+)
 @click.option("--follow", is_flag=True, help="Keep applying new events until stopped.")
-@click.option("--poll-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --follow: look for new events at least this often (PostgreSQL also "
+    "wakes on each new event).",
+)
 @pass_settings
 def project(settings: Settings, follow: bool, poll_interval: float) -> None:
     """Bring the read model up to date (once, or continuously with --follow)."""
@@ -27,12 +41,18 @@ def project(settings: Settings, follow: bool, poll_interval: float) -> None:
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-        click.echo("following; stop with Ctrl-C or SIGTERM", err=True)
-        ledger.follow(stop, poll_interval=poll_interval)
+        ledger.follow(
+            stop,
+            poll_interval=poll_interval,
+            on_standby=lambda: click.echo("standing by: another follower is active", err=True),
+            on_leader=lambda: click.echo(
+                "following (leader); stop with Ctrl-C or SIGTERM", err=True
+            ),
+        )
         click.echo(f"stopped at position {ledger.read_position()}", err=True)
 
 
-@cli.command()
+@cli.command(epilog=output.examples("deployledger rebuild"))
 @pass_settings
 def rebuild(settings: Settings) -> None:
     """Rebuild the read model from every event, beside the live one, then switch."""
@@ -77,7 +97,11 @@ def _progress(total: int) -> Iterator[Callable[[int, int], None]]:
         bar.update(task, completed=max(total, 1))
 
 
-@cli.command()
+@cli.command(
+    epilog=output.examples(
+        "deployledger --store postgresql://app@db.internal:5432/deployledger migrate"
+    )
+)
 @pass_settings
 def migrate(settings: Settings) -> None:
     """Create or upgrade the store's schema (run once, before starting workers)."""

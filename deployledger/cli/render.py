@@ -3,46 +3,102 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import UTC, datetime
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from deployledger import Attempt, Receipt, WorkloadState
+from deployledger import Attempt, DeploymentState, Receipt, WorkloadState
+from deployledger.cli.headline import headline
 
-_SAFE = {"\n", "\t"}
-
-
-def safe(text: str, *, keep: set[str] = _SAFE) -> str:
-    """Escape control characters (ANSI sequences, NUL, ...) so a message cannot drive the
-    terminal; newlines and tabs are kept unless excluded."""
-    out = []
-    for char in text:
-        code = ord(char)
-        if char not in keep and (code < 0x20 or 0x7F <= code < 0xA0):
-            out.append(f"\\x{code:02x}")
-        else:
-            out.append(char)
-    return "".join(out)
+_SAFE = frozenset({"\n", "\t"})
+_NONE: frozenset[str] = frozenset()
+# What never reaches a terminal raw: controls (C0, DEL, C1), format characters (bidi
+# overrides such as U+202E, zero-width U+200B, ...), line and paragraph separators, and
+# surrogates.
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_NOT_PLAIN = re.compile(r"[^\x20-\x7e]+")
 
 
-def first_line(message: str | None, width: int = 100) -> str:
+def is_unsafe(char: str) -> bool:
+    return unicodedata.category(char) in UNSAFE_CATEGORIES
+
+
+def replace_unsafe(text: str, escape: Callable[[str], str], keep: frozenset[str] = _SAFE) -> str:
+    """`text` with every unsafe character not in `keep` replaced by `escape(char)`."""
+
+    def fix(match: re.Match[str]) -> str:
+        run = match.group()
+        if run.isprintable():  # most non-ASCII text: no character-by-character look
+            return run
+        return "".join(escape(c) if c not in keep and is_unsafe(c) else c for c in run)
+
+    return _NOT_PLAIN.sub(fix, text)
+
+
+def escape_for_terminal(char: str) -> str:
+    """`\\x1b`, `\\u202e`, `\\U000e0001`: the Python escape of one character."""
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def safe(text: str, *, keep: frozenset[str] | set[str] = _SAFE) -> str:
+    """Escape control and format characters (ANSI sequences, NUL, bidi overrides, ...) so a
+    message cannot drive or garble the terminal; newlines and tabs are kept unless excluded."""
+    return replace_unsafe(text, escape_for_terminal, frozenset(keep))
+
+
+def clip(text: str, width: int) -> tuple[str, bool]:
+    """`text` made terminal-safe on one line and cut to `width` characters (the last one an
+    ellipsis when cut), never inside an escape; and whether it was cut."""
+    # Every character shows as one character or more: width + 1 of them tell whether it fits.
+    tokens = [
+        escape_for_terminal(char) if char in _SAFE or is_unsafe(char) else char
+        for char in text[: width + 1]
+    ]
+    if len(text) <= width and sum(map(len, tokens)) <= width:
+        return "".join(tokens), False
+    shown: list[str] = []
+    used = 0
+    for token in tokens:
+        if used + len(token) > width - 1:
+            break
+        shown.append(token)
+        used += len(token)
+    return "".join(shown) + "…", True
+
+
+def summary(message: str | None, width: int = 100) -> str:
+    """A message's headline (see `headline`), terminal-safe, cut to `width`; ` …` marks
+    that the message holds more than the headline."""
     if not message:
         return ""
-    line = safe(message.splitlines()[0] if message.splitlines() else "", keep=set())
-    more = len(message.splitlines()) > 1
-    if len(line) > width:
-        return line[: width - 1] + "…"
-    return line + (" …" if more else "")
+    line = headline(message)
+    shown, cut = clip(line, width)
+    more = not cut and message.strip() != line
+    return shown + (" …" if more else "")
 
 
-def when(value: datetime | None) -> str:
+def when(value: datetime | None, zone: tzinfo = UTC) -> str:
+    """A time to the second in `zone`: `2024-05-01T12:00:00Z` in UTC, else with its offset."""
     if value is None:
         return "-"
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    local = value.astimezone(zone)
+    if zone is UTC:
+        return local.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return local.isoformat(timespec="seconds")
 
 
 def key(tenant_id: str, workload_rt_id: str) -> str:
-    return f"{safe(tenant_id, keep=set())}/{safe(workload_rt_id, keep=set())}"
+    return f"{one_line(tenant_id)}/{one_line(workload_rt_id)}"
+
+
+def one_line(text: str) -> str:
+    """`safe`, newlines and tabs escaped too: for a table cell."""
+    return safe(text, keep=_NONE)
 
 
 def receipt_line(receipt: Receipt) -> str:
@@ -58,7 +114,7 @@ def indent(text: str, prefix: str) -> str:
     return "\n".join([lines[0], *(prefix + line for line in lines[1:])])
 
 
-def state_block(state: WorkloadState) -> str:
+def state_block(state: WorkloadState, zone: tzinfo = UTC) -> str:
     pad = " " * 18
     rows = [
         ("workload", safe(state.workload_name or "-")),
@@ -68,11 +124,13 @@ def state_block(state: WorkloadState) -> str:
             "attempts",
             f"{state.attempts} ({state.failures} failed, {state.consecutive_failures} in a row)",
         ),
-        ("last attempt", when(state.last_attempt_at)),
-        ("last success", when(state.last_success_at)),
-        ("last failure", when(state.last_failure_at)),
-        ("message", indent(state.status_message, pad) if state.status_message else "-"),
+        ("last attempt", when(state.last_attempt_at, zone)),
+        ("last success", when(state.last_success_at, zone)),
+        ("last failure", when(state.last_failure_at, zone)),
     ]
+    if state.state is DeploymentState.ERROR and state.status_message:
+        rows.append(("reason", summary(state.status_message)))
+    rows.append(("message", indent(state.status_message, pad) if state.status_message else "-"))
     head = key(state.tenant_id, state.workload_rt_id)
     return head + "\n" + "\n".join(f"  {name:<16}{value}" for name, value in rows)
 
@@ -95,14 +153,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: set[i
     return "\n".join([fmt(headers), *(fmt(r) for r in rows)])
 
 
-def history_table(attempts: Sequence[Attempt], *, full: bool) -> str:
+def history_table(attempts: Sequence[Attempt], *, full: bool, zone: tzinfo = UTC) -> str:
     headers = ["ATTEMPT", "OCCURRED AT", "STATE", "MESSAGE"]
     rows = [
         [
             str(a.attempt),
-            when(a.occurred_at),
+            when(a.occurred_at, zone),
             a.state.label,
-            "" if full else first_line(a.status_message),
+            "" if full else summary(a.status_message),
         ]
         for a in attempts
     ]
@@ -117,60 +175,61 @@ def history_table(attempts: Sequence[Attempt], *, full: bool) -> str:
 
 
 def to_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """One line of JSON, exact, with no character a terminal could act on written raw: those
+    json.dumps leaves as they are (DEL, C1, format characters, ...) become `\\uXXXX`."""
+    return replace_unsafe(json.dumps(value, ensure_ascii=False), _json_escape, keep=_NONE)
 
 
-def fleet_table(states: Sequence[WorkloadState]) -> str:
+def _json_escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def reason(state: WorkloadState, width: int = 100) -> str:
+    """Why a workload is in Error: the headline of its last message; "" otherwise."""
+    if state.state is not DeploymentState.ERROR:
+        return ""
+    return summary(state.status_message, width)
+
+
+def fleet_table(states: Sequence[WorkloadState], zone: tzinfo = UTC) -> str:
     headers = ["TENANT", "WORKLOAD RT ID", "WORKLOAD", "POOL", "STATE", "ATTEMPTS", "FAILED"]
-    headers += ["IN A ROW", "LAST ATTEMPT"]
+    headers += ["IN A ROW", "LAST ATTEMPT", "REASON"]
     rows = [
         [
-            safe(s.tenant_id, keep=set()),
-            safe(s.workload_rt_id, keep=set()),
-            safe(s.workload_name or "-", keep=set()),
-            safe(s.pool_name or "-", keep=set()),
+            one_line(s.tenant_id),
+            one_line(s.workload_rt_id),
+            one_line(s.workload_name or "-"),
+            one_line(s.pool_name or "-"),
             s.state.label,
             str(s.attempts),
             str(s.failures),
             str(s.consecutive_failures),
-            when(s.last_attempt_at),
+            when(s.last_attempt_at, zone),
+            reason(s),
         ]
         for s in states
     ]
     return table(headers, rows, right={5, 6, 7})
 
 
-def audit_table(attempts: Sequence[Attempt]) -> str:
+def audit_table(attempts: Sequence[Attempt], zone: tzinfo = UTC) -> str:
     headers = ["POSITION", "OCCURRED AT", "WORKLOAD", "NAME", "POOL", "ATTEMPT", "STATE"]
     headers += ["MESSAGE"]
     rows = [
         [
             str(a.position),
-            when(a.occurred_at),
+            when(a.occurred_at, zone),
             key(a.tenant_id, a.workload_rt_id),
-            safe(a.workload_name, keep=set()),
-            safe(a.pool_name or "-", keep=set()),
+            one_line(a.workload_name),
+            one_line(a.pool_name or "-"),
             str(a.attempt),
             a.state.label,
-            first_line(a.status_message, width=80),
+            summary(a.status_message, width=80),
         ]
         for a in attempts
     ]
     return table(headers, rows, right={0, 5})
-
-
-AUDIT_COLUMNS = [
-    "tenantId",
-    "workloadRtId",
-    "attempt",
-    "recordedAt",
-    "reportedAt",
-    "success",
-    "state",
-    "statusMessage",
-    "workloadName",
-    "poolName",
-    "messageId",
-    "position",
-    "messageTruncated",
-]

@@ -387,9 +387,23 @@ class Ledger:
         `ProjectionBehind`. For when a separate follower process keeps the read model."""
         self._read_model.wait_for(position, timeout)
 
-    def follow(self, stop: threading.Event | None = None, *, poll_interval: float = 1.0) -> None:
-        """Keep the read model live until `stop` is set (see `deployledger project --follow`)."""
-        self._read_model.follow(stop, poll_interval=poll_interval)
+    def follow(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        poll_interval: float = 1.0,
+        on_leader: Callable[[], None] | None = None,
+        on_standby: Callable[[], None] | None = None,
+    ) -> None:
+        """Keep the read model live until `stop` is set (see `deployledger project --follow`).
+
+        On PostgreSQL one follower at a time is active: `on_standby()` is called once if
+        another holds the lock when this one starts, and `on_leader()` once this one is
+        active (at once on SQLite, where followers poll side by side).
+        """
+        self._read_model.follow(
+            stop, poll_interval=poll_interval, on_leader=on_leader, on_standby=on_standby
+        )
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> RebuildResult:
         """Rebuild the read model from every event beside the live one, verify, switch."""

@@ -71,8 +71,16 @@ class ReadModelPort(Protocol):
     def wait_for(self, position: int, timeout: float) -> None:
         """Block until `position` is applied, or raise `ProjectionBehind`."""
 
-    def follow(self, stop: threading.Event | None, *, poll_interval: float) -> None:
-        """Keep the tables live until `stop` is set."""
+    def follow(
+        self,
+        stop: threading.Event | None,
+        *,
+        poll_interval: float,
+        on_leader: Callable[[], None] | None = None,
+        on_standby: Callable[[], None] | None = None,
+    ) -> None:
+        """Keep the tables live until `stop` is set; say when this follower stands by
+        (another is active) and when it leads."""
 
     def rebuild(self, progress: Progress | None) -> RebuildResult:
         """Rebuild beside the live tables, verify, switch."""

@@ -68,8 +68,17 @@ class ReadModel:
     def wait_for(self, position: int, timeout: float) -> None:
         self.runner.wait_for(position, timeout)
 
-    def follow(self, stop: threading.Event | None, *, poll_interval: float) -> None:
-        self.runner.follow(stop, poll_interval=poll_interval)
+    def follow(
+        self,
+        stop: threading.Event | None,
+        *,
+        poll_interval: float,
+        on_leader: Callable[[], None] | None = None,
+        on_standby: Callable[[], None] | None = None,
+    ) -> None:
+        self.runner.follow(
+            stop, poll_interval=poll_interval, on_leader=on_leader, on_standby=on_standby
+        )
 
     def rebuild(self, progress: Progress | None) -> RebuildResult:
         return rebuild(self._events, self.engine, progress=progress)

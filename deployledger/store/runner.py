@@ -153,15 +153,17 @@ class ProjectionRunner:
         poll_interval: float = 1.0,
         on_batch: Callable[[int, int], None] | None = None,
         on_leader: Callable[[], None] | None = None,
+        on_standby: Callable[[], None] | None = None,
     ) -> None:
         """Keep the read model live until `stop` is set.
 
         PostgreSQL: only the holder of an advisory lock follows; others wait and take over
-        when it dies. New events are announced by LISTEN/NOTIFY, and a poll every
+        when it dies (`on_standby()` is called once if it must wait, `on_leader()` once it
+        leads). New events are announced by LISTEN/NOTIFY, and a poll every
         `poll_interval` seconds covers a lost notification. SQLite: polling.
         """
         stop = stop or threading.Event()
-        with self._leadership(stop) as listener:
+        with self._leadership(stop, on_standby) as listener:
             if stop.is_set():
                 return
             if on_leader is not None:
@@ -171,16 +173,22 @@ class ProjectionRunner:
                 _wait_for_news(listener, stop, poll_interval)
 
     @contextmanager
-    def _leadership(self, stop: threading.Event) -> Iterator[Any]:
+    def _leadership(
+        self, stop: threading.Event, on_standby: Callable[[], None] | None = None
+    ) -> Iterator[Any]:
         if not self.url.is_postgres:
             yield None
             return
         with translated(self.url), pg_connect(self.url) as conn:
             key = FOLLOW_LOCK_KEY ^ zlib.crc32(self.tables.name.encode())
+            waiting = False
             while not stop.is_set():
                 row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
                 if row and row[0]:
                     break
+                if not waiting and on_standby is not None:
+                    on_standby()
+                waiting = True
                 stop.wait(0.5)
             conn.execute(f'LISTEN "{events_table(self.url)}"')
             try:

@@ -28,6 +28,7 @@ from support import (
 )
 
 from deployledger import Ledger
+from deployledger.cli import output
 
 FORMATS = ("json", "jsonl", "csv")
 
@@ -68,9 +69,14 @@ class TestAuditCommand:
         assert [r["position"] for r in rows] == trail.expected(tenant_id="acme", success=False)
         assert outputs["json"].json() == rows
         assert outputs["jsonl"].json_lines() == rows
-        table = list(csv.DictReader(io.StringIO(outputs["csv"].out)))
-        assert list(table[0]) == list(rows[0])
+        table = list(csv.DictReader(io.StringIO(outputs["csv"].out, newline="")))
+        assert list(table[0]) == [*rows[0], "statusMessageEscaped"]
         for got, want in zip(table, rows, strict=True):
+            # A message holding a NUL is written escaped, and its row says so.
+            escaped = got.pop("statusMessageEscaped")
+            assert escaped == ("true" if "\x00" in (want["statusMessage"] or "") else "false")
+            if escaped == "true":
+                got["statusMessage"] = output.unescape_nul(got["statusMessage"])
             assert got == {k: csv_text(v) for k, v in want.items()}
 
     def test_relative_times_and_flags_select_like_the_facade(

@@ -27,6 +27,8 @@ from deployledger.domain.workload import workload_id
 from deployledger.store.runner import FOLLOW_LOCK_KEY, LIVE
 
 TENANTS = ["acme", "globex"]
+LEADING = "following (leader); stop with Ctrl-C or SIGTERM"
+STANDING_BY = "standing by: another follower is active"
 RT_IDS = [f"rt-{n:02d}" for n in range(10)]
 
 
@@ -179,6 +181,21 @@ class TestExactlyOnceUnderCrashes:
             assert view_rows(engine) == live
 
 
+def test_a_lone_follower_says_it_leads_and_where_it_stopped(
+    followers: Followers, store_url: str
+) -> None:
+    with Ledger.open(store_url) as ledger:
+        receipt = ledger.record(report("rt-00", tenant="acme"))
+        child = followers.start()
+        eventually(lambda: ledger.read_position() == receipt.position, 30, "the follower")
+        eventually(lambda: LEADING in followers.log(child), 30, "the leading line")
+    assert stop(child) == 0
+    assert followers.log(child).splitlines() == [
+        LEADING,
+        f"stopped at position {receipt.position}",
+    ]
+
+
 def _lock_key() -> tuple[int, int]:
     key = FOLLOW_LOCK_KEY ^ zlib.crc32(LIVE.encode())
     return key >> 32, key & 0xFFFFFFFF
@@ -229,6 +246,10 @@ class TestOneActiveFollowerOnPostgres:
                 time.sleep(0.6)  # the second follower retries the lock every 0.5 s
                 assert second.poll() is None
                 assert _holders(url) == [leader]
+                # Each says which it is: the first leads, the second stands by.
+                assert followers.log(first).splitlines() == [LEADING]
+                eventually(lambda: followers.log(second), 30, "the standing-by line")
+                assert followers.log(second).splitlines() == [STANDING_BY]
 
                 before = ledger.record(
                     report("rt-00", tenant="acme", message="while the first leads")
@@ -243,6 +264,9 @@ class TestOneActiveFollowerOnPostgres:
                     every=0.05,
                 )
                 assert takeover == [waiting[0]]
+                eventually(
+                    lambda: LEADING in followers.log(second), 30, "the second's leading line"
+                )
 
                 after = ledger.record(
                     report("rt-01", tenant="acme", success=False, message="after the takeover")
@@ -250,6 +274,11 @@ class TestOneActiveFollowerOnPostgres:
                 ledger.wait_for(after.position, timeout=15)
                 assert stop(second) == 0, followers.log(second)
                 assert _holders(url) == []
+                assert followers.log(second).splitlines() == [
+                    STANDING_BY,
+                    LEADING,
+                    f"stopped at position {after.position}",
+                ]
             finally:
                 followers.close()
 

@@ -87,9 +87,12 @@ def test_history_table_limit_full_json_and_unknown_workload(
         assert int(row[1]) == attempt
         instant(row[2])
         assert row[3] == ("Deployed" if sent["success"] else "Error")
-        first = sent["statusMessage"].splitlines()[0]
-        assert row[4].startswith(first[:80]), (row[4], first)
-    assert "LAST DEPLOYED:" not in "\n".join(table)  # only first lines in the table
+        # The headline: helm's last `Error:` line, else the first line.
+        lines = sent["statusMessage"].splitlines()
+        first = [line for line in lines if line.startswith("Error:")][-1:] or lines[:1]
+        assert row[4].startswith(first[0][:80]), (row[4], first)
+    assert "LAST DEPLOYED:" not in "\n".join(table)  # only headlines in the table
+    assert "[debug]" not in "\n".join(table)
 
     limited = running[1].result().lines()
     assert [line.split()[0] for line in limited[1:]] == ["7", "6"]

@@ -79,7 +79,7 @@ def test_audit_filters_formats_and_pages(
     )
     parsed = list(csv.DictReader(io.StringIO(sheet.out)))
     assert [int(r["attempt"]) for r in parsed] == [7, 6, 5, 4, 3, 2, 1]
-    assert set(parsed[0]) == AUDIT_KEYS
+    assert set(parsed[0]) == AUDIT_KEYS | {"statusMessageEscaped"}
 
     seen: list[int] = []
     cursor: list[str] = []

@@ -104,7 +104,9 @@ class FakeReadModel:
     def wait_for(self, position: int, timeout: float) -> None:
         pass
 
-    def follow(self, stop: threading.Event | None, *, poll_interval: float) -> None:
+    def follow(
+        self, stop: threading.Event | None, *, poll_interval: float, **callbacks: Any
+    ) -> None:
         pass
 
     def rebuild(self, progress: Any) -> RebuildResult:

@@ -71,7 +71,9 @@ LEDGER_METHODS = {
     "close": "(self) -> None",
     "current": "(self, tenant_id: str, workload_rt_id: str) -> WorkloadState | None",
     "follow": (
-        "(self, stop: threading.Event | None = None, *, poll_interval: float = 1.0) -> None"
+        "(self, stop: threading.Event | None = None, *, poll_interval: float = 1.0, "
+        "on_leader: Callable[[], None] | None = None, "
+        "on_standby: Callable[[], None] | None = None) -> None"
     ),
     "get": "(self, tenant_id: str, workload_rt_id: str) -> WorkloadState",
     "history": (

@@ -1,16 +1,18 @@
 """The CLI's text output (`deployledger.cli.render`): tables, blocks, JSON, terminal safety.
 
 Whatever a report carried, no control character reaches the terminal from the text views:
-C0 controls (but newline and tab where a message is shown whole), DEL and C1 controls are
-written as `\\xNN`. No I/O.
+C0 controls (but newline and tab where a message is shown whole), DEL, C1 controls, format
+characters (bidi overrides, zero-width characters) and line/paragraph separators are written
+as `\\xNN`, `\\uNNNN` or `\\UNNNNNNNN`. No I/O.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -18,14 +20,34 @@ from hypothesis import strategies as st
 
 from deployledger import Attempt, DeploymentState, Receipt, WorkloadState
 from deployledger.cli import render
+from deployledger.cli.headline import headline
 
 AT = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+UNSAFE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+
+
+class _Unsafe:
+    """`CONTROL.search(text)`: the first character a terminal could act on, or None."""
+
+    @staticmethod
+    def search(text: str) -> str | None:
+        return next((c for c in text if unicodedata.category(c) in UNSAFE), None)
+
+
+CONTROL = _Unsafe()
 any_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+FORMAT_CHARACTERS = "\u202e\u202a\u2066\u200b\u200d\ufeff\u00ad\u2028\u2029\U000e0001"
 control_heavy = st.text(
-    st.one_of(st.characters(max_codepoint=0xA0), st.sampled_from("é部🚀\u2028\u202e")),
+    st.one_of(st.characters(max_codepoint=0xA0), st.sampled_from("é部🚀" + FORMAT_CHARACTERS)),
     max_size=40,
 )
+
+
+def escaped(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def state(**fields: Any) -> WorkloadState:
@@ -75,6 +97,10 @@ class TestSafe:
             ("nul\x00bell\x07cr\r", "nul\\x00bell\\x07cr\\x0d"),
             ("del\x7f c1\x80\x9b nbsp\xa0", "del\\x7f c1\\x80\\x9b nbsp\xa0"),
             ("line\nand\ttab", "line\nand\ttab"),
+            ("evil\u202etxt.exe", "evil\\u202etxt.exe"),
+            ("zero\u200bwidth\ufeff soft\u00adhyphen", "zero\\u200bwidth\\ufeff soft\\xadhyphen"),
+            ("line\u2028para\u2029", "line\\u2028para\\u2029"),
+            ("tag\U000e0001", "tag\\U000e0001"),
         ],
     )
     def test_control_characters_are_escaped_and_newline_and_tab_kept(
@@ -97,36 +123,65 @@ class TestSafe:
 
     @given(text=control_heavy)
     def test_each_control_character_becomes_its_escape_in_place(self, text: str) -> None:
-        expected = "".join(
-            f"\\x{ord(c):02x}" if CONTROL.fullmatch(c) and c not in "\n\t" else c for c in text
-        )
+        expected = "".join(escaped(c) if CONTROL.search(c) and c not in "\n\t" else c for c in text)
         assert render.safe(text) == expected
 
+    def test_every_code_point_of_an_unsafe_category_is_escaped_and_no_other(self) -> None:
+        everything = "".join(map(chr, range(0x110000)))
+        shown = render.safe(everything, keep=set())
+        expected = "".join(
+            escaped(c) if unicodedata.category(c) in UNSAFE else c for c in everything
+        )
+        assert shown == expected
 
-class TestLinesAndTimes:
-    def test_first_line_shows_the_first_line_and_marks_that_more_follow(self) -> None:
-        assert render.first_line(None) == ""
-        assert render.first_line("") == ""
-        assert render.first_line("one") == "one"
-        assert render.first_line("one\ntwo") == "one …"
-        assert render.first_line("tab\there\r\nnext") == "tab\\x09here …"
-        assert render.first_line("\nsecond") == " …"
 
-    def test_first_line_cuts_a_long_line_to_the_width_with_an_ellipsis(self) -> None:
-        assert render.first_line("x" * 100) == "x" * 100
-        assert render.first_line("x" * 101) == "x" * 99 + "…"
-        assert render.first_line("y" * 30 + "\nmore", width=10) == "y" * 9 + "…"
+class TestSummariesAndTimes:
+    def test_a_summary_is_the_headline_and_marks_that_more_follows(self) -> None:
+        assert render.summary(None) == ""
+        assert render.summary("") == ""
+        assert render.summary("one") == "one"
+        assert render.summary("one\n") == "one"
+        assert render.summary("one\ntwo") == "one …"
+        assert render.summary("tab\there\r\nnext") == "tab\\x09here …"
+        assert render.summary("\nsecond") == "second"
+        debug = "history.go:56: [debug] getting history\nError: UPGRADE FAILED: boom\nmore"
+        assert render.summary(debug) == "Error: UPGRADE FAILED: boom …"
+
+    def test_a_summary_cuts_a_long_line_to_the_width_with_an_ellipsis(self) -> None:
+        assert render.summary("x" * 100) == "x" * 100
+        assert render.summary("x" * 101) == "x" * 99 + "…"
+        assert render.summary("y" * 30 + "\nmore", width=10) == "y" * 9 + "…"
+
+    def test_a_cut_never_splits_an_escape(self) -> None:
+        assert render.summary("ab\x1bcd", width=5) == "ab…"
+        assert render.summary("ab\x1b", width=6) == "ab\\x1b"
+        assert render.summary("a\u202ebcdefgh", width=7) == "a…"
+        assert render.summary("a\u202e", width=7) == "a\\u202e"
 
     @given(message=control_heavy, width=st.integers(2, 120))
-    def test_first_line_is_one_safe_line_within_the_width(self, message: str, width: int) -> None:
-        shown = render.first_line(message, width=width)
+    def test_a_summary_is_one_safe_line_within_the_width(self, message: str, width: int) -> None:
+        shown = render.summary(message, width=width)
         assert CONTROL.search(shown) is None
+        assert "\n" not in shown
         assert len(shown) <= width + 2  # " …" after a line that fits
+        # Whatever was cut, what is left is whole characters and whole escapes.
+        body = shown.removesuffix(" …").removesuffix("…")
+        tokens = [escaped(c) if CONTROL.search(c) or c == "\t" else c for c in headline(message)]
+        assert body in {"".join(tokens[:k]) for k in range(len(tokens) + 1)}
 
     def test_times_are_shown_in_utc_to_the_second(self) -> None:
         plus_two = datetime(2024, 5, 1, 14, 0, 59, 999999, tzinfo=timezone(timedelta(hours=2)))
         assert render.when(plus_two) == "2024-05-01T12:00:59Z"
         assert render.when(None) == "-"
+
+    def test_times_are_shown_in_the_display_zone_with_its_offset(self) -> None:
+        berlin = ZoneInfo("Europe/Berlin")
+        assert render.when(AT, berlin) == "2024-05-01T14:00:00+02:00"
+        assert render.when(AT.replace(month=1), berlin) == "2024-01-01T13:00:00+01:00"
+        assert render.when(AT, timezone(-timedelta(hours=5, minutes=30))) == (
+            "2024-05-01T06:30:00-05:30"
+        )
+        assert render.when(None, berlin) == "-"
 
     def test_a_workload_key_is_tenant_slash_runtime_id_escaped(self) -> None:
         assert render.key("t1", "rt-1") == "t1/rt-1"
@@ -151,10 +206,19 @@ class TestBlocksAndTables:
                 "  last attempt    2024-05-01T12:00:00Z",
                 "  last success    2024-05-01T11:00:00Z",
                 "  last failure    2024-05-01T12:00:00Z",
+                "  reason          Error: UPGRADE FAILED …",
                 "  message         Error: UPGRADE FAILED",
                 "                  line \\x1b[31mtwo",
             ]
         )
+
+    def test_only_a_workload_in_error_has_a_reason(self) -> None:
+        deployed = state(state=DeploymentState.DEPLOYED, status_message="Error: old\nnew")
+        assert "reason" not in render.state_block(deployed)
+        assert render.reason(deployed) == ""
+        debug = "client.go:1: [debug] x\nError: UPGRADE FAILED: timed out\nhelm.go:84: [debug] y"
+        assert render.reason(state(status_message=debug)) == "Error: UPGRADE FAILED: timed out …"
+        assert render.reason(state(status_message=None)) == ""
 
     def test_a_state_block_without_attempts_shows_dashes(self) -> None:
         empty = state(
@@ -188,18 +252,21 @@ class TestBlocksAndTables:
             "1234  longer",
         ]
 
-    def test_the_history_table_shows_first_lines_and_the_full_one_whole_messages(self) -> None:
+    def test_the_history_table_shows_headlines_and_the_full_one_whole_messages(self) -> None:
         # The time shown is when the attempt occurred: the reported time when there is one.
         attempts = [
             attempt(12, None),
             attempt(3, "boom\n\x1b[1msecond\tline", reported_at=AT - timedelta(hours=1)),
+            attempt(2, "upgrade.go:1: [debug] x\nError: UPGRADE FAILED: \u202eoops\n"),
         ]
 
         assert render.history_table(attempts, full=False).split("\n") == [
             "ATTEMPT  OCCURRED AT           STATE     MESSAGE",
             "     12  2024-05-01T12:00:00Z  Deployed",
             "      3  2024-05-01T11:00:00Z  Error     boom …",
+            "      2  2024-05-01T12:00:00Z  Error     Error: UPGRADE FAILED: \\u202eoops …",
         ]
+        attempts = attempts[:2]
         assert render.history_table(attempts, full=True).split("\n") == [
             "ATTEMPT  OCCURRED AT           STATE     MESSAGE",
             "     12  2024-05-01T12:00:00Z  Deployed",
@@ -209,16 +276,30 @@ class TestBlocksAndTables:
             "    \\x1b[1msecond\tline",
         ]
 
-    def test_the_fleet_table_has_one_row_per_workload(self) -> None:
-        rows = [state(), state(workload_rt_id="rt-22", pool_name="pool\x1b", attempts=12)]
+    def test_the_fleet_table_has_one_row_per_workload_and_the_reason_of_an_error(self) -> None:
+        rows = [
+            state(),
+            state(workload_rt_id="rt-22", pool_name="pool\x1b", attempts=12),
+            state(workload_rt_id="rt-3", state=DeploymentState.DEPLOYED, status_message="ok"),
+        ]
         assert render.fleet_table(rows).split("\n") == [
-            "TENANT  WORKLOAD RT ID  WORKLOAD     POOL      STATE  ATTEMPTS  FAILED  IN A ROW"
-            "  LAST ATTEMPT",
-            "t1      rt-1            billing-api  -         Error         3       2         1"
-            "  2024-05-01T12:00:00Z",
-            "t1      rt-22           billing-api  pool\\x1b  Error        12       2         1"
+            "TENANT  WORKLOAD RT ID  WORKLOAD     POOL      STATE     ATTEMPTS  FAILED  IN A ROW"
+            "  LAST ATTEMPT          REASON",
+            "t1      rt-1            billing-api  -         Error            3       2         1"
+            "  2024-05-01T12:00:00Z  Error: UPGRADE FAILED …",
+            "t1      rt-22           billing-api  pool\\x1b  Error           12       2         1"
+            "  2024-05-01T12:00:00Z  Error: UPGRADE FAILED …",
+            "t1      rt-3            billing-api  -         Deployed         3       2         1"
             "  2024-05-01T12:00:00Z",
         ]
+
+    def test_table_times_follow_the_display_zone(self) -> None:
+        berlin = ZoneInfo("Europe/Berlin")
+        assert "2024-05-01T14:00:00+02:00" in render.fleet_table([state()], berlin)
+        assert "2024-05-01T14:00:00+02:00" in render.audit_table([attempt(1, None)], berlin)
+        history = render.history_table([attempt(1, None)], full=False, zone=berlin)
+        assert "2024-05-01T14:00:00+02:00" in history
+        assert "last attempt    2024-05-01T14:00:00+02:00" in render.state_block(state(), berlin)
 
     def test_the_audit_table_shows_positions_keys_and_first_lines(self) -> None:
         rows = [attempt(12, None), attempt(3, "y" * 90 + "\nmore", pool_name=None)]
@@ -252,19 +333,24 @@ class TestJSON:
         assert render.to_json({"m": "é部🚀", "n": None}) == '{"m": "é部🚀", "n": null}'
         assert render.to_json('a\x00\x1b\n"') == '"a\\u0000\\u001b\\n\\""'
 
+    def test_json_writes_del_c1_and_format_characters_as_escapes(self) -> None:
+        # Still the same string to any JSON reader; nothing a terminal acts on is raw.
+        text = "\x7f\x9b31m\x85\u202e\u2028\U000e0001"
+        shown = render.to_json(text)
+        assert shown == '"\\u007f\\u009b31m\\u0085\\u202e\\u2028\\udb40\\udc01"'
+        assert json.loads(shown) == text
+
     @given(
         value=st.recursive(
-            st.one_of(st.none(), st.booleans(), st.integers(), any_text),
+            st.one_of(st.none(), st.booleans(), st.integers(), any_text, control_heavy),
             lambda inner: (
                 st.lists(inner, max_size=3) | st.dictionaries(any_text, inner, max_size=3)
             ),
             max_leaves=10,
         )
     )
-    def test_any_json_value_comes_back_from_its_one_line_rendering(self, value: Any) -> None:
+    def test_any_json_value_comes_back_from_its_one_safe_line(self, value: Any) -> None:
         shown = render.to_json(value)
         assert "\n" not in shown
+        assert CONTROL.search(shown) is None
         assert json.loads(shown) == value
-
-    def test_the_csv_columns_are_the_audit_json_keys_in_order(self) -> None:
-        assert list(attempt(1, "m").to_audit_json()) == render.AUDIT_COLUMNS
