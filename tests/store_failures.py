@@ -1,0 +1,510 @@
+"""Real store failures, one table of them, for the library tests (tests/integration/
+test_store_errors.py) and the CLI tests (tests/e2e/test_e2e_exit_codes.py) alike.
+
+Each `Case` sets up one failure for real: a database or role that does not exist, a closed
+port, a held lock, a missing directory, a dropped table, a read-only file. A few conditions
+cannot be made on the test server (it trusts every login, and it is never starting up):
+`FakePostgres` answers the connection with the server's own error message and SQLSTATE,
+as a server in that condition does, so the client library takes its real code path.
+
+Read-only files: root writes through `chmod`, so `read_only()` sets the immutable flag
+(`chattr +i`) when run as root, and clears it afterwards, whatever happens.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import struct
+import subprocess
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+from support import create_database, database_url, drop_database, report
+
+from deployledger import (
+    DeployLedgerError,
+    Ledger,
+    SchemaMissing,
+    StoreMisconfigured,
+    StoreUnavailable,
+)
+
+PASSWORD = "s3cret" + "pw"  # built, so that no traceback source line shows it whole
+
+
+@dataclass
+class Situation:
+    """One failure, set up: run `op` on `url` (and `read_model`), expect `error` (None: it
+    works) with exit code `code`, and a message holding every fragment of `says`."""
+
+    url: str
+    op: str  # migrate, record, status, show, history, audit
+    error: type[DeployLedgerError] | None
+    code: int
+    says: tuple[str, ...] = ()
+    read_model: str | None = None
+    never_says: tuple[str, ...] = field(default=(PASSWORD,))
+
+
+class Where:
+    """What a case may use: a directory of its own and, on PostgreSQL, the admin DSN."""
+
+    def __init__(self, tmp_path: Path, admin_dsn: Callable[[], str]) -> None:
+        self.tmp_path = tmp_path
+        self._admin_dsn = admin_dsn
+
+    @property
+    def admin_dsn(self) -> str:
+        return self._admin_dsn()
+
+    @contextmanager
+    def database(self, *, migrated: bool = True, records: int = 0) -> Iterator[str]:
+        """A new PostgreSQL database (with the schema, and `records` reports), dropped after."""
+        url = create_database(self.admin_dsn, prefix="dl_errors")
+        try:
+            fill(url, migrated=migrated, records=records)
+            yield url
+        finally:
+            drop_database(self.admin_dsn, url)
+
+    def sqlite(self, name: str = "ledger.db", *, migrated: bool = True, records: int = 0) -> str:
+        url = f"sqlite:///{self.tmp_path / 'store' / name}"
+        (self.tmp_path / "store").mkdir(exist_ok=True)
+        fill(url, migrated=migrated, records=records)
+        return url
+
+
+def fill(url: str, *, migrated: bool, records: int) -> None:
+    if migrated:
+        with Ledger.open(url, create=True) as ledger:
+            for n in range(records):
+                ledger.record(report(messageId=f"m-{n}"))
+
+
+Setup = Callable[[Where], Iterator[Situation]]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One failure of the table: `with case.setup(where) as situation: ...`."""
+
+    name: str
+    backend: str
+    setup: Callable[[Where], AbstractContextManager[Situation]]
+
+
+CASES: list[Case] = []
+
+
+def case(name: str, backend: str) -> Callable[[Setup], Setup]:
+    def register(setup: Setup) -> Setup:
+        CASES.append(Case(name, backend, contextmanager(setup)))
+        return setup
+
+    return register
+
+
+def with_password(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    userinfo, hostpart = rest.split("@", 1)
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:{PASSWORD}@{hostpart}"
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers that make a condition real
+
+
+@contextmanager
+def role(url: str, admin_dsn: str, options: str = "") -> Iterator[str]:
+    """A new login role (unique name), dropped afterwards with its grants in `url`'s database."""
+    name = f"dl_errors_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL(f"CREATE ROLE {{}} LOGIN {options}").format(sql.Identifier(name)))
+    try:
+        yield name
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def as_role(url: str, name: str) -> str:
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{name}@{rest.split('@', 1)[1]}"
+
+
+@contextmanager
+def read_only(*paths: Path) -> Iterator[None]:
+    """Make files or directories read-only, even for root; restore them afterwards."""
+    as_root = os.geteuid() == 0
+    done: list[Path] = []
+    try:
+        for path in paths:
+            if as_root:
+                subprocess.run(["chattr", "+i", str(path)], check=True, capture_output=True)
+            else:
+                path.chmod(path.stat().st_mode & ~0o222)
+            done.append(path)
+            assert not os.access(path, os.W_OK), f"{path} is still writable"
+        yield
+    finally:
+        for path in reversed(done):
+            if as_root:
+                subprocess.run(["chattr", "-i", str(path)], check=True, capture_output=True)
+            else:
+                path.chmod(path.stat().st_mode | 0o200)
+
+
+def checkpoint(url: str) -> None:
+    """Fold the WAL into the database file and remove the -wal and -shm files."""
+    path = url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA journal_mode=WAL")
+
+
+class FakePostgres:
+    """A server that answers every connection with one FATAL error, as PostgreSQL does
+    before a session starts (or, with `sqlstate=None`, never answers at all)."""
+
+    def __init__(self, sqlstate: str | None, message: str = "") -> None:
+        self.sqlstate, self.message = sqlstate, message
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> FakePostgres:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self.sock.close()
+        for conn in self._held:
+            conn.close()
+        self._thread.join(timeout=5)
+
+    def url(self, user: str = "app", dbname: str = "ledger") -> str:
+        return f"postgresql://{user}:{PASSWORD}@127.0.0.1:{self.port}/{dbname}"
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            if self.sqlstate is None:
+                self._held.append(conn)  # accepted, never answered: the client times out
+                continue
+            with conn:
+                self._refuse(conn)
+
+    def _refuse(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        try:
+            while True:
+                length, code = struct.unpack("!ii", _read(conn, 8))
+                if code in (80877103, 80877104):  # SSLRequest, GSSENCRequest: not here
+                    conn.sendall(b"N")
+                    continue
+                _read(conn, length - 8)  # the startup packet
+                break
+            fields = b"".join(
+                kind + value.encode() + b"\0"
+                for kind, value in (
+                    (b"S", "FATAL"),
+                    (b"V", "FATAL"),
+                    (b"C", self.sqlstate or ""),
+                    (b"M", self.message),
+                )
+            )
+            body = fields + b"\0"
+            conn.sendall(b"E" + struct.pack("!i", len(body) + 4) + body)
+        except OSError:
+            pass
+
+
+def _read(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+    return data
+
+
+# ---------------------------------------------------------------------------------------
+# PostgreSQL
+
+
+@case("missing-database", "postgres")
+def _missing_database(where: Where) -> Iterator[Situation]:
+    url = with_password(database_url(where.admin_dsn, "dl_errors_no_such_db"))
+    yield Situation(
+        url,
+        "status",
+        StoreMisconfigured,
+        2,
+        ('database "dl_errors_no_such_db" does not exist: create it, then run', "migrate"),
+    )
+
+
+@case("missing-database-migrate", "postgres")
+def _missing_database_migrate(where: Where) -> Iterator[Situation]:
+    url = with_password(database_url(where.admin_dsn, "dl_errors_no_such_db"))
+    yield Situation(
+        url, "migrate", StoreMisconfigured, 2, ('database "dl_errors_no_such_db" does not exist',)
+    )
+
+
+@case("missing-role", "postgres")
+def _missing_role(where: Where) -> Iterator[Situation]:
+    url = with_password(as_role(where.admin_dsn, "dl_errors_nobody"))
+    yield Situation(
+        url, "history", StoreMisconfigured, 2, ('role "dl_errors_nobody" does not exist',)
+    )
+
+
+@case("bad-password", "postgres")
+def _bad_password(where: Where) -> Iterator[Situation]:
+    message = 'password authentication failed for user "app"'
+    with FakePostgres("28P01", message) as server:
+        yield Situation(server.url(), "record", StoreMisconfigured, 2, (message,))
+
+
+@case("no-connect-permission", "postgres")
+def _no_connect_permission(where: Where) -> Iterator[Situation]:
+    message = 'permission denied for database "ledger"'
+    with FakePostgres("42501", message) as server:
+        yield Situation(server.url(), "status", StoreMisconfigured, 2, (message,))
+
+
+@case("permission-denied", "postgres")
+def _permission_denied(where: Where) -> Iterator[Situation]:
+    with where.database(records=1) as url, role(url, where.admin_dsn) as name:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"GRANT SELECT ON alembic_version, deployledger_events TO {name}")
+        yield Situation(
+            as_role(url, name), "status", StoreMisconfigured, 2, ("permission denied for table",)
+        )
+
+
+@case("read-only-database", "postgres")
+def _read_only_database(where: Where) -> Iterator[Situation]:
+    with where.database() as url:
+        with psycopg.connect(where.admin_dsn, autocommit=True) as conn:
+            dbname = url.rsplit("/", 1)[1]
+            conn.execute(f"ALTER DATABASE {dbname} SET default_transaction_read_only = on")
+        yield Situation(url, "record", StoreMisconfigured, 2, ("read-only transaction",))
+
+
+@case("never-migrated", "postgres")
+def _never_migrated(where: Where) -> Iterator[Situation]:
+    with where.database(migrated=False) as url:
+        yield Situation(url, "record", SchemaMissing, 2, ("no deployledger schema", "migrate"))
+
+
+@case("dropped-table", "postgres")
+def _dropped_table_postgres(where: Where) -> Iterator[Situation]:
+    with where.database(records=1) as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP TABLE workload_state")
+        yield Situation(url, "status", SchemaMissing, 2, ('"workload_state" does not exist',))
+
+
+@case("closed-port", "postgres")
+def _closed_port(where: Where) -> Iterator[Situation]:
+    url = with_password("postgresql://postgres@127.0.0.1:1/ledger")
+    yield Situation(url, "show", StoreUnavailable, 3, ("unavailable", "Connection refused"))
+
+
+@case("connect-timeout", "postgres")
+def _connect_timeout(where: Where) -> Iterator[Situation]:
+    with FakePostgres(None) as server:
+        url = server.url() + "?connect_timeout=1"
+        yield Situation(url, "status", StoreUnavailable, 3, ("unavailable", "timeout"))
+
+
+@case("starting-up", "postgres")
+def _starting_up(where: Where) -> Iterator[Situation]:
+    message = "the database system is starting up"
+    with FakePostgres("57P03", message) as server:
+        yield Situation(server.url(), "history", StoreUnavailable, 3, (message,))
+
+
+@case("too-many-connections", "postgres")
+def _too_many_connections(where: Where) -> Iterator[Situation]:
+    with where.database() as url, role(url, where.admin_dsn, "CONNECTION LIMIT 0") as name:
+        says = ("unavailable", "too many connections for role")
+        yield Situation(as_role(url, name), "status", StoreUnavailable, 3, says)
+
+
+@case("lock-timeout", "postgres")
+def _lock_timeout_postgres(where: Where) -> Iterator[Situation]:
+    with where.database(records=1) as url, psycopg.connect(url) as holder:
+        holder.execute("LOCK TABLE deployledger_events IN EXCLUSIVE MODE")
+        yield Situation(f"{url}?lock_timeout=0.3", "record", StoreUnavailable, 3, ("lock timeout",))
+        holder.rollback()
+
+
+@case("read-model-never-migrated", "postgres")
+def _read_model_never_migrated(where: Where) -> Iterator[Situation]:
+    with where.database(records=1) as url, where.database(migrated=False) as read_model:
+        yield Situation(
+            url, "status", SchemaMissing, 2, (f"read model {read_model} ",), read_model=read_model
+        )
+
+
+@case("read-model-missing-database", "postgres")
+def _read_model_missing_database(where: Where) -> Iterator[Situation]:
+    read_model = database_url(where.admin_dsn, "dl_errors_no_such_rm")
+    with where.database(records=1) as url:
+        says = (f"read model {read_model}: ", 'database "dl_errors_no_such_rm" does not exist')
+        yield Situation(url, "audit", StoreMisconfigured, 2, says, read_model=read_model)
+
+
+# ---------------------------------------------------------------------------------------
+# SQLite
+
+
+@case("missing-directory", "sqlite")
+def _missing_directory(where: Where) -> Iterator[Situation]:
+    folder = where.tmp_path / "no" / "such"
+    url = f"sqlite:///{folder / 'ledger.db'}"
+    yield Situation(url, "record", StoreMisconfigured, 2, (f"directory {folder} does not exist",))
+
+
+@case("missing-directory-read", "sqlite")
+def _missing_directory_read(where: Where) -> Iterator[Situation]:
+    folder = where.tmp_path / "no" / "such"
+    url = f"sqlite:///{folder / 'ledger.db'}"
+    yield Situation(url, "history", StoreMisconfigured, 2, (f"directory {folder} does not exist",))
+
+
+@case("missing-file", "sqlite")
+def _missing_file(where: Where) -> Iterator[Situation]:
+    url = f"sqlite:///{where.tmp_path / 'absent.db'}"
+    says = (f"file {where.tmp_path / 'absent.db'} does not exist", "migrate")
+    yield Situation(url, "status", SchemaMissing, 2, says)
+
+
+@case("not-a-database", "sqlite")
+def _not_a_database(where: Where) -> Iterator[Situation]:
+    path = where.tmp_path / "notes.txt"
+    path.write_text("not a database, just notes\n" * 100)
+    url = f"sqlite:///{path}"
+    yield Situation(
+        url, "record", StoreMisconfigured, 2, (f"file {path} is not a SQLite database",)
+    )
+
+
+@case("a-directory", "sqlite")
+def _a_directory(where: Where) -> Iterator[Situation]:
+    url = f"sqlite:///{where.tmp_path}"
+    yield Situation(url, "show", StoreMisconfigured, 2, (f"{where.tmp_path} is a directory",))
+
+
+@case("dropped-table", "sqlite")
+def _dropped_table_sqlite(where: Where) -> Iterator[Situation]:
+    url = where.sqlite(records=1)
+    with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+        conn.execute("DROP TABLE workload_state")
+    yield Situation(url, "status", SchemaMissing, 2, ("no such table: workload_state",))
+
+
+@case("lock-timeout", "sqlite")
+def _lock_timeout_sqlite(where: Where) -> Iterator[Situation]:
+    url = where.sqlite(records=1)
+    path = url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        yield Situation(f"{url}?lock_timeout=0.3", "record", StoreUnavailable, 3, ("locked",))
+        holder.execute("ROLLBACK")
+
+
+@case("read-only-file-record", "sqlite")
+def _read_only_file_record(where: Where) -> Iterator[Situation]:
+    url = where.sqlite(records=1)
+    path = Path(url.removeprefix("sqlite:///"))
+    with read_only(path):
+        yield Situation(url, "record", StoreMisconfigured, 2, (f"file {path} is read-only",))
+
+
+@case("read-only-file-behind", "sqlite")
+def _read_only_file_behind(where: Where) -> Iterator[Situation]:
+    url = where.sqlite(records=2)  # recorded, never queried: the read model is behind
+    path = Path(url.removeprefix("sqlite:///"))
+    with read_only(path):
+        says = (f"file {path} is read-only", "the read model must catch up on new events")
+        yield Situation(url, "audit", StoreMisconfigured, 2, says)
+
+
+def _read_only_file_answers(op: str) -> Setup:
+    def setup(where: Where) -> Iterator[Situation]:
+        url = where.sqlite(records=2)
+        with Ledger.open(url) as ledger:
+            ledger.catch_up()  # the read model is up to date: reading writes nothing
+        path = Path(url.removeprefix("sqlite:///"))
+        with read_only(path):
+            yield Situation(url, op, None, 0)
+
+    return setup
+
+
+for _op in ("status", "show", "history", "audit"):
+    case(f"read-only-file-{_op}-works", "sqlite")(_read_only_file_answers(_op))
+
+
+@case("read-only-directory", "sqlite")
+def _read_only_directory(where: Where) -> Iterator[Situation]:
+    url = where.sqlite(records=1)
+    with Ledger.open(url) as ledger:
+        ledger.catch_up()
+    checkpoint(url)  # no -wal or -shm file left beside the store
+    folder = where.tmp_path / "store"
+    with read_only(folder):
+        says = (f"directory {folder} is not writable", "ledger.db-wal")
+        yield Situation(url, "history", StoreMisconfigured, 2, says)
+
+
+@case("read-only-directory-new-store", "sqlite")
+def _read_only_directory_new_store(where: Where) -> Iterator[Situation]:
+    folder = where.tmp_path / "store"
+    folder.mkdir()
+    with read_only(folder):
+        says = (f"directory {folder} is not writable",)
+        yield Situation(f"sqlite:///{folder / 'new.db'}", "record", StoreMisconfigured, 2, says)
+
+
+@case("read-model-never-migrated", "sqlite")
+def _read_model_never_migrated_sqlite(where: Where) -> Iterator[Situation]:
+    url = where.sqlite(records=1)
+    read_model = where.sqlite("read-model.db", migrated=False)
+    with closing(sqlite3.connect(read_model.removeprefix("sqlite:///"))) as conn:
+        conn.execute("CREATE TABLE unrelated (x INTEGER)")
+    yield Situation(
+        url, "status", SchemaMissing, 2, (f"read model {read_model} ",), read_model=read_model
+    )
+
+
+def cases(backend: str | None = None) -> list[Any]:
+    """The cases as pytest params, ids `backend-name`."""
+    return [
+        pytest.param(c, id=f"{c.backend}-{c.name}") for c in CASES if backend in (None, c.backend)
+    ]
