@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
-from store_failures import Case, Where, cases
+from store_conditions import Case, Where
+from store_failures import cases
 from support import RT_ID, TENANT, Cli, report
 
 ARGS = {

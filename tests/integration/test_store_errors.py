@@ -19,7 +19,8 @@ import psycopg
 import pytest
 from eventsourcing import persistence as es
 from sqlalchemy import exc as sa_exc
-from store_failures import PASSWORD, Case, Situation, Where, cases
+from store_conditions import PASSWORD, Case, Situation, Where, read_only
+from store_failures import cases
 from support import RT_ID, TENANT, report
 
 from deployledger import (
@@ -83,7 +84,6 @@ def test_each_store_failure_raises_the_error_that_says_what_to_do(case: Case, wh
 def test_a_read_only_file_stores_nothing_and_answers_again_once_writable(where: Where) -> None:
     url = where.sqlite()
     path = Path(url.removeprefix("sqlite:///"))
-    from store_failures import read_only
 
     with read_only(path), pytest.raises(StoreMisconfigured):
         run(Situation(url, "record", StoreMisconfigured, 2))
@@ -240,13 +240,13 @@ class TestClassification:
             holder.execute("ROLLBACK")
         with (
             closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as reader,
-            pytest.raises(sqlite3.Error) as read_only,
+            pytest.raises(sqlite3.Error) as readonly,
         ):
             reader.execute("INSERT INTO t VALUES (1)")
         assert getattr(busy.value, "sqlite_errorname", "") == "SQLITE_BUSY"
-        assert getattr(read_only.value, "sqlite_errorname", "").startswith("SQLITE_READONLY")
+        assert getattr(readonly.value, "sqlite_errorname", "").startswith("SQLITE_READONLY")
         assert isinstance(translate(url, wrapped(busy.value, how)), StoreUnavailable)
-        assert isinstance(translate(url, wrapped(read_only.value, how)), StoreMisconfigured)
+        assert isinstance(translate(url, wrapped(readonly.value, how)), StoreMisconfigured)
 
     def test_an_unknown_driver_error_is_neither_retryable_nor_a_fix_it_error(
         self, fresh_postgres: str
