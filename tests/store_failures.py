@@ -73,6 +73,15 @@ def _bad_password(where: Where) -> Iterator[Situation]:
         yield Situation(server.url(), "record", StoreMisconfigured, 2, (message,))
 
 
+@case("no-hba-entry", "postgres")
+def _no_hba_entry(where: Where) -> Iterator[Situation]:
+    message = (
+        'no pg_hba.conf entry for host "10.0.0.7", user "app", database "ledger", no encryption'
+    )
+    with FakePostgres("28000", message) as server:
+        yield Situation(server.url(), "status", StoreMisconfigured, 2, (message,))
+
+
 @case("no-connect-permission", "postgres")
 def _no_connect_permission(where: Where) -> Iterator[Situation]:
     message = 'permission denied for database "ledger"'
@@ -138,6 +147,13 @@ def _too_many_connections(where: Where) -> Iterator[Situation]:
     with where.database() as url, role(url, where.admin_dsn, "CONNECTION LIMIT 0") as name:
         says = ("unavailable", "too many connections for role")
         yield Situation(as_role(url, name), "status", StoreUnavailable, 3, says)
+
+
+@case("server-full", "postgres")
+def _server_full(where: Where) -> Iterator[Situation]:
+    message = "sorry, too many clients already"  # max_connections reached (53300)
+    with FakePostgres("53300", message) as server:
+        yield Situation(server.url(), "record", StoreUnavailable, 3, ("too many clients",))
 
 
 @case("lock-timeout", "postgres")

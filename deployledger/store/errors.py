@@ -82,9 +82,13 @@ _FATAL: list[tuple[re.Pattern[str], Kind, str]] = [
     (re.compile(r'database "[^"]*" does not exist'), "fix", f": create it, then {MIGRATE}"),
     (re.compile(r'role "[^"]*" does not exist'), "fix", ""),
     (re.compile(r'password authentication failed for user "[^"]*"'), "fix", ""),
-    (re.compile(r"no pg_hba\.conf entry for [^,]*"), "fix", ""),
+    (re.compile(r"no pg_hba\.conf entry for [^\n]*"), "fix", ""),
     (re.compile(r'permission denied for database "?[^"\s]*"?'), "fix", ""),
-    (re.compile(r"too many connections[^\n]*|remaining connection slots[^\n]*"), "retry", ""),
+    (
+        re.compile(r"too many (connections|clients)[^\n]*|remaining connection slots[^\n]*"),
+        "retry",
+        "",
+    ),
     (re.compile(r"the database system is [a-z ]+"), "retry", ""),
 ]
 

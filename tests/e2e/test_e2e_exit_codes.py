@@ -85,7 +85,7 @@ def test_each_store_failure_exits_with_its_code_and_one_line(
         ),
         pytest.param(
             ["audit", "--sinse", "1h"],
-            "No such option '--sinse'. Did you mean '--since'?",
+            "No such option '--sinse'. ",
             "audit",
             id="did-you-mean",
         ),
@@ -98,6 +98,9 @@ def test_a_usage_error_is_one_line_that_says_where_help_is(
     result = cli(*args, cwd=tmp_path, expect=2)
     line = one_line(result.err)
     assert line.startswith(f"deployledger: {says}")
+    if "--sinse" in args:
+        assert "Did you mean" in line
+        assert "'--since'" in line
     command = f"deployledger {help_of}".strip()
     assert line.endswith(f"(see {command} --help)")
     assert result.out == ""
