@@ -7,7 +7,10 @@ DeployLedgerError
  ├── InvalidStoreURL      the store URL or a setting cannot be used (fix the configuration)
  ├── InvalidQuery         a query filter, limit or cursor cannot be used (fix the query)
  ├── SchemaMissing        the store has no deployledger schema yet (run `deployledger migrate`)
- ├── StoreUnavailable     the database cannot be reached, or a lock wait timed out (retry later)
+ ├── StoreMisconfigured   the store cannot be used as configured: a missing database, role or
+ │                        directory, a refused password or permission, a read-only file (fix it)
+ ├── StoreUnavailable     a retry can succeed: the server is unreachable, busy or shutting down,
+ │    │                   a lock wait timed out, a serialization failure (retry later)
  │    └── WriteConflict   concurrent writers kept winning past the retry bound (retry later)
  ├── WorkloadNotFound     no report was ever recorded for that workload
  ├── ProjectionBehind     the read model did not reach a position in time (retry, or run a follower)
@@ -30,6 +33,7 @@ __all__ = [
     "ProjectionBehind",
     "RebuildFailed",
     "SchemaMissing",
+    "StoreMisconfigured",
     "StoreUnavailable",
     "WorkloadNotFound",
     "WriteConflict",
@@ -89,8 +93,17 @@ class SchemaMissing(DeployLedgerError):
     """The store exists but holds no deployledger schema: run `deployledger migrate`."""
 
 
+class StoreMisconfigured(DeployLedgerError):
+    """The store cannot be used as configured, and retrying will not change that: its
+    database, role or directory does not exist, the password or a permission is refused,
+    or the file is read-only. The message names the cause; nothing was stored.
+    """
+
+
 class StoreUnavailable(DeployLedgerError):
-    """The database cannot be reached, or a lock wait exceeded its timeout.
+    """A condition a retry can fix: the server cannot be reached or is shutting down, it has
+    too many connections, a lock wait exceeded its timeout, or a transaction lost a
+    serialization conflict or a deadlock.
 
     Retryable: nothing was stored by the call that raised it.
     """

@@ -1,6 +1,7 @@
 """The `deployledger` command group, its settings, and the one place errors become exit codes.
 
-Exit codes: 0 success; 2 invalid input or usage; 3 store unavailable; 1 anything else.
+Exit codes: 0 success; 2 invalid input or usage, or a store that cannot be used as
+configured (fix it first); 3 store unavailable (a retry can succeed); 1 anything else.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from deployledger import (
     InvalidReport,
     InvalidStoreURL,
     Ledger,
+    SchemaMissing,
+    StoreMisconfigured,
     StoreUnavailable,
     StoreURL,
 )
@@ -68,6 +71,13 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def _usage_line(error: click.UsageError) -> str:
+    """A usage error as one line: click's message, and where to find help."""
+    message = " ".join(error.format_message().split()).removesuffix(".")
+    command = error.ctx.command_path if error.ctx else "deployledger"
+    return f"{message} (see {command} --help)"
+
+
 def _scrubber(args: list[str]) -> Callable[[str], str]:
     """Remove the store's password from any text, whatever went wrong."""
     candidates = [a.split("=", 1)[-1] for a in args if "://" in a]
@@ -101,14 +111,13 @@ def main(argv: list[str] | None = None) -> Any:
         click.echo(e.ctx.get_help() if e.ctx else str(e))
         sys.exit(EXIT_OK)
     except click.UsageError as e:
-        e.show()
-        sys.exit(EXIT_INVALID)
+        _fail(scrub(_usage_line(e)), EXIT_INVALID)
     except click.ClickException as e:
-        e.show()
-        sys.exit(EXIT_INVALID if e.exit_code == 2 else EXIT_ERROR)
+        message = " ".join(e.format_message().split())
+        _fail(scrub(message), EXIT_INVALID if e.exit_code == 2 else EXIT_ERROR)
     except click.exceptions.Abort:
         _fail("aborted", 130)
-    except (InvalidReport, InvalidStoreURL, InvalidQuery) as e:
+    except (InvalidReport, InvalidStoreURL, InvalidQuery, SchemaMissing, StoreMisconfigured) as e:
         _fail(scrub(str(e)), EXIT_INVALID)
     except StoreUnavailable as e:
         _fail(scrub(str(e)), EXIT_UNAVAILABLE)

@@ -22,10 +22,11 @@ from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment
 
 from deployledger.domain.storeurl import StoreURL
-from deployledger.errors import SchemaMissing
+from deployledger.errors import SchemaMissing, StoreMisconfigured
 from deployledger.migrations import HEAD
 from deployledger.store import compat
 from deployledger.store.database import pg_connect
+from deployledger.store.errors import MIGRATE
 from deployledger.store.recorders import PostgresRecorder, SQLiteRecorder
 
 APP_NAME = "deployledger"
@@ -94,10 +95,15 @@ def _env(url: StoreURL) -> dict[str, str]:
     return env
 
 
-def check_schema(url: StoreURL) -> None:
-    """Fail fast on an unreachable server, and clearly on a store never migrated."""
+def check_schema(url: StoreURL, *, what: str = "store") -> None:
+    """Fail fast on an unreachable server, and clearly on a store never migrated.
+
+    `what` names the database in messages: "store", or "read model" for a separate one.
+    Driver errors propagate, for the caller to translate.
+    """
     if url.memory:
         return
+    where = f"{what} {url.redacted()}"
     if url.is_postgres:
         with pg_connect(url) as conn:
             row = conn.execute(
@@ -105,25 +111,39 @@ def check_schema(url: StoreURL) -> None:
                 (f'"{url.schema}"."{events_table(url)}"', f'"{url.schema}".alembic_version'),
             ).fetchone()
             if row is None or row[0] is None:
-                raise SchemaMissing(
-                    f"store {url.redacted()} has no deployledger schema; "
-                    "run `deployledger migrate` (or open with create=True) first"
-                )
+                raise SchemaMissing(f"{where} has no deployledger schema; {MIGRATE} first")
             found = None
             if row[1] is not None:
                 found = conn.execute(f"SELECT max(version_num) FROM {row[1]}").fetchone()
-        revision = found[0] if found else None
-        if revision != HEAD:
-            raise SchemaMissing(
-                f"store {url.redacted()} has schema revision {revision}, this release needs "
-                f"{HEAD}; run `deployledger migrate` (or open with create=True) first"
-            )
+        _check_revision(where, found[0] if found else None)
         return
-    if not Path(url.path).exists():
-        raise SchemaMissing(f"store {url.redacted()} does not exist; record a report first")
-    with contextlib.closing(sqlite3.connect(f"file:{url.path}?mode=ro", uri=True)) as conn:
-        found = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stored_events'"
-        ).fetchone()
-    if found is None:
-        raise SchemaMissing(f"store {url.redacted()} has no deployledger schema")
+    path = Path(url.path).absolute()
+    if not path.parent.is_dir():
+        raise StoreMisconfigured(f"{where}: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise StoreMisconfigured(f"{where}: {path} is a directory, not a database file")
+    if not path.exists():
+        raise SchemaMissing(
+            f"{where}: file {path} does not exist; record a report or {MIGRATE} first"
+        )
+    with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
+        tables = {
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name IN ('stored_events', 'alembic_version')"
+            )
+        }
+        if "stored_events" not in tables:
+            raise SchemaMissing(f"{where} has no deployledger schema; {MIGRATE} first")
+        found = None
+        if "alembic_version" in tables:
+            found = conn.execute("SELECT max(version_num) FROM alembic_version").fetchone()
+    _check_revision(where, found[0] if found else None)
+
+
+def _check_revision(where: str, revision: str | None) -> None:
+    if revision != HEAD:
+        raise SchemaMissing(
+            f"{where} has schema revision {revision}, this release needs {HEAD}; {MIGRATE} first"
+        )

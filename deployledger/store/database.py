@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 import psycopg
@@ -18,9 +19,24 @@ from deployledger.store.queries import contains_ci
 SCHEMA_LOCK_KEY = 0x6465706C6F79  # "deploy"
 
 
+# The store URL each engine was made for, so that its errors name the right database.
+_ENGINE_URLS: weakref.WeakKeyDictionary[Engine, StoreURL] = weakref.WeakKeyDictionary()
+
+
+def engine_url(engine: Engine, default: StoreURL) -> StoreURL:
+    """The store URL `engine` was made for by `make_engine`, else `default`."""
+    return _ENGINE_URLS.get(engine, default)
+
+
 def make_engine(url: StoreURL, *, single_connection: bool = False) -> Engine:
     """An engine on the store's database: WAL + synchronous=FULL on SQLite; on PostgreSQL
     the store's schema on the search path and the same bounded lock timeout."""
+    engine = _make_engine(url, single_connection=single_connection)
+    _ENGINE_URLS[engine] = url
+    return engine
+
+
+def _make_engine(url: StoreURL, *, single_connection: bool) -> Engine:
     if url.is_postgres:
         lock_ms = max(1, round(url.lock_timeout * 1000))
         sa_url = URL.create(

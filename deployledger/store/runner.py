@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from deployledger.errors import ProjectionBehind
 from deployledger.projections.project import EventRecord, project
 from deployledger.store.application import events_table
-from deployledger.store.database import pg_connect
+from deployledger.store.database import engine_url, pg_connect
 from deployledger.store.errors import translated
 from deployledger.store.eventstore import EventStore, read_after
 from deployledger.store.tables import (
@@ -38,6 +38,7 @@ DEFAULT_BATCH = 2000
 MIN_BATCH = 1000
 BATCH_BYTES = 64 * 1024 * 1024  # rough bound on the events one batch holds in memory
 FOLLOW_LOCK_KEY = 0x666F6C6C6F77  # "follow": one active follower per projection
+CATCHING_UP = "the read model must catch up on new events first, and that writes to it"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ class ProjectionRunner:
         self.batch_size = batch_size
         self._limit = batch_size
         self.url = events.url
+        # Read-model errors name the read model's database, which may be another one.
+        self._read_model = engine_url(engine, events.url)
+        self._what = "store" if self._read_model == events.url else "read model"
 
     def _resize(self, records: list[EventRecord]) -> None:
         # Bound a batch's memory by bytes as well as by count: long helm messages would
@@ -81,7 +85,7 @@ class ProjectionRunner:
 
     def position(self) -> int:
         """The last event position applied to the read model (0 before any)."""
-        with translated(self.url), self.engine.connect() as conn:
+        with translated(self._read_model, what=self._what), self.engine.connect() as conn:
             return _read_position(conn, self.tables.name)
 
     def catch_up(
@@ -92,7 +96,7 @@ class ProjectionRunner:
         `progress(applied_in_batch, position)` is called after each committed batch.
         """
         applied = 0
-        with translated(self.url):
+        with translated(self._read_model, what=self._what, purpose=CATCHING_UP):
             # Nothing new (the common case for queries): answer without taking the lock,
             # so readers never queue behind a rebuild or a busy follower.
             latest = self.events.max_position()

@@ -28,7 +28,7 @@ def one_line(text: str) -> str:
 )
 def test_usage_errors_exit_2_and_touch_no_store(cli: Cli, tmp_path: Path, args: list[str]) -> None:
     result = cli(*args, cwd=tmp_path, expect=2)
-    assert "Usage:" in result.err
+    assert one_line(result.err).startswith("deployledger: ")
     assert result.out == ""
     assert list(tmp_path.iterdir()) == []
 
@@ -90,9 +90,9 @@ def test_default_store_is_deployledger_db_in_cwd_unless_env_says_otherwise(
 
 
 def test_postgres_needs_migrate_before_record(fresh_postgres: str, cli: Cli) -> None:
-    refused = cli("record", EXAMPLES, store=fresh_postgres, expect=1)
+    refused = cli("record", EXAMPLES, store=fresh_postgres, expect=2)  # fix it first
     assert refused.out == ""
-    assert "deployledger migrate" in one_line(refused.err)
+    assert "run `deployledger migrate`" in one_line(refused.err)
 
     assert "is ready" in cli("migrate", store=fresh_postgres).out
     assert "is ready" in cli("migrate", store=fresh_postgres).out  # idempotent

@@ -147,6 +147,6 @@ def test_a_follower_keeps_the_view_live_and_stops_on_sigterm(store: str, cli: Cl
 
 def test_status_on_a_store_that_does_not_exist_says_so(cli: Cli, tmp_path: Path) -> None:
     missing = f"sqlite:///{tmp_path / 'nope.db'}"
-    result = cli("status", store=missing, expect=1)
+    result = cli("status", store=missing, expect=2)
     assert "does not exist" in result.err
     assert not (tmp_path / "nope.db").exists()

@@ -14,7 +14,13 @@ import psycopg
 import pytest
 from support import PASSWORD, RT_ID, TENANT, report, with_password
 
-from deployledger import DeployLedgerError, Ledger, SchemaMissing, StoreUnavailable
+from deployledger import (
+    DeployLedgerError,
+    Ledger,
+    SchemaMissing,
+    StoreMisconfigured,
+    StoreUnavailable,
+)
 from deployledger.domain.storeurl import parse_store_url
 
 CLOSED_PORT_URL = f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/x"
@@ -51,11 +57,11 @@ class TestUnreachableServer:
         error = raised_by(lambda: Ledger.open(CLOSED_PORT_URL, create=create).close())
         assert PASSWORD not in everything_shown(error)
 
-    def test_a_missing_database_raises_store_unavailable_without_the_password(
+    def test_a_missing_database_raises_store_misconfigured_without_the_password(
         self, postgres_admin_dsn: str
     ) -> None:
         url = with_password(postgres_admin_dsn.rsplit("/", 1)[0] + "/dl_no_such_database")
-        with pytest.raises(StoreUnavailable) as info:
+        with pytest.raises(StoreMisconfigured) as info:  # permanent: a retry cannot fix it
             Ledger.open(url)
         assert PASSWORD not in everything_shown(info.value)
 

@@ -18,6 +18,7 @@ from deployledger import (
     InvalidStoreURL,
     Ledger,
     SchemaMissing,
+    StoreMisconfigured,
     StoreUnavailable,
     WriteConflict,
 )
@@ -50,6 +51,7 @@ EXPORTED = [
     "RebuildResult",
     "Receipt",
     "SchemaMissing",
+    "StoreMisconfigured",
     "StoreURL",
     "StoreUnavailable",
     "WorkloadDeploymentStatus",
@@ -106,6 +108,7 @@ ERROR_TREE = {
     "InvalidStoreURL": "DeployLedgerError",
     "InvalidQuery": "DeployLedgerError",
     "SchemaMissing": "DeployLedgerError",
+    "StoreMisconfigured": "DeployLedgerError",
     "StoreUnavailable": "DeployLedgerError",
     "WriteConflict": "StoreUnavailable",
     "WorkloadNotFound": "DeployLedgerError",
@@ -185,6 +188,7 @@ class TestErrors:
         assert issubclass(WriteConflict, StoreUnavailable)
         assert not issubclass(InvalidReport, StoreUnavailable)
         assert not issubclass(SchemaMissing, StoreUnavailable)
+        assert not issubclass(StoreMisconfigured, StoreUnavailable)
         assert issubclass(InvalidReport, ValueError)
         assert issubclass(InvalidStoreURL, ValueError)
 
