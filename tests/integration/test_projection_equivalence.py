@@ -8,6 +8,7 @@ own per example, whose rows alone are compared.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import uuid
 from collections import Counter
@@ -66,6 +67,15 @@ SCENARIOS = st.tuples(
 )
 
 
+def sent_id(step: Step) -> str | None:
+    """The messageId sent: the drawn one, tied to the content, so that a repeat is a true
+    resend (a duplicate) and never the same id with other content (a conflict)."""
+    if step.message_id is None:
+        return None
+    content = repr((step.success, step.message, step.pool)).encode("utf-8", "surrogatepass")
+    return f"{step.message_id}-{hashlib.sha256(content).hexdigest()[:12]}"
+
+
 def as_report(tenant: str, step: Step) -> dict[str, Any]:
     return report(
         RT_IDS[step.rt],
@@ -74,7 +84,7 @@ def as_report(tenant: str, step: Step) -> dict[str, Any]:
         pool=step.pool,
         success=step.success,
         message=step.message,
-        messageId=step.message_id,
+        messageId=sent_id(step),
     )
 
 
@@ -84,10 +94,11 @@ def expected_attempts(steps: list[Step]) -> Counter[str]:
     counts: Counter[str] = Counter()
     for step in steps:
         rt = RT_IDS[step.rt]
-        if step.message_id is not None:
-            if step.message_id in seen[rt]:
+        message_id = sent_id(step)
+        if message_id is not None:
+            if message_id in seen[rt]:
                 continue
-            seen[rt].add(step.message_id)
+            seen[rt].add(message_id)
         counts[rt] += 1
     return counts
 
