@@ -466,18 +466,23 @@ def sqlite_tables(path: str) -> set[str]:
     return {row[0] for row in rows}
 
 
+def library_tables(factory: Any) -> list[str]:
+    """Let the library build its events and snapshots tables, as `Application` would; their
+    names."""
+    try:
+        recorder = factory.application_recorder()
+        snapshots = factory.aggregate_recorder("snapshots")
+    finally:
+        factory.close()
+    return [recorder.events_table_name, snapshots.events_table_name]
+
+
 def test_assumption_10_sqlite_tables_are_what_the_library_creates(tmp_path: Path) -> None:
     ours = parse_store_url(f"sqlite:///{tmp_path / 'ours.db'}")
     migrate_store(ours)
 
     theirs = str(tmp_path / "library.db")
-    factory = SQLiteFactory(Environment(APP_NAME, {"SQLITE_DBNAME": theirs}))
-    try:
-        recorder = factory.application_recorder()  # as Application builds it, tables too
-        snapshots = factory.aggregate_recorder("snapshots")
-    finally:
-        factory.close()
-    tables = [recorder.events_table_name, snapshots.events_table_name]  # type: ignore[attr-defined]
+    tables = library_tables(SQLiteFactory(Environment(APP_NAME, {"SQLITE_DBNAME": theirs})))
     assert tables == [events_table(ours), "stored_snapshots"]
     assert sqlite_tables(theirs) == set(tables)
     assert set(tables) <= sqlite_tables(ours.path)
@@ -551,13 +556,7 @@ def test_assumption_10_postgres_tables_are_what_the_library_creates(
             "POSTGRES_USER": lib.user,
             "POSTGRES_PASSWORD": lib.password,
         }
-        factory = PostgresFactory(Environment(APP_NAME, env))
-        try:
-            recorder = factory.application_recorder()  # as Application builds it, tables too
-            snapshots = factory.aggregate_recorder("snapshots")
-        finally:
-            factory.close()
-        tables = [recorder.events_table_name, snapshots.events_table_name]  # type: ignore[attr-defined]
+        tables = library_tables(PostgresFactory(Environment(APP_NAME, env)))
         assert tables == [events_table(ours), f"{APP_NAME}_snapshots"]
 
         expected = postgres_schema(theirs, tables)

@@ -88,6 +88,13 @@ def migrated(url: str) -> tuple[StoreURL, Any]:
     return store, None
 
 
+def join_threads_started_after(before: set[threading.Thread], timeout: float = 30.0) -> None:
+    for thread in set(threading.enumerate()) - before:
+        if thread is not threading.current_thread():
+            thread.join(timeout)
+            assert not thread.is_alive(), f"{thread.name} still running after {timeout}s"
+
+
 class Stores:
     """Opens recorders the way deployledger does: `LedgerApplication(url).recorder`."""
 
@@ -100,6 +107,10 @@ class Stores:
     def open_recorder(self) -> ApplicationRecorder:
         app = LedgerApplication(self.store)
         self.addCleanup(app.close)
+        # Registered after app.close, so it runs before it: the library's concurrency cases
+        # leave their reader threads running when they return; closing the database under
+        # them (above all a memory one) crashed the interpreter now and then.
+        self.addCleanup(join_threads_started_after, set(threading.enumerate()))
         assert type(app.recorder) is self.recorder_class
         return app.recorder
 
