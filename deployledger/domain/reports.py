@@ -298,7 +298,8 @@ def parse_report(
         try:
             data = loads_strict(data)
         except RecursionError:
-            raise InvalidReport([Problem("(report)", "not valid JSON: nested too deeply")]) from None
+            problem = Problem("(report)", "not valid JSON: nested too deeply")
+            raise InvalidReport([problem]) from None
         except (ValueError, UnicodeDecodeError) as e:
             reason = "a number has too many digits" if "digits" in str(e) else str(e)
             raise InvalidReport([Problem("(report)", f"not valid JSON: {reason}")]) from None
