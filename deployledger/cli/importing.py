@@ -8,6 +8,8 @@ anything is stored (`deployledger.cli.sources` reads each input twice).
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -188,13 +190,18 @@ def checked(
             yield [label + str(p) for p in (found if isinstance(found, list) else [found])]
 
 
-def batches(found: Iterable[Entry | list[str]], size: int) -> Iterator[list[Entry]]:
-    """Batches of `size` consecutive reports (fewer once their messages are large);
-    `Rejected` for the first batch holding a problem, listing all of its problems."""
+def batches(found: Iterable[Entry | list[str]], size: int) -> Iterator[tuple[list[Entry], bool]]:
+    """Batches of `size` consecutive reports (fewer once their messages are large), each
+    with whether it is the last; `Rejected` for the first batch holding a problem, listing
+    all of its problems. A batch is given once the next one has begun, or the input ended."""
+    ready: list[Entry] | None = None
     batch: list[Entry] = []
     problems: list[str] = []
     items = weight = 0
     for entry in found:
+        if ready is not None:
+            yield ready, False
+            ready = None
         items += 1
         if isinstance(entry, list):
             problems += entry
@@ -204,12 +211,11 @@ def batches(found: Iterable[Entry | list[str]], size: int) -> Iterator[list[Entr
         if items >= size or weight >= BATCH_CHARACTERS:
             if problems:
                 raise Rejected(problems)
-            yield batch
-            batch, items, weight = [], 0, 0
+            ready, batch, items, weight = batch, [], 0, 0
     if problems:
         raise Rejected(problems)
-    if batch:
-        yield batch
+    if batch or ready:
+        yield batch or ready or [], True
 
 
 def locate(error: InvalidReport, batch: list[Entry], sources: list[Source]) -> list[str]:
@@ -239,4 +245,25 @@ def commit(
         raise Rejected(locate(e, batch, sources)) from None
     tally.add(batch)
     out = [line(r, None if r.duplicate else e.cut) for r, e in zip(receipts, batch, strict=True)]
-    click.echo("\n".join(out))
+    say("\n".join(out))
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Print `text` and a newline, all of it, even when a signal interrupts the write.
+
+    CPython's buffered writer drops the rest of a write that a signal cut short, when the
+    handler returns (as ours do while they defer): a receipt could be lost on a pipe whose
+    reader lags. So a plain stream is written through its file descriptor, to the end.
+    """
+    stream = sys.stderr if err else sys.stdout
+    try:
+        if not isinstance(stream, io.TextIOWrapper):  # the progress bar's proxy, a test's
+            raise io.UnsupportedOperation
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        click.echo(text, err=err)
+        return
+    stream.flush()
+    data = memoryview((text + "\n").encode(stream.encoding or "utf-8", stream.errors or "strict"))
+    while data:
+        data = data[os.write(fd, data) :]

@@ -24,6 +24,7 @@ from deployledger.cli.importing import (
     checked,
     commit,
     read_all,
+    say,
 )
 from deployledger.cli.signals import Signals, Stopped
 from deployledger.cli.sources import Source
@@ -96,7 +97,8 @@ def record(
     \b
     Examples:
       deployledger record reports.jsonl
-      kubectl logs deploy/operator | deployledger record --json -
+      deployledger record --batch-size 1000 --json backlog.jsonl > receipts.jsonl
+      cat report.json | deployledger record
     """
     if atomic and batch_size is not None:
         raise click.UsageError("--atomic and --batch-size cannot be used together")
@@ -143,7 +145,7 @@ class _Import:
             code = self._rejected(e.problems)
         except BaseException:
             if self.tally.count:
-                click.echo(f"deployledger: {self.tally.summary()}", err=True)
+                say(f"deployledger: {self.tally.summary()}", err=True)
             with contextlib.suppress(Stopped):
                 self._close()
             raise
@@ -151,11 +153,11 @@ class _Import:
             self._close()
         except Stopped:  # after the last commit: nothing is left to wait for
             if code == EXIT_OK:
-                click.echo("deployledger: interrupted after every report was committed", err=True)
+                say("deployledger: interrupted after every report was committed", err=True)
             _exit_now(code)
         return code
 
-    def _plan(self, batch_size: int | None, atomic: bool) -> Iterator[list[Entry]]:
+    def _plan(self, batch_size: int | None, atomic: bool) -> Iterator[tuple[list[Entry], bool]]:
         """The batches to commit; validating the whole input first unless `batch_size`."""
         if batch_size is not None:
             items = read_all(self.sources, _ignore)
@@ -177,13 +179,13 @@ class _Import:
             raise Rejected(problems)
         self.tally.total = total
         if atomic:
-            return iter([kept] if kept else [])
+            return iter([(kept, True)] if kept else [])
         items = read_all(self.sources, _ignore)
         return batches(checked(items, self.limits, self.sources, self.signals), DEFAULT_BATCH_SIZE)
 
-    def _store(self, line: ReceiptLine, plan: Iterator[list[Entry]]) -> int:
+    def _store(self, line: ReceiptLine, plan: Iterator[tuple[list[Entry], bool]]) -> int:
         self.progress.start("recording", self.tally.total)
-        for batch in plan:
+        for batch, last in plan:
             if self.ledger is None:
                 self.ledger = Ledger.open(
                     self.settings.store,
@@ -194,6 +196,8 @@ class _Import:
                 )
             self.signals.check()
             commit(self.ledger, batch, self.tally, line, self.sources)
+            if last:
+                self.tally.total = self.tally.count  # known now, if it was not before
             self.progress.advance(len(batch))
             self.signals.check()
         if not self.tally.count:
@@ -203,22 +207,22 @@ class _Import:
     def _stopped(self, stop: Stopped) -> int:
         code = stop.exit_code
         if self.tally.complete:
-            click.echo("deployledger: interrupted after every report was committed", err=True)
+            say("deployledger: interrupted after every report was committed", err=True)
             code = EXIT_OK
         else:
-            click.echo(f"deployledger: interrupted: {self.tally.summary()}", err=True)
+            say(f"deployledger: interrupted: {self.tally.summary()}", err=True)
         if self.ledger is not None:
             _exit_now(code)  # without waiting for the background snapshots
         return code
 
     def _rejected(self, problems: list[str]) -> int:
-        for problem in problems:
-            click.echo(render.safe(problem, keep=set()), err=True)
+        lines = [render.safe(problem, keep=set()) for problem in problems]
         count = f"{len(problems)} {'problem' if len(problems) == 1 else 'problems'} in input"
         if self.tally.count:
-            click.echo(f"{count}; {self.tally.summary()}", err=True)
+            lines.append(f"{count}; {self.tally.summary()}")
         else:
-            click.echo(f"nothing recorded: {count}", err=True)
+            lines.append(f"nothing recorded: {count}")
+        say("\n".join(lines), err=True)
         return EXIT_INVALID
 
     def _close(self) -> None:
