@@ -14,6 +14,7 @@ import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -488,3 +489,43 @@ def test_receipts_held_up_by_a_full_pipe_are_printed_whole_when_a_signal_comes(
     assert out.decode().endswith(
         f"attempt {3000 // WORKLOADS} {'Deployed' if 2999 % 3 else 'Error'}\n"
     )
+
+
+# Run `argv` with stdout discarded; print its exit code and peak RSS (KiB on Linux). A
+# launcher of its own, because a child's peak counts the size of the process it was forked
+# from, and the test process is large.
+LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
+def peak_rss_mb(*args: Any, store: str) -> tuple[int, float, str]:
+    """Exit code, peak resident set (MiB) and stderr of `deployledger ARGS...`."""
+    done = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *cli_args(*args, store=store)],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        check=False,
+    )
+    code, peak = map(int, done.stdout.split())
+    return code, peak / (1024 * 1024 if sys.platform == "darwin" else 1024), done.stderr
+
+
+@pytest.mark.slow
+def test_recording_200000_reports_peaks_under_150_mb(store: str, tmp_path: Path) -> None:
+    sent = backlog(200_000, workloads=2000)
+    path = write_jsonl(tmp_path / "backlog.jsonl", sent)
+    assert path.stat().st_size > 31_000_000  # at least the issue's 31 MB
+    one = write_jsonl(tmp_path / "one.jsonl", [report("rss-0001")])
+
+    code, fixed, err = peak_rss_mb("record", one, store=store)
+    assert code == 0, err
+    code, peak, err = peak_rss_mb("record", path, store=store)
+    assert code == 0, err
+
+    assert peak < 150, f"peak {peak:.0f} MB; recording one report: {fixed:.0f} MB"
+    assert stored(store, sent) == 200_000
