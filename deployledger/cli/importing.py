@@ -96,8 +96,8 @@ class Rejected(Exception):
 class Tally:
     """What was committed so far: how many reports, and up to which line of which input."""
 
-    def __init__(self, sources: list[Source]) -> None:
-        self.sources = sources
+    def __init__(self, names: list[str]) -> None:
+        self.names = names  # of the inputs, in order
         self.total: int | None = None  # when known: the input was validated first
         self.count = 0
         self.last_line: dict[int, int] = {}
@@ -127,7 +127,7 @@ class Tally:
         return f"committed {self.count:,}{of} {noun} ({', '.join(spans)}); {after}"
 
     def _where(self, index: int) -> str:
-        return "" if len(self.sources) == 1 else f"{render.safe(self.sources[index].name)} "
+        return "" if len(self.names) == 1 else f"{render.safe(self.names[index], keep=set())} "
 
 
 class Progress:

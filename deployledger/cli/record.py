@@ -129,7 +129,7 @@ class _Import:
         self, settings: Settings, sources: list[Source], limits: Limits, signals: Signals
     ) -> None:
         self.settings, self.sources, self.limits, self.signals = settings, sources, limits, signals
-        self.tally = Tally(sources)
+        self.tally = Tally([source.name for source in sources])
         self.ledger: Ledger | None = None
         self.progress = Progress(sys.stderr.isatty())
 
