@@ -67,9 +67,14 @@ class Source:
                 with self._signals.at_once():
                     data = read_some(size)
             except OSError as e:
-                raise click.FileError(self.name, e.strerror) from None
+                raise click.ClickException(f"cannot read {self.name}: {e.strerror}") from None
             if spool is not None:
-                spool.write(data)
+                try:
+                    spool.write(data)
+                except OSError as e:
+                    hint = "or give --batch-size N, to read it once"
+                    why = f"cannot keep a copy of {self.name} to store it after checking it"
+                    raise click.ClickException(f"{why}: {e.strerror} ({hint})") from None
             advance(len(data))
             return data
 

@@ -195,7 +195,6 @@ def test_a_signal_while_a_batch_commits_waits_for_the_commit_then_says_what_was_
     assert stored(store, sent) == count
 
 
-@pytest.mark.slow
 def test_a_signal_during_a_validated_import_from_stdin_says_committed_n_of_total(
     store: str,
 ) -> None:
