@@ -28,6 +28,7 @@ class Source:
 
     def __init__(self, name: str, label: str, signals: Signals, *, twice: bool) -> None:
         self.name, self.label = name, label
+        self._shown = "stdin" if name == "-" else name
         self._signals = signals
         self._twice = twice
         self._handle: IO[bytes]
@@ -67,13 +68,13 @@ class Source:
                 with self._signals.at_once():
                     data = read_some(size)
             except OSError as e:
-                raise click.ClickException(f"cannot read {self.name}: {e.strerror}") from None
+                raise click.ClickException(f"cannot read {self._shown}: {e.strerror}") from None
             if spool is not None:
                 try:
                     spool.write(data)
                 except OSError as e:
                     hint = "or give --batch-size N, to read it once"
-                    why = f"cannot keep a copy of {self.name} to store it after checking it"
+                    why = f"cannot keep a copy of {self._shown} to store it after checking it"
                     raise click.ClickException(f"{why}: {e.strerror} ({hint})") from None
             advance(len(data))
             return data
