@@ -11,9 +11,9 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import click
 
@@ -228,15 +228,17 @@ def locate(error: InvalidReport, batch: list[Entry], sources: list[Source]) -> l
     return out
 
 
-ReceiptLine = Callable[[Receipt, int | None], str]
+class Printer(Protocol):
+    """Where the receipts of each committed batch go, printed before the next batch is read
+    (`deployledger.cli.record.Receipts`)."""
+
+    def write(self, receipts: Sequence[Receipt], cuts: Sequence[int | None]) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def commit(
-    ledger: Ledger,
-    batch: list[Entry],
-    tally: Tally,
-    line: ReceiptLine,
-    sources: list[Source],
+    ledger: Ledger, batch: list[Entry], tally: Tally, printer: Printer, sources: list[Source]
 ) -> None:
     """Store one batch in one transaction, count it, then print its receipts at once."""
     try:
@@ -244,16 +246,25 @@ def commit(
     except InvalidReport as e:  # an IdempotencyConflict: nothing of the batch was stored
         raise Rejected(locate(e, batch, sources)) from None
     tally.add(batch)
-    out = [line(r, None if r.duplicate else e.cut) for r, e in zip(receipts, batch, strict=True)]
-    say("\n".join(out))
+    cuts = [None if r.duplicate else e.cut for r, e in zip(receipts, batch, strict=True)]
+    printer.write(receipts, cuts)
 
 
 def say(text: str, *, err: bool = False) -> None:
-    """Print `text` and a newline, all of it, even when a signal interrupts the write.
+    """Print `text` and a newline, whole (see `write_all`)."""
+    stream = sys.stderr if err else sys.stdout
+    if not isinstance(stream, io.TextIOWrapper):
+        click.echo(text, err=err)
+        return
+    write_all((text + "\n").encode(stream.encoding, stream.errors or "strict"), err=err)
+
+
+def write_all(data: bytes, *, err: bool = False) -> None:
+    """Write `data` to stdout (or stderr), all of it, even when a signal interrupts the write.
 
     CPython's buffered writer drops the rest of a write that a signal cut short, when the
     handler returns (as ours do while they defer): a receipt could be lost on a pipe whose
-    reader lags. So a plain stream is written through its file descriptor, to the end.
+    reader lags. So the bytes go to the file descriptor, written to the end.
     """
     stream = sys.stderr if err else sys.stdout
     try:
@@ -261,9 +272,9 @@ def say(text: str, *, err: bool = False) -> None:
             raise io.UnsupportedOperation
         fd = stream.fileno()
     except (OSError, ValueError):
-        click.echo(text, err=err)
+        click.echo(data, err=err, nl=False)
         return
     stream.flush()
-    data = memoryview((text + "\n").encode(stream.encoding or "utf-8", stream.errors or "strict"))
-    while data:
-        data = data[os.write(fd, data) :]
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
 import click
@@ -17,7 +17,6 @@ from deployledger.cli.importing import (
     Entry,
     Limits,
     Progress,
-    ReceiptLine,
     Rejected,
     Tally,
     batches,
@@ -33,20 +32,31 @@ DEFAULT_BATCH_SIZE = 10_000
 TERMINAL_HINT = "reading reports from the terminal; end with Ctrl-D (or give a FILE)"
 
 
-def receipt_line(as_json: bool) -> ReceiptLine:
-    """How one receipt is printed, given the size of its message if it was stored cut.
+class Receipts:
+    """The receipts of each committed batch, printed whole before the next batch is read:
+    a line each (`recorded t/rt attempt 3 Error`, with `(message cut: N bytes)` when the
+    message was stored cut), or JSON Lines.
 
-    The output convention (`-o/--output`, deployledger/cli/output.py) plugs in here: it
-    only has to choose this function; the import prints what it returns, batch by batch.
+    The output convention (`-o/--output`, deployledger/cli/output.py) plugs in here: a
+    format's writer takes the place of `_line` in `write`, and `close` ends the output (a
+    JSON array's `]`); `close` is called after a refused or interrupted import too. Write
+    the bytes with `write_all`: a plain buffered write can lose its end to a signal.
     """
-    if as_json:
-        return lambda receipt, _cut: render.to_json(receipt.to_json())
 
-    def line(receipt: Receipt, cut: int | None) -> str:
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def write(self, receipts: Sequence[Receipt], cuts: Sequence[int | None]) -> None:
+        say("\n".join(self._line(r, cut) for r, cut in zip(receipts, cuts, strict=True)))
+
+    def close(self) -> None:
+        pass
+
+    def _line(self, receipt: Receipt, cut: int | None) -> str:
+        if self.as_json:
+            return render.to_json(receipt.to_json())
         text = render.receipt_line(receipt)
         return text if cut is None else f"{text} (message cut: {cut:,} bytes)"
-
-    return line
 
 
 @cli.command()
@@ -115,7 +125,7 @@ def record(
             label = f"{name}: " if len(names) > 1 else ""
             sources.append(Source(name, label, signals, twice=twice))
         run = _Import(settings, sources, Limits(limit, reject_oversized), signals)
-        code = run.run(receipt_line(as_json), batch_size, atomic)
+        code = run.run(Receipts(as_json), batch_size, atomic)
     finally:
         for source in sources:
             source.close()
@@ -133,17 +143,21 @@ class _Import:
         self.ledger: Ledger | None = None
         self.progress = Progress(sys.stderr.isatty())
 
-    def run(self, line: ReceiptLine, batch_size: int | None, atomic: bool) -> int:
+    def run(self, printer: Receipts, batch_size: int | None, atomic: bool) -> int:
         try:
             try:
-                code = self._store(line, self._plan(batch_size, atomic))
+                code = self._store(printer, self._plan(batch_size, atomic))
             finally:
                 self.progress.stop()
         except Stopped as stop:
+            printer.close()
             return self._stopped(stop)
         except Rejected as e:
+            printer.close()
             code = self._rejected(e.problems)
         except BaseException:
+            with contextlib.suppress(Exception):
+                printer.close()
             if self.tally.count:
                 say(f"deployledger: {self.tally.summary()}", err=True)
             with contextlib.suppress(Stopped):
@@ -183,7 +197,7 @@ class _Import:
         items = read_all(self.sources, _ignore)
         return batches(checked(items, self.limits, self.sources, self.signals), DEFAULT_BATCH_SIZE)
 
-    def _store(self, line: ReceiptLine, plan: Iterator[tuple[list[Entry], bool]]) -> int:
+    def _store(self, printer: Receipts, plan: Iterator[tuple[list[Entry], bool]]) -> int:
         self.progress.start("recording", self.tally.total)
         for batch, last in plan:
             if self.ledger is None:
@@ -195,11 +209,12 @@ class _Import:
                     reject_oversized=self.limits.reject_oversized,
                 )
             self.signals.check()
-            commit(self.ledger, batch, self.tally, line, self.sources)
+            commit(self.ledger, batch, self.tally, printer, self.sources)
             if last:
                 self.tally.total = self.tally.count  # known now, if it was not before
             self.progress.advance(len(batch))
             self.signals.check()
+        printer.close()
         if not self.tally.count:
             click.echo("no reports in input; nothing recorded", err=True)
         return EXIT_OK
