@@ -129,7 +129,7 @@ def record(
     finally:
         for source in sources:
             source.close()
-    signals.finish()
+        signals.finish()
     if code != EXIT_OK:
         sys.exit(code)
 
@@ -231,12 +231,16 @@ class _Import:
         return code
 
     def _rejected(self, problems: list[str]) -> int:
+        """One line for one problem (`report 3 (line 3): success: ...; nothing recorded`);
+        several are listed a line each, then counted."""
         lines = [render.safe(problem, keep=set()) for problem in problems]
-        count = f"{len(problems)} {'problem' if len(problems) == 1 else 'problems'} in input"
-        if self.tally.count:
-            lines.append(f"{count}; {self.tally.summary()}")
+        done = self.tally.summary() if self.tally.count else "nothing recorded"
+        if len(lines) == 1:
+            lines[0] += f"; {done}"
+        elif self.tally.count:
+            lines.append(f"{len(lines)} problems in input; {done}")
         else:
-            lines.append(f"nothing recorded: {count}")
+            lines.append(f"nothing recorded: {len(lines)} problems in input")
         say("\n".join(lines), err=True)
         return EXIT_INVALID
 

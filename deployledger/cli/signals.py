@@ -10,9 +10,12 @@ the background snapshots once every report is committed) does it act at once.
 from __future__ import annotations
 
 import signal
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
@@ -36,10 +39,14 @@ class Signals:
         self.received: int | None = None
         self._at_once = False
         self._finished = False
+        self._previous: dict[int, Any] = {}
 
     def install(self) -> None:
-        for signum in HANDLED:
-            signal.signal(signum, self._handle)
+        """Handle both signals from now on (only the main thread can; elsewhere, as when
+        the CLI runs inside another program's thread, signals are left alone)."""
+        if threading.current_thread() is threading.main_thread():
+            for signum in HANDLED:
+                self._previous[signum] = signal.signal(signum, self._handle)
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self._finished:
@@ -67,6 +74,13 @@ class Signals:
             self._at_once = False
 
     def finish(self) -> None:
-        """Ignore every later signal: the work is done, and the process about to exit. The
-        handlers stay installed, so that a late signal cannot raise during the exit."""
+        """The import is over, and no signal may change what it said. Run as the program
+        (its standard streams are the process's), both signals are ignored from now on,
+        through the interpreter's own shutdown (which would put back the default handlers,
+        that kill). Run inside another program (a harness calling `main()`), its handlers
+        are given back."""
         self._finished = True
+        program = sys.stdin is sys.__stdin__ and sys.stdout is sys.__stdout__
+        for signum, previous in self._previous.items():
+            signal.signal(signum, signal.SIG_IGN if program else previous)
+        self._previous.clear()

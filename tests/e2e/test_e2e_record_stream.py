@@ -273,18 +273,35 @@ def test_a_signal_before_any_commit_stores_nothing(store: str, signum: int, code
 def test_with_an_explicit_batch_size_an_invalid_report_stops_the_import_at_its_batch(
     store: str, cli: Cli, tmp_path: Path
 ) -> None:
-    sent = backlog(7)
+    sent = backlog(9)
     sent[4]["success"] = "yes"  # report 5, in batch 3
     path = write_jsonl(tmp_path / "bad.jsonl", sent)
 
     result = cli("record", "--batch-size", "2", path, store=store, expect=2)
+    first = result.lines()
 
     assert len(result.lines()) == 4
     assert result.err.splitlines() == [
-        "report 5 (line 5): success: must be a JSON boolean (true or false), got a string",
-        "1 problem in input; committed 4 reports (lines 1–4); nothing after line 4 was stored",
+        "report 5 (line 5): success: must be a JSON boolean (true or false), got a string; "
+        "committed 4 reports (lines 1–4); nothing after line 4 was stored",
     ]
     assert stored(store, sent) == 4
+
+    sent[5]["tenantId"] = ""  # and report 6, in the same batch
+    del sent[6]["success"]  # report 7, in the batch after it: not read
+    result = cli("record", "--batch-size", "2", write_jsonl(path, sent[4:]), store=store, expect=2)
+    assert result.err.splitlines() == [
+        "report 1 (line 1): success: must be a JSON boolean (true or false), got a string",
+        "report 2 (line 2): tenantId: must not be empty or blank",
+        "nothing recorded: 2 problems in input",
+    ]
+    result = cli("record", "--batch-size", "2", write_jsonl(path, sent), store=store, expect=2)
+    assert result.err.splitlines() == [
+        "report 5 (line 5): success: must be a JSON boolean (true or false), got a string",
+        "report 6 (line 6): tenantId: must not be empty or blank",
+        "2 problems in input; committed 4 reports (lines 1–4); nothing after line 4 was stored",
+    ]
+    assert result.lines() == [line.replace("recorded", "duplicate") for line in first]
 
 
 def test_without_a_batch_size_an_invalid_last_report_of_many_batches_stores_nothing(
@@ -299,8 +316,7 @@ def test_without_a_batch_size_an_invalid_last_report_of_many_batches_stores_noth
     assert result.out == ""
     assert result.err.splitlines() == [
         "report 10001 (line 10001): workloadRtId: must not start or end with whitespace, "
-        "got ' rt-00'",
-        "nothing recorded: 1 problem in input",
+        "got ' rt-00'; nothing recorded",
     ]
     assert stored(store, sent) == 0
 
@@ -316,8 +332,7 @@ def test_an_idempotency_conflict_is_invalid_input_and_says_what_was_committed_be
     assert refused.out == ""
     assert refused.err.splitlines() == [
         f"report 2 (line 1): messageId: 'm-1' was already recorded as attempt 1 of "
-        f"{TENANT}/conflict-0001, with different content",
-        "nothing recorded: 1 problem in input",
+        f"{TENANT}/conflict-0001, with different content; nothing recorded",
     ]
 
     streamed = write_jsonl(tmp_path / "later.jsonl", [report("conflict-0003"), *sent])
@@ -325,8 +340,8 @@ def test_an_idempotency_conflict_is_invalid_input_and_says_what_was_committed_be
     assert len(result.lines()) == 2
     assert result.err.splitlines() == [
         f"report 3 (line 3): messageId: 'm-1' was already recorded as attempt 1 of "
-        f"{TENANT}/conflict-0001, with different content",
-        "1 problem in input; committed 2 reports (lines 1–2); nothing after line 2 was stored",
+        f"{TENANT}/conflict-0001, with different content; "
+        "committed 2 reports (lines 1–2); nothing after line 2 was stored",
     ]
     assert stored(store, [first, report("conflict-0003"), *sent]) == 3
 
@@ -339,7 +354,7 @@ def test_atomic_stores_the_whole_input_in_one_transaction_or_nothing(
         tmp_path / "all.jsonl", [*sent, {**sent[0], "success": not sent[0]["success"]}]
     )
     refused = cli("record", "--atomic", path, store=store, expect=2)
-    assert refused.err.splitlines()[-1] == "nothing recorded: 1 problem in input"
+    assert refused.err.endswith("with different content; nothing recorded\n")
     assert stored(store, sent) == 0
 
     assert len(cli("record", "--atomic", write_jsonl(path, sent), store=store).lines()) == 30
@@ -395,8 +410,8 @@ def test_reject_oversized_refuses_the_report_and_stores_nothing(store: str, cli:
         expect=2,
     )
     assert result.err.splitlines() == [
-        "report 1 (line 1): statusMessage: is 1002 bytes of UTF-8, over the limit of 1000 bytes",
-        "nothing recorded: 1 problem in input",
+        "report 1 (line 1): statusMessage: is 1002 bytes of UTF-8, over the limit of 1000 "
+        "bytes; nothing recorded",
     ]
     assert stored(store, [sent]) == 0
 
