@@ -18,17 +18,21 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from deployledger import Problem
-from deployledger.cli.textstream import CHUNK, NotUTF8, Read, Text, decode_text, text_chunks
+from deployledger.cli.textstream import CHUNK, WS, NotUTF8, Read, Text, decode_text, text_chunks
 
 __all__ = ["CHUNK", "RawReport", "Read", "decode_text", "json_kind", "read_reports"]
 # A decode that fails, or a number that ends, this close to the end of the text read so far
 # may only be cut short by the chunk boundary: read more and decode again.
 _MARGIN = 32
+# A report is flat; deeper nesting than this anywhere in one is refused (the same way
+# whatever the depth of the stack the parser starts from).
+MAX_DEPTH = 64
+_TOO_DEEP = f"invalid JSON: nested deeper than {MAX_DEPTH} levels"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +132,9 @@ def _items(src: Text) -> Iterator[Item]:
     while src.skip_ws():
         if src.text[src.pos] == "[":
             src.pos += 1
-            for item in _array(src, number):
-                number += 1
-                yield item
-                if isinstance(item, Problem):
-                    return
+            number, whole = yield from _array(src, number)
+            if not whole:
+                return
             continue
         number += 1
         start_line = src.line(src.pos)
@@ -142,39 +144,72 @@ def _items(src: Text) -> Iterator[Item]:
             yield Problem("(json)", e.reason, number, src.line(e.pos))
             return
         src.pos = end
-        yield RawReport(value, number, start_line, src.line(end - 1))
+        if not isinstance(value, dict | list) and (glued := _after_scalar(src)) is not None:
+            reason = f"invalid JSON: unexpected {glued!r} after {json_kind(value)}"
+            yield Problem("(json)", reason, number, src.line(src.pos))
+            return
+        yield _report(value, number, start_line, src.line(end - 1))
 
 
-def _array(src: Text, number: int) -> Iterator[Item]:
-    """The elements of the array whose `[` was just read, numbered on from `number`."""
+def _after_scalar(src: Text) -> str | None:
+    """What follows a top-level string, number, boolean or null, if it shows the value to
+    be a piece of a broken document (`"tenantId": ...` lost its `{`): a character right
+    after it, or a `:`, `,`, `}` or `]` after blanks. One problem then, not two."""
+    if src.pos >= len(src.text) and not src.fill():
+        return None
+    if src.text[src.pos] not in WS:
+        return src.text[src.pos]
+    if src.skip_ws() and src.text[src.pos] in ":,}]":
+        return src.text[src.pos]
+    return None
+
+
+def _report(value: Any, number: int, line: int, end_line: int = 0) -> Item:
+    """A decoded value as a report, unless it nests deeper than `MAX_DEPTH`."""
+    level = [value]
+    for _ in range(MAX_DEPTH):
+        level = [
+            inner
+            for outer in level
+            if isinstance(outer, dict | list)
+            for inner in (outer.values() if isinstance(outer, dict) else outer)
+        ]
+        if not any(isinstance(inner, dict | list) for inner in level):
+            return RawReport(value, number, line, end_line)
+    return Problem("(json)", _TOO_DEEP, number, line)
+
+
+def _array(src: Text, number: int) -> Generator[Item, None, tuple[int, bool]]:
+    """The elements of the array whose `[` was just read, numbered on from `number`; returns
+    the last number given, and whether the array was read to its `]`."""
     if src.skip_ws() and src.text[src.pos] == "]":
         src.pos += 1
-        return
+        return number, True
     while True:
         number += 1
         if not src.skip_ws():
             reason = "invalid JSON: the input ends inside an array (expected a value)"
             yield Problem("(json)", reason, number, src.line(src.pos))
-            return
+            return number, False
         start_line = src.line(src.pos)
         try:
             value, end = _value(src)
         except _Syntax as e:
             yield Problem("(json)", e.reason, number, src.line(e.pos))
-            return
+            return number, False
         src.pos = end
-        yield RawReport(value, number, start_line, src.line(end - 1))
+        yield _report(value, number, start_line, src.line(end - 1))
         if not src.skip_ws():
             reason = "invalid JSON: the input ends inside an array (expected ',' or ']')"
             yield Problem("(json)", reason, number + 1, src.line(src.pos))
-            return
+            return number + 1, False
         if src.text[src.pos] == "]":
             src.pos += 1
-            return
+            return number, True
         if src.text[src.pos] != ",":
             reason = "invalid JSON: expected ',' or ']' after an array element"
             yield Problem("(json)", reason, number + 1, src.line(src.pos))
-            return
+            return number + 1, False
         src.pos += 1
 
 
@@ -230,7 +265,7 @@ def _json_lines(src: Text) -> Iterator[Item]:
             continue
         for element in value if isinstance(value, list) else [value]:
             number += 1
-            yield RawReport(element, number, line_number)
+            yield _report(element, number, line_number)
 
 
 def _decode_problem(error: ValueError | RecursionError) -> str:
@@ -238,7 +273,7 @@ def _decode_problem(error: ValueError | RecursionError) -> str:
     if isinstance(error, _DuplicateKey):
         return str(error)
     if isinstance(error, RecursionError):
-        return "invalid JSON: nested too deeply"
+        return _TOO_DEEP
     if "digits" in str(error):  # int() refuses more than sys.get_int_max_str_digits()
         return f"invalid JSON: a number has more than {sys.get_int_max_str_digits():,} digits"
     return f"invalid JSON: {error}"

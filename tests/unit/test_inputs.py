@@ -120,6 +120,30 @@ class TestDocuments:
     ) -> None:
         assert parse_reports_text(text) == ([], [])
 
+    @pytest.mark.parametrize(
+        ("text", "where", "reason"),
+        [
+            pytest.param('"tenantId": "t1", "success": true}', 1, "':' after a string", id="no-{"),
+            pytest.param('"a"\n, {"b": 1}', 2, "',' after a string", id="comma-after-blanks"),
+            pytest.param('"{"tenantId": "t1"}', 1, "'t' after a string", id="glued"),
+            pytest.param("12x", 1, "'x' after a number", id="number-glued"),
+            pytest.param("null]", 1, "']' after null", id="bracket"),
+        ],
+    )
+    def test_a_scalar_that_is_a_piece_of_a_broken_document_is_one_problem(
+        self, text: str, where: int, reason: str
+    ) -> None:
+        assert problems_of(text) == [
+            f"report 1 (line {where}): (json): invalid JSON: unexpected {reason}"
+        ]
+        assert parse_reports_text(text)[0] == []
+
+    def test_scalars_apart_are_values_of_their_own(self) -> None:
+        assert read('"a" 1\ntrue {"b": 2}') == (
+            [("a", 1, 1), (1, 2, 1), (True, 3, 2), ({"b": 2}, 4, 2)],
+            [],
+        )
+
     def test_a_syntax_error_is_one_problem_on_its_line_and_reading_stops(self) -> None:
         text = '{\n  "a": 1\n}\n{\n  "tenantId": "t1",\n  "workloadName": oops,\n}\n{"z": 0}'
         reports, problems = parse_reports_text(text)
@@ -317,8 +341,10 @@ class TestHostileJSON:
             pytest.param(
                 "1" * 5000, "invalid JSON: a number has more than 4,300 digits", id="huge-int"
             ),
-            pytest.param("[" * 100_000, "invalid JSON: nested too deeply", id="deep-nesting"),
-            pytest.param('{"a":' * 50_000, "invalid JSON: nested too deeply", id="deep-objects"),
+            pytest.param("[" * 100_000, "invalid JSON: nested deeper than 64", id="deep-nesting"),
+            pytest.param(
+                '{"a":' * 50_000, "invalid JSON: nested deeper than 64", id="deep-objects"
+            ),
         ],
     )
     def test_is_one_problem_never_an_exception(self, lines: bool, value: str, reason: str) -> None:
@@ -327,6 +353,26 @@ class TestHostileJSON:
         assert [r.value for r in reports] == [{"ok": 1}]
         assert [(p.field, p.report) for p in problems] == [("(json)", 2)]
         assert problems[0].reason.startswith(reason)
+
+    @pytest.mark.parametrize("lines", [True, False], ids=["json-lines", "document"])
+    @pytest.mark.parametrize("kind", ["arrays", "objects"])
+    def test_nesting_is_refused_past_64_levels_whatever_the_parser_could_take(
+        self, lines: bool, kind: str
+    ) -> None:
+        def nested(depth: int) -> str:  # a report whose "extra" field nests `depth` levels
+            inner = "[" * (depth - 1) + "]" * (depth - 1)
+            if kind == "objects":
+                inner = '{"a":' * (depth - 1) + "1" + "}" * (depth - 1)
+            return f'{{"extra": {inner}}}' if depth > 1 else "{}"
+
+        values = [nested(64), nested(65), nested(900)]
+        text = "\n".join(values) if lines else "[" + ",\n".join(values) + "]"
+        reports, problems = parse_reports_text(text)
+        assert [r.number for r in reports] == [1]
+        assert [(p.report, p.line, p.reason) for p in problems] == [
+            (2, 2, "invalid JSON: nested deeper than 64 levels"),
+            (3, 3, "invalid JSON: nested deeper than 64 levels"),
+        ]
 
     def test_huge_and_special_numbers_are_passed_on_for_the_parser_to_judge(self) -> None:
         values, problems = read("[1e400, -1e400, NaN, 12345678901234567890123]")
