@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-MEASUREMENTS = ("record", "history", "many", "rebuild", "queries")
+MEASUREMENTS = ("record", "history", "many", "import", "rebuild", "queries")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Config:
     many: int = 100_000  # reports in one record_many() call
     per_workload: int = 100  # reports per workload in that batch
     many_chunk: int = 2_000  # reports per call in its chunked variant
+    imports: int = 200_000  # reports in the file `deployledger record` imports (peak RSS)
     sizes: tuple[int, ...] = (100_000, 1_000_000)  # events in the rebuilt stores
     query_small: int = 10_000  # attempts in the small store of the query scaling
     queries: int = 200  # timed calls per query and store
@@ -50,6 +51,7 @@ class Config:
             large_prior=2_000,
             cold_samples=3,
             many=10_000,
+            imports=20_000,
             sizes=(5_000, 20_000),
             query_small=5_000,
             queries=30,

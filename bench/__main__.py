@@ -46,6 +46,7 @@ def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
     p.add_argument("--ops", type=_positive, help="timed record() calls per run (300)")
     p.add_argument("--prior", type=_positive, dest="large_prior", help="long history (10,000)")
     p.add_argument("--many", type=_positive, help="reports in one record_many() (100,000)")
+    p.add_argument("--imports", type=_positive, help="reports `deployledger record` imports (200k)")
     p.add_argument("--sizes", type=_sizes, help="events of the rebuilt stores (100000,1000000)")
     p.add_argument("--query-small", type=_positive, help="attempts, small query store (10k)")
     p.add_argument("--queries", type=_positive, help="timed calls per query and store (200)")

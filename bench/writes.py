@@ -5,7 +5,8 @@
 2. `record()` on a workload with 10,000 prior attempts vs one with 10, in a warm process
    (the ledger that wrote them) and a cold one (a freshly opened ledger);
 3. `record_many()` of 100,000 reports in one call vs a raw `executemany` in one transaction
-   (and, for information, the same reports in calls of 2,000).
+   (and, for information, the same reports in calls of 2,000);
+4. the peak RSS of `deployledger record` of 200,000 reports vs of one (`bench.imports`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from statistics import fmean, median, quantiles
 from bench import Config
 from bench.baselines import Floor, stored_event_bytes
 from bench.data import Report, fleet, rows, series, stream
+from bench.imports import measure_import
 from bench.report import Result
 from bench.stores import fresh_store
 from deployledger import Ledger
@@ -57,6 +59,8 @@ def run(cfg: Config, backend: str, log: Log) -> list[Result]:
         results += measure_history(cfg, backend, log)
     if "many" in cfg.only:
         results += measure_many(cfg, backend, log)
+    if "import" in cfg.only:
+        results.append(measure_import(cfg, backend, log))
     return results
 
 

@@ -1,19 +1,38 @@
 """Read reports from files or stdin: a JSON object, a JSON array of objects, or JSON Lines.
 
-Every value is numbered (report N) and located (line L), so that each problem
-can be reported as `report N (line L): field: reason`.
+Every value is numbered (report N) and located (line L), so that each problem can be
+reported as `report N (line L): field: reason`. The input is read in chunks and parsed as
+it comes, so that an input of any size is read in bounded memory:
+
+- JSON Lines (one of the first two non-blank lines is a whole JSON object): each line is
+  read on its own, so a broken line is reported on its line and the next lines are still
+  read. A line holding an array contributes its elements, as a top-level array does.
+- Otherwise documents, one after another: a top-level array contributes its elements,
+  decoded one at a time (an array of any length is never held whole). A document cannot
+  be resynchronised after a syntax error: the first one is reported and reading stops.
+
+A key given twice in one JSON object is a problem, never silently the last value.
 """
 
 from __future__ import annotations
 
 import json
-from bisect import bisect_right
-from dataclasses import dataclass
+import sys
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from deployledger import Problem
+from deployledger.cli.textstream import CHUNK, WS, NotUTF8, Read, Text, decode_text, text_chunks
 
-_WS = " \t\r\n"
+__all__ = ["CHUNK", "RawReport", "Read", "decode_text", "json_kind", "read_reports"]
+# A decode that fails, or a number that ends, this close to the end of the text read so far
+# may only be cut short by the chunk boundary: read more and decode again.
+_MARGIN = 32
+# A report is flat; deeper nesting than this anywhere in one is refused (the same way
+# whatever the depth of the stack the parser starts from).
+MAX_DEPTH = 64
+_TOO_DEEP = f"invalid JSON: nested deeper than {MAX_DEPTH} levels"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +42,14 @@ class RawReport:
     value: Any
     number: int
     line: int
+    end_line: int = field(default=0, compare=False)  # where the value ends (0: on `line`)
 
+    @property
+    def last_line(self) -> int:
+        return self.end_line or self.line
+
+
+Item = RawReport | Problem
 
 # What a JSON value is, in words, for "a report must be a JSON object, got ..."
 _KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
@@ -41,127 +67,235 @@ def json_kind(value: Any) -> str:
     return next((name for kind, name in _KINDS if isinstance(value, kind)), type(value).__name__)
 
 
-class _Lines:
-    def __init__(self, text: str) -> None:
-        self._starts = [i for i, char in enumerate(text) if char == "\n"]
-
-    def at(self, index: int) -> int:
-        return bisect_right(self._starts, index - 1) + 1
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key {json.dumps(key, ensure_ascii=False)}")
 
 
-def _skip(text: str, index: int) -> int:
-    while index < len(text) and text[index] in _WS:
-        index += 1
-    return index
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return found
 
 
-def decode_text(data: bytes) -> tuple[str | None, Problem | None]:
-    """Bytes to text: UTF-8 (a BOM is allowed)."""
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+
+
+class _Syntax(Exception):
+    def __init__(self, reason: str, pos: int) -> None:
+        self.reason, self.pos = reason, pos
+
+
+def _decode_json(text: str, pos: int) -> tuple[Any, int]:
+    """One JSON value at `pos`; `_Syntax` for anything that is not valid."""
     try:
-        return data.decode("utf-8-sig"), None
-    except UnicodeDecodeError as e:
-        return None, Problem("(input)", f"not valid UTF-8 at byte {e.start}")
+        return _DECODER.raw_decode(text, pos)
+    except json.JSONDecodeError as e:
+        raise _Syntax(f"invalid JSON: {e.msg}", e.pos) from None
+    except _DuplicateKey as e:
+        raise _Syntax(str(e), pos) from None
+    except (ValueError, RecursionError) as e:
+        raise _Syntax(_decode_problem(e), pos) from None
 
 
-def parse_reports_text(text: str) -> tuple[list[RawReport], list[Problem]]:
-    """Split input text into JSON values; a top-level array contributes its elements.
-
-    JSON Lines is read line by line, so a broken line is reported on its own line and
-    the lines after it are still checked. A pretty-printed document cannot be resynchronised
-    after a syntax error: the first one is reported and reading stops.
-    """
-    if _looks_like_json_lines(text):
-        return _parse_lines(text)
-    decoder = json.JSONDecoder()
-    lines = _Lines(text)
-    reports: list[RawReport] = []
-    problems: list[Problem] = []
-    index = _skip(text, 0)
-    while index < len(text):
-        if text[index] == "[":
-            index = _read_array(text, index, decoder, lines, reports, problems)
-        else:
-            number = len(reports) + len(problems) + 1
-            start = index
-            try:
-                value, index = decoder.raw_decode(text, index)
-            except json.JSONDecodeError as e:
-                problems.append(
-                    Problem("(json)", f"invalid JSON: {e.msg}", number, lines.at(e.pos))
-                )
-                break
-            reports.append(RawReport(value, number, lines.at(start)))
-        index = _skip(text, index)
-    return reports, problems
-
-
-def _looks_like_json_lines(text: str) -> bool:
-    """Whether one of the first two non-blank lines is a whole JSON object on its own.
-
-    A text that opens with `[` is one JSON array, however its lines fall."""
-    if text.lstrip().startswith("["):
-        return False
-    checked = 0
-    for line in text.split("\n"):
-        if not line.strip():
-            continue
+def _value(src: Text) -> tuple[Any, int]:
+    """The JSON value at `src.pos` and where it ends, reading more of the input while the
+    value may only look broken, or complete, because the text read so far ends in it."""
+    while True:
+        start, size = src.pos, len(src.text)
+        near_end = False
         try:
-            if isinstance(json.loads(line), dict):
-                return True
-        except ValueError:
-            pass
-        checked += 1
-        if checked == 2:
-            break
+            value, end = _decode_json(src.text, start)
+            near_end = isinstance(value, int | float) and end > size - _MARGIN
+        except _Syntax as e:
+            if src.eof or not (e.pos > size - _MARGIN or e.reason.startswith(_UNTERMINATED)):
+                raise
+            near_end = True
+        if not near_end or src.eof:
+            return value, end
+        src.fill(2 * (size - start) + src.step)  # double: each retry decodes from the start
+
+
+_UNTERMINATED = "invalid JSON: Unterminated string"
+
+
+def _items(src: Text) -> Iterator[Item]:
+    if _is_json_lines(src):
+        yield from _json_lines(src)
+        return
+    number = 0
+    while src.skip_ws():
+        if src.text[src.pos] == "[":
+            src.pos += 1
+            number, whole = yield from _array(src, number)
+            if not whole:
+                return
+            continue
+        number += 1
+        start_line = src.line(src.pos)
+        try:
+            value, end = _value(src)
+        except _Syntax as e:
+            yield Problem("(json)", e.reason, number, src.line(e.pos))
+            return
+        src.pos = end
+        if not isinstance(value, dict | list) and (glued := _after_scalar(src)) is not None:
+            reason = f"invalid JSON: unexpected {glued!r} after {json_kind(value)}"
+            yield Problem("(json)", reason, number, src.line(src.pos))
+            return
+        yield _report(value, number, start_line, src.line(end - 1))
+
+
+def _after_scalar(src: Text) -> str | None:
+    """What follows a top-level string, number, boolean or null, if it shows the value to
+    be a piece of a broken document (`"tenantId": ...` lost its `{`): a character right
+    after it, or a `:`, `,`, `}` or `]` after blanks. One problem then, not two."""
+    if src.pos >= len(src.text) and not src.fill():
+        return None
+    if src.text[src.pos] not in WS:
+        return src.text[src.pos]
+    if src.skip_ws() and src.text[src.pos] in ":,}]":
+        return src.text[src.pos]
+    return None
+
+
+def _report(value: Any, number: int, line: int, end_line: int = 0) -> Item:
+    """A decoded value as a report, unless it nests deeper than `MAX_DEPTH`."""
+    level = [value]
+    for _ in range(MAX_DEPTH):
+        level = [
+            inner
+            for outer in level
+            if isinstance(outer, dict | list)
+            for inner in (outer.values() if isinstance(outer, dict) else outer)
+        ]
+        if not any(isinstance(inner, dict | list) for inner in level):
+            return RawReport(value, number, line, end_line)
+    return Problem("(json)", _TOO_DEEP, number, line)
+
+
+def _array(src: Text, number: int) -> Generator[Item, None, tuple[int, bool]]:
+    """The elements of the array whose `[` was just read, numbered on from `number`; returns
+    the last number given, and whether the array was read to its `]`."""
+    if src.skip_ws() and src.text[src.pos] == "]":
+        src.pos += 1
+        return number, True
+    while True:
+        number += 1
+        if not src.skip_ws():
+            reason = "invalid JSON: the input ends inside an array (expected a value)"
+            yield Problem("(json)", reason, number, src.line(src.pos))
+            return number, False
+        start_line = src.line(src.pos)
+        try:
+            value, end = _value(src)
+        except _Syntax as e:
+            yield Problem("(json)", e.reason, number, src.line(e.pos))
+            return number, False
+        src.pos = end
+        yield _report(value, number, start_line, src.line(end - 1))
+        if not src.skip_ws():
+            reason = "invalid JSON: the input ends inside an array (expected ',' or ']')"
+            yield Problem("(json)", reason, number + 1, src.line(src.pos))
+            return number + 1, False
+        if src.text[src.pos] == "]":
+            src.pos += 1
+            return number, True
+        if src.text[src.pos] != ",":
+            reason = "invalid JSON: expected ',' or ']' after an array element"
+            yield Problem("(json)", reason, number + 1, src.line(src.pos))
+            return number + 1, False
+        src.pos += 1
+
+
+def _is_json_lines(src: Text) -> bool:
+    """Whether one of the first two non-blank lines is a whole JSON object on its own.
+    A text that opens with `[` is one JSON array, however its lines fall (and may be
+    one line of any length). Reads ahead past the leading blanks, consuming nothing else."""
+    if not src.skip_ws() or src.text[src.pos] == "[":
+        return False
+    index = searched = 0  # relative to src.pos, which a fill may move
+    checked = 0
+    while checked < 2:
+        end = src.text.find("\n", src.pos + searched)
+        if end < 0:
+            searched = len(src.text) - src.pos
+            if src.fill(searched + src.step):
+                continue
+        line = src.text[src.pos + index : None if end < 0 else end]
+        end -= src.pos
+        if line.strip():
+            try:
+                if isinstance(_DECODER.decode(line), dict):
+                    return True
+            except _DuplicateKey:
+                if line.lstrip().startswith("{"):
+                    return True  # a whole object, if not a valid report
+            except (ValueError, RecursionError):
+                pass
+            checked += 1
+        if end < 0:
+            return False
+        index = searched = end + 1
     return False
 
 
-def _parse_lines(text: str) -> tuple[list[RawReport], list[Problem]]:
-    reports: list[RawReport] = []
-    problems: list[Problem] = []
+def _json_lines(src: Text) -> Iterator[Item]:
     number = 0
-    for line_number, line in enumerate(text.split("\n"), start=1):
+    line_number = src.line(src.pos) - 1
+    while (line := src.readline()) is not None:
+        line_number += 1
         if not line.strip():
             continue
-        number += 1
         try:
-            value = json.loads(line)
+            value = _DECODER.decode(line)
         except json.JSONDecodeError as e:
+            number += 1
             reason = f"invalid JSON: {e.msg} (column {e.colno})"
-            problems.append(Problem("(json)", reason, number, line_number))
+            yield Problem("(json)", reason, number, line_number)
             continue
-        reports.append(RawReport(value, number, line_number))
+        except (ValueError, RecursionError) as e:
+            number += 1
+            yield Problem("(json)", _decode_problem(e), number, line_number)
+            continue
+        for element in value if isinstance(value, list) else [value]:
+            number += 1
+            yield _report(element, number, line_number)
+
+
+def _decode_problem(error: ValueError | RecursionError) -> str:
+    """What is wrong, past the syntax: a key given twice, too deep, too long a number."""
+    if isinstance(error, _DuplicateKey):
+        return str(error)
+    if isinstance(error, RecursionError):
+        return _TOO_DEEP
+    if "digits" in str(error):  # int() refuses more than sys.get_int_max_str_digits()
+        return f"invalid JSON: a number has more than {sys.get_int_max_str_digits():,} digits"
+    return f"invalid JSON: {error}"
+
+
+def read_reports(read: Read, chunk: int = CHUNK) -> Iterator[Item]:
+    """The values of the input, in order, each a `RawReport` or a `Problem`; `read(n)`
+    returns up to `n` bytes, and no bytes at the end of the input."""
+    src = Text(text_chunks(read, chunk), chunk)
+    try:
+        yield from _items(src)
+    except NotUTF8 as e:
+        yield e.problem
+
+
+def parse_reports_text(text: str) -> tuple[list[RawReport], list[Problem]]:
+    """Split input text into JSON values (see the module's docstring)."""
+    reports: list[RawReport] = []
+    problems: list[Problem] = []
+    for item in _items(Text(iter([text]))):
+        if isinstance(item, Problem):
+            problems.append(item)
+        else:
+            reports.append(item)
     return reports, problems
-
-
-def _read_array(
-    text: str,
-    index: int,
-    decoder: json.JSONDecoder,
-    lines: _Lines,
-    reports: list[RawReport],
-    problems: list[Problem],
-) -> int:
-    start_number = len(reports) + len(problems)
-    number = start_number
-    index = _skip(text, index + 1)
-    if index < len(text) and text[index] == "]":
-        return index + 1
-    while True:
-        number += 1
-        try:
-            value, end = decoder.raw_decode(text, index)
-        except json.JSONDecodeError as e:
-            problems.append(Problem("(json)", f"invalid JSON: {e.msg}", number, lines.at(e.pos)))
-            return len(text)  # an array cannot be resynchronised reliably
-        reports.append(RawReport(value, number, lines.at(index)))
-        index = _skip(text, end)
-        if index < len(text) and text[index] == ",":
-            index = _skip(text, index + 1)
-            continue
-        if index < len(text) and text[index] == "]":
-            return index + 1
-        problems.append(
-            Problem("(json)", "invalid JSON: expected ',' or ']' in array", number, lines.at(index))
-        )
-        return len(text)
