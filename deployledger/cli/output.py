@@ -254,9 +254,10 @@ class ReceiptWriter:
     """Receipts printed as they come (a batch at a time) in one format: table lines, a JSON
     array (closed by `close()`), JSON Lines, or CSV with one header. Flushed after each write."""
 
-    def __init__(self, fmt: str) -> None:
+    def __init__(self, fmt: str, sink: Callable[[bytes], None] | None = None) -> None:
         self.fmt = fmt
         self._started = False
+        self._sink = sink or write_bytes
 
     def write(self, receipts: Sequence[Receipt]) -> None:
         if not receipts:
@@ -273,15 +274,15 @@ class ReceiptWriter:
         else:
             text = to_csv(rows, RECEIPT_COLUMNS, header=not self._started)
         self._started = True
-        write_bytes(text.encode())
+        self._sink(text.encode())
 
     def close(self) -> None:
         """End the output: close the JSON array (`[]` when no receipt came); a CSV without
         receipts is its header alone."""
         if self.fmt == "json":
-            write_bytes(b"]\n" if self._started else b"[]\n")
+            self._sink(b"]\n" if self._started else b"[]\n")
         elif self.fmt == "csv" and not self._started:
-            write_bytes(to_csv([], RECEIPT_COLUMNS, header=True).encode())
+            self._sink(to_csv([], RECEIPT_COLUMNS, header=True).encode())
 
 
 def write_receipts(receipts: Sequence[Receipt], fmt: str) -> None:

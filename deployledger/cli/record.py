@@ -11,7 +11,7 @@ from typing import NoReturn
 import click
 
 from deployledger import Ledger, Receipt, StoreURL
-from deployledger.cli import render
+from deployledger.cli import output, render
 from deployledger.cli.app import EXIT_INVALID, EXIT_OK, Settings, cli, pass_settings
 from deployledger.cli.importing import (
     Entry,
@@ -24,6 +24,7 @@ from deployledger.cli.importing import (
     commit,
     read_all,
     say,
+    write_all,
 )
 from deployledger.cli.signals import Signals, Stopped
 from deployledger.cli.sources import Source
@@ -33,35 +34,41 @@ TERMINAL_HINT = "reading reports from the terminal; end with Ctrl-D (or give a F
 
 
 class Receipts:
-    """The receipts of each committed batch, printed whole before the next batch is read:
-    a line each (`recorded t/rt attempt 3 Error`, with `(message cut: N bytes)` when the
-    message was stored cut), or JSON Lines.
-
-    The output convention (`-o/--output`, deployledger/cli/output.py) plugs in here: a
-    format's writer takes the place of `_line` in `write`, and `close` ends the output (a
-    JSON array's `]`); `close` is called after a refused or interrupted import too. Write
-    the bytes with `write_all`: a plain buffered write can lose its end to a signal.
+    """The receipts of each committed batch, printed whole before the next batch is read,
+    in the `-o` format: a line each (`recorded t/rt attempt 3 Error`, with
+    `(message cut: N bytes)` when the message was stored cut), or data (json, jsonl, csv).
+    `close` ends the output (a JSON array's `]`), after a refused or interrupted import too.
+    The bytes go through `write_all`: a plain buffered write can lose its end to a signal.
     """
 
-    def __init__(self, as_json: bool) -> None:
-        self.as_json = as_json
+    def __init__(self, fmt: str) -> None:
+        self.fmt = fmt
+        self._data = None if fmt == "table" else output.ReceiptWriter(fmt, sink=write_all)
 
     def write(self, receipts: Sequence[Receipt], cuts: Sequence[int | None]) -> None:
+        if self._data is not None:
+            self._data.write(receipts)
+            return
         say("\n".join(self._line(r, cut) for r, cut in zip(receipts, cuts, strict=True)))
 
     def close(self) -> None:
-        pass
+        if self._data is not None:
+            self._data.close()
 
     def _line(self, receipt: Receipt, cut: int | None) -> str:
-        if self.as_json:
-            return render.to_json(receipt.to_json())
         text = render.receipt_line(receipt)
         return text if cut is None else f"{text} (message cut: {cut:,} bytes)"
 
 
-@cli.command()
+@cli.command(
+    epilog=output.examples(
+        "deployledger record reports.jsonl",
+        "deployledger record --batch-size 1000 -o jsonl backlog.jsonl > receipts.jsonl",
+        "deployledger record < report.json",
+    )
+)
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--json", "as_json", is_flag=True, help="Print receipts as JSON Lines.")
+@output.option(json_means="jsonl")
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
@@ -91,7 +98,7 @@ class Receipts:
 def record(
     settings: Settings,
     files: tuple[str, ...],
-    as_json: bool,
+    fmt: str,
     batch_size: int | None,
     atomic: bool,
     max_message_bytes: int | None,
@@ -103,12 +110,6 @@ def record(
     it is committed in batches, each one transaction, and each batch's receipts are printed
     as soon as it is committed. Interrupted (Ctrl-C, SIGTERM), the import stops between two
     batches and says which lines were stored (exit 130 or 143).
-
-    \b
-    Examples:
-      deployledger record reports.jsonl
-      deployledger record --batch-size 1000 --json backlog.jsonl > receipts.jsonl
-      cat report.json | deployledger record
     """
     if atomic and batch_size is not None:
         raise click.UsageError("--atomic and --batch-size cannot be used together")
@@ -125,7 +126,7 @@ def record(
             label = f"{name}: " if len(names) > 1 else ""
             sources.append(Source(name, label, signals, twice=twice))
         run = _Import(settings, sources, Limits(limit, reject_oversized), signals)
-        code = run.run(Receipts(as_json), batch_size, atomic)
+        code = run.run(Receipts(fmt), batch_size, atomic)
     finally:
         for source in sources:
             source.close()

@@ -230,7 +230,7 @@ class TestOptions:
 
 
 # `record` is being rewritten on another branch; it gets its example and -o there.
-NOT_YET = {"record"}
+NOT_YET: set[str] = set()
 
 
 class TestHelp:
