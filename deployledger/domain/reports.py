@@ -303,18 +303,23 @@ def parse_report(
         except (ValueError, UnicodeDecodeError) as e:
             reason = "a number has too many digits" if "digits" in str(e) else str(e)
             raise InvalidReport([Problem("(report)", f"not valid JSON: {reason}")]) from None
-    elif isinstance(data, WorkloadDeploymentStatus):
+    was_cut = False
+    if isinstance(data, WorkloadDeploymentStatus):
         message = data.status_message
         if message is None or len(message) * 4 <= max_message_bytes:
             return data  # validated when it was built; only the size limit may differ
+        was_cut = data.message_truncated
         data = data.to_wire()
     try:
-        return WorkloadDeploymentStatus.model_validate(
+        parsed = WorkloadDeploymentStatus.model_validate(
             data,
             context={"max_message_bytes": max_message_bytes, "reject_oversized": reject_oversized},
         )
     except ValidationError as e:
         raise InvalidReport(_problems(e)) from None
+    if was_cut and not parsed.message_truncated:  # cut before, and fits now: still cut
+        parsed = parsed.model_copy(update={"message_truncated": True})
+    return parsed
 
 
 def parse_reports(
