@@ -246,6 +246,8 @@ def _problem(error: ErrorDetails) -> Problem:
     loc = error["loc"]
     field = CONTRACT_NAMES.get(str(loc[0]), str(loc[0])) if loc else "(report)"
     reason = _REASONS.get(error["type"], error["msg"])
+    if field == "poolName" and error["type"] == "blank":  # "" is accepted: say how
+        reason = 'must not be blank; leave it out, or send null or "" for an unknown pool'
     if error["type"] in ("bool_type", "string_type") and "input" in error:
         reason += f", got {json_kind(error['input'])}"
     if error["type"] in ("datetime_parsing", "datetime_from_date_parsing"):

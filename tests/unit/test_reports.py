@@ -595,6 +595,12 @@ def test_breakers_cover_every_contract_field() -> None:
 
 
 class TestStrictInput:
+    def test_a_blank_pool_says_how_to_send_an_unknown_pool(self) -> None:
+        assert problems_of(wire(poolName="  ")) == [
+            ("poolName", 'must not be blank; leave it out, or send null or "" for an unknown pool')
+        ]
+        assert parse_report(wire(poolName="")).pool_name is None
+
     @pytest.mark.parametrize("value", [" t1", "t1 ", "\tt1", "t1\u00a0"])
     def test_an_id_with_surrounding_whitespace_is_an_error_that_shows_it(self, value: str) -> None:
         assert problems_of(wire(tenantId=value)) == [
