@@ -365,8 +365,9 @@ class Ledger:
     ) -> AuditPage:
         """Attempts across the fleet, newest first, one page at a time.
 
-        Filters combine with AND: `since` <= recorded at < `until`; `success` False for
-        failures only; `grep` a case-insensitive substring of the status message. Pass
+        Filters combine with AND: `since` <= occurred at < `until` (occurred at: the
+        sender's reportedAt, else the recording time); `success` False for failures only;
+        `grep` a case-insensitive substring of the status message. Pass
         the page's `next_cursor` back as `cursor` to continue exactly where it stopped.
         """
         query = AuditQuery(
