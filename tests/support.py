@@ -707,7 +707,7 @@ from deployledger import Ledger
 
 errors = []
 for round_ in range(int(sys.argv[2])):
-    url = f"sqlite:///{sys.argv[1]}/round{round_}.db?lock_timeout=1"
+    url = f"sqlite:///{sys.argv[1]}/round{round_}.db?lock_timeout=10"  # a loaded CI machine
     barrier = threading.Barrier(8)
 
     def open_store():
