@@ -1,10 +1,25 @@
 """deployledger: every helm deployment status report, kept as an immutable event.
 
-The public API is what a controller embeds: `Ledger`, the report model, the
-answers it gives, and the errors it raises (all under `DeployLedgerError`).
+The public API is what a controller embeds: `Ledger`, the models of the four lifecycle
+messages (deploy request, progress, outcome report, undeploy), the answers it gives, and
+the errors it raises (all under `DeployLedgerError`).
 """
 
-from deployledger.domain.records import Attempt, AuditPage, RebuildResult, Receipt, WorkloadState
+from deployledger.domain.inbox import parse_message
+from deployledger.domain.lifecycle import (
+    WorkloadDeployed,
+    WorkloadDeploymentProgress,
+    WorkloadUndeployed,
+)
+from deployledger.domain.records import (
+    Attempt,
+    AuditPage,
+    LifecycleEntry,
+    Overdue,
+    RebuildResult,
+    Receipt,
+    WorkloadState,
+)
 from deployledger.domain.reports import WorkloadDeploymentStatus, parse_report
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.storeurl import StoreURL
@@ -35,6 +50,8 @@ __all__ = [
     "InvalidReport",
     "InvalidStoreURL",
     "Ledger",
+    "LifecycleEntry",
+    "Overdue",
     "Problem",
     "ProjectionBehind",
     "RebuildFailed",
@@ -44,9 +61,13 @@ __all__ = [
     "StoreMisconfigured",
     "StoreURL",
     "StoreUnavailable",
+    "WorkloadDeployed",
+    "WorkloadDeploymentProgress",
     "WorkloadDeploymentStatus",
     "WorkloadNotFound",
     "WorkloadState",
+    "WorkloadUndeployed",
     "WriteConflict",
+    "parse_message",
     "parse_report",
 ]

@@ -9,6 +9,7 @@ against a copy kept elsewhere.
 from __future__ import annotations
 
 import hashlib
+import re
 
 MARKER = "\n[deployledger: {cut} bytes cut from the middle of {size} (sha256 {digest})]\n"
 
@@ -32,3 +33,19 @@ def cut_middle(message: str, limit: int) -> str:
     tail = raw[size - (budget - budget // 2) :].decode("utf-8", "ignore") if budget else ""
     cut = size - utf8_size(head) - utf8_size(tail)
     return head + MARKER.format(cut=cut, size=size, digest=digest) + tail
+
+
+# The upstream operator's failure message: `helm {operation} failed with exit code {N}.
+# stderr: {stderr}`, where operation is e.g. `upgrade --install my-release` or `repo add x`.
+_HELM_FAILURE = re.compile(r"helm (\S.*?) failed with exit code (-?\d{1,10})\. stderr: ", re.DOTALL)
+
+
+def helm_failure(message: str | None) -> tuple[str | None, int | None]:
+    """(helm operation, exit code) of a message in the upstream operator's format, else
+    (None, None). The message itself is not changed."""
+    if message is None:
+        return None, None
+    match = _HELM_FAILURE.match(message)
+    if match is None:
+        return None, None
+    return match.group(1), int(match.group(2))

@@ -46,17 +46,49 @@ CONTRACT_NAMES: dict[str, str] = {
     "reported_at": "reportedAt",
 }
 _NUMERIC = re.compile(r"^\s*[+-]?\d+(\.\d*)?\s*$")
-_FIELD_BY_KEY = {name.replace("_", ""): name for name in CONTRACT_NAMES}
 
 
 def _normal_key(key: str) -> str:
     return key.replace("_", "").replace("-", "").lower()
 
 
-# The usual spellings, looked up before normalising (a hot path: every report, every key).
-_EXACT_KEYS: dict[str, str] = {}
-for _name, _camel in CONTRACT_NAMES.items():
-    _EXACT_KEYS.update({_name: _name, _camel: _name, _camel[0].upper() + _camel[1:]: _name})
+class KeyMap:
+    """Matches a message's keys to field names: camelCase, PascalCase, snake_case, or any
+    casing with `_`/`-`; unknown keys are dropped. `names` maps field name to contract name."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+        self._by_key = {name.replace("_", ""): name for name in names}
+        # The usual spellings, looked up before normalising (a hot path: every key).
+        self._exact: dict[str, str] = {}
+        for name, camel in names.items():
+            self._exact.update({name: name, camel: name, camel[0].upper() + camel[1:]: name})
+
+    def match(self, data: Any, what: str) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            raise PydanticCustomError(
+                "not_an_object",
+                "{what} must be a JSON object, got {kind}",
+                {"what": what, "kind": json_kind(data)},
+            )
+        fields: dict[str, Any] = {}
+        for key, value in data.items():
+            name = self._exact.get(key) if isinstance(key, str) else None
+            if name is None and isinstance(key, str):
+                name = self._by_key.get(_normal_key(key))
+            if name is None:
+                continue  # unknown extra fields are ignored
+            if name in fields and fields[name] != value:
+                raise PydanticCustomError(
+                    "conflicting_keys",
+                    "field {field} is given twice with different values",
+                    {"field": self.names[name]},
+                )
+            fields[name] = value
+        return fields
+
+
+OUTCOME_KEYS = KeyMap(CONTRACT_NAMES)
 # Unicode category Cc is exactly these two ranges.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
@@ -110,16 +142,50 @@ def _limits(info: ValidationInfo) -> tuple[int, bool]:
     return limit, bool(context.get("reject_oversized", False))
 
 
-def _cut_if_oversized(fields: dict[str, Any], info: ValidationInfo) -> None:
+def cut_if_oversized(fields: dict[str, Any], field: str, info: ValidationInfo) -> None:
     """Keep an oversized message, cut in the middle, unless the caller rejects them."""
-    message = fields.get("status_message")
+    message = fields.get(field)
     limit, reject = _limits(info)
     if reject or not isinstance(message, str) or len(message) <= limit // 4:
         return
     if _has_lone_surrogate(message) or len(message.encode("utf-8")) <= limit:
         return  # not valid text (the field check says so), or within the limit
-    fields["status_message"] = cut_middle(message, limit)
+    fields[field] = cut_middle(message, limit)
     fields["message_truncated"] = True
+
+
+def timestamp_text(value: Any) -> Any:
+    """Only an ISO-8601 string is a timestamp: JSON has no time type, and a Unix number
+    would be ambiguous."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and not _NUMERIC.match(value):
+        return value
+    raise PydanticCustomError(
+        "timestamp_type",
+        "must be an ISO-8601 timestamp with a time zone, got {kind}",
+        {"kind": json_kind(value)},
+    )
+
+
+def check_message(value: str | None, info: ValidationInfo) -> str | None:
+    """A free-text message: valid Unicode, and within the size limit when the caller
+    rejects oversized ones (otherwise it was cut to the limit before, by `cut_if_oversized`)."""
+    if value is None:
+        return None
+    if _has_lone_surrogate(value):
+        raise PydanticCustomError(
+            "lone_surrogate", "contains a lone UTF-16 surrogate, which is not valid Unicode"
+        )
+    limit, reject = _limits(info)
+    size = len(value.encode("utf-8"))
+    if reject and size > limit:
+        raise PydanticCustomError(
+            "too_long",
+            "is {size} bytes of UTF-8, over the limit of {limit} bytes",
+            {"size": size, "limit": limit},
+        )
+    return value
 
 
 class WorkloadDeploymentStatus(BaseModel):
@@ -148,63 +214,21 @@ class WorkloadDeploymentStatus(BaseModel):
     def _match_keys(cls, data: Any, info: ValidationInfo) -> Any:
         if isinstance(data, WorkloadDeploymentStatus):
             return data
-        if not isinstance(data, Mapping):
-            raise PydanticCustomError(
-                "not_an_object",
-                "a report must be a JSON object, got {kind}",
-                {"kind": json_kind(data)},
-            )
-        fields: dict[str, Any] = {}
-        for key, value in data.items():
-            name = _EXACT_KEYS.get(key) if isinstance(key, str) else None
-            if name is None and isinstance(key, str):
-                name = _FIELD_BY_KEY.get(_normal_key(key))
-            if name is None:
-                continue  # unknown extra fields are ignored
-            if name in fields and fields[name] != value:
-                raise PydanticCustomError(
-                    "conflicting_keys",
-                    "field {field} is given twice with different values",
-                    {"field": CONTRACT_NAMES[name]},
-                )
-            fields[name] = value
+        fields = OUTCOME_KEYS.match(data, "a report")
         if fields.get("pool_name") == "":
             fields["pool_name"] = None  # an empty pool is an unknown pool
-        _cut_if_oversized(fields, info)
+        cut_if_oversized(fields, "status_message", info)
         return fields
 
     @field_validator("reported_at", mode="before")
     @classmethod
     def _timestamp_text(cls, value: Any) -> Any:
-        # JSON has no time type: only an ISO-8601 string is a timestamp, not a Unix number.
-        if value is None or isinstance(value, datetime):
-            return value
-        if isinstance(value, str) and not _NUMERIC.match(value):
-            return value
-        raise PydanticCustomError(
-            "timestamp_type",
-            "must be an ISO-8601 timestamp with a time zone, got {kind}",
-            {"kind": json_kind(value)},
-        )
+        return timestamp_text(value)
 
     @field_validator("status_message")
     @classmethod
     def _check_message(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        if _has_lone_surrogate(value):
-            raise PydanticCustomError(
-                "lone_surrogate", "contains a lone UTF-16 surrogate, which is not valid Unicode"
-            )
-        limit, reject = _limits(info)
-        size = len(value.encode("utf-8"))
-        if reject and size > limit:  # otherwise it was cut to the limit before (see above)
-            raise PydanticCustomError(
-                "too_long",
-                "is {size} bytes of UTF-8, over the limit of {limit} bytes",
-                {"size": size, "limit": limit},
-            )
-        return value
+        return check_message(value, info)
 
     def to_wire(self) -> dict[str, Any]:
         """The report as the upstream camelCase JSON object."""
@@ -242,9 +266,27 @@ _REASONS: dict[str, str] = {
 }
 
 
-def _problem(error: ErrorDetails) -> Problem:
-    loc = error["loc"]
-    field = CONTRACT_NAMES.get(str(loc[0]), str(loc[0])) if loc else "(report)"
+def _field_path(loc: tuple[int | str, ...], names: Mapping[str, str]) -> str:
+    """`values.2.is_secret` -> `values[2].isSecret`: the contract's names, JSON-path-like."""
+    if not loc:
+        return "(report)"
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            name = names.get(part) or CONTRACT_NAMES.get(part) or _camel(part)
+            path += f".{name}" if path else name
+    return path
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+def _problem(error: ErrorDetails, names: Mapping[str, str]) -> Problem:
+    field = _field_path(error["loc"], names)
     reason = _REASONS.get(error["type"], error["msg"])
     if field == "poolName" and error["type"] == "blank":  # "" is accepted: say how
         reason = 'must not be blank; leave it out, or send null or "" for an unknown pool'
@@ -255,11 +297,13 @@ def _problem(error: ErrorDetails) -> Problem:
     return Problem(field=field, reason=reason)
 
 
-def _problems(exc: ValidationError) -> list[Problem]:
+def problems_of(exc: ValidationError, names: Mapping[str, str] = CONTRACT_NAMES) -> list[Problem]:
+    """Every problem of a validation error, with contract field names and plain reasons.
+    Input values are never echoed (they may be secrets), except an unparsable timestamp."""
     seen: set[tuple[str, str]] = set()
     problems = []
     for error in exc.errors(include_url=False):
-        problem = _problem(error)
+        problem = _problem(error, names)
         if (problem.field, problem.reason) not in seen:  # unions repeat themselves
             seen.add((problem.field, problem.reason))
             problems.append(problem)
@@ -284,6 +328,17 @@ def loads_strict(text: str | bytes | bytearray) -> Any:
     return json.loads(text, object_pairs_hook=_no_duplicate_keys)
 
 
+def decode_json(data: str | bytes | bytearray) -> Any:
+    """JSON text to a value, or `InvalidReport` saying why it is not valid JSON."""
+    try:
+        return loads_strict(data)
+    except RecursionError:
+        raise InvalidReport([Problem("(report)", "not valid JSON: nested too deeply")]) from None
+    except (ValueError, UnicodeDecodeError) as e:
+        reason = "a number has too many digits" if "digits" in str(e) else str(e)
+        raise InvalidReport([Problem("(report)", f"not valid JSON: {reason}")]) from None
+
+
 def parse_report(
     data: ReportInput,
     *,
@@ -297,14 +352,7 @@ def parse_report(
     Raises `InvalidReport` listing every problem found.
     """
     if isinstance(data, str | bytes | bytearray):
-        try:
-            data = loads_strict(data)
-        except RecursionError:
-            problem = Problem("(report)", "not valid JSON: nested too deeply")
-            raise InvalidReport([problem]) from None
-        except (ValueError, UnicodeDecodeError) as e:
-            reason = "a number has too many digits" if "digits" in str(e) else str(e)
-            raise InvalidReport([Problem("(report)", f"not valid JSON: {reason}")]) from None
+        data = decode_json(data)
     was_cut = False
     if isinstance(data, WorkloadDeploymentStatus):
         message = data.status_message
@@ -318,7 +366,7 @@ def parse_report(
             context={"max_message_bytes": max_message_bytes, "reject_oversized": reject_oversized},
         )
     except ValidationError as e:
-        raise InvalidReport(_problems(e)) from None
+        raise InvalidReport(problems_of(e)) from None
     if was_cut and not parsed.message_truncated:  # cut before, and fits now: still cut
         parsed = parsed.model_copy(update={"message_truncated": True})
     return parsed

@@ -15,11 +15,25 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from deployledger.domain.fold import fold_attempt, registered
+from deployledger.domain.fold import (
+    fold_attempt,
+    fold_progress,
+    fold_request,
+    fold_undeploy,
+    registered,
+)
+from deployledger.domain.inbox import Message
+from deployledger.domain.lifecycle import (
+    WorkloadDeployed,
+    WorkloadDeploymentProgress,
+    WorkloadUndeployed,
+)
 from deployledger.domain.reports import WorkloadDeploymentStatus
+from deployledger.domain.state import DeploymentState
 
 # Idempotency: the latest IDEMPOTENCY_WINDOW message ids of each workload are
-# remembered; a report carrying one of them is answered as a duplicate.
+# remembered (with the version of the event that recorded each); a message carrying one
+# of them is answered as a duplicate.
 IDEMPOTENCY_WINDOW = 10_000
 
 _NAMESPACE = UUID("5b0f2c3e-8d7a-4e8e-9c1a-6f0de910c0de")
@@ -42,6 +56,26 @@ class Workload(Aggregate):
 
     class Event(Aggregate.Event):
         TOPIC = "deployledger:Workload.Event"
+        # Every event of ours also has tenant_id, workload_rt_id, workload_name, message_id
+        # and reported_at; each class declares them itself, so that the stored field order
+        # of `DeploymentAttempted` stays what earlier releases wrote.
+        KIND = ""
+
+        @property
+        def occurred_at(self) -> datetime:
+            """When it happened: the sender's `reportedAt`, else the recording time."""
+            reported: datetime | None = getattr(self, "reported_at", None)
+            return reported or self.timestamp
+
+        def same_as(self, message: Message) -> bool:
+            """Whether `message` says exactly what this event recorded (a true resend)."""
+            fields = getattr(message, "stored_fields", None)
+            if fields is None or _kind(message) != self.KIND:
+                return False
+            return all(getattr(self, k) == v for k, v in fields().items())
+
+        def state_after(self) -> DeploymentState:
+            return DeploymentState.PENDING
 
     class Registered(Aggregate.Created):
         """The first event of every workload: who it is."""
@@ -71,24 +105,89 @@ class Workload(Aggregate):
             """Release 0.1.0 events: no message was ever cut (an oversized one was refused)."""
             state["message_truncated"] = False
 
-        @property
-        def occurred_at(self) -> datetime:
-            """When the attempt happened: the sender's `reportedAt`, else the recording time."""
-            return self.reported_at or self.timestamp
+        KIND = "outcome"
 
-        def same_report(self, report: WorkloadDeploymentStatus) -> bool:
-            """Whether `report` says exactly what this attempt recorded (a true resend)."""
+        def same_as(self, message: Message) -> bool:
+            """Whether `message` says exactly what this attempt recorded (a true resend)."""
             return (
-                self.workload_name == report.workload_name
-                and self.pool_name == report.pool_name
-                and self.success == report.success
-                and self.status_message == report.status_message
-                and self.reported_at == report.reported_at
+                isinstance(message, WorkloadDeploymentStatus)
+                and self.workload_name == message.workload_name
+                and self.pool_name == message.pool_name
+                and self.success == message.success
+                and self.status_message == message.status_message
+                and self.reported_at == message.reported_at
             )
+
+        def state_after(self) -> DeploymentState:
+            return DeploymentState.after_attempt(self.success)
 
         def apply(self, aggregate: Any) -> None:
             assert isinstance(aggregate, Workload)
             aggregate._apply_attempt(self)
+
+    class DeploymentRequested(Event):
+        """The controller asked for `helm upgrade --install` (secrets never stored)."""
+
+        TOPIC = "deployledger:Workload.DeploymentRequested"
+        KIND = "request"
+        tenant_id: str
+        workload_rt_id: str
+        workload_name: str
+        pool_rt_id: str | None
+        workload_type: str | None
+        chart_name: str
+        chart_version: str | None
+        repository_url: str | None
+        is_reconciliation: bool | None
+        ingress_enabled: bool | None
+        hostname: str | None
+        receives_cluster_secrets: bool | None
+        secret_paths: list[str]
+        overrides: list[dict[str, str | None]]
+        values_digest: str
+        message_id: str | None
+        reported_at: datetime | None
+
+        def apply(self, aggregate: Any) -> None:
+            assert isinstance(aggregate, Workload)
+            aggregate._apply_request(self)
+
+    class DeploymentProgressed(Event):
+        """Live diagnostics from the operator while helm still runs."""
+
+        TOPIC = "deployledger:Workload.DeploymentProgressed"
+        KIND = "progress"
+        tenant_id: str
+        workload_rt_id: str
+        workload_name: str
+        message: str
+        message_truncated: bool
+        message_id: str | None
+        reported_at: datetime | None
+
+        def apply(self, aggregate: Any) -> None:
+            assert isinstance(aggregate, Workload)
+            aggregate._apply_progress(self)
+
+    class Undeployed(Event):
+        """The controller asked for `helm uninstall`."""
+
+        TOPIC = "deployledger:Workload.Undeployed"
+        KIND = "undeploy"
+        tenant_id: str
+        workload_rt_id: str
+        workload_name: str
+        pool_rt_id: str | None
+        workload_type: str | None
+        message_id: str | None
+        reported_at: datetime | None
+
+        def apply(self, aggregate: Any) -> None:
+            assert isinstance(aggregate, Workload)
+            aggregate._apply_undeploy(self)
+
+        def state_after(self) -> DeploymentState:
+            return DeploymentState.UNDEPLOYED
 
     # The folded state (see `deployledger.domain.fold`), set in `__init__`.
     workload_name: str | None
@@ -101,11 +200,23 @@ class Workload(Aggregate):
     last_attempt_at: datetime | None
     last_success_at: datetime | None
     last_failure_at: datetime | None
+    pool_rt_id: str | None
+    workload_type: str | None
+    deployed_chart_name: str | None
+    deployed_chart_version: str | None
+    pending_chart_name: str | None
+    pending_chart_version: str | None
+    requested_at: datetime | None
+    last_duration: float | None
+    undeployed_at: datetime | None
+    request_version: int | None
+    values_digest: str | None
 
     def __init__(self, tenant_id: str, workload_rt_id: str) -> None:
         self.tenant_id = tenant_id
         self.workload_rt_id = workload_rt_id
         vars(self).update(registered())
+        # message id -> the version of the event that recorded it
         self.message_ids: dict[str, int] = {}
 
     @classmethod
@@ -118,30 +229,48 @@ class Workload(Aggregate):
             workload_rt_id=workload_rt_id,
         )
 
-    def attempt_for(self, message_id: str | None) -> int | None:
-        """The attempt that recorded `message_id`, if it is within the window."""
+    def version_for(self, message_id: str | None) -> int | None:
+        """The version of the event that recorded `message_id`, if it is within the window."""
         if message_id is None:
             return None
         return self.message_ids.get(message_id)
 
-    def record_attempt(self, report: WorkloadDeploymentStatus) -> DeploymentAttempted:
-        """Append one attempt. The caller checks for duplicates first."""
-        assert (report.tenant_id, report.workload_rt_id) == (self.tenant_id, self.workload_rt_id)
-        self.trigger_event(
-            self.DeploymentAttempted,
-            tenant_id=report.tenant_id,
-            workload_rt_id=report.workload_rt_id,
-            workload_name=report.workload_name,
-            pool_name=report.pool_name,
-            success=report.success,
-            status_message=report.status_message,
-            message_id=report.message_id,
-            reported_at=report.reported_at,
-            message_truncated=report.message_truncated,
+    def record(self, message: Message) -> Event:
+        """Append the event of one message. The caller checks for duplicates first."""
+        assert (message.tenant_id, message.workload_rt_id) == (
+            self.tenant_id,
+            self.workload_rt_id,
         )
+        if isinstance(message, WorkloadDeploymentStatus):
+            self.trigger_event(
+                self.DeploymentAttempted,
+                tenant_id=message.tenant_id,
+                workload_rt_id=message.workload_rt_id,
+                workload_name=message.workload_name,
+                pool_name=message.pool_name,
+                success=message.success,
+                status_message=message.status_message,
+                message_id=message.message_id,
+                reported_at=message.reported_at,
+                message_truncated=message.message_truncated,
+            )
+        elif isinstance(message, WorkloadDeployed):
+            self.trigger_event(self.DeploymentRequested, **message.stored_fields())
+        elif isinstance(message, WorkloadDeploymentProgress):
+            self.trigger_event(self.DeploymentProgressed, **message.stored_fields())
+        else:
+            assert isinstance(message, WorkloadUndeployed)
+            self.trigger_event(self.Undeployed, **message.stored_fields())
         event = self.pending_events[-1]
-        assert isinstance(event, Workload.DeploymentAttempted)
+        assert isinstance(event, Workload.Event)
         return event
+
+    def _remember(self, event: Event) -> None:
+        message_id: str | None = getattr(event, "message_id", None)
+        if message_id is not None:
+            self.message_ids[message_id] = event.originator_version
+            if len(self.message_ids) > IDEMPOTENCY_WINDOW:
+                del self.message_ids[next(iter(self.message_ids))]
 
     def _apply_attempt(self, event: DeploymentAttempted) -> None:
         fold_attempt(
@@ -152,12 +281,51 @@ class Workload(Aggregate):
             status_message=event.status_message,
             at=event.occurred_at,
         )
-        if event.message_id is not None:
-            self.message_ids[event.message_id] = self.attempts
-            if len(self.message_ids) > IDEMPOTENCY_WINDOW:
-                del self.message_ids[next(iter(self.message_ids))]
+        self._remember(event)
+
+    def _apply_request(self, event: DeploymentRequested) -> None:
+        fold_request(
+            vars(self),
+            workload_name=event.workload_name,
+            pool_rt_id=event.pool_rt_id,
+            workload_type=event.workload_type,
+            chart_name=event.chart_name,
+            chart_version=event.chart_version,
+            values_digest=event.values_digest,
+            version=event.originator_version,
+            at=event.occurred_at,
+        )
+        self._remember(event)
+
+    def _apply_progress(self, event: DeploymentProgressed) -> None:
+        fold_progress(vars(self), workload_name=event.workload_name, message=event.message)
+        self._remember(event)
+
+    def _apply_undeploy(self, event: Undeployed) -> None:
+        fold_undeploy(
+            vars(self),
+            workload_name=event.workload_name,
+            pool_rt_id=event.pool_rt_id,
+            workload_type=event.workload_type,
+            at=event.occurred_at,
+        )
+        self._remember(event)
 
 
-def attempt_number(originator_version: int) -> int:
-    """Attempt n is the workload's event at version n + 1 (version 1 registers it)."""
-    return originator_version - 1
+def _kind(message: Message) -> str:
+    if isinstance(message, WorkloadDeploymentStatus):
+        return "outcome"
+    if isinstance(message, WorkloadDeployed):
+        return "request"
+    if isinstance(message, WorkloadDeploymentProgress):
+        return "progress"
+    return "undeploy"
+
+
+# Event topic -> kind, for readers of stored events.
+KIND_OF_TOPIC = {
+    "deployledger:Workload.DeploymentAttempted": "outcome",
+    "deployledger:Workload.DeploymentRequested": "request",
+    "deployledger:Workload.DeploymentProgressed": "progress",
+    "deployledger:Workload.Undeployed": "undeploy",
+}

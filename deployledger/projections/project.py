@@ -1,21 +1,34 @@
 """The projection: a plain function from events to read-model row changes. No I/O.
 
-The runner owns the transactions; this module only says what each event does to
-the `workload_state` and `deployment_attempts` rows.
+The runner owns the transactions; this module only says what each event does to the
+`workload_state`, `deployment_attempts` and `lifecycle_events` rows. `Ledger.timeline()`
+runs the same function over one workload's events, so history and read model agree.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from deployledger.domain.fold import fold_attempt, registered
+from deployledger.domain.fold import (
+    fold_attempt,
+    fold_progress,
+    fold_request,
+    fold_undeploy,
+    registered,
+)
+from deployledger.domain.messages import helm_failure
 from deployledger.domain.state import DeploymentState
-from deployledger.domain.workload import Workload, attempt_number
+from deployledger.domain.workload import Workload
 
 REGISTERED = Workload.Registered.TOPIC
 ATTEMPTED = Workload.DeploymentAttempted.TOPIC
+REQUESTED = Workload.DeploymentRequested.TOPIC
+PROGRESSED = Workload.DeploymentProgressed.TOPIC
+UNDEPLOYED = Workload.Undeployed.TOPIC
+LIFECYCLE = {REQUESTED: "request", PROGRESSED: "progress", UNDEPLOYED: "undeploy"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +57,11 @@ def decode_message(text: str | None, exact: bytes | None) -> str | None:
 
 @dataclass(slots=True)
 class Changes:
-    """Row changes for one batch: new attempt rows, and the final state row per workload."""
+    """Row changes for one batch: new attempt and lifecycle rows, and the final state row
+    per workload."""
 
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    lifecycle: list[dict[str, Any]] = field(default_factory=list)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)  # by workload_id hex
     new_states: set[str] = field(default_factory=set)
 
@@ -58,6 +73,7 @@ def new_state(record: EventRecord) -> dict[str, Any]:
         "workload_id": record.workload_id,
         **registered(),
         "status_message_exact": None,
+        "request_position": None,
         "last_position": record.position,
     }
 
@@ -68,14 +84,16 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def attempt_row(record: EventRecord) -> dict[str, Any]:
+    """An outcome's row, before the fold numbers it and correlates it with its request."""
     data = record.data
     text, exact = encode_message(data["status_message"])
     success = bool(data["success"])
+    operation, exit_code = helm_failure(data["status_message"])
     return {
         "position": record.position,
         "tenant_id": data["tenant_id"],
         "workload_rt_id": data["workload_rt_id"],
-        "attempt": attempt_number(record.version),
+        "attempt": 0,
         "recorded_at": data["timestamp"],
         "reported_at": _utc(data["reported_at"]),
         "occurred_at": _utc(data["reported_at"] or data["timestamp"]),
@@ -87,12 +105,20 @@ def attempt_row(record: EventRecord) -> dict[str, Any]:
         "pool_name": data["pool_name"],
         "message_id": data["message_id"],
         "message_truncated": bool(data.get("message_truncated", False)),  # 0.1.0: never
+        "chart_name": None,
+        "chart_version": None,
+        "request_position": None,
+        "duration": None,
+        "helm_operation": operation,
+        "exit_code": exit_code,
     }
 
 
 def fold_row(state: dict[str, Any], row: dict[str, Any]) -> None:
-    """Apply one attempt row to a workload's state row, in place, by the domain's fold."""
-    fold_attempt(
+    """Apply one attempt row to a workload's state row, in place, by the domain's fold;
+    the row gets its attempt number and what it learned from the request it closed."""
+    request_position = state["request_position"]
+    correlation = fold_attempt(
         state,
         success=row["success"],
         workload_name=row["workload_name"],
@@ -100,7 +126,84 @@ def fold_row(state: dict[str, Any], row: dict[str, Any]) -> None:
         status_message=row["status_message"],
         at=row["occurred_at"],
     )
+    row["attempt"] = state["attempts"]
+    if correlation.request_version is not None:
+        row["chart_name"] = correlation.chart_name
+        row["chart_version"] = correlation.chart_version
+        row["request_position"] = request_position
+        row["duration"] = correlation.duration
+    state["request_position"] = None
     state["status_message_exact"] = row["status_message_exact"]
+    state["last_position"] = row["position"]
+
+
+def lifecycle_row(record: EventRecord, kind: str) -> dict[str, Any]:
+    """A request's, progress message's or undeploy's row (the fold fills `values_changed`)."""
+    data = record.data
+    text, exact = encode_message(data.get("message"))
+    return {
+        "position": record.position,
+        "tenant_id": data["tenant_id"],
+        "workload_rt_id": data["workload_rt_id"],
+        "kind": kind,
+        "recorded_at": data["timestamp"],
+        "reported_at": _utc(data["reported_at"]),
+        "occurred_at": _utc(data["reported_at"] or data["timestamp"]),
+        "workload_name": data["workload_name"],
+        "message_id": data["message_id"],
+        "pool_rt_id": data.get("pool_rt_id"),
+        "workload_type": data.get("workload_type"),
+        "chart_name": data.get("chart_name"),
+        "chart_version": data.get("chart_version"),
+        "repository_url": data.get("repository_url"),
+        "is_reconciliation": data.get("is_reconciliation"),
+        "ingress_enabled": data.get("ingress_enabled"),
+        "hostname": data.get("hostname"),
+        "receives_cluster_secrets": data.get("receives_cluster_secrets"),
+        "secret_paths": _json_or_none(data.get("secret_paths")),
+        "overrides": _json_or_none(data.get("overrides")),
+        "values_digest": data.get("values_digest"),
+        "values_changed": None,
+        "message": text,
+        "message_exact": exact,
+        "message_truncated": bool(data.get("message_truncated", False)),
+    }
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def fold_lifecycle_row(state: dict[str, Any], row: dict[str, Any], version: int) -> None:
+    """Apply a request, progress or undeploy row to a workload's state row, in place."""
+    kind = row["kind"]
+    if kind == "request":
+        row["values_changed"] = fold_request(
+            state,
+            workload_name=row["workload_name"],
+            pool_rt_id=row["pool_rt_id"],
+            workload_type=row["workload_type"],
+            chart_name=row["chart_name"],
+            chart_version=row["chart_version"],
+            values_digest=row["values_digest"],
+            version=version,
+            at=row["occurred_at"],
+        )
+        state["request_position"] = row["position"]
+        state["status_message_exact"] = None
+    elif kind == "progress":
+        fold_progress(state, workload_name=row["workload_name"], message=row["message"])
+        state["status_message_exact"] = row["message_exact"]
+    else:
+        fold_undeploy(
+            state,
+            workload_name=row["workload_name"],
+            pool_rt_id=row["pool_rt_id"],
+            workload_type=row["workload_type"],
+            at=row["occurred_at"],
+        )
+        state["request_position"] = None
+        state["status_message_exact"] = None
     state["last_position"] = row["position"]
 
 
@@ -118,10 +221,9 @@ def project(records: list[EventRecord], existing: dict[str, dict[str, Any]]) -> 
                 changes.states[key] = new_state(record)
                 changes.new_states.add(key)
             continue
-        if record.topic != ATTEMPTED:
+        kind = LIFECYCLE.get(record.topic)
+        if record.topic != ATTEMPTED and kind is None:
             continue
-        row = attempt_row(record)
-        changes.attempts.append(row)
         state = changes.states.get(key)
         if state is None:
             found = existing.get(key)
@@ -131,5 +233,12 @@ def project(records: list[EventRecord], existing: dict[str, dict[str, Any]]) -> 
             else:
                 state = dict(found)
             changes.states[key] = state
-        fold_row(state, row)
+        if kind is None:
+            row = attempt_row(record)
+            fold_row(state, row)
+            changes.attempts.append(row)
+        else:
+            row = lifecycle_row(record, kind)
+            fold_lifecycle_row(state, row, record.version)
+            changes.lifecycle.append(row)
     return changes

@@ -1,30 +1,34 @@
-"""The answers the facade gives, built from the aggregate and its events."""
+"""The answers the facade gives, built from the aggregate, its events, and the
+projection's rows of one workload's events (the timeline)."""
 
 from __future__ import annotations
 
 from deployledger.domain.fold import FOLDED_FIELDS
-from deployledger.domain.records import Attempt, Receipt, WorkloadState
+from deployledger.domain.records import Receipt, TimelineEntry, WorkloadState
 from deployledger.domain.state import DeploymentState
-from deployledger.domain.workload import Workload, attempt_number
+from deployledger.domain.workload import Workload
+from deployledger.projections.project import EventRecord, project
+from deployledger.projections.rows import attempt_from_row, entry_from_row
 
 
 def receipt(
     workload: Workload,
-    attempt: int,
-    event: Workload.DeploymentAttempted,
+    attempt: int | None,
+    event: Workload.Event,
     position: int,
     *,
     duplicate: bool,
 ) -> Receipt:
-    """Where a report landed: its new event, or (a duplicate) the original one."""
+    """Where a message landed: its new event, or (a duplicate) the original one."""
     return Receipt(
         tenant_id=workload.tenant_id,
         workload_rt_id=workload.workload_rt_id,
         attempt=attempt,
         position=position,
         recorded_at=event.timestamp,
-        state=DeploymentState.after_attempt(event.success),
+        state=event.state_after(),
         duplicate=duplicate,
+        kind=event.KIND,
     )
 
 
@@ -36,19 +40,11 @@ def state_of(workload: Workload) -> WorkloadState:
     )
 
 
-def attempt_of(event: Workload.DeploymentAttempted, position: int) -> Attempt:
-    return Attempt(
-        tenant_id=event.tenant_id,
-        workload_rt_id=event.workload_rt_id,
-        attempt=attempt_number(event.originator_version),
-        recorded_at=event.timestamp,
-        reported_at=event.reported_at,
-        success=event.success,
-        state=DeploymentState.after_attempt(event.success),
-        status_message=event.status_message,
-        workload_name=event.workload_name,
-        pool_name=event.pool_name,
-        message_id=event.message_id,
-        position=position,
-        message_truncated=event.message_truncated,
-    )
+def timeline_of(records: list[EventRecord]) -> list[TimelineEntry]:
+    """One workload's events as its timeline, oldest first, by the read model's own
+    projection (so the two always agree)."""
+    changes = project(records, {})
+    entries: list[TimelineEntry] = [attempt_from_row(row) for row in changes.attempts]
+    entries += [entry_from_row(row) for row in changes.lifecycle]
+    entries.sort(key=lambda entry: entry.position)
+    return entries

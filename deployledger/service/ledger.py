@@ -16,25 +16,23 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 from uuid import UUID
 
+from deployledger.domain.inbox import Message, MessageInput, parse_messages
 from deployledger.domain.records import (
     Attempt,
     AuditPage,
     AuditQuery,
+    Overdue,
     RebuildResult,
     Receipt,
+    TimelineEntry,
     WorkloadState,
 )
-from deployledger.domain.reports import (
-    DEFAULT_MAX_MESSAGE_BYTES,
-    ReportInput,
-    WorkloadDeploymentStatus,
-    parse_reports,
-)
+from deployledger.domain.reports import DEFAULT_MAX_MESSAGE_BYTES
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.storeurl import StoreURL
 from deployledger.domain.workload import Workload, workload_id
@@ -52,18 +50,18 @@ from deployledger.service.ports import EventStorePort, Positions, ReadModelPort
 MAX_WRITE_ATTEMPTS = 200  # and at most lock_timeout seconds of retrying
 DEFAULT_SNAPSHOT_INTERVAL = 200
 
-# What one report does: its workload, its attempt number, the new event (None for a
-# duplicate), and for a duplicate of a stored attempt, that attempt's event and position.
-_Plan = tuple[
-    Workload,
-    int,
-    Workload.DeploymentAttempted | None,
-    tuple[Workload.DeploymentAttempted, int] | None,
-]
+DEFAULT_OVERDUE = timedelta(minutes=15)
+_NAMES = {"request": "deploy request", "progress": "progress message", "undeploy": "undeploy"}
+
+
+# What one message does: its workload, the version of its event (the original's for a
+# duplicate), its attempt number (outcomes only), and whether it is a duplicate.
+_Plan = tuple[Workload, int, int | None, bool]
 
 
 class Ledger:
-    """Every status report kept as an immutable event, per workload.
+    """Every deployment message kept as an immutable event, per workload: deploy requests,
+    progress, outcomes (the status reports) and undeploys.
 
     Thread-safe: one `Ledger` may be shared by all threads of a process.
     Several processes may write to the same store; concurrency is optimistic,
@@ -152,37 +150,38 @@ class Ledger:
 
     # -- writing -----------------------------------------------------------------------
 
-    def record(self, report: ReportInput) -> Receipt:
-        """Store one report as the workload's next attempt; return its receipt.
+    def record(self, message: MessageInput) -> Receipt:
+        """Store one message as the workload's next event; return its receipt.
 
-        A report whose `messageId` is among the workload's latest 10,000 recorded
-        ones is not stored again: the receipt has `duplicate=True` and the original
-        attempt number. Raises `InvalidReport` (nothing stored) or `StoreUnavailable`.
+        `message` is a deploy request, progress message, outcome (status report) or
+        undeploy: a model, a dict, or JSON text (see `parse_message` for `kind`). A message
+        whose `messageId` is among the workload's latest 10,000 recorded ones is not stored
+        again: the receipt has `duplicate=True` and the original position (and attempt
+        number, for an outcome). Raises `InvalidReport` (nothing stored) or
+        `StoreUnavailable`.
         """
-        return self.record_many([report])[0]
+        return self.record_many([message])[0]
 
-    def record_many(self, reports: Iterable[ReportInput]) -> list[Receipt]:
-        """Store many reports in one transaction: all of them, or none.
+    def record_many(self, messages: Iterable[MessageInput]) -> list[Receipt]:
+        """Store many messages, of any kinds, in one transaction: all of them, or none.
 
         Events are stored in input order, so global positions follow the input, and
-        receipts come back in that order. Every invalid report is listed in one
+        receipts come back in that order. Every invalid message is listed in one
         `InvalidReport` (an `IdempotencyConflict` for a reused `messageId` with other
         content), and then nothing is stored.
         """
-        parsed = parse_reports(
-            reports,
+        parsed = parse_messages(
+            messages,
             max_message_bytes=self.max_message_bytes,
             reject_oversized=self.reject_oversized,
         )
         if not parsed:
             return []
-        ids = [workload_id(r.tenant_id, r.workload_rt_id) for r in parsed]
+        ids = [workload_id(m.tenant_id, m.workload_rt_id) for m in parsed]
         with self._cache.locked(ids):
             return self._record_locked(parsed, ids)
 
-    def _record_locked(
-        self, reports: list[WorkloadDeploymentStatus], ids: list[UUID]
-    ) -> list[Receipt]:
+    def _record_locked(self, messages: list[Message], ids: list[UUID]) -> list[Receipt]:
         unique_ids = list(dict.fromkeys(ids))
         workloads = {key: self._cache.take(key) for key in unique_ids}
         deadline = time.monotonic() + self.url.lock_timeout
@@ -192,7 +191,7 @@ class Ledger:
                 known = self._store.existing(cold) if len(cold) > 1 else set(cold)
                 for key in cold:
                     workloads[key] = self._store.load(key) if key in known else None
-                plans, events = self._apply(reports, ids, workloads)
+                plans, events, fresh = self._apply(messages, ids, workloads)
                 # A conflict raised here leaves the changed workloads out of the cache (they
                 # were taken out of it), so nothing unstored is ever remembered.
                 touched = [w for w in workloads.values() if w is not None]
@@ -206,7 +205,7 @@ class Ledger:
                 # colliding again on the next version.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
                 continue
-            receipts = [self._receipt(plan, positions) for plan in plans]
+            receipts = [self._receipt(plan, positions, fresh) for plan in plans]
             for cached in workloads.values():
                 if cached is not None:
                     self._cache.put(cached)
@@ -218,66 +217,71 @@ class Ledger:
 
     def _apply(
         self,
-        reports: list[WorkloadDeploymentStatus],
+        messages: list[Message],
         ids: list[UUID],
         workloads: dict[UUID, Workload | None],
-    ) -> tuple[list[_Plan], list[object]]:
-        """Trigger the events in memory, in input order: one plan per report, and the new
-        events in the order they are to be stored (so positions follow the input).
+    ) -> tuple[list[_Plan], list[object], dict[tuple[UUID, int], Workload.Event]]:
+        """Trigger the events in memory, in input order: one plan per message, the new
+        events in the order they are to be stored (so positions follow the input), and the
+        new events by (workload, version).
 
         A `messageId` seen before is a duplicate when the content is the same, and an
         `IdempotencyConflict` (for the whole batch, before anything is stored) when not.
         """
         plans: list[_Plan] = []
         events: list[object] = []
-        fresh: dict[tuple[UUID, int], Workload.DeploymentAttempted] = {}
+        fresh: dict[tuple[UUID, int], Workload.Event] = {}
+        numbers: dict[tuple[UUID, int], int] = {}  # attempt numbers of new outcomes
         conflicts: list[Problem] = []
-        for number, (report, key) in enumerate(zip(reports, ids, strict=True), start=1):
+        for number, (message, key) in enumerate(zip(messages, ids, strict=True), start=1):
             found = workloads[key]
-            workload = found or Workload.register(report.tenant_id, report.workload_rt_id)
+            workload = found or Workload.register(message.tenant_id, message.workload_rt_id)
             workloads[key] = workload
-            original = workload.attempt_for(report.message_id)
-            if original is None:
-                event = workload.record_attempt(report)
+            version = workload.version_for(message.message_id)
+            if version is None:
+                event = workload.record(message)
                 events.extend(workload.collect_events())
-                fresh[(key, workload.attempts)] = event
-                plans.append((workload, workload.attempts, event, None))
+                fresh[(key, event.originator_version)] = event
+                attempt = workload.attempts if event.KIND == "outcome" else None
+                if attempt is not None:
+                    numbers[(key, event.originator_version)] = attempt
+                plans.append((workload, event.originator_version, attempt, False))
                 continue
-            earlier = fresh.get((key, original))
-            stored = None if earlier is not None else self._stored_attempt(workload, original)
-            if stored is not None:
-                earlier = stored[0]
-            assert earlier is not None
-            if not earlier.same_report(report):
-                where = f"{report.tenant_id}/{report.workload_rt_id}"
-                reason = (
-                    f"{report.message_id!r} was already recorded as attempt {original} of "
-                    f"{where}, with different content"
+            earlier = fresh.get((key, version))
+            if earlier is None:
+                earlier = self._store.event_at(key, version)[0]
+            attempt = None
+            if earlier.KIND == "outcome":
+                attempt = numbers.get((key, version)) or self._store.attempts_upto(key, version)
+            if not earlier.same_as(message):
+                where = f"{message.tenant_id}/{message.workload_rt_id}"
+                what = (
+                    f"attempt {attempt}" if attempt is not None else f"its {_NAMES[earlier.KIND]}"
                 )
-                conflicts.append(Problem("messageId", reason, number if len(reports) > 1 else None))
-            plans.append((workload, original, None, stored))
+                reason = (
+                    f"{message.message_id!r} was already recorded as {what} of {where}, "
+                    "with different content"
+                )
+                conflicts.append(
+                    Problem("messageId", reason, number if len(messages) > 1 else None)
+                )
+            plans.append((workload, version, attempt, True))
         if conflicts:
             raise IdempotencyConflict(conflicts)
-        return plans, events
+        return plans, events, fresh
 
-    def _stored_attempt(
-        self, workload: Workload, attempt: int
-    ) -> tuple[Workload.DeploymentAttempted, int]:
-        version = attempt + 1  # attempt n is version n + 1
-        found = self._store.events_with_positions(
-            workload.id, min_version=version, max_version=version, limit=1
-        )
-        return found[0]
-
-    def _receipt(self, plan: _Plan, positions: Positions) -> Receipt:
-        workload, attempt, event, stored = plan
-        if event is not None:
-            position = positions[(workload.id, event.originator_version)]
-            return answers.receipt(workload, attempt, event, position, duplicate=False)
-        if stored is None:  # a duplicate of an attempt earlier in this same batch
-            stored = self._stored_attempt(workload, attempt)
-        original, position = stored
-        return answers.receipt(workload, attempt, original, position, duplicate=True)
+    def _receipt(
+        self,
+        plan: _Plan,
+        positions: Positions,
+        fresh: dict[tuple[UUID, int], Workload.Event],
+    ) -> Receipt:
+        workload, version, attempt, duplicate = plan
+        position = positions.get((workload.id, version))
+        event = fresh.get((workload.id, version))
+        if event is None or position is None:  # a duplicate of a stored event
+            event, position = self._store.event_at(workload.id, version)
+        return answers.receipt(workload, attempt, event, position, duplicate=duplicate)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -310,7 +314,8 @@ class Ledger:
         limit: int | None = None,
         before_attempt: int | None = None,
     ) -> list[Attempt]:
-        """The workload's attempts, newest first: at most `limit`, older than `before_attempt`.
+        """The workload's attempts (outcomes), newest first: at most `limit`, older than
+        `before_attempt`. Each says which request it closed and how long that took.
 
         An unknown workload has an empty history.
         """
@@ -318,14 +323,30 @@ class Ledger:
             raise InvalidQuery(f"limit must not be negative, got {limit}")
         if limit == 0:
             return []
-        max_version = None if before_attempt is None else before_attempt  # attempt n-1 -> v n
-        rows = self._store.events_with_positions(
-            workload_id(tenant_id, workload_rt_id),
-            min_version=2,
-            max_version=max_version,
-            limit=limit,
-        )
-        return [answers.attempt_of(event, position) for event, position in rows]
+        attempts = [
+            entry
+            for entry in reversed(self._timeline(tenant_id, workload_rt_id))
+            if isinstance(entry, Attempt)
+            and (before_attempt is None or entry.attempt < before_attempt)
+        ]
+        return attempts if limit is None else attempts[:limit]
+
+    def timeline(
+        self, tenant_id: str, workload_rt_id: str, limit: int | None = None
+    ) -> list[TimelineEntry]:
+        """The workload's whole lifecycle, newest first: deploy requests, progress messages,
+        outcomes (`Attempt`) and undeploys (`LifecycleEntry`), at most `limit`.
+
+        An unknown workload has an empty timeline.
+        """
+        if limit is not None and limit < 0:
+            raise InvalidQuery(f"limit must not be negative, got {limit}")
+        entries = self._timeline(tenant_id, workload_rt_id)[::-1]
+        return entries if limit is None else entries[:limit]
+
+    def _timeline(self, tenant_id: str, workload_rt_id: str) -> list[TimelineEntry]:
+        records = self._store.records_of(workload_id(tenant_id, workload_rt_id))
+        return answers.timeline_of(records)
 
     def max_position(self) -> int:
         """The highest global position in the event store (0 when empty)."""
@@ -348,6 +369,23 @@ class Ledger:
         except ValueError as e:
             raise InvalidQuery(str(e)) from None
         return self._read_model.fleet(tenant_id, pool_name, wanted)
+
+    def overdue(
+        self,
+        older_than: timedelta = DEFAULT_OVERDUE,
+        tenant_id: str | None = None,
+        pool: str | None = None,
+    ) -> list[Overdue]:
+        """Deploys that never reported back: workloads whose latest deploy request has had no
+        outcome and no undeploy for longer than `older_than` (default 15 minutes), oldest
+        request first. `pool` matches the pool name or the pool runtime id.
+
+        Answered from the read model by an index of open requests, so it costs the size of
+        the overdue set, not of the fleet.
+        """
+        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
+            raise InvalidQuery(f"older_than must be a timedelta of 0 or more, got {older_than!r}")
+        return self._read_model.overdue(older_than, tenant_id, pool)
 
     def audit(
         self,

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Protocol
 from uuid import UUID
 
-from deployledger.domain.records import AuditPage, AuditQuery, RebuildResult, WorkloadState
+from deployledger.domain.records import (
+    AuditPage,
+    AuditQuery,
+    Overdue,
+    RebuildResult,
+    WorkloadState,
+)
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.storeurl import StoreURL
 from deployledger.domain.workload import Workload
+from deployledger.projections.project import EventRecord
 
 # A stored event's place: (workload id, version) -> global position.
 Positions = dict[tuple[UUID, int], int]
@@ -39,10 +47,14 @@ class EventStorePort(Protocol):
         """Store `events` in one transaction, in their order (so global positions follow it);
         `WriteConflict` if a version is taken. `workloads` are those the events came from."""
 
-    def events_with_positions(
-        self, workload: UUID, *, min_version: int, max_version: int | None, limit: int | None
-    ) -> list[tuple[Workload.DeploymentAttempted, int]]:
-        """The workload's attempt events, newest first, each with its global position."""
+    def event_at(self, workload: UUID, version: int) -> tuple[Workload.Event, int]:
+        """The workload's event at `version`, with its global position."""
+
+    def attempts_upto(self, workload: UUID, version: int) -> int:
+        """How many outcomes the workload has at versions <= `version`."""
+
+    def records_of(self, workload: UUID) -> list[EventRecord]:
+        """Every event of one workload, oldest first, as projections see them."""
 
     def max_position(self) -> int:
         """The highest global position stored (0 when empty)."""
@@ -58,6 +70,11 @@ class ReadModelPort(Protocol):
         self, tenant_id: str | None, pool_name: str | None, state: DeploymentState | None
     ) -> list[WorkloadState]:
         """Every workload's current state, filtered, by tenant then runtime id."""
+
+    def overdue(
+        self, older_than: timedelta, tenant_id: str | None, pool: str | None
+    ) -> list[Overdue]:
+        """Workloads whose open deploy request is older than `older_than`, oldest first."""
 
     def audit(self, query: AuditQuery, *, limit: int, cursor: str | None) -> AuditPage:
         """Attempts matching `query`, newest first, one page."""

@@ -44,6 +44,8 @@ from eventsourcing.persistence import Recording
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from eventsourcing.utils import register_topic
 
+from deployledger.domain.fold import registered
+
 CHECKED_VERSION = "9.5.6"
 F = TypeVar("F", bound=Callable[..., Any])
 A = TypeVar("A", bound=Aggregate)
@@ -107,8 +109,12 @@ def decode_datetime(value: Any) -> Any:
 class WorkloadSnapshot(Snapshot):
     """A workload's state at a version. The idempotency window, the bulk of a long
     history's snapshot, is packed as one newline-joined string of ids (ids hold no
-    control characters) and a list of attempt numbers: far cheaper to encode and
-    decode than a JSON object with 10,000 keys."""
+    control characters) and a list of event versions: far cheaper to encode and
+    decode than a JSON object with 10,000 keys.
+
+    Snapshots written before the lifecycle events packed attempt numbers instead
+    (`message_window`); their streams held outcomes only, so attempt n was version n + 1.
+    State fields added since take their registered values."""
 
     TOPIC = "deployledger:Workload.Snapshot"
 
@@ -116,16 +122,19 @@ class WorkloadSnapshot(Snapshot):
     def take(cls, aggregate: Any) -> Any:
         snapshot = super().take(aggregate)
         window: dict[str, int] = snapshot.state.pop("message_ids")  # a copy of vars()
-        snapshot.state["message_window"] = ["\n".join(window), list(window.values())]
+        snapshot.state["message_versions"] = ["\n".join(window), list(window.values())]
         return snapshot
 
     def mutate(self, aggregate: Any) -> Any:
-        state = dict(self.state)
-        packed = state.pop("message_window", None)
-        if packed is not None:
-            ids, attempts = packed
+        state = {**registered(), **self.state}
+        versions = state.pop("message_versions", None)
+        attempts = state.pop("message_window", None)
+        if attempts is not None:  # written before lifecycle events: attempt n is version n + 1
+            versions = [attempts[0], [n + 1 for n in attempts[1]]]
+        if versions is not None:
+            ids, numbers = versions
             keys = ids.split("\n") if ids else []
-            state["message_ids"] = dict(zip(keys, attempts, strict=True))
+            state["message_ids"] = dict(zip(keys, numbers, strict=True))
         return Snapshot.mutate(dataclasses.replace(self, state=state), aggregate)
 
 

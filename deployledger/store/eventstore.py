@@ -130,29 +130,37 @@ class EventStore:
 
         self._snapshots.submit(store)
 
-    def events_with_positions(
-        self, workload: UUID, *, min_version: int, max_version: int | None, limit: int | None
-    ) -> list[tuple[Workload.DeploymentAttempted, int]]:
-        """The workload's attempt events, newest first, each with its global position."""
-        rows = self._select_desc(workload, min_version, max_version, limit)
-        out = []
-        for position, version, topic, state in rows:
-            stored = StoredEvent(workload, version, topic, bytes(state))
-            event = self.app.mapper.to_domain_event(stored)
-            assert isinstance(event, Workload.DeploymentAttempted)
-            out.append((event, position))
-        return out
-
-    def _select_desc(
-        self, workload: UUID, min_version: int, max_version: int | None, limit: int | None
-    ) -> list[tuple[Any, ...]]:
-        upper = max_version if max_version is not None else 2**62
-        return self.query(
-            "SELECT {position}, originator_version, topic, state FROM {events} "
-            "WHERE originator_id = ? AND originator_version BETWEEN ? AND ? "
-            "ORDER BY originator_version DESC LIMIT ?",
-            (workload, min_version, upper, -1 if limit is None else limit),
+    def event_at(self, workload: UUID, version: int) -> tuple[Workload.Event, int]:
+        """The workload's event at `version`, decoded by the library's mapper (upcasts
+        included), with its global position."""
+        rows = self.query(
+            "SELECT {position}, topic, state FROM {events} "
+            "WHERE originator_id = ? AND originator_version = ?",
+            (workload, version),
         )
+        position, topic, state = rows[0]
+        event = self.app.mapper.to_domain_event(StoredEvent(workload, version, topic, bytes(state)))
+        assert isinstance(event, Workload.Event)
+        return event, position
+
+    def attempts_upto(self, workload: UUID, version: int) -> int:
+        """How many outcomes the workload has at versions <= `version`: the attempt number
+        of the outcome at `version`."""
+        rows = self.query(
+            "SELECT COUNT(*) FROM {events} "
+            "WHERE originator_id = ? AND originator_version <= ? AND topic = ?",
+            (workload, version, _ATTEMPTED),
+        )
+        return int(rows[0][0])
+
+    def records_of(self, workload: UUID) -> list[EventRecord]:
+        """Every event of one workload, oldest first, decoded as projections see them."""
+        rows = self.query(
+            "SELECT {position}, originator_id, originator_version, topic, state FROM {events} "
+            "WHERE originator_id = ? ORDER BY originator_version",
+            (workload,),
+        )
+        return _records(self, rows)
 
     def query(self, template: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """Run a read-only query on the events table, written once for both backends:
@@ -195,6 +203,10 @@ def read_after(store: EventStore, position: int, limit: int) -> list[EventRecord
         "WHERE {position} > ? ORDER BY {position} LIMIT ?",
         (position, limit),
     )
+    return _records(store, rows)
+
+
+def _records(store: EventStore, rows: list[tuple[Any, ...]]) -> list[EventRecord]:
     decode = store.app.mapper.transcoder.decode
     return [
         EventRecord(
@@ -202,17 +214,24 @@ def read_after(store: EventStore, position: int, limit: int) -> list[EventRecord
             originator if isinstance(originator, str) else originator.hex,
             version,
             topic,
-            _decode_attempt(state) if topic == _ATTEMPTED else decode(bytes(state)),
+            _decode_plain(state) if topic in _PLAIN else decode(bytes(state)),
         )
         for at, originator, version, topic, state in rows
     ]
 
 
 _ATTEMPTED = Workload.DeploymentAttempted.TOPIC
+_LIFECYCLE = (
+    Workload.DeploymentRequested.TOPIC,
+    Workload.DeploymentProgressed.TOPIC,
+    Workload.Undeployed.TOPIC,
+)
+# Our own events: their only transcoded values are the two timestamps.
+_PLAIN = frozenset((_ATTEMPTED, *_LIFECYCLE))
 
 
-def _decode_attempt(state: bytes) -> dict[str, Any]:
-    """The hot path of projections: an attempt's state holds two transcoded values, both
+def _decode_plain(state: bytes) -> dict[str, Any]:
+    """The hot path of projections: our events' state holds two transcoded values, both
     timestamps, so plain JSON and two `fromisoformat` calls replace the generic decoder."""
     data: dict[str, Any] = json.loads(state)
     data["timestamp"] = compat.decode_datetime(data["timestamp"])
@@ -220,11 +239,18 @@ def _decode_attempt(state: bytes) -> dict[str, Any]:
     return data
 
 
-def attempt_counts(store: EventStore, upto: int) -> dict[str, int]:
-    """Per workload (id hex), the number of attempts among events at positions <= `upto`."""
+def attempt_counts(store: EventStore, upto: int) -> tuple[dict[str, int], int]:
+    """Among events at positions <= `upto`: per workload (id hex), its number of outcomes;
+    and the number of lifecycle events (requests, progress, undeploys)."""
     rows = store.query(
-        "SELECT originator_id, MAX(originator_version) FROM {events} "
-        "WHERE {position} <= ? GROUP BY originator_id",
+        "SELECT originator_id, topic, COUNT(*) FROM {events} "
+        "WHERE {position} <= ? GROUP BY originator_id, topic",
         (upto,),
     )
-    return {_as_uuid(originator).hex: version - 1 for originator, version in rows}
+    attempts: dict[str, int] = {}
+    lifecycle = 0
+    for originator, topic, count in rows:
+        key = _as_uuid(originator).hex
+        attempts[key] = attempts.get(key, 0) + (count if topic == _ATTEMPTED else 0)
+        lifecycle += count if topic in _LIFECYCLE else 0
+    return attempts, lifecycle

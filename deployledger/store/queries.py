@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, func, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select
 
-from deployledger.domain.records import Attempt, AuditPage, AuditQuery, WorkloadState
+from deployledger.domain.records import AuditPage, AuditQuery, Overdue, WorkloadState
 from deployledger.domain.state import DeploymentState
 from deployledger.errors import InvalidQuery
-from deployledger.projections.project import decode_message
+from deployledger.projections.rows import attempt_from_row, overdue_from_row, state_from_row
 from deployledger.store.tables import deployment_attempts, workload_state
 
 MAX_PAGE = 10_000
@@ -40,13 +39,6 @@ def decode_cursor(cursor: str) -> int:
             f"invalid cursor {cursor!r}: pass the value a previous page gave"
         ) from None
     return position
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands timestamps back without a zone; they are stored in UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 def _utc(value: datetime) -> datetime:
@@ -73,24 +65,33 @@ def fleet(
     if state is not None:
         where.append(c.state == int(state))
     stmt = select(table).where(and_(True, *where)).order_by(c.tenant_id, c.workload_rt_id)
-    return [_state(row._mapping) for row in conn.execute(stmt)]
+    return [state_from_row(row._mapping) for row in conn.execute(stmt)]
 
 
-def _state(row: Any) -> WorkloadState:
-    return WorkloadState(
-        tenant_id=row["tenant_id"],
-        workload_rt_id=row["workload_rt_id"],
-        workload_name=row["workload_name"],
-        pool_name=row["pool_name"],
-        state=DeploymentState(row["state"]),
-        status_message=decode_message(row["status_message"], row["status_message_exact"]),
-        attempts=row["attempts"],
-        failures=row["failures"],
-        consecutive_failures=row["consecutive_failures"],
-        last_attempt_at=_aware(row["last_attempt_at"]),
-        last_success_at=_aware(row["last_success_at"]),
-        last_failure_at=_aware(row["last_failure_at"]),
-    )
+def overdue(
+    conn: Connection,
+    *,
+    older_than: timedelta,
+    tenant_id: str | None = None,
+    pool: str | None = None,
+    now: datetime | None = None,
+    table: Table = workload_state,
+) -> list[Overdue]:
+    """Workloads whose open deploy request was made before `now - older_than`, oldest
+    first. The open-requests index holds only workloads with a request open, so this reads
+    the overdue set, not the fleet. `pool` matches the pool name or the pool runtime id."""
+    now = now or datetime.now(UTC)
+    c = table.c
+    where: list[ColumnElement[bool]] = [
+        c.requested_at.is_not(None),
+        c.requested_at < (now - older_than),
+    ]
+    if tenant_id is not None:
+        where.append(c.tenant_id == tenant_id)
+    if pool is not None:
+        where.append(or_(c.pool_name == pool, c.pool_rt_id == pool))
+    stmt = select(table).where(and_(*where)).order_by(c.requested_at, c.tenant_id, c.workload_rt_id)
+    return [overdue_from_row(row._mapping, now) for row in conn.execute(stmt)]
 
 
 def _like_pattern(text: str) -> str:
@@ -136,27 +137,9 @@ def audit(
         where.append(c.position < decode_cursor(cursor))
     stmt = select(table).where(and_(True, *where)).order_by(c.position.desc()).limit(limit + 1)
     rows = [row._mapping for row in conn.execute(stmt)]
-    items = [_attempt(row) for row in rows[:limit]]
+    items = [attempt_from_row(row) for row in rows[:limit]]
     next_cursor = encode_cursor(items[-1].position) if len(rows) > limit else None
     return AuditPage(items, next_cursor)
-
-
-def _attempt(row: Any) -> Attempt:
-    return Attempt(
-        tenant_id=row["tenant_id"],
-        workload_rt_id=row["workload_rt_id"],
-        attempt=row["attempt"],
-        recorded_at=_aware(row["recorded_at"]),  # type: ignore[arg-type]
-        reported_at=_aware(row["reported_at"]),
-        success=bool(row["success"]),
-        state=DeploymentState(row["state"]),
-        status_message=decode_message(row["status_message"], row["status_message_exact"]),
-        workload_name=row["workload_name"],
-        pool_name=row["pool_name"],
-        message_id=row["message_id"],
-        position=row["position"],
-        message_truncated=bool(row["message_truncated"]),
-    )
 
 
 def contains_ci(haystack: str | None, needle: str | None) -> int:

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from deployledger.domain.records import AuditPage, AuditQuery, RebuildResult, WorkloadState
+from deployledger.domain.records import (
+    AuditPage,
+    AuditQuery,
+    Overdue,
+    RebuildResult,
+    WorkloadState,
+)
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.storeurl import StoreURL
 from deployledger.store import queries
@@ -53,6 +60,13 @@ class ReadModel:
         self.catch_up()
         with translated(self.url), self.engine.connect() as conn:
             return queries.fleet(conn, tenant_id=tenant_id, pool_name=pool_name, state=state)
+
+    def overdue(
+        self, older_than: timedelta, tenant_id: str | None, pool: str | None
+    ) -> list[Overdue]:
+        self.catch_up()
+        with translated(self.url), self.engine.connect() as conn:
+            return queries.overdue(conn, older_than=older_than, tenant_id=tenant_id, pool=pool)
 
     def audit(self, query: AuditQuery, *, limit: int, cursor: str | None) -> AuditPage:
         self.catch_up()

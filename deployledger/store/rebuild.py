@@ -2,8 +2,8 @@
 
 1. Fresh `*_next` tables are created (leftovers of an interrupted rebuild are dropped)
    and every event is replayed into them in batches, with indexes built afterwards.
-2. They are checked against the event store: the number of attempt rows, and every
-   workload's attempt count.
+2. They are checked against the event store: the number of attempt rows and lifecycle
+   rows, and every workload's attempt count.
 3. One transaction takes the live tracking lock, applies what arrived meanwhile, and
    swaps the tables. Readers see the old read model until that commit, then the new one;
    an interrupted rebuild leaves the live read model untouched.
@@ -31,7 +31,7 @@ from deployledger.store.runner import (
     ensure_tracking,
     lock_position,
 )
-from deployledger.store.tables import projection_tracking, shadow_tables
+from deployledger.store.tables import READ_MODEL_TABLES, projection_tracking, shadow_tables
 
 NEXT = "next"
 PREV = "prev"
@@ -49,13 +49,13 @@ def rebuild(
 ) -> RebuildResult:
     """Replay every event into fresh tables, verify them, and switch them in atomically."""
     url = events.url
-    meta, states, attempts = shadow_tables(NEXT)
-    tables = ReadModelTables(f"{LIVE}_{NEXT}", states, attempts)
+    meta, states, attempts, lifecycle = shadow_tables(NEXT)
+    tables = ReadModelTables(f"{LIVE}_{NEXT}", states, attempts, lifecycle)
     with translated(url):
         ensure_tracking(engine, LIVE)
         with engine.begin() as conn:
             meta.drop_all(conn, checkfirst=True)
-            for table in (states, attempts):
+            for table in tables.all:
                 conn.execute(CreateTable(table))  # indexes come after the bulk load
             conn.execute(
                 delete(projection_tracking).where(projection_tracking.c.name == tables.name)
@@ -64,28 +64,33 @@ def rebuild(
         applied = runner.catch_up(progress=progress)
         if engine.dialect.name == "postgresql":  # SQLite builds them once, in the switch
             with engine.begin() as conn:
-                for table in (states, attempts):
+                for table in tables.all:
                     for index in sorted(table.indexes, key=lambda i: i.name or ""):
                         conn.execute(CreateIndex(index))
         position = runner.position()
         _verify(events, engine, tables, position)
         result = _switch(events, engine, tables)
         with engine.begin() as conn:
-            for name in (f"{t}_{PREV}" for t in ("deployment_attempts", "workload_state")):
+            for name in (f"{t}_{PREV}" for t in READ_MODEL_TABLES):
                 conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
         return RebuildResult(applied, result[0], result[1], result[2])
 
 
 def _verify(events: EventStore, engine: Engine, tables: ReadModelTables, position: int) -> None:
-    expected = attempt_counts(events, position)
+    expected, lifecycle = attempt_counts(events, position)
     with engine.connect() as conn:
         found = dict(
             conn.execute(select(tables.states.c.workload_id, tables.states.c.attempts)).all()
         )
         rows = conn.execute(select(func.count()).select_from(tables.attempts)).scalar_one()
+        steps = conn.execute(select(func.count()).select_from(tables.lifecycle)).scalar_one()
     total = sum(expected.values())
     if rows != total:
         raise RebuildFailed(f"rebuilt read model has {rows} attempt rows, the event store {total}")
+    if steps != lifecycle:
+        raise RebuildFailed(
+            f"rebuilt read model has {steps} lifecycle rows, the event store {lifecycle}"
+        )
     wrong = [k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k)]
     if wrong:
         raise RebuildFailed(
@@ -123,11 +128,8 @@ def _pairs(live: Table, other: Table) -> list[tuple[Index, Index]]:
 
 def _swap_postgres(conn: Connection, tables: ReadModelTables) -> None:
     # Renames are catalogue updates: readers wait a moment on the lock, never see a gap.
-    _, prev_states, prev_attempts = shadow_tables(PREV)
-    for live, nxt, prev in (
-        (LIVE_TABLES.states, tables.states, prev_states),
-        (LIVE_TABLES.attempts, tables.attempts, prev_attempts),
-    ):
+    _, *previous = shadow_tables(PREV)
+    for live, nxt, prev in zip(LIVE_TABLES.all, tables.all, previous, strict=True):
         conn.execute(text(f"DROP TABLE IF EXISTS {prev.name}"))
         _rename_table(conn, live, prev)
         _rename_table(conn, nxt, live)
@@ -151,7 +153,7 @@ def _swap_sqlite(conn: Connection, tables: ReadModelTables) -> None:
     # SQLite cannot rename indexes, so the live tables are dropped and the new ones get
     # their canonically named indexes here, built once. WAL readers keep seeing the old
     # read model until the commit.
-    for live, nxt in ((LIVE_TABLES.states, tables.states), (LIVE_TABLES.attempts, tables.attempts)):
+    for live, nxt in zip(LIVE_TABLES.all, tables.all, strict=True):
         conn.execute(text(f'DROP TABLE "{live.name}"'))
         for index in nxt.indexes:
             conn.execute(text(f'DROP INDEX IF EXISTS "{index.name}"'))

@@ -29,6 +29,7 @@ from deployledger.store.errors import translated
 from deployledger.store.eventstore import EventStore, read_after
 from deployledger.store.tables import (
     deployment_attempts,
+    lifecycle_events,
     projection_tracking,
     workload_state,
 )
@@ -43,14 +44,19 @@ CATCHING_UP = "the read model must catch up on new events first, and that writes
 
 @dataclass(frozen=True)
 class ReadModelTables:
-    """Where a projection writes: its two tables and its tracking row."""
+    """Where a projection writes: its tables and its tracking row."""
 
     name: str
     states: Table
     attempts: Table
+    lifecycle: Table
+
+    @property
+    def all(self) -> tuple[Table, Table, Table]:
+        return (self.states, self.attempts, self.lifecycle)
 
 
-LIVE_TABLES = ReadModelTables(LIVE, workload_state, deployment_attempts)
+LIVE_TABLES = ReadModelTables(LIVE, workload_state, deployment_attempts, lifecycle_events)
 
 
 class ProjectionRunner:
@@ -79,7 +85,9 @@ class ProjectionRunner:
         # otherwise make a 20,000-event batch hold gigabytes.
         if not records:
             return
-        size = sum(len(r.data.get("status_message") or "") for r in records)
+        size = sum(
+            len(r.data.get("status_message") or r.data.get("message") or "") for r in records
+        )
         per_event = 512 + size // len(records)
         self._limit = min(self.batch_size, max(MIN_BATCH, BATCH_BYTES // per_event))
 
@@ -248,7 +256,7 @@ def lock_position(conn: Connection, name: str) -> int:
 
 
 def apply_records(conn: Connection, tables: ReadModelTables, records: list[EventRecord]) -> None:
-    """Write one batch's row changes (attempt rows, and upserted state rows)."""
+    """Write one batch's row changes (attempt and lifecycle rows, and upserted state rows)."""
     states = tables.states
     keys = list({r.workload_id for r in records})
     existing: dict[str, dict[str, Any]] = {}
@@ -259,6 +267,8 @@ def apply_records(conn: Connection, tables: ReadModelTables, records: list[Event
     changes = project(records, existing)
     if changes.attempts:
         bulk_insert(conn, tables.attempts, changes.attempts)
+    if changes.lifecycle:
+        bulk_insert(conn, tables.lifecycle, changes.lifecycle)
     inserts = [changes.states[k] for k in changes.new_states]
     updates = [
         {**row, "b_workload_id": key}

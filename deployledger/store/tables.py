@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    text,
 )
 
 NAMING = {
@@ -52,8 +54,28 @@ def _state_table(name: str, meta: MetaData) -> Table:
         Column("last_success_at", DateTime(timezone=True)),
         Column("last_failure_at", DateTime(timezone=True)),
         Column("last_position", BigInteger, nullable=False),
+        Column("pool_rt_id", ID),
+        Column("workload_type", String(16)),
+        Column("deployed_chart_name", ID),
+        Column("deployed_chart_version", ID),
+        Column("pending_chart_name", ID),
+        Column("pending_chart_version", ID),
+        Column("requested_at", DateTime(timezone=True)),  # set while a request is open
+        Column("request_version", Integer),
+        Column("request_position", BigInteger),
+        Column("values_digest", String(80)),
+        Column("last_duration", Float),
+        Column("undeployed_at", DateTime(timezone=True)),
         Index(None, "state", "tenant_id"),
         Index(None, "pool_name", "tenant_id"),
+        # Overdue deploys: only workloads with an open request are in this index, so a
+        # query reads the overdue set, not the fleet.
+        Index(
+            f"ix_{name}_open_requests",
+            "requested_at",
+            postgresql_where=text("requested_at IS NOT NULL"),
+            sqlite_where=text("requested_at IS NOT NULL"),
+        ),
     )
 
 
@@ -76,6 +98,12 @@ def _attempts_table(name: str, meta: MetaData) -> Table:
         Column("pool_name", ID),
         Column("message_id", ID),
         Column("message_truncated", Boolean, nullable=False, server_default=false()),
+        Column("chart_name", ID),
+        Column("chart_version", ID),
+        Column("request_position", BigInteger),
+        Column("duration", Float),  # seconds from request to outcome
+        Column("helm_operation", Text),
+        Column("exit_code", Integer),
         Index(None, "tenant_id", "workload_rt_id", "position"),
         Index(None, "tenant_id", "success", "position"),
         Index(None, "tenant_id", "position"),
@@ -87,8 +115,45 @@ def _attempts_table(name: str, meta: MetaData) -> Table:
     )
 
 
+def _lifecycle_table(name: str, meta: MetaData) -> Table:
+    """Deploy requests, progress messages and undeploys: a workload's timeline besides its
+    outcomes. No secret is ever stored here (see `deployledger.domain.lifecycle`)."""
+    return Table(
+        name,
+        meta,
+        Column("position", BigInteger, primary_key=True, autoincrement=False),
+        Column("tenant_id", ID, nullable=False),
+        Column("workload_rt_id", ID, nullable=False),
+        Column("kind", String(16), nullable=False),  # request, progress or undeploy
+        Column("recorded_at", DateTime(timezone=True), nullable=False),
+        Column("reported_at", DateTime(timezone=True)),
+        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("workload_name", ID, nullable=False),
+        Column("message_id", ID),
+        Column("pool_rt_id", ID),
+        Column("workload_type", String(16)),
+        Column("chart_name", ID),
+        Column("chart_version", ID),
+        Column("repository_url", Text),
+        Column("is_reconciliation", Boolean),
+        Column("ingress_enabled", Boolean),
+        Column("hostname", ID),
+        Column("receives_cluster_secrets", Boolean),
+        Column("secret_paths", Text),  # JSON array of paths
+        Column("overrides", Text),  # JSON array of {path, value}: the non-secret ones
+        Column("values_digest", String(80)),
+        Column("values_changed", Boolean),
+        Column("message", Text),
+        Column("message_exact", LargeBinary),
+        Column("message_truncated", Boolean, nullable=False, server_default=false()),
+        Index(None, "tenant_id", "workload_rt_id", "position"),
+        Index(None, "kind", "position"),
+    )
+
+
 workload_state = _state_table("workload_state", metadata)
 deployment_attempts = _attempts_table("deployment_attempts", metadata)
+lifecycle_events = _lifecycle_table("lifecycle_events", metadata)
 
 projection_tracking = Table(
     "projection_tracking",
@@ -97,13 +162,14 @@ projection_tracking = Table(
     Column("position", BigInteger, nullable=False),
 )
 
-READ_MODEL_TABLES = ("workload_state", "deployment_attempts")
+READ_MODEL_TABLES = ("workload_state", "deployment_attempts", "lifecycle_events")
 
 
-def shadow_tables(suffix: str) -> tuple[MetaData, Table, Table]:
+def shadow_tables(suffix: str) -> tuple[MetaData, Table, Table, Table]:
     """Fresh copies of the read-model tables, named `<table>_<suffix>`, for a rebuild beside the
     live ones. Their constraint and index names carry the suffix too."""
     meta = MetaData(naming_convention=NAMING)
     state = _state_table(f"workload_state_{suffix}", meta)
     attempts = _attempts_table(f"deployment_attempts_{suffix}", meta)
-    return meta, state, attempts
+    lifecycle = _lifecycle_table(f"lifecycle_events_{suffix}", meta)
+    return meta, state, attempts, lifecycle
