@@ -89,6 +89,73 @@ def report(
     return {k: v for k, v in body.items() if v is not ...}
 
 
+def request(
+    rtid: str = RT_ID,
+    *,
+    tenant: str = TENANT,
+    name: str = NAME,
+    chart: str = "billing",
+    version: str | None = "1.2.3",
+    **fields: Any,
+) -> dict[str, Any]:
+    """A valid deploy request (`kind: request`), camelCase; keywords as for `report`."""
+    body: dict[str, Any] = {
+        "kind": "request",
+        "tenantId": tenant,
+        "poolRtId": "pool-rt-1",
+        "workloadName": name,
+        "workloadRtId": rtid,
+        "workloadType": "Application",
+        "repositoryUrl": "https://charts.example.com/stable",
+        "chartName": chart,
+        "chartVersion": version,
+        "isReconciliation": False,
+        "valuesYaml": "replicaCount: 2\n",
+        "values": [{"path": "image.tag", "value": "v1", "isSecret": False}],
+        "receivesClusterSecrets": False,
+        "ingressEnabled": True,
+        "hostname": "billing.example.com",
+        **fields,
+    }
+    return {k: v for k, v in body.items() if v is not ...}
+
+
+def progress(
+    rtid: str = RT_ID,
+    message: str = "Pod billing-1 container 'app' waiting: ContainerCreating",
+    *,
+    tenant: str = TENANT,
+    name: str = NAME,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A valid progress message (`kind: progress`), camelCase."""
+    body: dict[str, Any] = {
+        "kind": "progress",
+        "tenantId": tenant,
+        "workloadName": name,
+        "workloadRtId": rtid,
+        "message": message,
+        **fields,
+    }
+    return {k: v for k, v in body.items() if v is not ...}
+
+
+def undeploy(
+    rtid: str = RT_ID, *, tenant: str = TENANT, name: str = NAME, **fields: Any
+) -> dict[str, Any]:
+    """A valid undeploy request (`kind: undeploy`), camelCase."""
+    body: dict[str, Any] = {
+        "kind": "undeploy",
+        "tenantId": tenant,
+        "poolRtId": "pool-rt-1",
+        "workloadName": name,
+        "workloadRtId": rtid,
+        "workloadType": "Application",
+        **fields,
+    }
+    return {k: v for k, v in body.items() if v is not ...}
+
+
 # Every field set, none to its default: a report that shows where each field ends up.
 EVERY_FIELD: dict[str, Any] = {
     "success": False,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from deployledger.domain.fold import (
@@ -78,11 +77,6 @@ def new_state(record: EventRecord) -> dict[str, Any]:
     }
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    # Stored in UTC: SQLite's DateTime keeps the wall-clock time and drops the offset.
-    return None if value is None else value.astimezone(UTC)
-
-
 def attempt_row(record: EventRecord) -> dict[str, Any]:
     """An outcome's row, before the fold numbers it and correlates it with its request."""
     data = record.data
@@ -95,8 +89,8 @@ def attempt_row(record: EventRecord) -> dict[str, Any]:
         "workload_rt_id": data["workload_rt_id"],
         "attempt": 0,
         "recorded_at": data["timestamp"],
-        "reported_at": _utc(data["reported_at"]),
-        "occurred_at": _utc(data["reported_at"] or data["timestamp"]),
+        "reported_at": data["reported_at"],  # the sender's offset; stored in UTC
+        "occurred_at": data["reported_at"] or data["timestamp"],
         "success": success,
         "state": int(DeploymentState.after_attempt(success)),
         "status_message": text,
@@ -147,8 +141,8 @@ def lifecycle_row(record: EventRecord, kind: str) -> dict[str, Any]:
         "workload_rt_id": data["workload_rt_id"],
         "kind": kind,
         "recorded_at": data["timestamp"],
-        "reported_at": _utc(data["reported_at"]),
-        "occurred_at": _utc(data["reported_at"] or data["timestamp"]),
+        "reported_at": data["reported_at"],  # the sender's offset; stored in UTC
+        "occurred_at": data["reported_at"] or data["timestamp"],
         "workload_name": data["workload_name"],
         "message_id": data["message_id"],
         "pool_rt_id": data.get("pool_rt_id"),

@@ -7,6 +7,8 @@ minor line fails until someone re-checks the assumptions and moves `CHECKED_VERS
 
 from __future__ import annotations
 
+import dataclasses
+
 import importlib.metadata
 import inspect
 import json
@@ -53,11 +55,26 @@ def ledger_app(url: str) -> Iterator[LedgerApplication]:
         app.close()
 
 
+_LIFECYCLE_FIELDS = (
+    "pool_rt_id",
+    "workload_type",
+    "deployed_chart_name",
+    "deployed_chart_version",
+    "pending_chart_name",
+    "pending_chart_version",
+    "requested_at",
+    "last_duration",
+    "undeployed_at",
+    "request_version",
+    "values_digest",
+)
+
+
 def workload_with_attempts(*message_ids: str | None, rtid: str = RT_ID) -> Workload:
     """A new workload with one attempt per message id, its events still pending."""
     workload = Workload.register(TENANT, rtid)
     for n, message_id in enumerate(message_ids):
-        workload.record_attempt(
+        workload.record(
             parsed_report(
                 rtid,
                 success=n % 2 == 0,
@@ -244,9 +261,9 @@ def test_assumption_05_collect_events_and_put_return_recordings(ready_url: str) 
         ] == [(e.originator_id, e.originator_version) for e in pending]
 
         # One transaction: a conflict on one aggregate stores nothing of the others.
-        first.record_attempt(parsed_report(messageId="m-3"))
+        first.record(parsed_report(messageId="m-3"))
         stale = compat.replay(None, app.events.get(second.id, lte=1))
-        stale.record_attempt(parsed_report("other-rt", messageId="m-x"))  # version 2 again
+        stale.record(parsed_report("other-rt", messageId="m-x"))  # version 2 again
         with pytest.raises(es.IntegrityError):
             compat.store_events(app.events, [*first.collect_events(), *stale.collect_events()])
         assert first.pending_events == []  # drained, even though nothing was stored
@@ -310,18 +327,26 @@ def test_assumption_07_snapshot_state_is_a_copy_of_vars_and_round_trips(
     assert plain.mutate(None) == workload
 
     window = dict(workload.message_ids)
-    assert window == {"m-1": 1, "m-3": 3, "m-4": 4}
+    assert window == {"m-1": 2, "m-3": 4, "m-4": 5}  # message id -> event version
     snapshot = compat.WorkloadSnapshot.take(workload)
     assert "message_ids" not in snapshot.state
-    assert snapshot.state["message_window"] == ["m-1\nm-3\nm-4", [1, 3, 4]]
+    assert snapshot.state["message_versions"] == ["m-1\nm-3\nm-4", [2, 4, 5]]
     assert workload.message_ids == window  # the aggregate is untouched
-    workload.message_ids["m-5"] = 5  # later changes do not reach the snapshot
-    assert snapshot.state["message_window"] == ["m-1\nm-3\nm-4", [1, 3, 4]]
+    workload.message_ids["m-5"] = 6  # later changes do not reach the snapshot
+    assert snapshot.state["message_versions"] == ["m-1\nm-3\nm-4", [2, 4, 5]]
     del workload.message_ids["m-5"]
 
     rebuilt = snapshot.mutate(None)
     assert rebuilt == workload
     assert rebuilt.message_ids == window
+
+    # A snapshot written before the lifecycle events packed attempt numbers (attempt n was
+    # version n + 1) and had none of the lifecycle fields: it still loads to the same state.
+    old_state = {k: v for k, v in snapshot.state.items() if k not in _LIFECYCLE_FIELDS}
+    old_state.pop("message_versions")
+    old_state["message_window"] = ["m-1\nm-3\nm-4", [1, 3, 4]]
+    old = dataclasses.replace(snapshot, state=old_state)
+    assert old.mutate(None) == workload
 
     # Through the application's mapper and back, as it is stored.
     with ledger_app(sqlite_ready_url) as app:

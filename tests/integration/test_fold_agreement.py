@@ -1,9 +1,10 @@
 """One fold, proven equal: the aggregate and the read model never disagree (both backends).
 
-For any sequence of reports over a few workloads, recorded in random chunks,
-`Ledger.current()` (the aggregate's fold) equals that workload's row of
-`Ledger.workloads()` (the projection's fold), field by field, and `history()` (the
-events) equals the workload's `audit()` rows (the read model). SQLite gets a fresh file
+For any sequence of lifecycle messages (deploy requests, progress, outcomes, undeploys)
+over a few workloads, recorded in random chunks, `Ledger.current()` (the aggregate's
+fold) equals that workload's row of `Ledger.workloads()` (the projection's fold), field
+by field, `history()` (the events) equals the workload's `audit()` rows (the read
+model), and a rebuild changes nothing. SQLite gets a fresh file
 per example; PostgreSQL a tenant of its own per example in one migrated database.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import report
+from support import progress, report, request, undeploy
 
 from deployledger import Ledger
 
@@ -45,6 +46,8 @@ REPORTED_AT = st.one_of(
 )
 STEP = st.fixed_dictionaries(
     {
+        "kind": st.sampled_from(["outcome", "outcome", "request", "progress", "undeploy"]),
+        "chart": st.sampled_from(["1.0.0", "1.1.0", ""]),
         "rt": st.sampled_from(RT_IDS),
         "success": st.booleans(),
         "message": MESSAGES,
@@ -65,22 +68,26 @@ def content_id(step: dict[str, Any]) -> str:
     return "m-" + hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+def message(tenant: str, s: dict[str, Any]) -> dict[str, Any]:
+    common = {
+        "tenant": tenant,
+        "name": s["name"],
+        "messageId": content_id(s) if s["resend"] else None,
+        "reportedAt": s["reportedAt"],
+    }
+    if s["kind"] == "request":
+        return request(s["rt"], version=s["chart"], poolRtId=s["pool"], **common)
+    if s["kind"] == "progress":
+        return progress(s["rt"], s["message"] or "waiting", **common)
+    if s["kind"] == "undeploy":
+        return undeploy(s["rt"], poolRtId=s["pool"], **common)
+    return report(s["rt"], pool=s["pool"], success=s["success"], message=s["message"], **common)
+
+
 def record_in_chunks(
     ledger: Ledger, tenant: str, steps: list[dict[str, Any]], sizes: list[int]
 ) -> None:
-    reports = [
-        report(
-            s["rt"],
-            messageId=content_id(s) if s["resend"] else None,
-            tenant=tenant,
-            name=s["name"],
-            pool=s["pool"],
-            success=s["success"],
-            message=s["message"],
-            reportedAt=s["reportedAt"],
-        )
-        for s in steps
-    ]
+    reports = [message(tenant, s) for s in steps]
     start, turn = 0, 0
     while start < len(reports):
         size = sizes[turn % len(sizes)]
@@ -104,6 +111,16 @@ def check_agreement(
             audited = ledger.audit(tenant_id=tenant, workload_rt_id=rt, limit=100).items
             assert history == audited
             assert [a.attempt for a in history] == list(range(current.attempts, 0, -1))
+            timeline = ledger.timeline(tenant, rt)
+            assert [e for e in timeline if e.kind == "outcome"] == history
+            assert [e.position for e in timeline] == sorted(
+                (e.position for e in timeline), reverse=True
+            )
+        before = [dataclasses.asdict(w) for w in ledger.workloads(tenant_id=tenant)]
+        pages = ledger.audit(tenant_id=tenant, limit=1000).items
+        ledger.rebuild()
+        assert [dataclasses.asdict(w) for w in ledger.workloads(tenant_id=tenant)] == before
+        assert ledger.audit(tenant_id=tenant, limit=1000).items == pages
 
 
 SETTINGS = settings(

@@ -41,7 +41,12 @@ from deployledger.migrations import runner
 from deployledger.migrations.runner import current, downgrade, head, include_name, upgrade
 from deployledger.store.tables import metadata, projection_tracking
 
-READ_MODEL = {"workload_state", "deployment_attempts", "projection_tracking"}
+READ_MODEL = {
+    "workload_state",
+    "deployment_attempts",
+    "lifecycle_events",
+    "projection_tracking",
+}
 
 
 def event_tables(url: str) -> set[str]:
@@ -288,13 +293,14 @@ class TestPackaging:
             "0002_read_model.py",
             "0003_insert_function.py",
             "0004_occurred_at.py",
+            "0005_lifecycle.py",
         ]
         assert (package / "migrations" / "env.py").is_file()
         assert (package / "migrations" / "script.py.mako").is_file()
         assert Path(runner.HERE) == package / "migrations"
         script = ScriptDirectory(str(runner.HERE))
-        assert {r.revision for r in script.walk_revisions()} == {"0001", "0002", "0003", "0004"}
-        assert head() == "0004"
+        assert {r.revision for r in script.walk_revisions()} == {"0001", "0002", "0003", "0004", "0005"}
+        assert head() == "0005"
 
     def test_every_migration_file_is_matched_by_the_package_data_of_the_wheel(self) -> None:
         config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))

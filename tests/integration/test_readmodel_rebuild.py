@@ -177,6 +177,7 @@ class TestRebuildSwitch:
                 assert leftover_tables(engine) == {
                     "workload_state_next",
                     "deployment_attempts_next",
+                    "lifecycle_events_next",
                 }
                 receipt = ledger.record(reports(1, first=5000, **MIX)[0])
                 assert ledger.audit(limit=1).items[0].position == receipt.position

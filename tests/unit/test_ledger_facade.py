@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from eventsourcing.utils import get_topic
 from support import report
 
 from deployledger import InvalidQuery, InvalidStoreURL, Ledger, StoreURL, WorkloadNotFound
@@ -19,6 +20,7 @@ from deployledger.domain.records import AuditPage, AuditQuery, RebuildResult, Wo
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.workload import Workload
 from deployledger.errors import WriteConflict
+from deployledger.projections.project import EventRecord
 from deployledger.service.ports import EventStorePort, Positions, ReadModelPort
 
 
@@ -65,16 +67,29 @@ class FakeEventStore:
             (e.originator_id, e.originator_version): start + n + 1 for n, e in enumerate(pending)
         }
 
-    def events_with_positions(
-        self, workload: UUID, *, min_version: int, max_version: int | None, limit: int | None
-    ) -> list[tuple[Workload.DeploymentAttempted, int]]:
-        upper = max_version if max_version is not None else 2**62
-        found = [
-            (e, self.events.index(e) + 1)
-            for e in reversed(self._of(workload))
-            if min_version <= e.originator_version <= upper
+    def event_at(self, workload: UUID, version: int) -> tuple[Workload.Event, int]:
+        for position, event in enumerate(self.events, start=1):
+            if (event.originator_id, event.originator_version) == (workload, version):
+                return event, position
+        raise LookupError(version)
+
+    def attempts_upto(self, workload: UUID, version: int) -> int:
+        return sum(
+            isinstance(e, Workload.DeploymentAttempted) and e.originator_version <= version
+            for e in self._of(workload)
+        )
+
+    def records_of(self, workload: UUID) -> list[EventRecord]:
+        return [
+            EventRecord(
+                self.events.index(e) + 1,
+                workload.hex,
+                e.originator_version,
+                get_topic(type(e)),
+                dict(vars(e)),
+            )
+            for e in self._of(workload)
         ]
-        return found[:limit] if limit is not None else found
 
     def max_position(self) -> int:
         return len(self.events)

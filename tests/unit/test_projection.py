@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import EVERY_FIELD, parsed_report
+from support import EVERY_FIELD, parsed_report, progress, request
 
-from deployledger import DeploymentState
+from deployledger import DeploymentState, parse_message
 from deployledger.domain.workload import Workload, workload_id
 from deployledger.projections.project import (
     EventRecord,
@@ -68,7 +68,7 @@ class Positions:
 
 def attempt(workload: Workload, **fields: Any) -> Workload:
     """Record one attempt on `workload` (`fields` as for `support.report`); return it."""
-    workload.record_attempt(
+    workload.record(
         parsed_report(workload.workload_rt_id, tenant=workload.tenant_id, **fields)
     )
     return workload
@@ -112,7 +112,7 @@ class TestAttemptRow:
         workload = attempt(Workload.register("t1", "rt-1"), **EVERY_FIELD)
         registration, attempted = Positions().records(workload)
 
-        row = attempt_row(attempted)
+        [row] = project([registration, attempted], {}).attempts
 
         assert set(row) == {c.name for c in deployment_attempts.columns}
         assert row == {
@@ -131,20 +131,33 @@ class TestAttemptRow:
             "pool_name": "pool-b",
             "message_id": "m-1",
             "message_truncated": False,
+            "chart_name": None,  # no request was open
+            "chart_version": None,
+            "request_position": None,
+            "duration": None,
+            "helm_operation": None,  # not the operator's format
+            "exit_code": None,
         }
-        assert row["reported_at"].utcoffset() == timedelta(0)
         assert registration.topic == REGISTERED
 
-    def test_the_attempt_number_is_the_version_less_the_registration(self) -> None:
+    def test_attempt_numbers_count_the_outcomes_only(self) -> None:
         workload = Workload.register("t1", "rt-1")
-        for _ in range(3):
-            attempt(workload)
-        rows = [attempt_row(r) for r in Positions().records(workload)[1:]]
+        attempt(workload)
+        workload.record(parse_message(request("rt-1", tenant="t1")))
+        workload.record(parse_message(progress("rt-1", tenant="t1")))
+        attempt(workload)
+        attempt(workload)
+        changes = project(Positions().records(workload), {})
+        rows = changes.attempts
         assert [r["attempt"] for r in rows] == [1, 2, 3]
+        assert [r["position"] for r in rows] == [2, 5, 6]
         assert [r["state"] for r in rows] == [int(DeploymentState.DEPLOYED)] * 3
         assert [r["reported_at"] for r in rows] == [None] * 3
+        assert [r["kind"] for r in changes.lifecycle] == ["request", "progress"]
 
-    def test_a_reported_time_in_any_zone_is_stored_in_utc(self) -> None:
+    def test_a_reported_time_keeps_its_instant_and_zone(self) -> None:
+        # The row keeps the sender's offset (the timeline shows it); the database stores
+        # the instant in UTC (see the read-model tests).
         record = EventRecord(
             7,
             key(),
@@ -164,7 +177,7 @@ class TestAttemptRow:
         )
         row = attempt_row(record)
         assert row["reported_at"] == datetime(2024, 5, 1, 11, tzinfo=UTC)
-        assert row["reported_at"].tzinfo == UTC
+        assert row["reported_at"].utcoffset() == timedelta(hours=-5)
         assert (row["status_message"], row["status_message_exact"]) == (None, None)
 
 
@@ -194,6 +207,18 @@ class TestProject:
             "last_success_at": None,
             "last_failure_at": None,
             "last_position": 1,
+            "pool_rt_id": None,
+            "workload_type": None,
+            "deployed_chart_name": None,
+            "deployed_chart_version": None,
+            "pending_chart_name": None,
+            "pending_chart_version": None,
+            "requested_at": None,
+            "request_version": None,
+            "request_position": None,
+            "values_digest": None,
+            "last_duration": None,
+            "undeployed_at": None,
         }
 
     def test_attempts_give_one_row_each_and_one_final_state_row_per_workload(self) -> None:

@@ -12,13 +12,12 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic, resolve_topic
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import EVERY_FIELD, parsed_report
+from support import EVERY_FIELD, parsed_report, progress, request
 
-from deployledger import DeploymentState
+from deployledger import DeploymentState, parse_message
 from deployledger.domain.workload import (
     IDEMPOTENCY_WINDOW,
     Workload,
-    attempt_number,
     workload_id,
 )
 from deployledger.store.compat import WorkloadSnapshot
@@ -81,7 +80,7 @@ class TestEvents:
         workload = registered()
         workload.collect_events()
         sent = parsed_report(**EVERY_FIELD)
-        returned = workload.record_attempt(sent)
+        returned = workload.record(sent)
         events = workload.collect_events()
         assert events == [returned]
         event = events[0]
@@ -98,28 +97,32 @@ class TestEvents:
 
     def test_events_are_immutable(self) -> None:
         workload = registered()
-        event = workload.record_attempt(parsed_report())
+        event = workload.record(parsed_report())
         with pytest.raises(AttributeError):
             event.success = False  # type: ignore[misc]
 
     def test_the_event_time_is_an_aware_clock_reading_not_the_reported_time(self) -> None:
         workload = registered()
         before = datetime.now(UTC)
-        event = workload.record_attempt(parsed_report(reportedAt="2001-01-01T00:00:00Z"))
+        event = workload.record(parsed_report(reportedAt="2001-01-01T00:00:00Z"))
         after = datetime.now(UTC)
         assert event.timestamp.tzinfo is not None
         assert before <= event.timestamp <= after
 
-    def test_versions_map_to_attempt_numbers(self) -> None:
+    def test_attempt_numbers_count_outcomes_only(self) -> None:
         workload = registered()
-        versions = [workload.record_attempt(parsed_report()).originator_version for _ in range(3)]
-        assert versions == [2, 3, 4]
-        assert [attempt_number(v) for v in versions] == [1, 2, 3]
+        versions = [workload.record(parsed_report()).originator_version for _ in range(2)]
+        workload.record(parse_message(request()))
+        workload.record(parse_message(progress()))
+        versions.append(workload.record(parsed_report()).originator_version)
+        assert versions == [2, 3, 6]
+        assert workload.attempts == 3
+        assert workload.version == 6
 
     def test_a_replayed_aggregate_equals_the_live_one(self) -> None:
         workload = registered()
-        workload.record_attempt(parsed_report(success=False, statusMessage="boom", messageId="a"))
-        workload.record_attempt(parsed_report(success=True, workloadName="renamed", messageId="b"))
+        workload.record(parsed_report(success=False, statusMessage="boom", messageId="a"))
+        workload.record(parsed_report(success=True, workloadName="renamed", messageId="b"))
         rebuilt = replay(workload.collect_events())
         assert vars(rebuilt) == vars(workload)
 
@@ -134,6 +137,9 @@ class TestTopics:
         [
             (Workload.Registered, "deployledger:Workload.Registered"),
             (Workload.DeploymentAttempted, "deployledger:Workload.DeploymentAttempted"),
+            (Workload.DeploymentRequested, "deployledger:Workload.DeploymentRequested"),
+            (Workload.DeploymentProgressed, "deployledger:Workload.DeploymentProgressed"),
+            (Workload.Undeployed, "deployledger:Workload.Undeployed"),
             (WorkloadSnapshot, "deployledger:Workload.Snapshot"),
         ],
     )
@@ -145,7 +151,7 @@ class TestTopics:
         app = Application[UUID](env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
         try:
             workload = registered()
-            workload.record_attempt(parsed_report())
+            workload.record(parsed_report())
             recordings = app.save(workload)
             topics = [app.mapper.to_stored_event(r.domain_event).topic for r in recordings]
             assert topics == [
@@ -197,7 +203,7 @@ class TestDeploymentState:
     @pytest.mark.parametrize(("success", "state"), [(True, 2), (False, 3)])
     def test_an_attempt_sets_the_mapped_state(self, success: bool, state: int) -> None:
         workload = registered()
-        workload.record_attempt(parsed_report(success=success))
+        workload.record(parsed_report(success=success))
         assert workload.state == state
 
 
@@ -214,7 +220,7 @@ class TestCountersAndCurrentValues:
     def test_counters_and_times_follow_successes_and_failures(self) -> None:
         workload = registered()
         outcomes = [True, False, False, True, False, False, False]
-        events = [workload.record_attempt(parsed_report(success=s)) for s in outcomes]
+        events = [workload.record(parsed_report(success=s)) for s in outcomes]
         assert workload.attempts == 7
         assert workload.failures == 5
         assert workload.consecutive_failures == 3
@@ -225,21 +231,21 @@ class TestCountersAndCurrentValues:
     def test_a_success_resets_consecutive_failures(self) -> None:
         workload = registered()
         for success in (False, False, True):
-            workload.record_attempt(parsed_report(success=success))
+            workload.record(parsed_report(success=success))
         assert workload.consecutive_failures == 0
         assert workload.failures == 2
 
     def test_the_latest_status_message_becomes_current(self) -> None:
         workload = registered()
-        workload.record_attempt(parsed_report(success=False, statusMessage="boom"))
+        workload.record(parsed_report(success=False, statusMessage="boom"))
         assert workload.status_message == "boom"
-        workload.record_attempt(parsed_report(success=True, statusMessage=None))
+        workload.record(parsed_report(success=True, statusMessage=None))
         assert workload.status_message is None
 
     def test_a_renamed_workload_and_a_moved_pool_become_current(self) -> None:
         workload = registered()
-        first = workload.record_attempt(parsed_report(workloadName="old", poolName="pool-a"))
-        second = workload.record_attempt(parsed_report(workloadName="new", poolName="pool-b"))
+        first = workload.record(parsed_report(workloadName="old", poolName="pool-a"))
+        second = workload.record(parsed_report(workloadName="new", poolName="pool-b"))
         assert (workload.workload_name, workload.pool_name) == ("new", "pool-b")
         # and each attempt keeps the value it was recorded with
         assert (first.workload_name, first.pool_name) == ("old", "pool-a")
@@ -252,32 +258,32 @@ class TestIdempotencyWindow:
 
     def test_a_recorded_message_id_maps_to_its_attempt(self) -> None:
         workload = registered()
-        workload.record_attempt(parsed_report(messageId="a"))
-        workload.record_attempt(parsed_report())
-        workload.record_attempt(parsed_report(messageId="c"))
-        assert workload.attempt_for("a") == 1
-        assert workload.attempt_for("c") == 3
-        assert workload.attempt_for("b") is None
-        assert workload.attempt_for(None) is None
+        workload.record(parsed_report(messageId="a"))
+        workload.record(parsed_report())
+        workload.record(parsed_report(messageId="c"))
+        assert workload.version_for("a") == 2  # version 1 registers the workload
+        assert workload.version_for("c") == 4
+        assert workload.version_for("b") is None
+        assert workload.version_for(None) is None
 
     def test_the_latest_ten_thousand_are_kept_and_older_ones_forgotten(self) -> None:
         workload = registered()
         base = parsed_report()
         for n in range(IDEMPOTENCY_WINDOW + 5):
-            workload.record_attempt(base.model_copy(update={"message_id": f"m{n}"}))
+            workload.record(base.model_copy(update={"message_id": f"m{n}"}))
         for n in range(5):
-            assert workload.attempt_for(f"m{n}") is None
+            assert workload.version_for(f"m{n}") is None
         for n in range(5, IDEMPOTENCY_WINDOW + 5):
-            assert workload.attempt_for(f"m{n}") == n + 1
+            assert workload.version_for(f"m{n}") == n + 2
         assert len(workload.message_ids) == IDEMPOTENCY_WINDOW
 
     def test_reports_without_a_message_id_take_no_room_in_the_window(self) -> None:
         workload = registered()
-        workload.record_attempt(parsed_report(messageId="first"))
+        workload.record(parsed_report(messageId="first"))
         base = parsed_report()
         for _ in range(IDEMPOTENCY_WINDOW + 1):
-            workload.record_attempt(base)
-        assert workload.attempt_for("first") == 1
+            workload.record(base)
+        assert workload.version_for("first") == 2
 
 
 def reference_fold(outcomes: list[bool], times: list[datetime]) -> dict[str, Any]:
@@ -308,7 +314,7 @@ class TestCounterProperty:
         self, outcomes: list[bool]
     ) -> None:
         workload = registered()
-        events = [workload.record_attempt(parsed_report(success=s)) for s in outcomes]
+        events = [workload.record(parsed_report(success=s)) for s in outcomes]
         expected = reference_fold(outcomes, [e.timestamp for e in events])
         actual = {name: getattr(workload, name) for name in expected}
         assert actual == expected
