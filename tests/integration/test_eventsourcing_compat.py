@@ -8,7 +8,6 @@ minor line fails until someone re-checks the assumptions and moves `CHECKED_VERS
 from __future__ import annotations
 
 import dataclasses
-
 import importlib.metadata
 import inspect
 import json

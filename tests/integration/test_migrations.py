@@ -299,7 +299,8 @@ class TestPackaging:
         assert (package / "migrations" / "script.py.mako").is_file()
         assert Path(runner.HERE) == package / "migrations"
         script = ScriptDirectory(str(runner.HERE))
-        assert {r.revision for r in script.walk_revisions()} == {"0001", "0002", "0003", "0004", "0005"}
+        revisions = {r.revision for r in script.walk_revisions()}
+        assert revisions == {"0001", "0002", "0003", "0004", "0005"}
         assert head() == "0005"
 
     def test_every_migration_file_is_matched_by_the_package_data_of_the_wheel(self) -> None:

@@ -68,9 +68,7 @@ class Positions:
 
 def attempt(workload: Workload, **fields: Any) -> Workload:
     """Record one attempt on `workload` (`fields` as for `support.report`); return it."""
-    workload.record(
-        parsed_report(workload.workload_rt_id, tenant=workload.tenant_id, **fields)
-    )
+    workload.record(parsed_report(workload.workload_rt_id, tenant=workload.tenant_id, **fields))
     return workload
 
 
