@@ -45,6 +45,8 @@ EXPORTED = [
     "InvalidReport",
     "InvalidStoreURL",
     "Ledger",
+    "LifecycleEntry",
+    "Overdue",
     "Problem",
     "ProjectionBehind",
     "RebuildFailed",
@@ -54,10 +56,14 @@ EXPORTED = [
     "StoreMisconfigured",
     "StoreURL",
     "StoreUnavailable",
+    "WorkloadDeployed",
+    "WorkloadDeploymentProgress",
     "WorkloadDeploymentStatus",
     "WorkloadNotFound",
     "WorkloadState",
+    "WorkloadUndeployed",
     "WriteConflict",
+    "parse_message",
     "parse_report",
 ]
 
@@ -91,8 +97,16 @@ LEDGER_METHODS = {
     ),
     "read_position": "(self) -> int",
     "rebuild": "(self, progress: Callable[[int, int], None] | None = None) -> RebuildResult",
-    "record": "(self, report: ReportInput) -> Receipt",
-    "record_many": "(self, reports: Iterable[ReportInput]) -> list[Receipt]",
+    "overdue": (
+        "(self, older_than: timedelta = datetime.timedelta(seconds=900), "
+        "tenant_id: str | None = None, pool: str | None = None) -> list[Overdue]"
+    ),
+    "record": "(self, message: MessageInput) -> Receipt",
+    "record_many": "(self, messages: Iterable[MessageInput]) -> list[Receipt]",
+    "timeline": (
+        "(self, tenant_id: str, workload_rt_id: str, limit: int | None = None) "
+        "-> list[TimelineEntry]"
+    ),
     "url": "property",
     "wait_for": "(self, position: int, timeout: float = 10.0) -> None",
     "workloads": (
@@ -117,14 +131,27 @@ ERROR_TREE = {
 }
 
 ANSWER_FIELDS = {
-    "Receipt": "tenant_id workload_rt_id attempt position recorded_at state duplicate",
+    "Receipt": "tenant_id workload_rt_id attempt position recorded_at state duplicate kind",
     "WorkloadState": (
         "tenant_id workload_rt_id workload_name pool_name state status_message attempts "
-        "failures consecutive_failures last_attempt_at last_success_at last_failure_at"
+        "failures consecutive_failures last_attempt_at last_success_at last_failure_at "
+        "pool_rt_id workload_type deployed_chart_name deployed_chart_version "
+        "pending_chart_name pending_chart_version requested_at last_duration undeployed_at"
     ),
     "Attempt": (
         "tenant_id workload_rt_id attempt recorded_at reported_at success state "
-        "status_message workload_name pool_name message_id position message_truncated"
+        "status_message workload_name pool_name message_id position message_truncated "
+        "chart_name chart_version request_position duration helm_operation exit_code"
+    ),
+    "LifecycleEntry": (
+        "kind tenant_id workload_rt_id position recorded_at reported_at workload_name "
+        "message_id pool_rt_id workload_type chart_name chart_version repository_url "
+        "is_reconciliation ingress_enabled hostname receives_cluster_secrets secret_paths "
+        "overrides values_digest values_changed message message_truncated"
+    ),
+    "Overdue": (
+        "tenant_id workload_rt_id workload_name pool_name pool_rt_id chart_name "
+        "chart_version requested_at age progress_message"
     ),
     "AuditPage": "items next_cursor",
     "RebuildResult": "events position workloads attempts",
