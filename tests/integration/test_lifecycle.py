@@ -59,7 +59,8 @@ class TestCorrelation:
         assert (state.pending_chart_name, state.pending_chart_version) == ("billing", "2.0.1")
         assert state.requested_at == datetime.fromisoformat(ago(10))
         age = state.pending_age()
-        assert age is not None and timedelta(minutes=10) <= age < timedelta(minutes=11)
+        assert age is not None
+        assert timedelta(minutes=10) <= age < timedelta(minutes=11)
 
         for n, text in enumerate(["Pod billing-1 waiting: ContainerCreating", "ImagePullBackOff"]):
             step = ledger.record(progress(RT, text, reportedAt=ago(9 - n)))
