@@ -30,6 +30,13 @@ STDERR = (
 HELM_FAILURE = f"helm upgrade --install billing-api failed with exit code 1. stderr: {STDERR}"
 
 
+@pytest.fixture(autouse=True)
+def _now() -> None:
+    """Times are relative to each test's start (a module-level clock would age under load)."""
+    global NOW
+    NOW = datetime.now(UTC).replace(microsecond=0)
+
+
 def ago(minutes: float) -> str:
     return (NOW - timedelta(minutes=minutes)).isoformat()
 
