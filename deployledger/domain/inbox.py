@@ -111,13 +111,18 @@ def parse_message(
             data, max_message_bytes=max_message_bytes, reject_oversized=reject_oversized
         )
     model = MODELS[kind]
+    problems: list[Problem] = []
     try:
         parsed = model.model_validate(
             data,
             context={"max_message_bytes": max_message_bytes, "reject_oversized": reject_oversized},
         )
     except ValidationError as e:
-        raise InvalidReport(problems_of(e, names_of(model))) from None
+        problems = problems_of(e, names_of(model))
+    if problems:
+        # Raised outside the handler, so that the pydantic error, which holds the raw input
+        # (secrets, for a request), is not even kept as the exception's context.
+        raise InvalidReport(problems)
     assert isinstance(parsed, WorkloadDeployed | WorkloadDeploymentProgress | WorkloadUndeployed)
     return parsed
 

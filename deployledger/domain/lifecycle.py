@@ -16,7 +16,6 @@ import hashlib
 import json
 import re
 from typing import Any, ClassVar
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     AwareDatetime,
@@ -49,7 +48,9 @@ def _workload_type(value: Any) -> Any:
     """`"Adapter"`/`"Application"` (any casing) or the enum's integers 0/1, as the label."""
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2:
+    if isinstance(value, bool):
+        pass  # not a number here, whatever Python says
+    elif isinstance(value, int) and 0 <= value < 2:
         return WORKLOAD_TYPES[value]
     if isinstance(value, str):
         for label in WORKLOAD_TYPES:
@@ -58,19 +59,35 @@ def _workload_type(value: Any) -> Any:
     raise PydanticCustomError(
         "workload_type",
         'must be "Adapter" or "Application" (or 0 or 1), got {got}',
-        {"got": repr(value) if isinstance(value, str | int) else json_kind(value)},
+        {
+            "got": json_kind(value)
+            if isinstance(value, bool) or not isinstance(value, str | int)
+            else repr(value)
+        },
     )
 
 
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_DIGEST = re.compile(r"^(sha256|sha384|sha512):[0-9A-Fa-f]{32,}")
+
+
 def without_credentials(url: str) -> str:
-    """The URL with any `user:password@` removed (the rest is kept as sent)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        parts = None
-    if parts is not None and parts.netloc and "@" in parts.netloc:
-        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1", url)
+    """The URL with any `user:password@` removed, the rest kept as sent.
+
+    A password may hold an unencoded `/`, `?` or `#`, and a URL may come without a scheme,
+    so the credentials are everything up to the last `@` after the scheme (an `@` that
+    starts an OCI digest, `@sha256:...`, is not one). A secret is never kept; a path that
+    itself holds `@` loses what comes before it.
+    """
+    scheme = _SCHEME.match(url)
+    head = scheme.group() if scheme else ""
+    rest = url[len(head) :]
+    end = len(rest)
+    while (at := rest.rfind("@", 0, end)) >= 0:
+        if not _DIGEST.match(rest[at + 1 :]):
+            return head + rest[at + 1 :]
+        end = at
+    return url
 
 
 def _check_url(value: str | None) -> str | None:

@@ -252,6 +252,8 @@ def json_kind(value: Any) -> str:
         return "a string"
     if isinstance(value, list | tuple):
         return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
     return type(value).__name__
 
 
@@ -329,14 +331,15 @@ def loads_strict(text: str | bytes | bytearray) -> Any:
 
 
 def decode_json(data: str | bytes | bytearray) -> Any:
-    """JSON text to a value, or `InvalidReport` saying why it is not valid JSON."""
+    """JSON text to a value, or `InvalidReport` saying why it is not valid JSON. The
+    decoder's error (which holds the whole input text) is not kept as its context."""
     try:
         return loads_strict(data)
     except RecursionError:
-        raise InvalidReport([Problem("(report)", "not valid JSON: nested too deeply")]) from None
+        reason = "nested too deeply"
     except (ValueError, UnicodeDecodeError) as e:
         reason = "a number has too many digits" if "digits" in str(e) else str(e)
-        raise InvalidReport([Problem("(report)", f"not valid JSON: {reason}")]) from None
+    raise InvalidReport([Problem("(report)", f"not valid JSON: {reason}")])
 
 
 def parse_report(
@@ -366,7 +369,13 @@ def parse_report(
             context={"max_message_bytes": max_message_bytes, "reject_oversized": reject_oversized},
         )
     except ValidationError as e:
-        raise InvalidReport(problems_of(e)) from None
+        problems = problems_of(e)
+    else:
+        problems = []
+    if problems:
+        # Raised outside the handler: the pydantic error (which holds the raw input) is not
+        # even kept as the exception's context.
+        raise InvalidReport(problems)
     if was_cut and not parsed.message_truncated:  # cut before, and fits now: still cut
         parsed = parsed.model_copy(update={"message_truncated": True})
     return parsed
