@@ -18,12 +18,17 @@ $(VENV)/.dev: $(BIN)/deployledger
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# Idempotent: every example carries a messageId, so a second run records only duplicates.
 run: $(BIN)/deployledger
 	$(BIN)/deployledger --store $(STORE) record examples/reports.jsonl
+	@echo
+	$(BIN)/deployledger --store $(STORE) record examples/lifecycle.jsonl
 	@echo
 	$(BIN)/deployledger --store $(STORE) show $(DEMO_TENANT) $(DEMO_RT_ID)
 	@echo
 	$(BIN)/deployledger --store $(STORE) history $(DEMO_TENANT) $(DEMO_RT_ID)
+	@echo
+	$(BIN)/deployledger --store $(STORE) overdue
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check deployledger tests bench
