@@ -69,23 +69,29 @@ def _workload_type(value: Any) -> Any:
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DIGEST = re.compile(r"^(sha256|sha384|sha512):[0-9A-Fa-f]{32,}")
+_HOST = re.compile(r"^[A-Za-z0-9._~%-]+(:\d*)?([/?#]|$)")
 
 
 def without_credentials(url: str) -> str:
     """The URL with any `user:password@` removed, the rest kept as sent.
 
-    A password may hold an unencoded `/`, `?` or `#`, and a URL may come without a scheme,
-    so the credentials are everything up to the last `@` after the scheme (an `@` that
-    starts an OCI digest, `@sha256:...`, is not one). A secret is never kept; a path that
-    itself holds `@` loses what comes before it.
+    The credentials end at the last `@` of the authority. A password may hold an unencoded
+    `/`, `?` or `#`, and a URL may come without a scheme, so an `@` further on also ends
+    them when what comes before holds no `/`, or holds `user:` before its first `/` and a
+    host follows the `@`. An `@` in a path (`.../x@y`, an OCI digest `@sha256:...`) is kept.
     """
     scheme = _SCHEME.match(url)
     head = scheme.group() if scheme else ""
     rest = url[len(head) :]
     end = len(rest)
     while (at := rest.rfind("@", 0, end)) >= 0:
-        if not _DIGEST.match(rest[at + 1 :]):
-            return head + rest[at + 1 :]
+        before, after = rest[:at], rest[at + 1 :]
+        if _DIGEST.match(after):
+            end = at
+            continue
+        userinfo = "/" not in before or (":" in before.split("/", 1)[0] and _HOST.match(after))
+        if userinfo:
+            return head + after
         end = at
     return url
 
