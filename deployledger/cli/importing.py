@@ -1,9 +1,11 @@
 """The import behind `record`: read, validate, commit in batches, and say what was committed.
 
-Reports are streamed: read in chunks (`deployledger.cli.inputs`), validated one by one, and
-committed in batches, each one transaction (all of it, or none of it). Only a batch is ever
-held in memory. Unless told otherwise, a first pass validates the whole input before
-anything is stored (`deployledger.cli.sources` reads each input twice).
+Messages of any kind (deploy requests, progress, outcome reports, undeploys; called reports
+here, as in the output) are streamed: read in chunks (`deployledger.cli.inputs`), validated
+one by one (`parse_message`), and committed in batches, each one transaction (all of it, or
+none of it). Only a batch is ever held in memory. Unless told otherwise, a first pass
+validates the whole input before anything is stored (`deployledger.cli.sources` reads each
+input twice).
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ from deployledger import (
     Ledger,
     Problem,
     Receipt,
+    WorkloadDeployed,
+    WorkloadDeploymentProgress,
     WorkloadDeploymentStatus,
-    parse_report,
+    WorkloadUndeployed,
+    parse_message,
 )
 from deployledger.cli import render
 from deployledger.cli.inputs import CHUNK, RawReport, json_kind, read_reports
@@ -34,17 +39,22 @@ from deployledger.cli.sources import Source
 BATCH_CHARACTERS = 32 * 1024 * 1024
 _WEIGHT = 256  # the rest of a report, roughly, in characters
 
+Message = (
+    WorkloadDeployed | WorkloadDeploymentProgress | WorkloadDeploymentStatus | WorkloadUndeployed
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A valid report, where it came from, and what `record_many` is given for it."""
+    """A valid message (of any kind), where it came from, and what `record_many` is given
+    for it."""
 
     source: int
     number: int
     line: int
     last_line: int
-    send: WorkloadDeploymentStatus | dict[str, Any]
-    cut: int | None  # the size in bytes of a status message that is stored cut
+    send: Message | dict[str, Any]
+    cut: int | None  # the size in bytes of a status or progress message that is stored cut
     weight: int
 
 
@@ -56,7 +66,8 @@ class Limits:
     reject_oversized: bool = False
 
     def check(self, raw: RawReport, source: int) -> Entry | list[Problem]:
-        """The report as an `Entry`, or its problems, numbered and located."""
+        """The message (a deploy request, progress, outcome or undeploy: `parse_message`
+        tells them apart by `kind`) as an `Entry`, or its problems, numbered and located."""
         if not isinstance(raw.value, dict):
             reason = f"a report must be a JSON object, got {json_kind(raw.value)}"
             return [Problem("(report)", reason, raw.number, raw.line)]
@@ -64,24 +75,38 @@ class Limits:
         if self.max_message_bytes is not None:
             options["max_message_bytes"] = self.max_message_bytes
         try:
-            report = parse_report(raw.value, **options)
+            message = parse_message(raw.value, **options)
         except InvalidReport as e:
             return [Problem(p.field, p.reason, raw.number, raw.line) for p in e.problems]
-        message = report.status_message or ""
-        cut = _message_bytes(raw.value) if report.message_truncated else None
-        # A cut report goes in as sent: the ledger cuts it again, the same way. (Given the
+        size, key, truncated = _size_of(message)
+        cut = _message_bytes(raw.value, key) if truncated else None
+        # A cut message goes in as sent: the ledger cuts it again, the same way. (Given the
         # parsed model instead, `record_many` would validate its wire form anew, and the
         # flag saying that the message was cut would be lost.)
-        send = raw.value if cut is not None else report
-        weight = _WEIGHT + (cut if cut is not None else len(message))
+        send = raw.value if cut is not None else message
+        weight = _WEIGHT + (cut if cut is not None else size)
         return Entry(source, raw.number, raw.line, raw.last_line, send, cut, weight)
 
 
-def _message_bytes(value: dict[str, Any]) -> int | None:
-    """The size of the status message as sent (its key matched as the parser matches it)."""
+def _size_of(message: Message) -> tuple[int, str, bool]:
+    """The length of the free text a message carries (what makes it large), the normalised
+    name of its key, and whether it was cut. A request's is its `valuesYaml` (a secret: only
+    its length is used, to size the batch)."""
+    if isinstance(message, WorkloadDeploymentStatus):
+        return len(message.status_message or ""), "statusmessage", message.message_truncated
+    if isinstance(message, WorkloadDeploymentProgress):
+        return len(message.message), "message", message.message_truncated
+    if isinstance(message, WorkloadDeployed) and message.values_yaml is not None:
+        return len(message.values_yaml.get_secret_value()), "valuesyaml", False
+    return 0, "", False
+
+
+def _message_bytes(value: dict[str, Any], wanted: str) -> int | None:
+    """The size of the message as sent, under the key whose normalised name is `wanted`
+    (matched as the parser matches it)."""
     for key, message in value.items():
         name = key.replace("_", "").replace("-", "").lower()
-        if name == "statusmessage" and isinstance(message, str):
+        if name == wanted and isinstance(message, str):
             return len(message.encode("utf-8"))
     return None
 

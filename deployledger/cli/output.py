@@ -10,9 +10,12 @@ click's ANSI stripping, so they are exact whether stdout is a terminal, a pipe o
   Times are ISO-8601 in UTC, whatever `--tz` says.
 - CSV: RFC 4180 (every field quoted where needed, CRLF line ends), read back exactly by
   Python's `csv` module (`newline=""`). Values are exact but for one case: a NUL cannot be
-  kept in CSV by every reader, so a `statusMessage` that holds one is written escaped, NUL as
-  `\\0` and a backslash as `\\\\`, and that row's `statusMessageEscaped` column says `true`.
-  Reverse it with `re.sub(r"\\\\(.)", lambda m: "\\0" if m[1] == "0" else m[1], text)`.
+  kept in CSV by every reader, so a `statusMessage` (or a progress `message`, or an overdue
+  `progressMessage`) that holds one is written escaped, NUL as `\\0` and a backslash as
+  `\\\\`, and that row's `statusMessageEscaped` (`messageEscaped`, `progressMessageEscaped`)
+  column says `true`. Reverse it with
+  `re.sub(r"\\\\(.)", lambda m: "\\0" if m[1] == "0" else m[1], text)`.
+  Lists (a request's `secretPaths` and `overrides`) are written as JSON text.
   Empty fields are null or empty strings (JSON tells them apart); booleans are true/false.
 """
 
@@ -38,6 +41,7 @@ from deployledger.cli import render
 FORMATS = ("table", "json", "jsonl", "csv")
 
 RECEIPT_COLUMNS = [
+    "kind",
     "tenantId",
     "workloadRtId",
     "attempt",
@@ -59,8 +63,18 @@ STATE_COLUMNS = [
     "lastAttemptAt",
     "lastSuccessAt",
     "lastFailureAt",
+    "poolRtId",
+    "workloadType",
+    "deployedChartName",
+    "deployedChartVersion",
+    "pendingChartName",
+    "pendingChartVersion",
+    "requestedAt",
+    "lastDurationSeconds",
+    "undeployedAt",
 ]
 HISTORY_COLUMNS = [
+    "kind",
     "attempt",
     "recordedAt",
     "reportedAt",
@@ -72,8 +86,46 @@ HISTORY_COLUMNS = [
     "messageId",
     "position",
     "messageTruncated",
+    "chartName",
+    "chartVersion",
+    "requestPosition",
+    "durationSeconds",
+    "helmOperation",
+    "exitCode",
 ]
 AUDIT_COLUMNS = ["tenantId", "workloadRtId", *HISTORY_COLUMNS]
+# A timeline mixes outcomes (the history columns) with requests, progress and undeploys:
+# their keys follow, and a row leaves empty what its kind does not have. Lists (secret
+# paths, overrides) are written as JSON text.
+TIMELINE_COLUMNS = [
+    *HISTORY_COLUMNS,
+    "poolRtId",
+    "workloadType",
+    "repositoryUrl",
+    "isReconciliation",
+    "ingressEnabled",
+    "hostname",
+    "receivesClusterSecrets",
+    "secretPaths",
+    "overrides",
+    "valuesDigest",
+    "valuesChanged",
+    "message",
+]
+OVERDUE_COLUMNS = [
+    "tenantId",
+    "workloadRtId",
+    "workloadName",
+    "poolName",
+    "poolRtId",
+    "chartName",
+    "chartVersion",
+    "requestedAt",
+    "ageSeconds",
+    "progressMessage",
+]
+# The free-text columns a CSV escapes when they hold a NUL, each flagged by `<name>Escaped`.
+MESSAGE_COLUMNS = ("statusMessage", "message", "progressMessage")
 ESCAPED_FLAG = "statusMessageEscaped"
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -217,19 +269,19 @@ def write_data(
 
 def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, header: bool) -> str:
     """RFC 4180 CSV of `rows` (see the module docstring for the one escape)."""
-    escaped = "statusMessage" in columns
-    names = [*columns, ESCAPED_FLAG] if escaped else list(columns)
+    escaped = [name for name in MESSAGE_COLUMNS if name in columns]
+    names = [*columns, *(name + "Escaped" for name in escaped)]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     if header:
         writer.writerow(names)
     for row in rows:
         values = [_csv_value(row.get(name)) for name in columns]
-        if escaped:
-            message = row.get("statusMessage")
+        for name in escaped:
+            message = row.get(name)
             needs = isinstance(message, str) and "\x00" in message
             if needs:
-                values[list(columns).index("statusMessage")] = escape_nul(str(message))
+                values[list(columns).index(name)] = escape_nul(str(message))
             values.append("true" if needs else "false")
         writer.writerow(values)
     return out.getvalue()
@@ -247,6 +299,8 @@ def unescape_nul(text: str) -> str:
 def _csv_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return to_json(value)
     return "" if value is None else value
 
 

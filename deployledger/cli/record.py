@@ -35,7 +35,8 @@ TERMINAL_HINT = "reading reports from the terminal; end with Ctrl-D (or give a F
 
 class Receipts:
     """The receipts of each committed batch, printed whole before the next batch is read,
-    in the `-o` format: a line each (`recorded t/rt attempt 3 Error`, with
+    in the `-o` format: a line each (`recorded t/rt attempt 3 Error` for an outcome,
+    `recorded t/rt request Pending` for another kind, with
     `(message cut: N bytes)` when the message was stored cut), or data (json, jsonl, csv).
     `close` ends the output (a JSON array's `]`), after a refused or interrupted import too.
     The bytes go through `write_all`: a plain buffered write can lose its end to a signal.
@@ -86,13 +87,14 @@ class Receipts:
     "--max-message-bytes",
     type=click.IntRange(min=1),
     metavar="BYTES",
-    help="Keep status messages up to BYTES of UTF-8 whole; a longer one is stored with its "
-    "middle cut out [default: the store URL's max_message_bytes, else 1 MiB].",
+    help="Keep status and progress messages up to BYTES of UTF-8 whole; a longer one is "
+    "stored with its middle cut out [default: the store URL's max_message_bytes, else 1 MiB].",
 )
 @click.option(
     "--reject-oversized",
     is_flag=True,
-    help="Refuse a report whose status message is over the limit, instead of cutting it.",
+    help="Refuse a report whose status or progress message is over the limit, instead of "
+    "cutting it.",
 )
 @pass_settings
 def record(
@@ -105,6 +107,10 @@ def record(
     reject_oversized: bool,
 ) -> None:
     """Record reports from FILES (or stdin): a JSON object, a JSON array, or JSON Lines.
+
+    Each message says what it is with "kind": "request" (a deploy request), "progress",
+    "outcome" (the status report) or "undeploy", in any mix; one without "kind" is an
+    outcome if it has "success".
 
     The whole input is validated first: if any report is invalid, nothing is stored. Then
     it is committed in batches, each one transaction, and each batch's receipts are printed

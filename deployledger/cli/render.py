@@ -10,6 +10,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from deployledger import Attempt, DeploymentState, Receipt, WorkloadState
+from deployledger.cli.durations import format_duration
 from deployledger.cli.headline import headline
 
 _SAFE = frozenset({"\n", "\t"})
@@ -102,11 +103,25 @@ def one_line(text: str) -> str:
 
 
 def receipt_line(receipt: Receipt) -> str:
+    """`recorded t/rt attempt 3 Error` for an outcome (as before there were other kinds),
+    `recorded t/rt request Pending` for a request, progress message or undeploy."""
     verb = "duplicate" if receipt.duplicate else "recorded"
-    return (
-        f"{verb} {key(receipt.tenant_id, receipt.workload_rt_id)} "
-        f"attempt {receipt.attempt} {receipt.state.label}"
-    )
+    what = receipt.kind if receipt.attempt is None else f"attempt {receipt.attempt}"
+    return f"{verb} {key(receipt.tenant_id, receipt.workload_rt_id)} {what} {receipt.state.label}"
+
+
+def chart(name: str | None, version: str | None) -> str:
+    """`checkout-api 1.4.2`; `checkout-api (newest)` when a request named no version;
+    `-` for none. Terminal-safe, one line."""
+    if name is None:
+        return "-"
+    return f"{one_line(name)} {one_line(version) if version else '(newest)'}"
+
+
+def pending_age(state: WorkloadState, now: datetime | None = None) -> str:
+    """How long the open deploy request has waited (`4m 12s`), `""` if none is open."""
+    age = state.pending_age(now)
+    return "" if age is None else format_duration(age.total_seconds())
 
 
 def indent(text: str, prefix: str) -> str:
@@ -114,12 +129,19 @@ def indent(text: str, prefix: str) -> str:
     return "\n".join([lines[0], *(prefix + line for line in lines[1:])])
 
 
-def state_block(state: WorkloadState, zone: tzinfo = UTC) -> str:
+def state_block(state: WorkloadState, zone: tzinfo = UTC, now: datetime | None = None) -> str:
+    """The workload's state, a field a line; `now` is when the pending age is measured to."""
     pad = " " * 18
+    pending = "-"
+    if state.requested_at is not None:
+        pending = f"{pending_age(state, now)} (requested {when(state.requested_at, zone)})"
     rows = [
         ("workload", safe(state.workload_name or "-")),
         ("pool", safe(state.pool_name or "-")),
         ("state", state.state.label),
+        ("deployed chart", chart(state.deployed_chart_name, state.deployed_chart_version)),
+        ("pending chart", chart(state.pending_chart_name, state.pending_chart_version)),
+        ("pending age", pending),
         (
             "attempts",
             f"{state.attempts} ({state.failures} failed, {state.consecutive_failures} in a row)",
@@ -127,7 +149,10 @@ def state_block(state: WorkloadState, zone: tzinfo = UTC) -> str:
         ("last attempt", when(state.last_attempt_at, zone)),
         ("last success", when(state.last_success_at, zone)),
         ("last failure", when(state.last_failure_at, zone)),
+        ("last duration", format_duration(state.last_duration)),
     ]
+    if state.undeployed_at is not None:
+        rows.append(("undeployed at", when(state.undeployed_at, zone)))
     if state.state is DeploymentState.ERROR and state.status_message:
         rows.append(("reason", summary(state.status_message)))
     rows.append(("message", indent(state.status_message, pad) if state.status_message else "-"))
@@ -153,27 +178,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: set[i
     return "\n".join([fmt(headers), *(fmt(r) for r in rows)])
 
 
-def history_table(attempts: Sequence[Attempt], *, full: bool, zone: tzinfo = UTC) -> str:
-    headers = ["ATTEMPT", "OCCURRED AT", "STATE", "MESSAGE"]
-    rows = [
-        [
-            str(a.attempt),
-            when(a.occurred_at, zone),
-            a.state.label,
-            "" if full else summary(a.status_message),
-        ]
-        for a in attempts
-    ]
-    lines = table(headers, rows, right={0}).split("\n")
-    if not full:
-        return "\n".join(lines)
-    out = [lines[0]]
-    for line, a in zip(lines[1:], attempts, strict=True):
-        body = "    " + indent(a.status_message, "    ") if a.status_message else "    -"
-        out += [line, body]
-    return "\n".join(out)
-
-
 def to_json(value: Any) -> str:
     """One line of JSON, exact, with no character a terminal could act on written raw: those
     json.dumps leaves as they are (DEL, C1, format characters, ...) become `\\uXXXX`."""
@@ -189,17 +193,24 @@ def _json_escape(char: str) -> str:
 
 
 def reason(state: WorkloadState, width: int = 100) -> str:
-    """Why a workload is in Error: the headline of its last message; "" otherwise."""
-    if state.state is not DeploymentState.ERROR:
+    """Why a workload is in Error (the headline of its last message), or what its pending
+    deploy says (the headline of its last progress message); "" otherwise."""
+    if state.state not in (DeploymentState.ERROR, DeploymentState.PENDING):
         return ""
     return summary(state.status_message, width)
 
 
-def fleet_table(states: Sequence[WorkloadState], zone: tzinfo = UTC) -> str:
+def fleet_table(
+    states: Sequence[WorkloadState], zone: tzinfo = UTC, now: datetime | None = None
+) -> str:
+    """One row per workload; a PENDING FOR column (the age of the open deploy request)
+    when any of them has one open."""
+    pending = any(s.requested_at is not None for s in states)
     headers = ["TENANT", "WORKLOAD RT ID", "WORKLOAD", "POOL", "STATE", "ATTEMPTS", "FAILED"]
-    headers += ["IN A ROW", "LAST ATTEMPT", "REASON"]
-    rows = [
-        [
+    headers += ["IN A ROW", "LAST ATTEMPT", *(["PENDING FOR"] if pending else []), "REASON"]
+    rows = []
+    for s in states:
+        row = [
             one_line(s.tenant_id),
             one_line(s.workload_rt_id),
             one_line(s.workload_name or "-"),
@@ -209,11 +220,11 @@ def fleet_table(states: Sequence[WorkloadState], zone: tzinfo = UTC) -> str:
             str(s.failures),
             str(s.consecutive_failures),
             when(s.last_attempt_at, zone),
-            reason(s),
         ]
-        for s in states
-    ]
-    return table(headers, rows, right={5, 6, 7})
+        if pending:
+            row.append(pending_age(s, now) or "-")
+        rows.append([*row, reason(s)])
+    return table(headers, rows, right={5, 6, 7, 9} if pending else {5, 6, 7})
 
 
 def audit_table(attempts: Sequence[Attempt], zone: tzinfo = UTC) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 
 import click
 
-from deployledger.cli import output, render
+from deployledger.cli import output, render, timeline
 from deployledger.cli.app import Settings, cli, pass_settings
 
 TENANT, RT_ID = "acme-prod", "64f1c0ffee0000000000beef"
@@ -24,11 +24,12 @@ TENANT, RT_ID = "acme-prod", "64f1c0ffee0000000000beef"
 @output.tz_option()
 @pass_settings
 def show(settings: Settings, tenant: str, workload_rt_id: str, fmt: str, zone: tzinfo) -> None:
-    """Show the current state of one workload (of TENANT, with runtime id WORKLOAD_RT_ID)."""
+    """Show the current state of one workload (of TENANT, with runtime id WORKLOAD_RT_ID):
+    the chart deployed now, the one pending and for how long, and its attempts."""
     with settings.ledger() as ledger:
         state = ledger.get(tenant, workload_rt_id)
     if fmt == "table":
-        output.write_table(render.state_block(state, zone))
+        output.write_table(render.state_block(state, zone, datetime.now(UTC)))
     else:
         output.write_data([state.to_json()], fmt, output.STATE_COLUMNS, single=True)
 
@@ -36,20 +37,26 @@ def show(settings: Settings, tenant: str, workload_rt_id: str, fmt: str, zone: t
 @cli.command(
     epilog=output.examples(
         f"deployledger history {TENANT} {RT_ID} --limit 5",
-        f"deployledger history {TENANT} {RT_ID} --before 3 --full",
-        f"deployledger history {TENANT} {RT_ID} -o csv > history.csv",
+        f"deployledger history {TENANT} {RT_ID} --attempts --before 3 --full",
+        f"deployledger history {TENANT} {RT_ID} -o csv > timeline.csv",
     )
 )
 @click.argument("tenant")
 @click.argument("workload_rt_id")
 @click.option(
-    "--limit", type=click.IntRange(min=1), metavar="N", help="Show at most N attempts (newest)."
+    "--attempts",
+    "attempts_only",
+    is_flag=True,
+    help="Only the outcomes (helm attempts), numbered: no requests, progress or undeploys.",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), metavar="N", help="Show at most N entries (newest)."
 )
 @click.option(
     "--before",
     type=click.IntRange(min=1),
     metavar="ATTEMPT",
-    help="Only attempts numbered below ATTEMPT (the next page).",
+    help="Only attempts numbered below ATTEMPT (the next page; implies --attempts).",
 )
 @click.option("--full", is_flag=True, help="Show whole messages under each row (tables).")
 @output.option()
@@ -59,22 +66,33 @@ def history(
     settings: Settings,
     tenant: str,
     workload_rt_id: str,
+    attempts_only: bool,
     limit: int | None,
     before: int | None,
     full: bool,
     fmt: str,
     zone: tzinfo,
 ) -> None:
-    """Show the helm attempts of one workload, newest first. Tables show each message's
-    headline (its `Error:` line, if any); -o json|jsonl|csv gives whole messages."""
+    """Show the timeline of one workload, newest first: deploy requests (chart, whether the
+    values changed), progress messages, outcomes (state, duration, helm operation and exit
+    code) and undeploys. Tables show each message's headline (its `Error:` line, if any);
+    -o json|jsonl|csv gives whole messages."""
+    attempts_only = attempts_only or before is not None
     with settings.ledger() as ledger:
-        attempts = ledger.history(tenant, workload_rt_id, limit=limit, before_attempt=before)
-        if not attempts:
+        if attempts_only:
+            entries: list[timeline.Entry] = list(
+                ledger.history(tenant, workload_rt_id, limit=limit, before_attempt=before)
+            )
+        else:
+            entries = ledger.timeline(tenant, workload_rt_id, limit=limit)
+        if not entries:
             ledger.get(tenant, workload_rt_id)  # WorkloadNotFound, unless it has no such page
     if fmt != "table":
-        output.write_data([a.to_json() for a in attempts], fmt, output.HISTORY_COLUMNS)
-    elif attempts:
-        output.write_table(render.history_table(attempts, full=full, zone=zone))
+        columns = output.HISTORY_COLUMNS if attempts_only else output.TIMELINE_COLUMNS
+        output.write_data([e.to_json() for e in entries], fmt, columns)
+    elif entries:
+        table = timeline.history_table(entries, full=full, zone=zone, kinds=not attempts_only)
+        output.write_table(table)
     else:
         click.echo("no attempts match", err=True)
 
@@ -102,13 +120,14 @@ def status(
     fmt: str,
     zone: tzinfo,
 ) -> None:
-    """The fleet: every workload's current state; REASON is the headline of the last
-    failure of a workload in Error."""
+    """The fleet: every workload's current state. REASON is the headline of the last
+    failure of a workload in Error, or of the last progress message of one Pending;
+    PENDING FOR, how long a pending deploy request has waited for its outcome."""
     with settings.ledger() as ledger:
         states = ledger.workloads(tenant_id=tenant, pool_name=pool, state=state)
     if fmt != "table":
         output.write_data([s.to_json() for s in states], fmt, output.STATE_COLUMNS)
     elif states:
-        output.write_table(render.fleet_table(states, zone))
+        output.write_table(render.fleet_table(states, zone, datetime.now(UTC)))
     else:
         click.echo("no workloads match", err=True)

@@ -20,6 +20,7 @@ import tty
 from datetime import datetime
 from typing import Any
 
+import lifecycle_keys
 import pytest
 from support import (
     EXAMPLE_RT_ID,
@@ -183,6 +184,7 @@ def test_json_and_csv_of_history_show_and_status_agree_with_each_other(
         ("status", "-o", "csv"),
         ("history", TENANT, RT_ID, "-o", "json"),
         ("status", "-o", "json"),
+        ("history", TENANT, RT_ID, "--attempts", "-o", "csv"),
     ]
     outs = [run.result().out for run in [cli.spawn(*view, store=exact) for view in views]]
     for view, out in zip(views, outs, strict=True):
@@ -190,8 +192,22 @@ def test_json_and_csv_of_history_show_and_status_agree_with_each_other(
         assert messages(view, out) == expected, view
 
     history = json.loads(outs[6])
+    # The timeline's CSV: the outcome's keys in order, then those of the other kinds (empty
+    # in an outcome's row), then a flag per message column; --attempts, the outcome's alone.
     sheet = list(csv.DictReader(io.StringIO(outs[1], newline="")))
-    assert list(sheet[0]) == [*history[0], CSV_FLAG]
+    assert list(sheet[0]) == [
+        *history[0],
+        *lifecycle_keys.TIMELINE_EXTRA_COLUMNS,
+        CSV_FLAG,
+        "messageEscaped",
+    ]
+    assert {row[k] for row in sheet for k in lifecycle_keys.TIMELINE_EXTRA_COLUMNS} == {""}
+    assert [row["messageEscaped"] for row in sheet] == ["false", "false"]
+    attempts = list(csv.DictReader(io.StringIO(outs[8], newline="")))
+    assert list(attempts[0]) == [*history[0], CSV_FLAG]
+    assert [[*row.values()] for row in attempts] == [
+        [*[*row.values()][: len(history[0])], row[CSV_FLAG]] for row in sheet
+    ]
     assert [row[CSV_FLAG] for row in sheet] == ["true", "false"]
     assert [row["attempt"] for row in sheet] == [str(item["attempt"]) for item in history]
     assert [row["recordedAt"] for row in sheet] == [item["recordedAt"] for item in history]
@@ -290,7 +306,7 @@ def test_an_empty_history_page_says_no_attempts_match(recorded: str, cli: Cli) -
     data = running[1].result()
     assert (data.out, data.err) == ("[]\n", "")
     sheet = running[2].result()
-    assert sheet.out.startswith("attempt,recordedAt,")
+    assert sheet.out.startswith("kind,attempt,recordedAt,")  # --before implies --attempts
     assert sheet.out.count("\r\n") == 1
     assert running[3].result().err == "no attempts match\n"
 

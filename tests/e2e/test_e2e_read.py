@@ -9,9 +9,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from support import EXAMPLE_RT_ID, EXAMPLE_TENANT, HISTORY_KEYS, STATE_KEYS, TENANT, Cli, report
+import lifecycle_keys
+from support import EXAMPLE_RT_ID, EXAMPLE_TENANT, TENANT, Cli, report
 
-ROW = re.compile(r"^\s*(\d+)  (\S+)  (Deployed|Error)\s+(.*)$")
+# ATTEMPT, OCCURRED AT, KIND, STATE, CHART, DURATION, HELM, EXIT, MESSAGE: the examples are
+# outcomes with no request before them, so no chart and no duration.
+ROW = re.compile(r"^\s*(\d+)  (\S+)  outcome  (Deployed|Error)\s+-\s+-\s+-\s+-\s*(.*)$")
 TERMINAL_CONTROLS = ("\x1b", "\x00", "\x07", "\r")
 
 
@@ -48,7 +51,7 @@ def test_show_text_json_and_unknown_workload(
     assert_in_order(text, [line for line in last.splitlines() if line.strip()])
 
     state = running[1].result().json()
-    assert set(state) == STATE_KEYS
+    assert set(state) == lifecycle_keys.STATE
     assert state["tenantId"] == EXAMPLE_TENANT
     assert state["workloadRtId"] == EXAMPLE_RT_ID
     assert state["workloadName"] == "checkout-api"
@@ -56,6 +59,10 @@ def test_show_text_json_and_unknown_workload(
     assert state["state"] == "Error"
     assert state["statusMessage"] == last
     assert (state["attempts"], state["failures"], state["consecutiveFailures"]) == (7, 4, 1)
+    # Outcomes alone: no chart, nothing pending, no duration.
+    assert state["deployedChartName"] is state["pendingChartVersion"] is None
+    assert state["requestedAt"] is state["lastDurationSeconds"] is None
+    assert re.search(r"^\s+pending age\s+-$", text, re.MULTILINE), text
     assert instant(state["lastFailureAt"]) == instant(state["lastAttemptAt"])
     assert instant(state["lastSuccessAt"]) <= instant(state["lastAttemptAt"])
 
@@ -79,7 +86,10 @@ def test_history_table_limit_full_json_and_unknown_workload(
     ]
 
     table = running[0].result().lines()
-    assert re.fullmatch(r"ATTEMPT\s+OCCURRED AT\s+STATE\s+MESSAGE", table[0]), table[0]
+    assert re.fullmatch(
+        r"ATTEMPT\s+OCCURRED AT\s+KIND\s+STATE\s+CHART\s+DURATION\s+HELM\s+EXIT\s+MESSAGE",
+        table[0],
+    ), table[0]
     assert len(table) == 1 + 7
     for line, sent, attempt in zip(table[1:], newest_first, range(7, 0, -1), strict=True):
         row = ROW.match(line)
@@ -105,7 +115,8 @@ def test_history_table_limit_full_json_and_unknown_workload(
     assert isinstance(items, list)
     assert [i["attempt"] for i in items] == [7, 6, 5, 4, 3, 2, 1]
     for item, sent in zip(items, newest_first, strict=True):
-        assert set(item) == HISTORY_KEYS
+        assert set(item) == lifecycle_keys.HISTORY
+        assert item["kind"] == "outcome"
         assert item["statusMessage"] == sent["statusMessage"]
         assert item["messageId"] == sent["messageId"]
         assert item["success"] is sent["success"]

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from support import AUDIT_KEYS, EXAMPLE_RT_ID, EXAMPLE_TENANT, EXAMPLES, STATE_KEYS, Cli, report
+import lifecycle_keys
+from support import EXAMPLE_RT_ID, EXAMPLE_TENANT, EXAMPLES, Cli, report
 
 
 def _expected_failures(examples: list[dict[str, Any]], tenant: str) -> int:
@@ -27,7 +28,7 @@ def test_status_lists_the_fleet_with_filters(
 
     errors = cli("status", "--state", "error", "--json", store=recorded).json()
     assert [(s["tenantId"], s["workloadRtId"]) for s in errors] == [(EXAMPLE_TENANT, EXAMPLE_RT_ID)]
-    assert set(errors[0]) == STATE_KEYS
+    assert set(errors[0]) == lifecycle_keys.STATE
     assert errors[0]["state"] == "Error"
     assert errors[0]["consecutiveFailures"] == 1
 
@@ -47,7 +48,7 @@ def test_audit_filters_formats_and_pages(
     )
     rows = failed.json_lines()
     assert len(rows) == _expected_failures(examples, EXAMPLE_TENANT)
-    assert all(set(r) == AUDIT_KEYS and r["success"] is False for r in rows)
+    assert all(set(r) == lifecycle_keys.AUDIT and r["success"] is False for r in rows)
     positions = [r["position"] for r in rows]
     assert positions == sorted(positions, reverse=True)
 
@@ -79,7 +80,7 @@ def test_audit_filters_formats_and_pages(
     )
     parsed = list(csv.DictReader(io.StringIO(sheet.out)))
     assert [int(r["attempt"]) for r in parsed] == [7, 6, 5, 4, 3, 2, 1]
-    assert set(parsed[0]) == AUDIT_KEYS | {"statusMessageEscaped"}
+    assert set(parsed[0]) == lifecycle_keys.AUDIT | {"statusMessageEscaped"}
 
     seen: list[int] = []
     cursor: list[str] = []

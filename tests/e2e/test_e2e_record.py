@@ -8,12 +8,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import lifecycle_keys
 import pytest
 from support import (
     EXAMPLE_RT_ID,
     EXAMPLE_TENANT,
     EXAMPLES,
-    RECEIPT_KEYS,
     TENANT,
     Cli,
     is_sqlite,
@@ -82,7 +82,8 @@ def test_record_input_forms_stdin_several_files_and_json_receipts(
     receipts = dash.json_lines()
     assert len(receipts) == 3
     for receipt in receipts:
-        assert set(receipt) == RECEIPT_KEYS
+        assert set(receipt) == lifecycle_keys.RECEIPT
+        assert receipt["kind"] == "outcome"
         assert (receipt["tenantId"], receipt["workloadRtId"]) == (TENANT, rtid)
         assert isinstance(receipt["position"], int)
         assert datetime.fromisoformat(receipt["recordedAt"]).tzinfo is not None

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deployledger import Attempt, DeploymentState, Receipt, WorkloadState
+from deployledger import Attempt, DeploymentState, LifecycleEntry, Overdue, Receipt, WorkloadState
 from deployledger.cli import output
 
 AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -40,9 +40,17 @@ def attempt(message: str | None) -> Attempt:
 def parse_csv(text: str) -> list[dict[str, str]]:
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
     for row in rows:
-        if row.get(output.ESCAPED_FLAG) == "true":
-            row["statusMessage"] = output.unescape_nul(row["statusMessage"])
+        for name in output.MESSAGE_COLUMNS:
+            if row.get(name + "Escaped") == "true":
+                row[name] = output.unescape_nul(row[name])
     return rows
+
+
+def entry(kind: str, **fields: Any) -> LifecycleEntry:
+    return LifecycleEntry(kind, "t1", "rt-1", 9, AT, None, "n", None, **fields)
+
+
+OVERDUE = Overdue("t1", "rt-1", "n", "p", "p-rt", "c", "1.0", AT, timedelta(minutes=20), "m")
 
 
 class TestColumns:
@@ -55,6 +63,18 @@ class TestColumns:
         assert list(state.to_json()) == output.STATE_COLUMNS
         assert list(attempt("m").to_json()) == output.HISTORY_COLUMNS
         assert list(attempt("m").to_audit_json()) == output.AUDIT_COLUMNS
+        assert list(OVERDUE.to_json()) == output.OVERDUE_COLUMNS
+
+    def test_the_timeline_columns_are_the_history_columns_then_every_other_kinds_keys(
+        self,
+    ) -> None:
+        others = [entry(kind).to_json() for kind in ("request", "progress", "undeploy")]
+        extra = list(
+            dict.fromkeys(k for keys in others for k in keys if k not in attempt("m").to_json())
+        )
+        assert [*output.HISTORY_COLUMNS, *extra] == output.TIMELINE_COLUMNS
+        assert "secretPaths" in extra
+        assert "message" in extra
 
 
 class TestCSV:
@@ -96,6 +116,40 @@ class TestCSV:
         text = output.to_csv([{"statusMessage": message}], ["statusMessage"], header=True)
         assert "\x00" not in text
         assert parse_csv(text)[0]["statusMessage"] == message
+
+    def test_a_progress_message_and_a_progress_column_are_escaped_and_flagged_too(self) -> None:
+        rows = [
+            entry("progress", message="wait\x00ing").to_json(),
+            attempt("a\x00b").to_json(),
+        ]
+        text = output.to_csv(rows, output.TIMELINE_COLUMNS, header=True)
+        assert "\x00" not in text
+        header = next(csv.reader(io.StringIO(text, newline="")))
+        assert header[-2:] == ["statusMessageEscaped", "messageEscaped"]
+        back = parse_csv(text)
+        assert [(r["messageEscaped"], r["statusMessageEscaped"]) for r in back] == [
+            ("true", "false"),
+            ("false", "true"),
+        ]
+        assert back[0]["message"] == "wait\x00ing"
+        assert back[1]["statusMessage"] == "a\x00b"
+        overdue = output.to_csv([OVERDUE.to_json()], output.OVERDUE_COLUMNS, header=True)
+        assert parse_csv(overdue)[0]["progressMessageEscaped"] == "false"
+
+    def test_lists_are_written_as_json_text(self) -> None:
+        request = entry(
+            "request",
+            secret_paths=("db.password", "a,b"),
+            overrides=(("image.tag", "1.4"), ("x", None)),
+        ).to_json()
+        (row,) = parse_csv(output.to_csv([request], output.TIMELINE_COLUMNS, header=True))
+        assert json.loads(row["secretPaths"]) == ["db.password", "a,b"]
+        assert json.loads(row["overrides"]) == [
+            {"path": "image.tag", "value": "1.4"},
+            {"path": "x", "value": None},
+        ]
+        assert row["kind"] == "request"
+        assert row["attempt"] == row["statusMessage"] == ""
 
     @given(text=texts)
     def test_the_escape_is_reversible(self, text: str) -> None:
@@ -153,9 +207,23 @@ class TestWriting:
 
     def test_table_receipts_are_lines(self, capsys: Any) -> None:
         output.write_receipts(
-            [Receipt("t1", "rt-1", 3, 7, AT, DeploymentState.ERROR, True)], "table"
+            [
+                Receipt("t1", "rt-1", 3, 7, AT, DeploymentState.ERROR, True),
+                Receipt("t1", "rt-1", None, 8, AT, DeploymentState.PENDING, False, "request"),
+            ],
+            "table",
         )
-        assert capsys.readouterr().out == "duplicate t1/rt-1 attempt 3 Error\n"
+        assert capsys.readouterr().out == (
+            "duplicate t1/rt-1 attempt 3 Error\nrecorded t1/rt-1 request Pending\n"
+        )
+
+    def test_a_receipt_that_is_no_outcome_has_an_empty_attempt_in_csv(
+        self, capsysbinary: Any
+    ) -> None:
+        receipt = Receipt("t1", "rt-1", None, 8, AT, DeploymentState.UNDEPLOYED, False, "undeploy")
+        output.write_receipts([receipt], "csv")
+        (row,) = parse_csv(capsysbinary.readouterr().out.decode())
+        assert (row["kind"], row["attempt"], row["state"]) == ("undeploy", "", "Undeployed")
 
 
 @click.command()

@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deployledger import Attempt, DeploymentState, Receipt, WorkloadState
-from deployledger.cli import render
+from deployledger.cli import render, timeline
 from deployledger.cli.headline import headline
 
 AT = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -193,6 +193,20 @@ class TestSummariesAndTimes:
         again = Receipt("t1", "rt\x071", 1, 7, AT, DeploymentState.DEPLOYED, True)
         assert render.receipt_line(again) == "duplicate t1/rt\\x071 attempt 1 Deployed"
 
+    @pytest.mark.parametrize(
+        ("kind", "state", "line"),
+        [
+            ("request", DeploymentState.PENDING, "recorded t1/rt-1 request Pending"),
+            ("progress", DeploymentState.PENDING, "recorded t1/rt-1 progress Pending"),
+            ("undeploy", DeploymentState.UNDEPLOYED, "recorded t1/rt-1 undeploy Undeployed"),
+        ],
+    )
+    def test_a_receipt_line_of_another_kind_says_the_kind_instead_of_an_attempt(
+        self, kind: str, state: DeploymentState, line: str
+    ) -> None:
+        receipt = Receipt("t1", "rt-1", None, 42, AT, state, False, kind)
+        assert render.receipt_line(receipt) == line
+
 
 class TestBlocksAndTables:
     def test_a_state_block_lists_each_field_and_the_whole_message_indented(self) -> None:
@@ -202,20 +216,27 @@ class TestBlocksAndTables:
                 "  workload        billing-api",
                 "  pool            -",
                 "  state           Error",
+                "  deployed chart  -",
+                "  pending chart   -",
+                "  pending age     -",
                 "  attempts        3 (2 failed, 1 in a row)",
                 "  last attempt    2024-05-01T12:00:00Z",
                 "  last success    2024-05-01T11:00:00Z",
                 "  last failure    2024-05-01T12:00:00Z",
+                "  last duration   -",
                 "  reason          Error: UPGRADE FAILED …",
                 "  message         Error: UPGRADE FAILED",
                 "                  line \\x1b[31mtwo",
             ]
         )
 
-    def test_only_a_workload_in_error_has_a_reason(self) -> None:
+    def test_a_reason_is_the_headline_of_an_error_or_of_a_pending_deploys_progress(self) -> None:
         deployed = state(state=DeploymentState.DEPLOYED, status_message="Error: old\nnew")
         assert "reason" not in render.state_block(deployed)
         assert render.reason(deployed) == ""
+        pending = state(state=DeploymentState.PENDING, status_message="Pod x waiting\nmore")
+        assert "reason" not in render.state_block(pending)
+        assert render.reason(pending) == "Pod x waiting …"  # the fleet's REASON column
         debug = "client.go:1: [debug] x\nError: UPGRADE FAILED: timed out\nhelm.go:84: [debug] y"
         assert render.reason(state(status_message=debug)) == "Error: UPGRADE FAILED: timed out …"
         assert render.reason(state(status_message=None)) == ""
@@ -235,12 +256,48 @@ class TestBlocksAndTables:
         lines = render.state_block(empty).split("\n")
         assert lines[1] == "  workload        -"
         assert lines[3] == "  state           Undeployed"
-        assert lines[5:] == [
+        assert lines[8:] == [
             "  last attempt    -",
             "  last success    -",
             "  last failure    -",
+            "  last duration   -",
             "  message         -",
         ]
+
+    def test_a_state_block_shows_the_charts_the_pending_age_and_the_last_duration(
+        self,
+    ) -> None:
+        pending = state(
+            state=DeploymentState.PENDING,
+            status_message="Pod x container 'y' waiting: ImagePullBackOff",
+            deployed_chart_name="billing-api",
+            deployed_chart_version="1.4.2",
+            pending_chart_name="billing-api",
+            pending_chart_version=None,
+            requested_at=AT - timedelta(minutes=4, seconds=12),
+            last_duration=95.5,
+        )
+        lines = render.state_block(pending, now=AT).split("\n")
+        assert lines[3:7] == [
+            "  state           Pending",
+            "  deployed chart  billing-api 1.4.2",
+            "  pending chart   billing-api (newest)",
+            "  pending age     4m 12s (requested 2024-05-01T11:55:48Z)",
+        ]
+        assert "  last duration   1m 35s" in lines
+        assert not any(line.startswith("  reason") for line in lines)
+        assert lines[-1] == "  message         Pod x container 'y' waiting: ImagePullBackOff"
+
+    def test_an_undeployed_workload_says_when(self) -> None:
+        gone = state(state=DeploymentState.UNDEPLOYED, undeployed_at=AT, status_message=None)
+        assert "  undeployed at   2024-05-01T12:00:00Z" in render.state_block(gone).split("\n")
+        assert "undeployed at" not in render.state_block(state())
+
+    def test_the_pending_age_is_measured_to_now_unless_told(self) -> None:
+        recent = state(requested_at=datetime.now(UTC) - timedelta(seconds=95))
+        assert render.pending_age(recent) in ("1m 35s", "1m 36s", "1m 37s")
+        assert render.pending_age(recent, now=recent.requested_at) == "0.0s"
+        assert render.pending_age(state()) == ""
 
     def test_a_table_pads_every_column_but_the_last_and_right_aligns_the_numbers(self) -> None:
         table = render.table(
@@ -260,18 +317,19 @@ class TestBlocksAndTables:
             attempt(2, "upgrade.go:1: [debug] x\nError: UPGRADE FAILED: \u202eoops\n"),
         ]
 
-        assert render.history_table(attempts, full=False).split("\n") == [
-            "ATTEMPT  OCCURRED AT           STATE     MESSAGE",
-            "     12  2024-05-01T12:00:00Z  Deployed",
-            "      3  2024-05-01T11:00:00Z  Error     boom …",
-            "      2  2024-05-01T12:00:00Z  Error     Error: UPGRADE FAILED: \\u202eoops …",
+        assert timeline.history_table(attempts, full=False).split("\n") == [
+            "ATTEMPT  OCCURRED AT           STATE     CHART  DURATION  HELM  EXIT  MESSAGE",
+            "     12  2024-05-01T12:00:00Z  Deployed  -      -         -     -",
+            "      3  2024-05-01T11:00:00Z  Error     -      -         -     -     boom …",
+            "      2  2024-05-01T12:00:00Z  Error     -      -         -     -"
+            "     Error: UPGRADE FAILED: \\u202eoops …",
         ]
         attempts = attempts[:2]
-        assert render.history_table(attempts, full=True).split("\n") == [
-            "ATTEMPT  OCCURRED AT           STATE     MESSAGE",
-            "     12  2024-05-01T12:00:00Z  Deployed",
+        assert timeline.history_table(attempts, full=True).split("\n") == [
+            "ATTEMPT  OCCURRED AT           STATE     CHART  DURATION  HELM  EXIT  MESSAGE",
+            "     12  2024-05-01T12:00:00Z  Deployed  -      -         -     -",
             "    -",
-            "      3  2024-05-01T11:00:00Z  Error",
+            "      3  2024-05-01T11:00:00Z  Error     -      -         -     -",
             "    boom",
             "    \\x1b[1msecond\tline",
         ]
@@ -293,11 +351,31 @@ class TestBlocksAndTables:
             "  2024-05-01T12:00:00Z",
         ]
 
+    def test_the_fleet_table_shows_the_pending_age_and_progress_of_a_pending_workload(
+        self,
+    ) -> None:
+        rows = [
+            state(
+                state=DeploymentState.PENDING,
+                status_message="Pod x waiting: ImagePullBackOff\nmore",
+                requested_at=AT - timedelta(minutes=4, seconds=12),
+            ),
+            state(workload_rt_id="rt-2", state=DeploymentState.DEPLOYED, status_message=None),
+        ]
+        assert render.fleet_table(rows, now=AT).split("\n") == [
+            "TENANT  WORKLOAD RT ID  WORKLOAD     POOL  STATE     ATTEMPTS  FAILED  IN A ROW"
+            "  LAST ATTEMPT          PENDING FOR  REASON",
+            "t1      rt-1            billing-api  -     Pending          3       2         1"
+            "  2024-05-01T12:00:00Z       4m 12s  Pod x waiting: ImagePullBackOff …",
+            "t1      rt-2            billing-api  -     Deployed         3       2         1"
+            "  2024-05-01T12:00:00Z            -",
+        ]
+
     def test_table_times_follow_the_display_zone(self) -> None:
         berlin = ZoneInfo("Europe/Berlin")
         assert "2024-05-01T14:00:00+02:00" in render.fleet_table([state()], berlin)
         assert "2024-05-01T14:00:00+02:00" in render.audit_table([attempt(1, None)], berlin)
-        history = render.history_table([attempt(1, None)], full=False, zone=berlin)
+        history = timeline.history_table([attempt(1, None)], full=False, zone=berlin)
         assert "2024-05-01T14:00:00+02:00" in history
         assert "last attempt    2024-05-01T14:00:00+02:00" in render.state_block(state(), berlin)
 
@@ -319,12 +397,13 @@ class TestBlocksAndTables:
         fleet = state(tenant_id=tenant, workload_name=name, status_message=message)
         for shown in (
             render.audit_table([row]),
-            render.history_table([row], full=False),
+            timeline.history_table([row], full=False),
+            timeline.history_table([row], full=False, kinds=True),
             render.fleet_table([fleet]),
         ):
             assert CONTROL.search(shown.replace("\n", "")) is None
         assert CONTROL.search(render.state_block(fleet).replace("\n", "").replace("\t", "")) is None
-        full = render.history_table([row], full=True)
+        full = timeline.history_table([row], full=True)
         assert CONTROL.search(full.replace("\n", "").replace("\t", "")) is None
 
 
