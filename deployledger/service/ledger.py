@@ -361,6 +361,7 @@ class Ledger:
         state: DeploymentState | str | None = None,
     ) -> list[WorkloadState]:
         """The fleet: every workload's current state, filtered, by tenant then runtime id.
+        `pool_name` matches the pool's name (outcomes) or its runtime id (deploy requests).
 
         Sees every report recorded before the call (the read model catches up first).
         """

@@ -60,8 +60,8 @@ def fleet(
     where: list[ColumnElement[bool]] = []
     if tenant_id is not None:
         where.append(c.tenant_id == tenant_id)
-    if pool_name is not None:
-        where.append(c.pool_name == pool_name)
+    if pool_name is not None:  # the pool's name, or its runtime id (deploy requests)
+        where.append(or_(c.pool_name == pool_name, c.pool_rt_id == pool_name))
     if state is not None:
         where.append(c.state == int(state))
     stmt = select(table).where(and_(True, *where)).order_by(c.tenant_id, c.workload_rt_id)

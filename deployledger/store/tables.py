@@ -68,6 +68,7 @@ def _state_table(name: str, meta: MetaData) -> Table:
         Column("undeployed_at", DateTime(timezone=True)),
         Index(None, "state", "tenant_id"),
         Index(None, "pool_name", "tenant_id"),
+        Index(None, "pool_rt_id", "tenant_id"),
         # Overdue deploys: only workloads with an open request are in this index, so a
         # query reads the overdue set, not the fleet.
         Index(

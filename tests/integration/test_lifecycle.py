@@ -297,3 +297,13 @@ class TestColdAndSnapshots:
             result = cold.rebuild()
             assert (result.attempts, result.workloads) == (12, 1)
             agree(cold)
+
+
+def test_the_fleet_filter_by_pool_matches_the_pool_name_or_its_runtime_id(
+    ledger: Ledger,
+) -> None:
+    ledger.record(request(RT, poolRtId="pool-rt-9"))  # known through a request only
+    ledger.record(report(OTHER, pool="pool-east", success=True))
+    assert [w.workload_rt_id for w in ledger.workloads(pool_name="pool-rt-9")] == [RT]
+    assert [w.workload_rt_id for w in ledger.workloads(pool_name="pool-east")] == [OTHER]
+    assert ledger.workloads(pool_name="pool-west") == []

@@ -58,6 +58,9 @@ def upgrade() -> None:
         for name, type_ in STATE_COLUMNS:
             batch.add_column(sa.Column(name, type_))
     op.create_index(
+        "ix_workload_state_pool_rt_id_tenant_id", "workload_state", ["pool_rt_id", "tenant_id"]
+    )
+    op.create_index(
         "ix_workload_state_open_requests",
         "workload_state",
         ["requested_at"],
@@ -137,6 +140,7 @@ def downgrade() -> None:
         for name, _ in reversed(ATTEMPT_COLUMNS):
             batch.drop_column(name)
     op.drop_index("ix_workload_state_open_requests", table_name="workload_state")
+    op.drop_index("ix_workload_state_pool_rt_id_tenant_id", table_name="workload_state")
     with op.batch_alter_table("workload_state") as batch:
         for name, _ in reversed(STATE_COLUMNS):
             batch.drop_column(name)
