@@ -12,7 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-MEASUREMENTS = ("record", "history", "many", "import", "rebuild", "queries")
+MEASUREMENTS = (
+    "record",
+    "history",
+    "many",
+    "import",
+    "record-lifecycle",
+    "rebuild",
+    "rebuild-mixed",
+    "queries",
+    "overdue",
+)
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,9 @@ class Config:
     sizes: tuple[int, ...] = (100_000, 1_000_000)  # events in the rebuilt stores
     query_small: int = 10_000  # attempts in the small store of the query scaling
     queries: int = 200  # timed calls per query and store
-    budget: float = 1_500.0  # seconds for the read-model suite; larger sizes are skipped
+    overdue_fleet: tuple[int, int] = (10_000, 1_000_000)  # workloads, small and large store
+    overdue: int = 100  # overdue workloads in each
+    budget: float = 3_000.0  # seconds for the read-model suite; larger sizes are skipped
     quick: bool = False
 
     @classmethod
@@ -55,5 +67,6 @@ class Config:
             sizes=(5_000, 20_000),
             query_small=5_000,
             queries=30,
+            overdue_fleet=(2_000, 50_000),
             quick=True,
         )

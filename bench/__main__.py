@@ -34,6 +34,13 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _fleets(text: str) -> tuple[int, int]:
+    sizes = sorted(int(size.replace("_", "")) for size in text.split(","))
+    if len(sizes) != 2 or sizes[0] < 1_000:
+        raise argparse.ArgumentTypeError("must be two sizes of at least 1,000, e.g. 10000,1000000")
+    return sizes[0], sizes[1]
+
+
 def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("suite", nargs="?", choices=[*SUITES, "all"], default="all")
@@ -50,7 +57,9 @@ def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
     p.add_argument("--sizes", type=_sizes, help="events of the rebuilt stores (100000,1000000)")
     p.add_argument("--query-small", type=_positive, help="attempts, small query store (10k)")
     p.add_argument("--queries", type=_positive, help="timed calls per query and store (200)")
-    p.add_argument("--budget", type=float, help="seconds for the read-model suite (1500)")
+    fleet = "workloads of the small and large overdue stores (10000,1000000)"
+    p.add_argument("--overdue-fleet", type=_fleets, help=fleet)
+    p.add_argument("--budget", type=float, help="seconds for the read-model suite (3000)")
     p.add_argument("--seed", type=int, help="of the generated reports (3)")
     env = os.environ.get("DEPLOYLEDGER_BENCH_POSTGRES") or os.environ.get(
         "DEPLOYLEDGER_TEST_POSTGRES"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -21,7 +22,7 @@ from typing import Any
 
 import psycopg
 
-from bench.data import ATTEMPT_TOPIC, Row
+from bench.data import ATTEMPT_TOPIC, REGISTERED_TOPIC, Row
 from bench.stores import Store
 
 _COLUMNS = "originator_id, originator_version, topic, state"
@@ -105,6 +106,19 @@ def stored_event_bytes(store: Store) -> float:
     with _connect(store) as conn:
         row = conn.execute(query).fetchone()
     return float(row[0]) if row and row[0] is not None else float("nan")
+
+
+def stored_rows(store: Store) -> list[Row]:
+    """Every stored event but the registrations, oldest first, as floor rows: the exact bytes
+    the library stored, so that a floor writes rows of the same size."""
+    position = "rowid" if store.backend == "sqlite" else "notification_id"
+    query = (
+        f"SELECT {_COLUMNS} FROM {store.events_table} "
+        f"WHERE topic <> '{REGISTERED_TOPIC}' ORDER BY {position}"
+    )
+    with _connect(store) as conn:
+        found = conn.execute(query).fetchall()
+    return [(uuid.UUID(str(i)), int(v), str(t), bytes(s)) for i, v, t, s in found]
 
 
 def _connect(store: Store) -> contextlib.AbstractContextManager[Any]:

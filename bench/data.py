@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ Report = dict[str, Any]
 Row = tuple[uuid.UUID, int, str, bytes]  # workload uuid, version, topic, event JSON
 
 ATTEMPT_TOPIC = "deployledger:Workload.DeploymentAttempted"
+REGISTERED_TOPIC = "deployledger:Workload.Registered"
 TENANTS = ["acme-prod", "acme-staging", "globex", "initech", "umbrella", "hooli", "stark", "wayne"]
 POOLS = ["pool-eu-west-1", "pool-eu-central-1", "pool-us-east-1", "pool-ap-south-1"]
 FAILURE_RATE = 0.30
@@ -196,3 +198,144 @@ def rows(reports: list[Report]) -> list[Row]:
         versions[wid] = versions.get(wid, 1) + 1
         out.append((wid, versions[wid], ATTEMPT_TOPIC, event_state(r)))
     return out
+
+
+# -- the lifecycle: deploy requests, progress messages, outcomes that close them -------------
+
+_PROGRESS = (
+    "Pod {name}-{pod} container '{name}' waiting: ContainerCreating",
+    "Pod {name}-{pod} container '{name}' waiting: ImagePullBackOff",
+    "Pod {name}-{pod} container '{name}' waiting: CrashLoopBackOff (back-off 40s restarting "
+    "failed container)",
+    'Deployment "{name}" rollout: 1 of 2 updated replicas are available',
+    "Pod {name}-{pod} not ready: readiness probe failed: HTTP probe failed with statuscode: 503",
+    'Job "{name}-db-migrate" running: 0 of 1 completions',
+)
+_VALUES_YAML = (
+    "replicaCount: 2\n"
+    "image:\n  repository: registry.example.com/{tenant}/{name}\n  pullPolicy: IfNotPresent\n"
+    "service:\n  type: ClusterIP\n  port: 8080\n"
+    "resources:\n  requests:\n    cpu: 100m\n    memory: 256Mi\n  limits:\n    memory: 512Mi\n"
+    'podAnnotations:\n  prometheus.io/scrape: "true"\n  prometheus.io/port: "9090"\n'
+    "env:\n  - name: LOG_LEVEL\n    value: info\n  - name: DATABASE_HOST\n"
+    "    value: postgres.{ns}.svc.cluster.local\n"
+)
+
+
+def pool_rt_id(pool: str) -> str:
+    return uuid.uuid5(_NAMESPACE, pool).hex[:24]
+
+
+def request(rng: random.Random, w: Workload, version: str, when: datetime) -> Report:
+    """A realistic deploy request: chart, repository URL and credentials, base values YAML
+    (about 550 bytes), 5 overrides of which one is a secret."""
+    tag = f"{version}-{rng.getrandbits(28):07x}"
+    return {
+        "kind": "request",
+        "tenantId": w.tenant,
+        "poolRtId": pool_rt_id(w.pool),
+        "workloadName": w.name,
+        "workloadRtId": w.rt_id,
+        "workloadType": "Application",
+        "repositoryUrl": f"https://charts.example.com/{w.tenant}/stable",
+        "repositoryUsername": "ci-deployer",
+        "repositoryPassword": f"{rng.getrandbits(160):040x}",
+        "chartName": w.name,
+        "chartVersion": version,
+        "isReconciliation": False,
+        "valuesYaml": _VALUES_YAML.format(tenant=w.tenant, name=w.name, ns=w.namespace),
+        "values": [
+            {"path": "image.tag", "value": tag, "isSecret": False},
+            {"path": "replicaCount", "value": str(rng.choice((2, 3, 4))), "isSecret": False},
+            {"path": "resources.limits.memory", "value": "512Mi", "isSecret": False},
+            {
+                "path": "ingress.hosts[0].host",
+                "value": f"{w.name}.{w.tenant}.example.com",
+                "isSecret": False,
+            },
+            {
+                "path": "database.password",
+                "value": f"{rng.getrandbits(128):032x}",
+                "isSecret": True,
+            },
+        ],
+        "receivesClusterSecrets": True,
+        "ingressEnabled": True,
+        "hostname": f"{w.name}.{w.tenant}.example.com",
+        "messageId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "reportedAt": when.isoformat(),
+    }
+
+
+def progress(rng: random.Random, w: Workload, when: datetime) -> Report:
+    """A progress message from the operator while helm runs (60-120 bytes)."""
+    pod = f"{rng.getrandbits(40):010x}"[:10] + "-" + f"{rng.getrandbits(20):05x}"
+    return {
+        "kind": "progress",
+        "tenantId": w.tenant,
+        "workloadName": w.name,
+        "workloadRtId": w.rt_id,
+        "message": rng.choice(_PROGRESS).format(name=w.name, pod=pod),
+        "messageId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "reportedAt": when.isoformat(),
+    }
+
+
+def outcome(rng: random.Random, w: Workload, success: bool, message: str, when: datetime) -> Report:
+    """An outcome; a failure in the upstream operator's format (`helm {operation} failed
+    with exit code {N}. stderr: {stderr}`)."""
+    if not success:
+        message = f"helm upgrade --install {w.name} failed with exit code 1. stderr: {message}"
+    return {**report(rng, w, success, message, when), "kind": "outcome"}
+
+
+def deploy(
+    rng: random.Random, w: Workload, number: int, when: datetime, *, helm: bool, progresses: int
+) -> list[Report]:
+    """One deploy of `w`: its request, `progresses` progress messages, its outcome (helm's
+    output with 30% failures, or with `helm=False` one short line, one in five a failure)."""
+    version = f"1.{number // 10}.{number % 10}"
+    out = [request(rng, w, version, when)]
+    for k in range(progresses):
+        out.append(progress(rng, w, when + timedelta(seconds=5 + 15 * k)))
+    done = when + timedelta(seconds=rng.randint(30, 240))
+    if helm:
+        success = rng.random() >= FAILURE_RATE
+        message = helm_message(rng, w, success, done)
+    else:
+        success = number % 5 != 4
+        message = _SHORT[not success].format(name=w.name)
+    out.append(outcome(rng, w, success, message, done))
+    return out
+
+
+def deploys(w: Workload, count: int, rng: random.Random, first: int = 0) -> list[list[Report]]:
+    """`count` deploys of one workload, each request, one progress message, outcome (short
+    messages), reported now."""
+    now = datetime.now(UTC)
+    return [deploy(rng, w, first + n, now, helm=False, progresses=1) for n in range(count)]
+
+
+def lifecycle_stream(seed: int, workloads: list[Workload], block: int = 50) -> Iterator[Report]:
+    """A fleet's lifecycle messages, endless: rounds of one deploy per workload (shuffled),
+    each deploy a request, 1-2 progress messages (half each) and an outcome (helm's output,
+    30% failures, in the operator's format). Deploys run `block` at a time: their requests
+    come first, then their progress, then their outcomes, so that workloads interleave as
+    concurrent deploys do. Take as many as needed (`itertools.islice`)."""
+    rng = random.Random(f"lifecycle:{seed}")
+    number = 0
+    while True:
+        order = list(workloads)
+        rng.shuffle(order)
+        for start in range(0, len(order), block):
+            when = EPOCH + timedelta(seconds=number * 60)
+            number += 1
+            phases: list[list[Report]] = [[], [], [], []]
+            for w in order[start : start + block]:
+                messages = deploy(rng, w, number, when, helm=True, progresses=rng.randint(1, 2))
+                phases[0].append(messages[0])
+                phases[3].append(messages[-1])
+                for k, message in enumerate(messages[1:-1], start=1):
+                    phases[k].append(message)
+            for phase in phases:
+                yield from phase

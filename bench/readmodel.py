@@ -10,6 +10,12 @@
    audit(tenant, failed, limit 50), audit(tenant, workload, limit 50) and history(limit 50)
    on the largest store against one of 10,000 attempts, timed alternately in rounds of 10.
    Target: large / small <= 2.
+4. `rebuild-mixed`: at each size, a second store of the same number of events made of the
+   whole lifecycle (`data.lifecycle_stream`: each deploy a request, 1-2 progress messages and
+   an outcome), rebuilt in the same runs as the store of outcomes only (who goes first
+   alternates), each against its own floor. Target: the lifecycle store's rate / floor is at
+   least 0.8 of the outcome store's rate / floor.
+5. `overdue`: `Ledger.overdue()` at 1,000,000 vs 10,000 workloads (see `bench.overdue`).
 
 Data: 1,000 workloads (`data.stream`), one of them hot (1% of the reports, so that it has
 50 attempts at 10,000); a store of N events holds N - 1,000 reports (the first 1,000 events
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import json
 import resource
 import statistics
@@ -32,9 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import Config
+from bench import Config, overdue
 from bench.baselines import rebuild_floor
-from bench.data import Workload, fleet, stream
+from bench.data import Workload, fleet, lifecycle_stream, stream
 from bench.report import ROOT, Result
 from bench.stores import Store, fresh_store
 from deployledger import Ledger
@@ -60,6 +67,10 @@ class Rebuild:
     seconds: float
     idle_kb: int
     peak_kb: int
+
+
+# A store in the rebuild runs: the store, its events, each run's floor and rebuild.
+_StoreRuns = tuple[Store, int, list[tuple[float, float]], list[Rebuild]]
 
 
 def prefill(store: Store, cfg: Config, count: int, log: Log) -> float:
@@ -122,7 +133,9 @@ def run(cfg: Config, backend: str, log: Log, deadline: float) -> list[Result]:
     notes: list[str] = []
     last: list[Rebuild] = []  # the rebuilds of the largest size measured
     estimate = 0.0  # seconds per event of a prefill and one run, from the last size
-    sizes = cfg.sizes if "rebuild" in cfg.only else cfg.sizes[-1:]
+    mixed = "rebuild-mixed" in cfg.only
+    rebuilds = "rebuild" in cfg.only or mixed
+    sizes = cfg.sizes if rebuilds else cfg.sizes[-1:] if "queries" in cfg.only else ()
     with contextlib.ExitStack() as stack:
         small = None
         if "queries" in cfg.only:
@@ -138,44 +151,64 @@ def run(cfg: Config, backend: str, log: Log, deadline: float) -> list[Result]:
                 break
             large, large_events = stack.enter_context(fresh_store(cfg, backend)), events
             prefill_s = prefill(large, cfg, events - WORKLOADS, log)
-            estimate = prefill_s / events
-            if "rebuild" not in cfg.only:
+            lifecycle, lifecycle_events, lifecycle_s = None, 0, 0.0
+            if mixed:
+                lifecycle = stack.enter_context(fresh_store(cfg, backend))
+                lifecycle_s, lifecycle_events = prefill_lifecycle(lifecycle, cfg, events, log)
+            estimate = (prefill_s + lifecycle_s) / events
+            if not rebuilds:
                 continue
             count = cfg.slow_runs if events >= LARGE else cfg.runs
-            floors: list[tuple[float, float]] = []
-            last, runs = [], []
+            # Each run: the floor and the rebuild of the store of outcomes, and (rebuild-mixed)
+            # of the lifecycle store, which goes first every other run.
+            stores: list[_StoreRuns] = [(large, events, [], [])]
+            if lifecycle is not None:
+                stores.append((lifecycle, lifecycle_events, [], []))
+            runs: list[str] = []
             for n in range(count):
                 start = time.perf_counter()
-                floors.append(rebuild_floor(large))
-                gc.collect()
-                last.append(rebuild_in_child(large, max(600.0, deadline - time.time())))
-                if last[-1].events != events:
-                    raise RuntimeError(f"rebuild applied {last[-1].events} events, not {events}")
+                for store, expected, floors, done in stores[:: 1 if n % 2 == 0 else -1]:
+                    floors.append(rebuild_floor(store))
+                    gc.collect()
+                    done.append(rebuild_in_child(store, max(600.0, deadline - time.time())))
+                    if done[-1].events != expected:
+                        raise RuntimeError(f"rebuild applied {done[-1].events}, not {expected}")
                 took = time.perf_counter() - start
-                estimate = (prefill_s + took) / events
-                r, (select_s, insert_s) = last[-1], floors[-1]
-                runs.append(
-                    f"run {n + 1}: rebuild {r.seconds:.2f}s (RSS idle {r.idle_kb >> 10} MB, peak "
-                    f"{r.peak_kb >> 10} MB), floor {select_s:.2f}s select + {insert_s:.2f}s insert"
-                )
-                log(f"[{backend}] {events:,} events, {runs[-1]}")
+                estimate = (prefill_s + lifecycle_s + took) / events
+                for store, _, floors, done in stores:
+                    r, (select_s, insert_s) = done[-1], floors[-1]
+                    what = "lifecycle store: " if store is lifecycle else ""
+                    runs.append(
+                        f"run {n + 1}: {what}rebuild {r.seconds:.2f}s (RSS idle "
+                        f"{r.idle_kb >> 10} MB, peak {r.peak_kb >> 10} MB), floor "
+                        f"{select_s:.2f}s select + {insert_s:.2f}s insert"
+                    )
+                    log(f"[{backend}] {events:,} events, {runs[-1]}")
                 later = sum(1.3 * estimate * e for e in sizes[i + 1 :])
                 if n + 1 < count and time.time() + took + later > deadline:
                     notes.append(f"{events:,} events: {n + 1} of {count} runs (--budget)")
                     break
             how = "`executemany`" if backend == "sqlite" else "COPY"
             vs = f", vs raw select + {how}" if i == 0 else ""
-            results.append(
-                Result(
-                    backend,
-                    f"rebuild rate, {events:,} events{vs}",
-                    [events / r.seconds for r in last],
-                    [events / (s + t) for s, t in floors],
-                    "{:,.0f} ev/s",
-                    "≥ 0.5",
-                    notes=[f"prefill {events - WORKLOADS:,} reports in {prefill_s:.1f}s", *runs],
-                )
+            _, _, floors, last = stores[0]
+            today = Result(
+                backend,
+                f"rebuild rate, {events:,} events{vs}",
+                [events / r.seconds for r in last],
+                [events / (s + t) for s, t in floors],
+                "{:,.0f} ev/s",
+                "≥ 0.5",
+                in_table="rebuild" in cfg.only,
+                notes=[
+                    f"prefill {events - WORKLOADS:,} reports in {prefill_s:.1f}s",
+                    *[run for run in runs if "lifecycle" not in run],
+                ],
             )
+            results.append(today)
+            if lifecycle is not None:
+                results += lifecycle_results(
+                    backend, events, lifecycle_events, today, stores[1], lifecycle_s, runs, vs
+                )
         if last:
             growth = [(r.peak_kb - r.idle_kb) / 1024 for r in last]
             results.append(
@@ -188,17 +221,85 @@ def run(cfg: Config, backend: str, log: Log, deadline: float) -> list[Result]:
                     "< 150 MB",
                     "idle {:.0f} MB",
                     applies=last[0].events >= 1_000_000,
+                    in_table="rebuild" in cfg.only,
                     notes=[f"largest growth {max(growth):.0f} MB"],
                 )
             )
         if small is not None and large is not None:
             scale = f"{_short(large_events)} vs {_short(cfg.query_small)}"
             results += query_scaling(cfg, small, large, scale, first)
+    if "overdue" in cfg.only:
+        results += overdue.run(cfg, backend, log)
     if results:
         results[0].notes += notes
     for note in notes:
         log(f"[{backend}] {note}")
     return results
+
+
+def lifecycle_results(
+    backend: str,
+    size: int,
+    events: int,
+    today: Result,
+    runs_of: _StoreRuns,
+    prefill_s: float,
+    runs: list[str],
+    vs: str,
+) -> list[Result]:
+    """The lifecycle store's rebuild rate against its floor, and its share of the floor
+    against today's (outcomes only), run by run."""
+    _, _, floors, done = runs_of
+    rate = Result(
+        backend,
+        f"rebuild rate, {size:,} events, lifecycle mix{vs}",
+        [events / r.seconds for r in done],
+        [events / (s + t) for s, t in floors],
+        "{:,.0f} ev/s",
+        "(info)",
+        notes=[
+            f"{events:,} events: {WORKLOADS:,} registrations, then deploys of a request, 1-2 "
+            f"progress messages and an outcome (data.lifecycle_stream); prefill {prefill_s:.1f}s",
+            "peak RSS growth per run: "
+            + ", ".join(f"+{(r.peak_kb - r.idle_kb) / 1024:.0f} MB" for r in done),
+            *[run for run in runs if "lifecycle" in run],
+        ],
+    )
+    shares = [lib / base for lib, base in zip(rate.library, rate.baseline, strict=True)]
+    before = [lib / base for lib, base in zip(today.library, today.baseline, strict=True)]
+    share = Result(
+        backend,
+        f"rebuild, lifecycle mix vs outcomes only (rate / floor), {size:,} events",
+        shares,
+        before,
+        "{:.2f}",
+        "≥ 0.8",
+        notes=[
+            "value: the lifecycle store's rebuild rate as a share of its own floor; baseline: "
+            "the same for the store of outcomes only (today's), both of the same run",
+            f"rates alone (events/s): lifecycle {rate.library_median:,.0f} vs outcomes "
+            f"{today.library_median:,.0f} ({rate.library_median / today.library_median:.2f}); "
+            f"floors {rate.baseline_median:,.0f} vs {today.baseline_median:,.0f}",
+        ],
+    )
+    return [rate, share]
+
+
+def prefill_lifecycle(store: Store, cfg: Config, events: int, log: Log) -> tuple[float, int]:
+    """Record lifecycle messages (requests, progress, outcomes) with record_many() until the
+    store holds `events` events with its registrations; return the seconds and the events."""
+    workloads = fleet(WORKLOADS, cfg.seed)
+    messages = lifecycle_stream(cfg.seed, workloads)
+    count = events - WORKLOADS
+    log(f"[{store.backend}] prefill {count:,} lifecycle messages")
+    seen: set[str] = set()
+    start = time.perf_counter()
+    with Ledger.open(store.url, create=True) as ledger:
+        for first in range(0, count, CHUNK):
+            chunk = list(itertools.islice(messages, min(CHUNK, count - first)))
+            seen.update(m["workloadRtId"] for m in chunk)
+            ledger.record_many(chunk)
+    return time.perf_counter() - start, count + len(seen)
 
 
 def query_scaling(cfg: Config, small: Store, large: Store, scale: str, first: bool) -> list[Result]:

@@ -6,7 +6,12 @@
    (the ledger that wrote them) and a cold one (a freshly opened ledger);
 3. `record_many()` of 100,000 reports in one call vs a raw `executemany` in one transaction
    (and, for information, the same reports in calls of 2,000);
-4. the peak RSS of `deployledger record` of 200,000 reports vs of one (`bench.imports`).
+4. the peak RSS of `deployledger record` of 200,000 reports vs of one (`bench.imports`);
+5. `record()` of each lifecycle message (`record-lifecycle`): deploys on one workload, each a
+   deploy request (chart, repository URL and credentials, values YAML, 5 overrides of which
+   one is a secret), a progress message and the outcome that closes the request; each call
+   against one raw INSERT + COMMIT of the bytes the library stored for that message (taken
+   from a scratch store), baseline and library alternating call by call.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from functools import partial
 from statistics import fmean, median, quantiles
 
 from bench import Config
-from bench.baselines import Floor, stored_event_bytes
-from bench.data import Report, fleet, rows, series, stream
+from bench.baselines import Floor, stored_event_bytes, stored_rows
+from bench.data import Report, deploys, fleet, rows, series, stream
 from bench.imports import measure_import
 from bench.report import Result
 from bench.stores import fresh_store
@@ -61,6 +66,8 @@ def run(cfg: Config, backend: str, log: Log) -> list[Result]:
         results += measure_many(cfg, backend, log)
     if "import" in cfg.only:
         results.append(measure_import(cfg, backend, log))
+    if "record-lifecycle" in cfg.only:
+        results += measure_record_lifecycle(cfg, backend, log)
     return results
 
 
@@ -268,3 +275,101 @@ def measure_many(cfg: Config, backend: str, log: Log) -> list[Result]:
             notes=["for information: the same reports in smaller transactions"],
         ),
     ]
+
+
+KINDS = ("request", "progress", "outcome")
+LIFECYCLE = {
+    "request": "a deploy request",
+    "progress": "a progress message",
+    "outcome": "the outcome that closes the request",
+}
+
+
+def measure_record_lifecycle(cfg: Config, backend: str, log: Log) -> list[Result]:
+    """`record()` of a request, a progress message and an outcome, deploy after deploy on
+    one workload, each call against one raw INSERT + COMMIT of the same stored bytes."""
+    rng = random.Random(cfg.seed + 3)
+    workload = fleet(2, cfg.seed + 3)[1]
+    prior = [m for d in deploys(workload, cfg.small_prior, rng) for m in d]
+    timed = deploys(workload, cfg.warmup + cfg.ops, rng, first=cfg.small_prior)
+    with fresh_store(cfg, backend) as scratch:
+        with Ledger.open(scratch.url, create=True) as ledger:
+            ledger.record_many(prior + [m for d in timed for m in d])
+        stored = stored_rows(scratch)
+    prior_rows, timed_rows = stored[: len(prior)], stored[len(prior) :]
+    assert len(timed_rows) == len(KINDS) * len(timed)
+    sizes = {
+        kind: fmean(len(timed_rows[k][3]) for k in range(i, len(timed_rows), len(KINDS)))
+        for i, kind in enumerate(KINDS)
+    }
+    ops: dict[str, dict[str, list[list[float]]]] = {
+        kind: {"library": [], "floor": []} for kind in KINDS
+    }
+    settings = ""
+    for n in range(cfg.runs):
+        with (
+            fresh_store(cfg, backend) as floor_store,
+            fresh_store(cfg, backend) as store,
+            Floor(floor_store) as floor,
+            Ledger.open(store.url, create=True) as ledger,
+        ):
+            floor.insert_many(prior_rows)
+            ledger.record_many(prior)
+            settings = settings or floor.settings()
+            for kind in KINDS:
+                for who in ("library", "floor"):
+                    ops[kind][who].append([])
+            for i, messages in enumerate(timed):
+                if i == cfg.warmup:
+                    gc.collect()
+                for k, kind in enumerate(KINDS):
+                    row, message = timed_rows[len(KINDS) * i + k], messages[k]
+                    for who in ("floor", "library") if (i + k + n) % 2 else ("library", "floor"):
+                        start = time.perf_counter_ns()
+                        if who == "floor":
+                            floor.insert_one(row)
+                        else:
+                            receipt = ledger.record(message)
+                        took = (time.perf_counter_ns() - start) / 1_000
+                        if i >= cfg.warmup:
+                            ops[kind][who][-1].append(took)
+                    assert receipt.kind == kind
+                    assert not receipt.duplicate
+            state = ledger.get(workload.tenant, workload.rt_id)
+            assert state.attempts == cfg.small_prior + len(timed), state
+        log(
+            f"[{backend}] record() of lifecycle messages: run {n + 1}/{cfg.runs}: "
+            + ", ".join(
+                f"{kind} {fmean(ops[kind]['library'][-1]):.0f} vs "
+                f"{fmean(ops[kind]['floor'][-1]):.0f} µs/op"
+                for kind in KINDS
+            )
+        )
+    durability = "WAL, `synchronous=FULL`" if backend == "sqlite" else "`synchronous_commit=on`"
+    results = []
+    for kind in KINDS:
+        runs = ops[kind]
+        p50 = [median([median(run) for run in runs[who]]) for who in ("library", "floor")]
+        vs = " vs one raw INSERT + COMMIT" if kind == "request" else ""
+        results.append(
+            Result(
+                backend,
+                f"`record()` of {LIFECYCLE[kind]}{vs}" + (f" ({durability})" if vs else ""),
+                [fmean(run) for run in runs["library"]],
+                [fmean(run) for run in runs["floor"]],
+                "{:,.0f} µs",
+                "≤ 1.5",
+                notes=[
+                    f"{cfg.ops} deploys per run (request, progress, outcome) after "
+                    f"{cfg.warmup} warm-up deploys, on a workload with {cfg.small_prior} prior "
+                    "deploys; value: the run's mean µs/op",
+                    f"with the run's median op instead: library {p50[0]:.0f} µs, floor "
+                    f"{p50[1]:.0f} µs, ratio {p50[0] / p50[1]:.2f}",
+                    f"all ops pooled: {_pooled('library', runs['library'])}; "
+                    f"{_pooled('floor', runs['floor'])}",
+                    f"stored event (and floor row) {sizes[kind]:.0f} B; floor connection: "
+                    f"{settings}",
+                ],
+            )
+        )
+    return results
