@@ -6,7 +6,7 @@ STORE  ?= sqlite:///deployledger.db
 DEMO_TENANT ?= acme-prod
 DEMO_RT_ID  ?= 64f1c0ffee0000000000beef
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench clean browser
 
 $(BIN)/deployledger: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,17 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy deployledger bench
 
-test: lint typecheck
+# The dashboard's browser tests drive Debian's headless Chromium through chromedriver.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		echo "installing chromium and chromium-driver (for the browser tests)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium chromium-driver >/dev/null; \
+	fi
+
+test: lint typecheck browser
 	$(BIN)/pytest -n 2
 
 bench: $(VENV)/.dev
