@@ -9,12 +9,15 @@ pages against.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
-from support import EXAMPLES, progress, report, request
+from support import EXAMPLES, create_database, drop_database, progress, report, request
 
 from deployledger import Ledger, WorkloadState
 
@@ -110,6 +113,21 @@ def seed(url: str) -> Seeded:
         ledger.tokens.revoke(gone.token_id)
         fleet = ledger.workloads()
     return Seeded(url, admin, bound, write_only, revoked, fleet)
+
+
+@contextmanager
+def seeded_store(backend: str, tmp: Path, admin_dsn: str | None) -> Iterator[Seeded]:
+    """A seeded store on `backend`: a SQLite file in `tmp`, or a new PostgreSQL database
+    beside `admin_dsn` (dropped afterwards)."""
+    if backend == "sqlite":
+        yield seed(f"sqlite:///{tmp / 'ledger.db'}")
+        return
+    assert admin_dsn is not None
+    url = create_database(admin_dsn, prefix="dl_dash")
+    try:
+        yield seed(url)
+    finally:
+        drop_database(admin_dsn, url)
 
 
 # ---------------------------------------------------------------------------------------

@@ -25,11 +25,11 @@ from dashboard_data import (
     Node,
     Seeded,
     parse_html,
-    seed,
+    seeded_store,
 )
 from fastapi.testclient import TestClient
 from httpx import Response
-from support import EXAMPLE_RT_ID, EXAMPLE_TENANT, create_database, drop_database
+from support import EXAMPLE_RT_ID, EXAMPLE_TENANT
 
 from deployledger import Attempt, Ledger, WorkloadState
 from deployledger.http import ServeSettings, create_app
@@ -44,15 +44,9 @@ def seeded(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Seeded]:
     """One seeded store per backend for the module (the pages only read it)."""
-    if request.param == "sqlite":
-        yield seed(f"sqlite:///{tmp_path_factory.mktemp('dash') / 'ledger.db'}")
-        return
-    admin_dsn = request.getfixturevalue("postgres_admin_dsn")
-    url = create_database(admin_dsn, prefix="dl_dash")
-    try:
-        yield seed(url)
-    finally:
-        drop_database(admin_dsn, url)
+    admin_dsn = None if request.param == "sqlite" else request.getfixturevalue("postgres_admin_dsn")
+    with seeded_store(request.param, tmp_path_factory.mktemp("dash"), admin_dsn) as store:
+        yield store
 
 
 @pytest.fixture(scope="module")
