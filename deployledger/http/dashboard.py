@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from importlib import resources
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
@@ -286,10 +287,16 @@ def _in_thread(call: Callable[[], T]) -> Awaitable[T]:
 # -- the pages ----------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1)
+def _stylesheet() -> str:
+    return resources.files("deployledger.http").joinpath("static", STYLESHEET).read_text("utf-8")
+
+
 @router.get("/static/dashboard.css")
 async def stylesheet() -> Response:
-    text = resources.files("deployledger.http").joinpath("static", STYLESHEET).read_text()
-    return Response(text, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+    return Response(
+        _stylesheet(), media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
+    )
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -460,6 +467,16 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+_CROSS_SITE = "A form of another site cannot log in here: open this page and log in from it."
+
+
+def _cross_site(request: Request) -> bool:
+    """Whether the browser says another site sent this request (`Sec-Fetch-Site`): such a
+    login would put someone else's token in the cookie, such a logout is a nuisance. (The
+    Origin header is not compared with Host: a reverse proxy may rewrite Host.)"""
+    return request.headers.get("sec-fetch-site", "").lower() == "cross-site"
+
+
 _REASONS = {
     "expired": "Your token is no longer valid (revoked, or unknown): log in again.",
     "logout": "You are logged out.",
@@ -482,6 +499,9 @@ async def login(
     target = _safe_next(next)
     if not settings_of(request).auth:
         return RedirectResponse(target, status_code=303)
+    if _cross_site(request):
+        context = {"title": "Log in", "next": target, "note": None, "error": _CROSS_SITE}
+        return render("login.html", context, status=403)
     token = token.strip()
     error = None
     if not token:
@@ -522,6 +542,8 @@ async def login(
 
 @router.api_route("/logout", methods=["GET", "POST"])
 async def logout(request: Request) -> Response:
+    if _cross_site(request):
+        return RedirectResponse("/", status_code=303)
     target = "/login?reason=logout" if settings_of(request).auth else "/"
     response = RedirectResponse(target, status_code=303)
     response.delete_cookie(

@@ -367,6 +367,18 @@ class TestLogin:
         response = client.post("/login", data={"token": seeded.admin, "next": target})
         assert response.headers["location"] == "/"
 
+    def test_another_site_cannot_log_in_or_out(self, client: TestClient, seeded: Seeded) -> None:
+        cross = {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}
+        response = client.post("/login", data={"token": seeded.admin}, headers=cross)
+        assert response.status_code == 403
+        assert "set-cookie" not in response.headers
+        assert "another site" in parse_html(response.text).find("p", "problem").text
+        same = {"Sec-Fetch-Site": "same-origin"}
+        response = client.post("/login", data={"token": seeded.admin}, headers=same)
+        assert response.status_code == 303
+        assert client.post("/logout", headers=cross).headers.get("set-cookie") is None
+        assert client.get("/").status_code == 200  # still logged in
+
     def test_a_revoked_token_in_the_cookie_goes_back_to_the_login(
         self, client: TestClient, seeded: Seeded
     ) -> None:
