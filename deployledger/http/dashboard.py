@@ -16,6 +16,7 @@ the pages forbid every script but the one inline script they carry (a nonce in t
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -50,6 +51,7 @@ from deployledger.http.state import ledger_of, settings_of
 from deployledger.http.timeparse import parse_duration
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger("deployledger.http")
 
 STATES = ("Deployed", "Pending", "Error", "Undeployed")
 MAX_ROWS = 1000  # fleet rows on one page; the counts cover every workload matched
@@ -146,9 +148,11 @@ class Page:
     path: str
 
 
-class _Redirect(Exception):
+class _Answer(Exception):
+    """Raised by `_page` with what to answer instead of the page: a redirect, the 403."""
+
     def __init__(self, response: Response) -> None:
-        super().__init__("redirect")
+        super().__init__("answered")
         self.response = response
 
 
@@ -196,16 +200,16 @@ def _login_redirect(request: Request, reason: str | None) -> Response:
 
 
 async def _page(request: Request) -> Page:
-    """Who asks, or a redirect to the login (`_Redirect`), or the 403 page."""
+    """Who asks; else `_Answer` with a redirect to the login, or the 403 page."""
     auth = settings_of(request).auth
     nonce = secrets.token_urlsafe(16)
     grant = await grant_for(request)
     if grant is None:
         had_token = request.cookies.get(COOKIE) is not None
-        raise _Redirect(_login_redirect(request, "expired" if had_token else None))
+        raise _Answer(_login_redirect(request, "expired" if had_token else None))
     page = Page(grant=grant, auth=auth, nonce=nonce, path=request.url.path)
     if not grant.can("read"):
-        raise _Redirect(
+        raise _Answer(
             error_page(
                 page,
                 403,
@@ -234,29 +238,31 @@ async def _serve(
     become HTML error pages (never a traceback, never JSON)."""
     try:
         page = await _page(request)
-    except _Redirect as redirect:
-        return redirect.response
+    except _Answer as answer:
+        return answer.response
     except (StoreUnavailable, ProjectionBehind) as e:
         page = Page(grant=_NOBODY, auth=True, nonce=secrets.token_urlsafe(16), path="")
-        return _unavailable(page, request, e)
+        log.warning("dashboard: store unavailable: %s", e)
+        return _unavailable(page, request)
     try:
         ledger = await ledger_of(request)
         return await build(page, ledger)
     except InvalidQuery as e:
         return error_page(page, 400, "Invalid query", str(e))
     except (StoreUnavailable, ProjectionBehind) as e:
-        return _unavailable(page, request, e)
+        log.warning("dashboard: store unavailable: %s", e)
+        return _unavailable(page, request)
     except DeployLedgerError as e:
         return error_page(page, 500, "Store error", str(e))
 
 
-def _unavailable(page: Page, request: Request, error: Exception) -> Response:
+def _unavailable(page: Page, request: Request) -> Response:
     retry_after = str(settings_of(request).retry_after)
     return error_page(
         page,
         503,
         "Store unavailable",
-        f"The store cannot be reached right now ({error}). Reload the page in a moment.",
+        "The store cannot be reached right now. Reload the page in a moment.",
         Retry_After=retry_after,
     )
 

@@ -497,6 +497,28 @@ class TestWithoutAuth:
             assert (login.status_code, login.headers["location"]) == (303, "/overdue")
 
 
+def test_a_store_down_is_a_503_page_that_says_to_retry() -> None:
+    down = "postgresql://postgres@127.0.0.1:9/nothing_listens_here?connect_timeout=2"
+    token = "dlt_000000000000_" + "a" * 43
+    app = create_app(ServeSettings(store=down, follow=False))
+    with TestClient(app, follow_redirects=False) as client:
+        assert client.get("/").status_code == 303  # no token: the login needs no store
+        assert client.get("/login").status_code == 200
+        login = client.post("/login", data={"token": token})
+        assert login.status_code == 503
+        assert login.headers["retry-after"] == "1"
+        assert "cannot be reached" in parse_html(login.text).find("p", "problem").text
+
+        client.cookies.set(COOKIE, token)
+        for path in ("/", "/overdue", f"/workloads/{EXAMPLE_TENANT}/{EXAMPLE_RT_ID}"):
+            response = client.get(path)
+            assert response.status_code == 503
+            assert response.headers["retry-after"] == "1"
+            assert response.headers["content-type"].startswith("text/html")
+            assert "Store unavailable" in parse_html(response.text).find("h1").text
+            assert "127.0.0.1:9" not in response.text
+
+
 def test_the_stylesheet_is_served(client: TestClient) -> None:
     response = client.get("/static/dashboard.css")
     assert response.status_code == 200
