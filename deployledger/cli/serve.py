@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 
 import click
@@ -30,6 +31,18 @@ MIB = 1024 * 1024
 
 def _say(text: str) -> None:
     click.echo(f"deployledger: {render.safe(text)}", err=True)
+
+
+def _check_port(host: str, port: int) -> None:
+    """A usage error, before anything starts, when the address cannot be listened on."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as e:
+        raise click.UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
 @cli.command(
@@ -153,6 +166,7 @@ def serve(
         )
     except ValueError as e:
         raise click.UsageError(str(e)) from None
+    _check_port(host, port)
     redacted = StoreURL.parse(settings.store).redacted()
     try:
         with settings.ledger(create=None):
