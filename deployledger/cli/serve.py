@@ -128,8 +128,14 @@ def _check_port(host: str, port: int) -> None:
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
     show_default=True,
+    help="The least severe messages logged (on stderr).",
 )
-@click.option("--access-log/--no-access-log", default=True, show_default=True)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log one line per request (on stdout).",
+)
 @pass_settings
 def serve(
     settings: Settings,
