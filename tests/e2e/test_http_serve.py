@@ -5,15 +5,22 @@ revoked with the CLI, readiness without a store, slow and abandoned clients, SIG
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from http_support import bearer, free_port, make_tokens, problem_of, served
 from prometheus_client.parser import text_string_to_metric_families
-from support import eventually, is_sqlite, report, request, run_cli
+from support import REPO, cli_env, eventually, is_sqlite, report, request, run_cli
 
 from deployledger import Ledger
 
@@ -299,3 +306,45 @@ def test_slow_and_abandoned_clients_cannot_hold_a_connection(tmp_path: Path) -> 
             assert data.startswith(b"HTTP/1.1 400 ")
         # And the service still answers.
         assert httpx.get(server.url + "/healthz").status_code == 200
+
+
+@pytest.mark.slow
+def test_make_serve_serves_the_demo_store_with_a_printed_admin_token(tmp_path: Path) -> None:
+    """`make serve` with the venv of this interpreter (not rebuilt: `-o`) on a new store."""
+    venv = Path(sys.executable).parent.parent
+    port = free_port()
+    store = f"sqlite:///{tmp_path / 'demo.db'}"
+    argv = [
+        *("make", "--no-print-directory", "-C", str(REPO), "serve"),
+        *(f"VENV={venv}", f"STORE={store}", f"PORT={port}", "-o", f"{venv}/bin/deployledger"),
+    ]
+    log = tmp_path / "make-serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, env=cli_env(), start_new_session=True
+        )
+    try:
+
+        def token() -> str | None:
+            assert proc.poll() is None, log.read_text()
+            found = re.search(r"admin token \(shown once\): (dlt_\S+)", log.read_text())
+            return found.group(1) if found else None
+
+        admin = eventually(token, timeout=60, what="the admin token", every=0.2)
+
+        def fleet() -> Any:
+            try:
+                answer = httpx.get(
+                    f"http://127.0.0.1:{port}/v1/workloads", headers=bearer(admin), timeout=5
+                )
+            except httpx.HTTPError:
+                return None
+            return answer.json() if answer.status_code == 200 else None
+
+        rows = eventually(fleet, timeout=60, what="make serve to answer", every=0.2)
+        assert {"acme-prod", "acme-staging"} <= {r["tenantId"] for r in rows}
+        assert f"curl -H 'Authorization: Bearer {admin}'" in log.read_text()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # make and the service it started
+        proc.wait(timeout=30)
+    assert "Traceback" not in log.read_text()
