@@ -272,3 +272,24 @@ def test_a_token_of_two_tenants_pages_through_both_exactly(
     theirs = parse_qs(urlsplit(single["link"].split(";")[0].strip("<>")).query)["cursor"][0]
     problem_of(client.get("/v1/audit", params={"cursor": theirs}, headers=bearer(tokens.two)), 422)
     problem_of(client.get("/v1/audit", params={"cursor": "m.!!"}, headers=bearer(tokens.two)), 422)
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/v1/workloads", "pool"),
+        ("/v1/workloads", "tenant"),
+        ("/v1/audit", "grep"),
+        ("/v1/audit", "workload"),
+        ("/v1/overdue", "pool"),
+    ],
+)
+def test_a_nul_in_a_filter_is_422_on_every_backend(
+    api: tuple[TestClient, Tokens, str], path: str, name: str
+) -> None:
+    client, tokens, _ = api
+    answer = client.get(path, params={name: "a\x00b"}, headers=bearer(tokens.admin))
+    problem = problem_of(answer, 422)
+    assert problem["problems"] == [
+        {"index": None, "field": name, "reason": "must not contain a NUL character"}
+    ]
