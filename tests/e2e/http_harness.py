@@ -424,7 +424,7 @@ def read_stored(url: str, workloads: set[tuple[str, str]]) -> Stored:
 def check_stored(url: str, load: Load, *, all_acknowledged: bool = True) -> Stored:
     """Every report acknowledged with a 2xx is stored exactly once, where its receipts say;
     a report never acknowledged is stored at most once; nothing else is stored; per workload
-    the attempts are 1..n; positions are 1..N with no gap. `all_acknowledged`: every planned
+    the attempts are 1..n. `all_acknowledged`: every planned
     report must have been acknowledged."""
     planned = load.planned
     acked = load.acknowledged()
@@ -441,8 +441,12 @@ def check_stored(url: str, load: Load, *, all_acknowledged: bool = True) -> Stor
     assert not lost, f"{len(lost)} acknowledged reports are not stored, e.g. {lost[:5]}"
     total = len(stored.by_key)
     assert stored.audit_count == total
-    assert stored.max_position == total
-    assert stored.positions == list(range(1, total + 1))
+    # A workload's first message also stores its registration event. On PostgreSQL a position
+    # is a sequence value, and an insert retried after a conflict leaves a hole: so the
+    # positions reach at least, not exactly, the number of events.
+    registered = sum(1 for numbers in stored.attempts.values() if numbers)
+    assert stored.max_position >= total + registered, (stored.max_position, total, registered)
+    assert len(set(stored.positions)) == total
     for workload, numbers in stored.attempts.items():
         assert numbers == list(range(1, len(numbers) + 1)), f"{workload}: attempts {numbers}"
     for p in planned:
