@@ -159,12 +159,18 @@ def test_two_replicas_and_a_standby_follower_that_takes_over_within_5_seconds(
             time.sleep(0.02)
         for path in (
             "/v1/workloads",
-            "/v1/workloads?status=error",
+            "/v1/workloads?state=error",
+            "/v1/workloads?tenant=globex",
             "/v1/workloads/acme/rt-live/history",
             "/v1/workloads/globex/rt-01",
             "/v1/workloads/globex/rt-01/history",
+            "/v1/workloads/acme/rt-live/history?attempts=true",
             "/v1/audit?limit=500",
         ):
             a, b = c1.get(path), c2.get(path)
             assert a.status_code == b.status_code == 200, (path, a.text, b.text)
             assert a.json() == b.json(), path
+        fleet = c1.get("/v1/workloads").json()
+        assert len(fleet) == 61  # 20 runtime ids x 3 tenants (each pair, by n mod 60), rt-live
+        live = c2.get("/v1/workloads/acme/rt-live").json()
+        assert live["attempts"] == len(written)
