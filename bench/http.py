@@ -100,7 +100,11 @@ def serving(store: Store, workers: int) -> Iterator[tuple[str, str]]:
     argv += ["--workers", str(workers)]
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
             start_new_session=True,
         )
         base = f"http://127.0.0.1:{port}"
@@ -151,11 +155,11 @@ def measure_post(cfg: Config, backend: str, log: Log) -> Result:
         ):
             bodies = [_report(i, prefix) for i in range(count)]
 
-            def post(i: int) -> None:
+            def post(i: int, bodies: list[dict[str, Any]] = bodies) -> None:
                 response = client.post("/v1/reports", json=bodies[i])
                 assert response.status_code == 201, response.text
 
-            def record(i: int) -> None:
+            def record(i: int, bodies: list[dict[str, Any]] = bodies) -> None:
                 ledger.record(bodies[i])
 
             calls = {"http": post, "direct": record}
@@ -257,7 +261,9 @@ def _rate(base: str, token: str, prefix: str, warm: float, seconds: float) -> tu
         proc.start()
     totals: Counter[int] = Counter()
     for _ in procs:
-        totals.update({int(k): v for k, v in out.get(timeout=stop_at - time.monotonic() + 120).items()})
+        totals.update(
+            {int(k): v for k, v in out.get(timeout=stop_at - time.monotonic() + 120).items()}
+        )
     for proc in procs:
         proc.join(timeout=60)
     ok = sum(v for k, v in totals.items() if 200 <= k < 300)
@@ -304,7 +310,8 @@ def measure_rps(cfg: Config, backend: str, log: Log) -> list[Result]:
         first = workers == WORKER_COUNTS[0]
         label = f"requests/s, `--workers {workers}`"
         if first:
-            label += f" ({CLIENT_PROCESSES * CLIENT_THREADS} clients; baseline: `record()`/s, one thread)"
+            clients_count = CLIENT_PROCESSES * CLIENT_THREADS
+            label += f" ({clients_count} clients; baseline: `record()`/s, one thread)"
         else:
             label += f" (baseline: `--workers {WORKER_COUNTS[0]}`)"
         results.append(
@@ -316,7 +323,7 @@ def measure_rps(cfg: Config, backend: str, log: Log) -> list[Result]:
                 "{:,.0f}/s",
                 notes=[
                     f"{clients}, single-report POSTs over {RPS_WORKLOADS} workloads, "
-                    f"{seconds:.0f} s counted after {warm:.0f} s of warm-up; value: 2xx per second",
+                    f"{seconds:g} s counted after {warm:g} s of warm-up; value: 2xx per second",
                     *problems,
                 ],
             )
