@@ -306,24 +306,25 @@ def run_load(
     plans: list[list[Planned]],
     *,
     retry: bool = False,
-    give_up_after: float = 120.0,
+    give_up_after: float = 600.0,
+    timeout: float = 900.0,
     during: Callable[[Load], None] | None = None,
 ) -> Load:
     """Send every plan from its own thread and keep-alive client; return what happened.
 
     `retry`: resend after a 503 or a failed connection until acknowledged (or until
-    `give_up_after` seconds from the start). `during(load)` runs in the calling thread while
+    `give_up_after` seconds from the start). A client still sending after `timeout` seconds
+    fails the run (a hung service). `during(load)` runs in the calling thread while
     the clients send (to restart a database, kill a worker ...)."""
     load = Load(plans)
     started = time.monotonic()
     barrier = threading.Barrier(len(plans) + 1)
-    done = threading.Event()
 
     def client(number: int) -> None:
         headers = {"Authorization": f"Bearer {token}"}
-        timeout = httpx.Timeout(30.0, connect=5.0)
+        waits = httpx.Timeout(30.0, connect=5.0)
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        with httpx.Client(base_url=base_url, headers=headers, timeout=timeout, limits=limits) as c:
+        with httpx.Client(base_url=base_url, headers=headers, timeout=waits, limits=limits) as c:
             barrier.wait(timeout=60)
             for planned in plans[number]:
                 sends = 2 if planned.repeat else 1
@@ -347,8 +348,7 @@ def run_load(
             during(load)
     finally:
         for thread in threads:
-            thread.join(timeout=give_up_after + 60)
-        done.set()
+            thread.join(timeout=max(1.0, started + timeout - time.monotonic()))
     load.elapsed = time.monotonic() - t0
     hung = sum(t.is_alive() for t in threads)
     assert not hung, f"{hung} client thread(s) hung"
