@@ -3,7 +3,9 @@ process on a fresh store, with a token (auth on):
 
 1. a single-report `POST /v1/reports` from a keep-alive client (httpx), `serve --workers 1`,
    vs a direct `Ledger.record()` of the same kind of report on another fresh store of the same
-   backend, op by op alternating who goes first, in the same runs. Target: ≤ 2×;
+   backend, op by op taking turns, in the same runs. Target: ≤ 2×. For information, the
+   same POST to `serve --no-follow` in the same turns: the share of the in-process follower,
+   which applies each new event to the read model as it is announced;
 2. requests per second with 1, 2 and 4 workers: `CLIENT_PROCESSES` processes of
    `CLIENT_THREADS` threads, each a keep-alive connection posting single reports (unique
    messageIds over `RPS_WORKLOADS` workloads) for a fixed time. The clients run on the same
@@ -53,7 +55,7 @@ TENANTS = ("acme", "globex", "initech", "umbrella", "hooli")
 def run(cfg: Config, backend: str, log: Log) -> list[Result]:
     if "http" not in cfg.only:
         return []
-    return [measure_post(cfg, backend, log), *measure_rps(cfg, backend, log)]
+    return [*measure_post(cfg, backend, log), *measure_rps(cfg, backend, log)]
 
 
 def _report(n: int, prefix: str) -> dict[str, Any]:
@@ -88,7 +90,7 @@ def _serve_argv() -> list[str]:
 
 
 @contextmanager
-def serving(store: Store, workers: int) -> Iterator[tuple[str, str]]:
+def serving(store: Store, workers: int, *options: str) -> Iterator[tuple[str, str]]:
     """`deployledger serve --workers N` on the store (its schema made first); yields its base
     URL and an admin token. The service runs the code of this checkout (PYTHONPATH)."""
     with Ledger.open(store.url, create=True) as ledger:
@@ -97,7 +99,7 @@ def serving(store: Store, workers: int) -> Iterator[tuple[str, str]]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     argv = [*_serve_argv(), "--store", store.url, "serve", "--port", str(port)]
-    argv += ["--workers", str(workers)]
+    argv += ["--workers", str(workers), "--no-access-log", *options]
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
             argv,
@@ -139,34 +141,50 @@ def _wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Any) -> None:
 # 1. One POST vs one record()
 
 
-def measure_post(cfg: Config, backend: str, log: Log) -> Result:
+def _poster(client: httpx.Client, bodies: list[dict[str, Any]]) -> Callable[[int], None]:
+    def post(i: int) -> None:
+        response = client.post("/v1/reports", json=bodies[i])
+        assert response.status_code == 201, response.text
+
+    return post
+
+
+def _recorder(ledger: Ledger, bodies: list[dict[str, Any]]) -> Callable[[int], object]:
+    return lambda i: ledger.record(bodies[i])
+
+
+def measure_post(cfg: Config, backend: str, log: Log) -> list[Result]:
+    """Three calls in turn, the order rotating: a POST to `serve` (its default, with the
+    in-process follower), a POST to `serve --no-follow`, a direct `record()`."""
     count = cfg.warmup + cfg.ops
-    timed: dict[str, list[list[float]]] = {"http": [], "direct": []}
+    keys = ("http", "no-follow", "direct")
+    timed: dict[str, list[list[float]]] = {key: [] for key in keys}
+    headers = {"Authorization": ""}
     for n in range(cfg.runs):
-        prefix = f"post{n}"
+        bodies = [_report(i, f"post{n}") for i in range(count)]
         with (
             fresh_store(cfg, backend) as served,
+            fresh_store(cfg, backend) as unfollowed,
             fresh_store(cfg, backend) as direct_store,
             serving(served, 1) as (base, token),
+            serving(unfollowed, 1, "--no-follow") as (base_nf, token_nf),
             Ledger.open(direct_store.url, create=True) as ledger,
-            httpx.Client(
-                base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
-            ) as client,
+            httpx.Client(base_url=base, headers=headers, timeout=30) as client,
+            httpx.Client(base_url=base_nf, headers=headers, timeout=30) as client_nf,
         ):
-            bodies = [_report(i, prefix) for i in range(count)]
+            client.headers["Authorization"] = f"Bearer {token}"
+            client_nf.headers["Authorization"] = f"Bearer {token_nf}"
 
-            def post(i: int, bodies: list[dict[str, Any]] = bodies) -> None:
-                response = client.post("/v1/reports", json=bodies[i])
-                assert response.status_code == 201, response.text
-
-            def record(i: int, bodies: list[dict[str, Any]] = bodies) -> None:
-                ledger.record(bodies[i])
-
-            calls = {"http": post, "direct": record}
-            samples: dict[str, list[float]] = {"http": [], "direct": []}
+            calls: dict[str, Callable[[int], object]] = {
+                "http": _poster(client, bodies),
+                "no-follow": _poster(client_nf, bodies),
+                "direct": _recorder(ledger, bodies),
+            }
+            samples: dict[str, list[float]] = {key: [] for key in keys}
             gc.collect()
             for i in range(count):
-                for key in ("http", "direct") if (i + n) % 2 == 0 else ("direct", "http"):
+                turn = (i + n) % len(keys)
+                for key in keys[turn:] + keys[:turn]:
                     start = time.perf_counter_ns()
                     calls[key](i)
                     if i >= cfg.warmup:
@@ -175,24 +193,42 @@ def measure_post(cfg: Config, backend: str, log: Log) -> Result:
                 timed[key].append(values)
         log(
             f"[{backend}] POST vs record(): run {n + 1}/{cfg.runs}: "
-            f"{fmean(timed['http'][-1]):,.0f} vs {fmean(timed['direct'][-1]):,.0f} µs/op (means)"
+            + ", ".join(f"{key} {fmean(timed[key][-1]):,.0f}" for key in keys)
+            + " µs/op (means)"
         )
-    p50 = [median([median(run) for run in timed[key]]) for key in ("http", "direct")]
-    return Result(
-        backend,
-        "single-report `POST /v1/reports` (keep-alive, `--workers 1`) vs direct `record()`",
-        [fmean(run) for run in timed["http"]],
-        [fmean(run) for run in timed["direct"]],
-        "{:,.0f} µs",
-        "≤ 2",
-        notes=[
-            f"{cfg.ops} calls each per run after {cfg.warmup} warm-up calls, alternating; "
-            "value: the run's mean µs/op; HTTP: httpx keep-alive client, bearer token, "
-            "201 checked; direct: Ledger.record() in this process on another fresh store",
-            f"with the run's median op instead: HTTP {p50[0]:,.0f} µs, direct {p50[1]:,.0f} µs, "
-            f"ratio {p50[0] / p50[1]:.2f}",
-        ],
+    p50 = {key: median([median(run) for run in timed[key]]) for key in keys}
+    how = (
+        f"{cfg.ops} calls each per run after {cfg.warmup} warm-up calls, taking turns; value: "
+        "the run's mean µs/op; HTTP: httpx keep-alive client, bearer token, 201 checked; "
+        "direct: Ledger.record() in this process on another fresh store"
     )
+    return [
+        Result(
+            backend,
+            "single-report `POST /v1/reports` (keep-alive, `--workers 1`) vs direct `record()`",
+            [fmean(run) for run in timed["http"]],
+            [fmean(run) for run in timed["direct"]],
+            "{:,.0f} µs",
+            "≤ 2",
+            notes=[
+                how,
+                f"with the run's median op instead: HTTP {p50['http']:,.0f} µs, direct "
+                f"{p50['direct']:,.0f} µs, ratio {p50['http'] / p50['direct']:.2f}",
+            ],
+        ),
+        Result(
+            backend,
+            "the same POST to `serve --no-follow` (no follower in the process)",
+            [fmean(run) for run in timed["no-follow"]],
+            [fmean(run) for run in timed["direct"]],
+            "{:,.0f} µs",
+            notes=[
+                how,
+                f"with the run's median op instead: {p50['no-follow']:,.0f} µs, ratio "
+                f"{p50['no-follow'] / p50['direct']:.2f}",
+            ],
+        ),
+    ]
 
 
 # ---------------------------------------------------------------------------------------
