@@ -5,8 +5,9 @@ BIN    := $(VENV)/bin
 STORE  ?= sqlite:///deployledger.db
 DEMO_TENANT ?= acme-prod
 DEMO_RT_ID  ?= 64f1c0ffee0000000000beef
+PORT   ?= 8080
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run serve test lint typecheck bench clean
 
 $(BIN)/deployledger: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,15 @@ run: $(BIN)/deployledger
 	$(BIN)/deployledger --store $(STORE) history $(DEMO_TENANT) $(DEMO_RT_ID)
 	@echo
 	$(BIN)/deployledger --store $(STORE) overdue
+
+# The HTTP service on the demo store (the examples of `make run`), with a new admin token
+# printed (each run makes one: `deployledger token list` / `token revoke ID`). Ctrl-C stops it.
+serve: $(BIN)/deployledger
+	$(BIN)/deployledger --store $(STORE) record examples/reports.jsonl examples/lifecycle.jsonl > /dev/null
+	@token=$$($(BIN)/deployledger --store $(STORE) token create --admin --name make-serve) && \
+	  echo "admin token (shown once): $$token" && \
+	  echo "try: curl -H 'Authorization: Bearer $$token' http://127.0.0.1:$(PORT)/v1/workloads"
+	$(BIN)/deployledger --store $(STORE) serve --port $(PORT)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check deployledger tests bench

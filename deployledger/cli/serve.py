@@ -3,7 +3,10 @@
 With `--workers N > 1`, uvicorn starts N processes that each build the app from an import
 string (`deployledger.http.app:factory`), so the settings travel in environment variables
 (`DEPLOYLEDGER_SERVE_*`), and the Prometheus counters of every worker are summed through a
-temporary directory (`PROMETHEUS_MULTIPROC_DIR`), removed at exit. SIGTERM (or Ctrl-C)
+temporary directory (`PROMETHEUS_MULTIPROC_DIR`), removed at exit. A client cannot hold a
+connection forever: its request head must arrive within `--head-timeout`, its body within
+`--body-timeout` (408), and an idle keep-alive connection is closed after `--keep-alive`
+seconds; h11 bounds the size of a request head (64 KiB). SIGTERM (or Ctrl-C)
 shuts down gracefully: no new connections, the requests in flight finish (up to
 `--graceful-timeout` seconds), then the store is closed.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 
 import click
@@ -21,11 +25,24 @@ from deployledger.cli import output, render
 from deployledger.cli.app import Settings, cli, pass_settings
 
 APP = "deployledger.http.app:factory"
+PROTOCOL = "deployledger.http.protocol:GuardedH11Protocol"  # h11, with a request-head deadline
 MIB = 1024 * 1024
 
 
 def _say(text: str) -> None:
     click.echo(f"deployledger: {render.safe(text)}", err=True)
+
+
+def _check_port(host: str, port: int) -> None:
+    """A usage error, before anything starts, when the address cannot be listened on."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as e:
+        raise click.UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
 @cli.command(
@@ -69,6 +86,14 @@ def _say(text: str) -> None:
     help="Longest time to receive a request body (408 after it).",
 )
 @click.option(
+    "--head-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Close a connection whose request line and headers take longer than this.",
+)
+@click.option(
     "--keep-alive",
     type=click.IntRange(min=1),
     default=5,
@@ -103,8 +128,14 @@ def _say(text: str) -> None:
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
     show_default=True,
+    help="The least severe messages logged (on stderr).",
 )
-@click.option("--access-log/--no-access-log", default=True, show_default=True)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log one line per request (on stdout).",
+)
 @pass_settings
 def serve(
     settings: Settings,
@@ -114,6 +145,7 @@ def serve(
     no_auth: bool,
     max_body_bytes: int,
     body_timeout: float,
+    head_timeout: float,
     keep_alive: int,
     graceful_timeout: int,
     ready_max_lag: int,
@@ -140,6 +172,7 @@ def serve(
         )
     except ValueError as e:
         raise click.UsageError(str(e)) from None
+    _check_port(host, port)
     redacted = StoreURL.parse(settings.store).redacted()
     try:
         with settings.ledger(create=None):
@@ -154,6 +187,7 @@ def serve(
         ):
             _say(line)
     os.environ.update(serve_settings.to_env())
+    os.environ["DEPLOYLEDGER_SERVE_HEAD_TIMEOUT"] = str(head_timeout)
     metrics_dir = None
     if workers > 1:
         metrics_dir = tempfile.mkdtemp(prefix="deployledger-metrics-")
@@ -167,7 +201,7 @@ def serve(
             host=host,
             port=port,
             workers=workers,
-            http="h11",
+            http=PROTOCOL,
             lifespan="on",
             timeout_keep_alive=keep_alive,
             timeout_graceful_shutdown=graceful_timeout,

@@ -19,7 +19,13 @@ from deployledger.cli.app import Settings, cli, pass_settings
 SCOPES = ("read", "write")
 
 
-@cli.group()
+@cli.group(
+    epilog=output.examples(
+        "deployledger token create --tenant acme-prod --scope write",
+        "deployledger token list",
+        "deployledger token revoke 3f9a0c1d2e4b",
+    )
+)
 def token() -> None:
     """Create, list and revoke the tokens of the HTTP service."""
 

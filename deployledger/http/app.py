@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from deployledger import DeployLedgerError, StoreUnavailable
+from deployledger import DeployLedgerError
 from deployledger.http import openapi, problems, routes_health, routes_read, routes_reports
 from deployledger.http.metrics import Metrics
 from deployledger.http.middleware import RequestMetrics
@@ -52,8 +52,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         holder: LedgerHolder = app.state.holder
         try:
             holder.get()
-        except StoreUnavailable as e:
-            log.warning("store unavailable at start (answering 503 until it is back): %s", e)
+        except DeployLedgerError as e:
+            log.warning("the store cannot be used (requests fail until it can): %s", e)
         stop = threading.Event()
         follower = None
         if settings.follow:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from fastapi import FastAPI
@@ -112,6 +113,13 @@ def build(app: FastAPI) -> dict[str, Any]:
     models: list[type[BaseModel]] = [*schemas.BODY_MODELS, schemas.Receipt, schemas.Problem]
     _, extra = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     defs.update(extra.get("$defs", {}))
+    for name, definition in defs.items():
+        # FastAPI drops every null from its output, the nulls of the examples too: put the
+        # examples back as the models have them.
+        model = getattr(schemas, name, None)
+        extra_config = getattr(model, "model_config", {}).get("json_schema_extra")
+        if isinstance(extra_config, dict) and extra_config.get("examples"):
+            definition["examples"] = copy.deepcopy(extra_config["examples"])
     components["securitySchemes"] = {
         "bearer": {
             "type": "http",

@@ -21,7 +21,20 @@ from deployledger.http.problems import invalid
 from deployledger.http.state import ledger_of
 from deployledger.http.timeparse import parse_duration, parse_when
 
-router = APIRouter(tags=["read"])
+
+def no_nul(request: Request) -> None:
+    """422 for a NUL in a query parameter: no identifier holds one, and PostgreSQL text
+    cannot hold one either (SQLite could search for it: the answer would differ)."""
+    problems = [
+        {"index": None, "field": name, "reason": "must not contain a NUL character"}
+        for name, value in request.query_params.multi_items()
+        if "\x00" in value
+    ]
+    if problems:
+        raise invalid(problems)
+
+
+router = APIRouter(tags=["read"], dependencies=[Depends(no_nul)])
 Reader = Annotated[Grant, Depends(require("read"))]
 TenantPath = Annotated[str, Path(description="The tenant.", examples=["acme-prod"])]
 RtIdPath = Annotated[

@@ -1,10 +1,10 @@
 """The app's shared state: its settings, and the open `Ledger`.
 
-The ledger is opened when the app starts. If the store cannot be reached then
-(`StoreUnavailable`), the service starts anyway: every request that needs the store
-answers 503 (with `Retry-After`), `/readyz` says why, and the next request after
-`REOPEN_INTERVAL` seconds tries to open it again. `app.state.ledger` is the open
-`Ledger`, or None until it could be opened.
+The ledger is opened when the app starts. If the store cannot be used then (unreachable:
+`StoreUnavailable`; or a missing schema ...), the service starts anyway: every request that
+needs the store answers 503 with `Retry-After` (500 for a store that must be fixed first),
+`/readyz` says why, and a request after `REOPEN_INTERVAL` seconds tries to open it again.
+`app.state.ledger` is the open `Ledger`, or None until it could be opened.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from anyio import to_thread
 from fastapi import FastAPI, Request
 
-from deployledger import Ledger, StoreUnavailable
+from deployledger import DeployLedgerError, Ledger, StoreUnavailable
 from deployledger.http.settings import ServeSettings
 
 REOPEN_INTERVAL = 1.0
@@ -29,13 +29,13 @@ class LedgerHolder:
         self._settings = settings
         self._lock = threading.Lock()
         self._failed_at = 0.0
-        self._error: StoreUnavailable | None = None
+        self._error: DeployLedgerError | None = None
         self.ledger: Ledger | None = None
         self.closed = False
 
     def get(self) -> Ledger:
-        """The open ledger; `StoreUnavailable` while it cannot be opened (other errors,
-        such as a missing schema, are raised as they are)."""
+        """The open ledger; while it cannot be opened, the reason (`StoreUnavailable`, or
+        `SchemaMissing`, `StoreMisconfigured` ...), tried again after `REOPEN_INTERVAL`."""
         ledger = self.ledger
         if ledger is not None:
             return ledger
@@ -45,12 +45,12 @@ class LedgerHolder:
             if self.closed:
                 raise StoreUnavailable("the service is shutting down")
             if self._error is not None and time.monotonic() - self._failed_at < REOPEN_INTERVAL:
-                raise self._error
+                raise self._error.with_traceback(None)
             try:
                 ledger = Ledger.open(
                     self._settings.store, create=None, read_model_url=self._settings.read_model
                 )
-            except StoreUnavailable as e:
+            except DeployLedgerError as e:
                 self._error, self._failed_at = e, time.monotonic()
                 raise
             self.ledger = self._app.state.ledger = ledger
