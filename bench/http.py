@@ -322,7 +322,7 @@ def _direct_rate(cfg: Config, backend: str, seconds: float) -> float:
 
 
 def measure_rps(cfg: Config, backend: str, log: Log) -> list[Result]:
-    seconds, warm = (2.0, 0.5) if cfg.quick else (5.0, 1.0)
+    seconds, warm = (1.0, 0.3) if cfg.quick else (5.0, 1.0)
     rates: dict[int, list[float]] = {w: [] for w in WORKER_COUNTS}
     direct: list[float] = []
     problems: list[str] = []
