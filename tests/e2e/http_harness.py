@@ -28,13 +28,47 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from private_postgres import free_port
+import pytest
+from private_postgres import PrivateCluster, free_port, unavailable
 from support import cli_args, cli_env, every_attempt, report
 
 from deployledger import Ledger
 
 TENANTS = ("acme", "globex", "initech", "umbrella", "hooli")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 REPORTS = "/v1/reports"
+
+
+# ---------------------------------------------------------------------------------------
+# A PostgreSQL server of the test's own
+
+
+@contextmanager
+def private_server() -> Iterator[PrivateCluster]:
+    """A private PostgreSQL cluster (tests/private_postgres.py), removed on exit. Every
+    PostgreSQL test here runs on one: a service under load holds dozens of connections
+    (per worker a pool of events, one of the read model, a writer and a follower), which
+    must not exhaust the shared server's `max_connections` for the tests running beside.
+    Skipped outside CI if no cluster can be made here; a failure with CI=true."""
+    reason = unavailable()
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"CI=true requires a private PostgreSQL cluster: {reason}", pytrace=False)
+        pytest.skip(reason)
+    with PrivateCluster.start() as made:
+        yield made
+
+
+def peak_connections(cluster: PrivateCluster, dbname: str, load: Load, requests: int) -> int:
+    """Sample the connections open to `dbname` every 0.2 s until `requests` answers are in
+    (run as `during=`); return the most seen."""
+    peak = 0
+    while True:
+        with load.lock:
+            if len(load.answers) >= requests or load.errors:
+                return peak
+        peak = max(peak, cluster.backends(dbname))
+        time.sleep(0.2)
 
 
 # ---------------------------------------------------------------------------------------

@@ -28,17 +28,17 @@ from http_harness import (
     admin_token,
     check_stored,
     plan_load,
+    private_server,
     run_load,
     running,
 )
-from private_postgres import PrivateCluster, unavailable
+from private_postgres import PrivateCluster
 from support import Cli, report
 
 from deployledger import Ledger
 
 pytestmark = pytest.mark.slow
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Seconds the database stays down after the crash: longer than the store's default
 # connect_timeout (5 s), which is also how long a request waits for a pooled connection
 # before the service gives up and answers 503.
@@ -48,12 +48,7 @@ RECOVERY_LIMIT = 30.0  # seconds from the database's return to the service's fir
 
 @pytest.fixture
 def cluster() -> Iterator[PrivateCluster]:
-    reason = unavailable()
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"CI=true requires a private PostgreSQL cluster: {reason}", pytrace=False)
-        pytest.skip(reason)
-    with PrivateCluster.start() as made:
+    with private_server() as made:
         yield made
 
 
@@ -200,8 +195,9 @@ def kill_workers(service: Service, times: int, load: Load) -> list[int]:
 
 @pytest.mark.postgres
 def test_a_worker_killed_mid_load_loses_no_acknowledged_report(
-    fresh_postgres: str, cli: Cli, tmp_path: Path
+    cluster: PrivateCluster, cli: Cli, tmp_path: Path
 ) -> None:
+    fresh_postgres = cluster.create_database("ledger")
     cli("migrate", store=fresh_postgres)
     token = admin_token(fresh_postgres)
     plans = plan_load(5_000, 100, 20, seed=33, prefix="crash")

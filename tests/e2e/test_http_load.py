@@ -1,16 +1,28 @@
 """Load (issue 9, section 5): 50 concurrent keep-alive clients send 20,000 reports over HTTP to
-`deployledger serve` (PostgreSQL, 2 workers), spread over 500 workloads, each with a unique
-messageId; every other client sends each request twice. Afterwards every report is stored
-exactly once, where its receipts say, the attempts of each workload run 1..n without a gap,
-and the service answered no 5xx. SQLite, with one worker, takes a smaller load.
+`deployledger serve` (PostgreSQL on a private cluster, 2 workers), spread over 500 workloads,
+each with a unique messageId; every other client sends each request twice. Afterwards every
+report is stored exactly once, where its receipts say, the attempts of each workload run 1..n
+without a gap, and the service answered no 5xx. SQLite, with one worker, takes a smaller load.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from http_harness import Load, Service, admin_token, check_stored, plan_load, run_load, running
+from http_harness import (
+    Load,
+    Service,
+    admin_token,
+    check_stored,
+    peak_connections,
+    plan_load,
+    private_server,
+    run_load,
+    running,
+)
+from private_postgres import PrivateCluster
 from support import Cli
 
 from deployledger import Ledger
@@ -47,16 +59,31 @@ def check_load(url: str, load: Load, service: Service) -> None:
     assert "Traceback" not in service.log(), service.log()[-3000:]
 
 
+@pytest.fixture
+def cluster() -> Iterator[PrivateCluster]:
+    with private_server() as made:
+        yield made
+
+
 @pytest.mark.postgres
 def test_20000_reports_from_50_clients_on_postgres_with_2_workers_are_stored_exactly_once(
-    fresh_postgres: str, cli: Cli, tmp_path: Path
+    cluster: PrivateCluster, cli: Cli, tmp_path: Path
 ) -> None:
-    cli("migrate", store=fresh_postgres)
-    token = admin_token(fresh_postgres)
+    url = cluster.create_database("ledger")
+    cli("migrate", store=url)
+    token = admin_token(url)
     plans = plan_load(20_000, 500, CLIENTS)
-    with running(Service(fresh_postgres, tmp_path, workers=2, extra=QUIET)) as (service,):
-        load = run_load(service.url, token, plans)
-    check_load(fresh_postgres, load, service)
+    requests = 20_000 + sum(len(plan) for plan in plans[1::2])  # odd clients send twice
+    peak: list[int] = []
+    with running(Service(url, tmp_path, workers=2, extra=QUIET)) as (service,):
+        load = run_load(
+            service.url,
+            token,
+            plans,
+            during=lambda load: peak.append(peak_connections(cluster, "ledger", load, requests)),
+        )
+    print(f"at most {peak[0]} connections were open to the database")
+    check_load(url, load, service)
 
 
 def test_5000_reports_from_50_clients_on_sqlite_with_1_worker_are_stored_exactly_once(

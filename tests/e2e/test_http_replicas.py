@@ -20,7 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from http_harness import TENANTS, Service, admin_token, running
+from http_harness import TENANTS, Service, admin_token, private_server, running
+from private_postgres import PrivateCluster
 from support import Cli, cli_args, cli_env, report
 
 from deployledger import Ledger
@@ -77,10 +78,16 @@ def post(client: httpx.Client, body: dict[str, object]) -> dict[str, object]:
     return found[0] if isinstance(found, list) else found.get("receipts", [found])[0]
 
 
+@pytest.fixture
+def cluster() -> Iterator[PrivateCluster]:
+    with private_server() as made:
+        yield made
+
+
 def test_two_replicas_and_a_standby_follower_that_takes_over_within_5_seconds(
-    fresh_postgres: str, cli: Cli, tmp_path: Path, followers: list[Follower]
+    cluster: PrivateCluster, cli: Cli, tmp_path: Path, followers: list[Follower]
 ) -> None:
-    url = fresh_postgres
+    url = cluster.create_database("ledger")
     cli("migrate", store=url)
     token = admin_token(url)
     headers = {"Authorization": f"Bearer {token}"}
