@@ -228,7 +228,7 @@ def pool_rt_id(pool: str) -> str:
 
 def request(rng: random.Random, w: Workload, version: str, when: datetime) -> Report:
     """A realistic deploy request: chart, repository URL and credentials, base values YAML
-    (about 550 bytes), 5 overrides of which one is a secret."""
+    (about 400 bytes), 5 overrides of which one is a secret."""
     tag = f"{version}-{rng.getrandbits(28):07x}"
     return {
         "kind": "request",

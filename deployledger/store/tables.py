@@ -77,6 +77,15 @@ def _state_table(name: str, meta: MetaData) -> Table:
             postgresql_where=text("requested_at IS NOT NULL"),
             sqlite_where=text("requested_at IS NOT NULL"),
         ),
+        # The same per tenant: SQLite plans without statistics and would otherwise read the
+        # whole tenant through the primary key for `overdue(tenant_id=T)`.
+        Index(
+            f"ix_{name}_open_requests_by_tenant",
+            "tenant_id",
+            "requested_at",
+            postgresql_where=text("requested_at IS NOT NULL"),
+            sqlite_where=text("requested_at IS NOT NULL"),
+        ),
     )
 
 

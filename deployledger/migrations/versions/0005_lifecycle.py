@@ -67,6 +67,13 @@ def upgrade() -> None:
         postgresql_where=OPEN,
         sqlite_where=OPEN,
     )
+    op.create_index(
+        "ix_workload_state_open_requests_by_tenant",
+        "workload_state",
+        ["tenant_id", "requested_at"],
+        postgresql_where=OPEN,
+        sqlite_where=OPEN,
+    )
     with op.batch_alter_table("deployment_attempts") as batch:
         for name, type_ in ATTEMPT_COLUMNS:
             batch.add_column(sa.Column(name, type_))
@@ -139,6 +146,7 @@ def downgrade() -> None:
     with op.batch_alter_table("deployment_attempts") as batch:
         for name, _ in reversed(ATTEMPT_COLUMNS):
             batch.drop_column(name)
+    op.drop_index("ix_workload_state_open_requests_by_tenant", table_name="workload_state")
     op.drop_index("ix_workload_state_open_requests", table_name="workload_state")
     op.drop_index("ix_workload_state_pool_rt_id_tenant_id", table_name="workload_state")
     with op.batch_alter_table("workload_state") as batch:
