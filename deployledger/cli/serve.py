@@ -192,6 +192,8 @@ def serve(
     if workers > 1:
         metrics_dir = tempfile.mkdtemp(prefix="deployledger-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    if workers > 1 and not StoreURL.parse(settings.store).is_postgres:
+        _say("note: SQLite takes one writer at a time; more workers add no write throughput")
     plural = "s" if workers > 1 else ""
     _say(f"serving {redacted} on http://{host}:{port} ({workers} worker{plural})")
     try:

@@ -34,14 +34,19 @@ Errors are RFC 9457 `application/problem+json`.
 
 
 def _follow(holder: LedgerHolder, stop: threading.Event, poll_interval: float) -> None:
-    """Keep the read model live until `stop`; through store outages, retry each second."""
+    """Keep the read model live until `stop`; through store outages, retry each second
+    (saying so once per distinct reason, not every second)."""
+    said = None
     while not stop.is_set():
         try:
             holder.get().follow(stop, poll_interval=poll_interval)
         except DeployLedgerError as e:
-            if not stop.is_set():
-                log.warning("read-model follower: %s; retrying in 1s", e)
-            stop.wait(1.0)
+            if not stop.is_set() and str(e) != said:
+                log.warning("read-model follower: %s; retrying every second", e)
+                said = str(e)
+        except Exception:  # a bug: keep following, and say it in the log
+            log.exception("read-model follower failed; retrying every second")
+        stop.wait(1.0)
 
 
 def create_app(settings: ServeSettings) -> FastAPI:
