@@ -5,8 +5,9 @@ BIN    := $(VENV)/bin
 STORE  ?= sqlite:///deployledger.db
 DEMO_TENANT ?= acme-prod
 DEMO_RT_ID  ?= 64f1c0ffee0000000000beef
+PORT   ?= 8080
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run serve test lint typecheck bench clean browser
 
 $(BIN)/deployledger: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,15 @@ run: $(BIN)/deployledger
 	@echo
 	$(BIN)/deployledger --store $(STORE) overdue
 
+# The HTTP service on the demo store (the examples of `make run`), with a new admin token
+# printed (each run makes one: `deployledger token list` / `token revoke ID`). Ctrl-C stops it.
+serve: $(BIN)/deployledger
+	$(BIN)/deployledger --store $(STORE) record examples/reports.jsonl examples/lifecycle.jsonl > /dev/null
+	@token=$$($(BIN)/deployledger --store $(STORE) token create --admin --name make-serve) && \
+	  echo "admin token (shown once): $$token" && \
+	  echo "try: curl -H 'Authorization: Bearer $$token' http://127.0.0.1:$(PORT)/v1/workloads"
+	$(BIN)/deployledger --store $(STORE) serve --port $(PORT)
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check deployledger tests bench
 	$(BIN)/ruff format --check deployledger tests bench
@@ -38,7 +48,17 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy deployledger bench
 
-test: lint typecheck
+# The dashboard's browser tests drive Debian's headless Chromium through chromedriver.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		echo "installing chromium and chromium-driver (for the browser tests)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium chromium-driver >/dev/null; \
+	fi
+
+test: lint typecheck browser
 	$(BIN)/pytest -n 2
 
 bench: $(VENV)/.dev

@@ -2,9 +2,9 @@
 
 Every figure is a median over runs, compared as a ratio with a baseline measured in the same
 run (a raw sqlite3 / psycopg floor, or the same call on a small store): the machine is shared
-and noisy, so only ratios meet the targets. Suites: `writes`, `readmodel`; shared modules:
-`data` (the report generator), `baselines` (the raw floors), `stores` (scratch SQLite files
-and PostgreSQL databases), `report` (medians, ratios, the README's tables).
+and noisy, so only ratios meet the targets. Suites: `writes`, `readmodel`, `http` (`deployledger
+serve`); shared modules: `data` (the report generator), `baselines` (the raw floors), `stores`
+(scratch SQLite files and PostgreSQL databases), `report` (medians, ratios, the README's tables).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ MEASUREMENTS = (
     "rebuild-mixed",
     "queries",
     "overdue",
+    "http",
 )
 
 

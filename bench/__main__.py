@@ -1,5 +1,5 @@
-"""`python -m bench [writes|readmodel|all]`: run the benchmarks, print the README's tables,
-write them with per-run details to bench/results/<suite>.md."""
+"""`python -m bench [writes|readmodel|http|all]`: run the benchmarks, print the README's
+tables, write them with per-run details to bench/results/<suite>.md."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import DEFAULT_POSTGRES, MEASUREMENTS, Config, readmodel, report, writes
+from bench import DEFAULT_POSTGRES, MEASUREMENTS, Config, http, readmodel, report, writes
 from bench.stores import check_postgres, postgres_settings, redact
 
-SUITES = {"writes": "Writes", "readmodel": "Read model"}
+SUITES = {"writes": "Writes", "readmodel": "Read model", "http": "HTTP"}
 
 
 def _positive(text: str) -> int:
@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         for n, backend in enumerate(cfg.backends, 1):
             if name == "writes":
                 results += writes.run(cfg, backend, log)
+            elif name == "http":
+                results += http.run(cfg, backend, log)
             else:
                 deadline = t0 + cfg.budget * n / len(cfg.backends)
                 results += readmodel.run(cfg, backend, log, deadline)

@@ -23,6 +23,7 @@ from deployledger.domain.records import (
 from deployledger.domain.reports import WorkloadDeploymentStatus, parse_report
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.storeurl import StoreURL
+from deployledger.domain.tokens import TokenGrant
 from deployledger.errors import (
     DeployLedgerError,
     IdempotencyConflict,
@@ -35,6 +36,7 @@ from deployledger.errors import (
     SchemaMissing,
     StoreMisconfigured,
     StoreUnavailable,
+    TokenNotFound,
     WorkloadNotFound,
     WriteConflict,
 )
@@ -61,6 +63,8 @@ __all__ = [
     "StoreMisconfigured",
     "StoreURL",
     "StoreUnavailable",
+    "TokenGrant",
+    "TokenNotFound",
     "WorkloadDeployed",
     "WorkloadDeploymentProgress",
     "WorkloadDeploymentStatus",

@@ -13,6 +13,7 @@ DeployLedgerError
  │    │                   a lock wait timed out, a serialization failure (retry later)
  │    └── WriteConflict   concurrent writers kept winning past the retry bound (retry later)
  ├── WorkloadNotFound     no report was ever recorded for that workload
+ ├── TokenNotFound        no API token has that id (token revoke)
  ├── ProjectionBehind     the read model did not reach a position in time (retry, or run a follower)
  └── RebuildFailed        a rebuilt read model disagreed with the events; the live one is untouched
 ```
@@ -123,3 +124,7 @@ class ProjectionBehind(DeployLedgerError):
 
 class RebuildFailed(DeployLedgerError):
     """The rebuilt read model did not match the events; the live one was left untouched."""
+
+
+class TokenNotFound(DeployLedgerError):
+    """No API token has this id."""

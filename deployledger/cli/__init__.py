@@ -3,7 +3,17 @@
 Each module adds its commands to the group in `app`; importing them here registers them.
 """
 
-from deployledger.cli import audit, maintenance, overdue, record, workloads
+from deployledger.cli import audit, maintenance, overdue, record, serve, tokens, workloads
 from deployledger.cli.app import cli, main
 
-__all__ = ["audit", "cli", "main", "maintenance", "overdue", "record", "workloads"]
+__all__ = [
+    "audit",
+    "cli",
+    "main",
+    "maintenance",
+    "overdue",
+    "record",
+    "serve",
+    "tokens",
+    "workloads",
+]

@@ -6,9 +6,11 @@ from deployledger.domain.reports import DEFAULT_MAX_MESSAGE_BYTES
 from deployledger.domain.storeurl import parse_store_url
 from deployledger.errors import InvalidStoreURL
 from deployledger.service.ledger import Ledger
+from deployledger.service.tokens import Tokens
 from deployledger.store.database import make_engine, migrate
 from deployledger.store.eventstore import EventStore
 from deployledger.store.readmodel import ReadModel
+from deployledger.store.tokens import TokenStore
 
 
 def open_ledger(
@@ -54,4 +56,5 @@ def open_ledger(
         max_message_bytes=max_message_bytes,
         reject_oversized=reject_oversized,
         cache_size=cache_size,
+        tokens=Tokens(TokenStore(events_url)),
     )

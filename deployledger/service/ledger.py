@@ -46,6 +46,7 @@ from deployledger.errors import (
 from deployledger.service import answers
 from deployledger.service.cache import DEFAULT_CACHE_SIZE, WorkloadCache
 from deployledger.service.ports import EventStorePort, Positions, ReadModelPort
+from deployledger.service.tokens import Tokens
 
 MAX_WRITE_ATTEMPTS = 200  # and at most lock_timeout seconds of retrying
 DEFAULT_SNAPSHOT_INTERVAL = 200
@@ -76,9 +77,11 @@ class Ledger:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         reject_oversized: bool = False,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        tokens: Tokens | None = None,
     ) -> None:
         self._store = events
         self._read_model = read_model
+        self._tokens = tokens
         self.max_message_bytes = max_message_bytes
         self.reject_oversized = reject_oversized
         self._cache = WorkloadCache(cache_size)
@@ -128,11 +131,21 @@ class Ledger:
         """The parsed store URL; show it with `.redacted()`."""
         return self._store.url
 
+    @property
+    def tokens(self) -> Tokens:
+        """The API tokens of the HTTP service kept in this store (create, list, revoke,
+        verify); see `deployledger serve`."""
+        if self._tokens is None:
+            raise InvalidQuery("this ledger was built without a token store")
+        return self._tokens
+
     def close(self) -> None:
         """Finish background snapshots and release every connection. The ledger cannot be
         used afterwards."""
         self._store.close()
         self._read_model.close()
+        if self._tokens is not None:
+            self._tokens.close()
 
     def __enter__(self) -> Self:
         return self

@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.persistence import ApplicationRecorder, EventStore
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment
@@ -27,7 +27,7 @@ from deployledger.migrations import HEAD
 from deployledger.store import compat
 from deployledger.store.database import pg_connect
 from deployledger.store.errors import MIGRATE
-from deployledger.store.recorders import PostgresRecorder, SQLiteRecorder
+from deployledger.store.recorders import PostgresRecorder, PostgresSnapshotRecorder, SQLiteRecorder
 
 APP_NAME = "deployledger"
 
@@ -67,6 +67,14 @@ class LedgerApplication(Application[UUID]):
             lock_ms=max(1, round(self.url.lock_timeout * 1000)),
             url=self.url,
         )
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        if not isinstance(self.factory, PostgresFactory):
+            return super().construct_snapshot_store()
+        recorder = PostgresSnapshotRecorder(
+            self.factory.datastore, events_table_name=f"{APP_NAME}_snapshots"
+        )
+        return self.factory.event_store(mapper=self.mapper, recorder=recorder)
 
     def close(self) -> None:
         if isinstance(self.recorder, SQLiteRecorder | PostgresRecorder):

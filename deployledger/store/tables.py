@@ -172,6 +172,20 @@ projection_tracking = Table(
     Column("position", BigInteger, nullable=False),
 )
 
+# API tokens of the HTTP service: not part of the read model (a rebuild never touches it).
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("name", ID),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("tenants", Text, nullable=False),  # JSON array of tenant ids
+    Column("admin", Boolean, nullable=False),
+    Column("scopes", String(64), nullable=False),  # comma-separated
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
 READ_MODEL_TABLES = ("workload_state", "deployment_attempts", "lifecycle_events")
 
 

@@ -46,6 +46,7 @@ READ_MODEL = {
     "deployment_attempts",
     "lifecycle_events",
     "projection_tracking",
+    "api_tokens",
 }
 
 
@@ -294,14 +295,15 @@ class TestPackaging:
             "0003_insert_function.py",
             "0004_occurred_at.py",
             "0005_lifecycle.py",
+            "0006_api_tokens.py",
         ]
         assert (package / "migrations" / "env.py").is_file()
         assert (package / "migrations" / "script.py.mako").is_file()
         assert Path(runner.HERE) == package / "migrations"
         script = ScriptDirectory(str(runner.HERE))
         revisions = {r.revision for r in script.walk_revisions()}
-        assert revisions == {"0001", "0002", "0003", "0004", "0005"}
-        assert head() == "0005"
+        assert revisions == {"0001", "0002", "0003", "0004", "0005", "0006"}
+        assert head() == "0006"
 
     def test_every_migration_file_is_matched_by_the_package_data_of_the_wheel(self) -> None:
         config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))

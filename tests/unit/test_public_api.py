@@ -56,6 +56,8 @@ EXPORTED = [
     "StoreMisconfigured",
     "StoreURL",
     "StoreUnavailable",
+    "TokenGrant",
+    "TokenNotFound",
     "WorkloadDeployed",
     "WorkloadDeploymentProgress",
     "WorkloadDeploymentStatus",
@@ -107,6 +109,7 @@ LEDGER_METHODS = {
         "(self, tenant_id: str, workload_rt_id: str, limit: int | None = None) "
         "-> list[TimelineEntry]"
     ),
+    "tokens": "property",
     "url": "property",
     "wait_for": "(self, position: int, timeout: float = 10.0) -> None",
     "workloads": (
@@ -126,6 +129,7 @@ ERROR_TREE = {
     "StoreUnavailable": "DeployLedgerError",
     "WriteConflict": "StoreUnavailable",
     "WorkloadNotFound": "DeployLedgerError",
+    "TokenNotFound": "DeployLedgerError",
     "ProjectionBehind": "DeployLedgerError",
     "RebuildFailed": "DeployLedgerError",
 }
@@ -154,6 +158,7 @@ ANSWER_FIELDS = {
         "chart_version requested_at age progress_message"
     ),
     "AuditPage": "items next_cursor",
+    "TokenGrant": "token_id name tenants admin scopes created_at revoked_at",
     "RebuildResult": "events position workloads attempts",
 }
 

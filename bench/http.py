@@ -1,0 +1,367 @@
+"""HTTP benchmarks (`python -m bench http`), against `deployledger serve` started as a real
+process on a fresh store, with a token (auth on):
+
+1. a single-report `POST /v1/reports` from a keep-alive client (httpx), `serve --workers 1`,
+   vs a direct `Ledger.record()` of the same kind of report on another fresh store of the same
+   backend, op by op taking turns, in the same runs. Target: ≤ 2×. For information, the
+   same POST to `serve --no-follow` in the same turns: the share of the in-process follower,
+   which applies each new event to the read model as it is announced;
+2. requests per second with 1, 2 and 4 workers: `CLIENT_PROCESSES` processes of
+   `CLIENT_THREADS` threads, each a keep-alive connection posting single reports (unique
+   messageIds over `RPS_WORKLOADS` workloads) for a fixed time. The clients run on the same
+   machine as the service and its database, so the figures are what the whole machine does.
+   Baseline of the 1-worker row: direct `record()` calls per second in one thread, measured
+   in the same run; of the 2- and 4-worker rows: the 1-worker rate of the same run (so the
+   ratio is the scaling).
+"""
+
+from __future__ import annotations
+
+import gc
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from statistics import fmean, median
+from typing import Any
+
+import httpx
+
+from bench import Config
+from bench.report import Result
+from bench.stores import Store, fresh_store
+from deployledger import Ledger
+
+Log = Callable[[str], None]
+ROOT = Path(__file__).resolve().parent.parent
+WORKER_COUNTS = (1, 2, 4)
+CLIENT_PROCESSES = 2
+CLIENT_THREADS = 8
+RPS_WORKLOADS = 500
+TENANTS = ("acme", "globex", "initech", "umbrella", "hooli")
+
+
+def run(cfg: Config, backend: str, log: Log) -> list[Result]:
+    if "http" not in cfg.only:
+        return []
+    return [*measure_post(cfg, backend, log), *measure_rps(cfg, backend, log)]
+
+
+def _report(n: int, prefix: str) -> dict[str, Any]:
+    """A report of one of `RPS_WORKLOADS` workloads, with a unique messageId."""
+    slot = n % RPS_WORKLOADS
+    return {
+        "tenantId": TENANTS[slot % len(TENANTS)],
+        "poolName": f"pool-{slot % 3}",
+        "workloadName": f"app-{slot}",
+        "workloadRtId": f"rt-{slot:04d}",
+        "success": n % 4 != 0,
+        "statusMessage": None if n % 4 else "Error: UPGRADE FAILED: timed out waiting",
+        "messageId": f"{prefix}-{n}",
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# The service
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve_argv() -> list[str]:
+    script = Path(sys.executable).parent / "deployledger"
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from deployledger.cli import main; sys.exit(main())"]
+
+
+@contextmanager
+def serving(store: Store, workers: int, *options: str) -> Iterator[tuple[str, str]]:
+    """`deployledger serve --workers N` on the store (its schema made first); yields its base
+    URL and an admin token. The service runs the code of this checkout (PYTHONPATH)."""
+    with Ledger.open(store.url, create=True) as ledger:
+        _grant, token = ledger.tokens.create(admin=True, name="bench")
+    port = _free_port()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    argv = [*_serve_argv(), "--store", store.url, "serve", "--port", str(port)]
+    argv += ["--workers", str(workers), "--no-access-log", *options]
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(proc, base, log)
+            yield base, token
+        finally:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Any) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            tail = log.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"deployledger serve did not start (exit {proc.poll()}):\n{tail}")
+        with suppress(httpx.TransportError):
+            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.1)
+
+
+# ---------------------------------------------------------------------------------------
+# 1. One POST vs one record()
+
+
+def _poster(client: httpx.Client, bodies: list[dict[str, Any]]) -> Callable[[int], None]:
+    def post(i: int) -> None:
+        response = client.post("/v1/reports", json=bodies[i])
+        assert response.status_code == 201, response.text
+
+    return post
+
+
+def _recorder(ledger: Ledger, bodies: list[dict[str, Any]]) -> Callable[[int], object]:
+    return lambda i: ledger.record(bodies[i])
+
+
+def measure_post(cfg: Config, backend: str, log: Log) -> list[Result]:
+    """Three calls in turn, the order rotating: a POST to `serve` (its default, with the
+    in-process follower), a POST to `serve --no-follow`, a direct `record()`."""
+    count = cfg.warmup + cfg.ops
+    keys = ("http", "no-follow", "direct")
+    timed: dict[str, list[list[float]]] = {key: [] for key in keys}
+    headers = {"Authorization": ""}
+    for n in range(cfg.runs):
+        bodies = [_report(i, f"post{n}") for i in range(count)]
+        with (
+            fresh_store(cfg, backend) as served,
+            fresh_store(cfg, backend) as unfollowed,
+            fresh_store(cfg, backend) as direct_store,
+            serving(served, 1) as (base, token),
+            serving(unfollowed, 1, "--no-follow") as (base_nf, token_nf),
+            Ledger.open(direct_store.url, create=True) as ledger,
+            httpx.Client(base_url=base, headers=headers, timeout=30) as client,
+            httpx.Client(base_url=base_nf, headers=headers, timeout=30) as client_nf,
+        ):
+            client.headers["Authorization"] = f"Bearer {token}"
+            client_nf.headers["Authorization"] = f"Bearer {token_nf}"
+
+            calls: dict[str, Callable[[int], object]] = {
+                "http": _poster(client, bodies),
+                "no-follow": _poster(client_nf, bodies),
+                "direct": _recorder(ledger, bodies),
+            }
+            samples: dict[str, list[float]] = {key: [] for key in keys}
+            gc.collect()
+            for i in range(count):
+                turn = (i + n) % len(keys)
+                for key in keys[turn:] + keys[:turn]:
+                    start = time.perf_counter_ns()
+                    calls[key](i)
+                    if i >= cfg.warmup:
+                        samples[key].append((time.perf_counter_ns() - start) / 1_000)
+            for key, values in samples.items():
+                timed[key].append(values)
+        log(
+            f"[{backend}] POST vs record(): run {n + 1}/{cfg.runs}: "
+            + ", ".join(f"{key} {fmean(timed[key][-1]):,.0f}" for key in keys)
+            + " µs/op (means)"
+        )
+    p50 = {key: median([median(run) for run in timed[key]]) for key in keys}
+    how = (
+        f"{cfg.ops} calls each per run after {cfg.warmup} warm-up calls, taking turns; value: "
+        "the run's mean µs/op; HTTP: httpx keep-alive client, bearer token, 201 checked; "
+        "direct: Ledger.record() in this process on another fresh store"
+    )
+    return [
+        Result(
+            backend,
+            "single-report `POST /v1/reports` (keep-alive, `--workers 1`) vs direct `record()`",
+            [fmean(run) for run in timed["http"]],
+            [fmean(run) for run in timed["direct"]],
+            "{:,.0f} µs",
+            "≤ 2",
+            notes=[
+                how,
+                f"with the run's median op instead: HTTP {p50['http']:,.0f} µs, direct "
+                f"{p50['direct']:,.0f} µs, ratio {p50['http'] / p50['direct']:.2f}",
+            ],
+        ),
+        Result(
+            backend,
+            "the same POST to `serve --no-follow` (no follower in the process)",
+            [fmean(run) for run in timed["no-follow"]],
+            [fmean(run) for run in timed["direct"]],
+            "{:,.0f} µs",
+            notes=[
+                how,
+                f"with the run's median op instead: {p50['no-follow']:,.0f} µs, ratio "
+                f"{p50['no-follow'] / p50['direct']:.2f}",
+            ],
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Requests per second
+
+
+def _client_process(
+    port: int, token: str, prefix: str, start_at: float, stop_at: float, out: Any
+) -> None:
+    """`CLIENT_THREADS` keep-alive connections posting until `stop_at`; puts the Counter of
+    statuses answered between `start_at` and `stop_at` on `out`."""
+    import threading
+
+    counts: Counter[int] = Counter()
+    lock = threading.Lock()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def worker(number: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: Counter[int] = Counter()
+        n = 0
+        offset = random.Random(f"{prefix}-{number}").randrange(RPS_WORKLOADS)
+        while True:
+            body = json.dumps(_report(offset + n, f"{prefix}-{number}")).encode()
+            n += 1
+            try:
+                conn.request("POST", "/v1/reports", body, headers)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                status = 0
+            now = time.monotonic()
+            if now >= stop_at:
+                break
+            if now >= start_at:
+                mine[status] += 1
+        conn.close()
+        with lock:
+            counts.update(mine)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(CLIENT_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.put(dict(counts))
+
+
+def _rate(base: str, token: str, prefix: str, warm: float, seconds: float) -> tuple[float, str]:
+    """2xx answers per second over `seconds`, after `warm` seconds of the same load."""
+    port = int(base.rsplit(":", 1)[1])
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    start_at = time.monotonic() + 2.0 + warm  # the clients' own start-up first
+    stop_at = start_at + seconds
+    procs = [
+        ctx.Process(
+            target=_client_process, args=(port, token, f"{prefix}-p{p}", start_at, stop_at, out)
+        )
+        for p in range(CLIENT_PROCESSES)
+    ]
+    for proc in procs:
+        proc.start()
+    totals: Counter[int] = Counter()
+    for _ in procs:
+        totals.update(
+            {int(k): v for k, v in out.get(timeout=stop_at - time.monotonic() + 120).items()}
+        )
+    for proc in procs:
+        proc.join(timeout=60)
+    ok = sum(v for k, v in totals.items() if 200 <= k < 300)
+    others = {k: v for k, v in totals.items() if not 200 <= k < 300}
+    return ok / seconds, (f"non-2xx answers: {others}" if others else "")
+
+
+def _direct_rate(cfg: Config, backend: str, seconds: float) -> float:
+    """record() calls per second, one thread, on a fresh store."""
+    with fresh_store(cfg, backend) as store, Ledger.open(store.url, create=True) as ledger:
+        for i in range(cfg.warmup):
+            ledger.record(_report(i, "warm"))
+        done, n = 0, cfg.warmup
+        start = time.monotonic()
+        while time.monotonic() - start < seconds:
+            ledger.record(_report(n, "direct"))
+            n += 1
+            done += 1
+        return done / (time.monotonic() - start)
+
+
+def measure_rps(cfg: Config, backend: str, log: Log) -> list[Result]:
+    seconds, warm = (1.0, 0.3) if cfg.quick else (5.0, 1.0)
+    rates: dict[int, list[float]] = {w: [] for w in WORKER_COUNTS}
+    direct: list[float] = []
+    problems: list[str] = []
+    for n in range(cfg.runs):
+        order = WORKER_COUNTS if n % 2 == 0 else WORKER_COUNTS[::-1]
+        for workers in order:
+            with fresh_store(cfg, backend) as store, serving(store, workers) as (base, token):
+                rate, problem = _rate(base, token, f"rps{n}w{workers}", warm, seconds)
+            rates[workers].append(rate)
+            if problem:
+                problems.append(f"run {n + 1}, {workers} workers: {problem}")
+        direct.append(_direct_rate(cfg, backend, seconds))
+        log(
+            f"[{backend}] requests/s: run {n + 1}/{cfg.runs}: "
+            + ", ".join(f"{w} workers {rates[w][-1]:,.0f}" for w in WORKER_COUNTS)
+            + f"; direct record() {direct[-1]:,.0f}/s"
+        )
+    clients = f"{CLIENT_PROCESSES} client processes x {CLIENT_THREADS} keep-alive connections"
+    results = []
+    for workers in WORKER_COUNTS:
+        first = workers == WORKER_COUNTS[0]
+        label = f"requests/s, `--workers {workers}`"
+        if first:
+            clients_count = CLIENT_PROCESSES * CLIENT_THREADS
+            label += f" ({clients_count} clients; baseline: `record()`/s, one thread)"
+        else:
+            label += f" (baseline: `--workers {WORKER_COUNTS[0]}`)"
+        results.append(
+            Result(
+                backend,
+                label,
+                rates[workers],
+                direct if first else rates[WORKER_COUNTS[0]],
+                "{:,.0f}/s",
+                notes=[
+                    f"{clients}, single-report POSTs over {RPS_WORKLOADS} workloads, "
+                    f"{seconds:g} s counted after {warm:g} s of warm-up; value: 2xx per second",
+                    *problems,
+                ],
+            )
+        )
+    return results

@@ -1,0 +1,136 @@
+"""`token create|list|revoke`: the API tokens of `deployledger serve`.
+
+A token is bound to tenants (or, with `--admin`, to all of them) and to scopes (`read`,
+`write`). `create` prints the token once; only its hash is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, tzinfo
+from typing import Any
+
+import click
+
+from deployledger import TokenGrant, TokenNotFound
+from deployledger.cli import output, render
+from deployledger.cli.app import Settings, cli, pass_settings
+
+SCOPES = ("read", "write")
+
+
+@cli.group(
+    epilog=output.examples(
+        "deployledger token create --tenant acme-prod --scope write",
+        "deployledger token list",
+        "deployledger token revoke 3f9a0c1d2e4b",
+    )
+)
+def token() -> None:
+    """Create, list and revoke the tokens of the HTTP service."""
+
+
+@token.command(
+    epilog=output.examples(
+        "deployledger token create --tenant acme-prod --scope write --name operator-eu",
+        "deployledger token create --tenant acme-prod --tenant acme-staging --scope read",
+        "deployledger token create --admin --name ops",
+    )
+)
+@click.option("--tenant", "tenants", multiple=True, metavar="T", help="A tenant (repeatable).")
+@click.option("--admin", is_flag=True, help="Every tenant, now and later.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(SCOPES),
+    help="read or write (repeatable; default: both).",
+)
+@click.option("--name", metavar="NAME", help="What the token is for.")
+@output.option()
+@pass_settings
+def create(
+    settings: Settings,
+    tenants: tuple[str, ...],
+    admin: bool,
+    scopes: tuple[str, ...],
+    name: str | None,
+    fmt: str,
+) -> None:
+    """Create a token and print it (once: only its hash is stored)."""
+    if not tenants and not admin:
+        raise click.UsageError("give --tenant T (one or more), or --admin for every tenant")
+    if tenants and admin:
+        raise click.UsageError("--admin already covers every tenant: drop --tenant")
+    with settings.ledger(create=None) as ledger:
+        grant, secret = ledger.tokens.create(
+            tenants=tuple(dict.fromkeys(tenants)),
+            admin=admin,
+            scopes=tuple(dict.fromkeys(scopes)) or SCOPES,
+            name=name,
+        )
+    if fmt == "table":
+        click.echo(secret)
+        click.echo(
+            f"created token {grant.token_id} ({_grant_text(grant)}); it is shown only "
+            "this once: store it now",
+            err=True,
+        )
+    else:
+        output.write_data([{"token": secret, **grant.to_json()}], fmt, _columns(), single=True)
+
+
+@token.command(name="list", epilog=output.examples("deployledger token list --all -o json"))
+@click.option("--all", "include_revoked", is_flag=True, help="Revoked tokens too.")
+@output.option()
+@output.tz_option()
+@pass_settings
+def list_tokens(settings: Settings, include_revoked: bool, fmt: str, zone: tzinfo) -> None:
+    """The tokens (never the secrets): id, name, tenants, scopes, when created, revoked."""
+    with settings.ledger(create=None) as ledger:
+        grants = ledger.tokens.list(include_revoked=include_revoked)
+    if fmt != "table":
+        output.write_data([g.to_json() for g in grants], fmt, _columns()[1:])
+    elif grants:
+        output.write_table(token_table(grants, zone))
+    else:
+        click.echo("no tokens", err=True)
+
+
+@token.command(epilog=output.examples("deployledger token revoke 3f9a0c1d2e4b"))
+@click.argument("token_id")
+@pass_settings
+def revoke(settings: Settings, token_id: str) -> None:
+    """Revoke a token: requests with it answer 401 from now on."""
+    with settings.ledger(create=None) as ledger:
+        try:
+            grant = ledger.tokens.revoke(token_id)
+        except TokenNotFound as e:
+            raise click.BadParameter(str(e), param_hint="TOKEN_ID") from None
+    click.echo(f"revoked token {grant.token_id} ({_grant_text(grant)})")
+
+
+def _grant_text(grant: TokenGrant) -> str:
+    who = "every tenant (admin)" if grant.admin else "tenants " + ", ".join(grant.tenants)
+    name = f"{grant.name}: " if grant.name else ""
+    return render.one_line(f"{name}{who}; scopes {', '.join(grant.scopes)}")
+
+
+def _columns() -> list[str]:
+    return ["token", "tokenId", "name", "tenants", "admin", "scopes", "createdAt", "revokedAt"]
+
+
+def token_table(grants: Sequence[TokenGrant], zone: tzinfo = UTC) -> str:
+    headers = ["TOKEN ID", "NAME", "TENANTS", "SCOPES", "CREATED", "REVOKED"]
+    rows: list[list[Any]] = [
+        [
+            render.one_line(g.token_id),
+            render.one_line(g.name or "-"),
+            "* (admin)" if g.admin else render.one_line(", ".join(g.tenants)),
+            ", ".join(g.scopes),
+            render.when(g.created_at, zone),
+            render.when(g.revoked_at, zone),
+        ]
+        for g in grants
+    ]
+    return render.table(headers, rows, right=set())

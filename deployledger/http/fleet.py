@@ -1,0 +1,123 @@
+"""Fleet-wide queries as a token may see them: a tenant-bound token sees only its tenants.
+
+The library answers one tenant (or all) per query; for a token bound to several tenants
+the answers of each are merged. Audit pages then carry a cursor of their own: `m.` and the
+base64 of each tenant's library cursor (JSON), so the next page continues each tenant
+exactly where the merged page stopped.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import heapq
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from deployledger import Attempt, AuditPage, InvalidQuery, Ledger, Overdue, WorkloadState
+from deployledger.http.auth import Grant
+
+MERGED = "m."
+
+
+def tenants_for(grant: Grant, tenant: str | None) -> list[str] | None:
+    """The tenants to query: None for all (an admin without a filter), else a list (empty
+    when the filter names a tenant the token does not hold)."""
+    if tenant is not None:
+        return [tenant] if grant.sees(tenant) else []
+    if grant.admin:
+        return None
+    return sorted(set(grant.tenants))
+
+
+def workloads(
+    ledger: Ledger, grant: Grant, tenant: str | None, pool: str | None, state: str | None
+) -> list[WorkloadState]:
+    wanted = tenants_for(grant, tenant)
+    if wanted is None:
+        return ledger.workloads(tenant_id=None, pool_name=pool, state=state)
+    found: list[WorkloadState] = []
+    for one in wanted:
+        found += ledger.workloads(tenant_id=one, pool_name=pool, state=state)
+    return found
+
+
+def overdue(
+    ledger: Ledger, grant: Grant, older_than: Any, tenant: str | None, pool: str | None
+) -> list[Overdue]:
+    wanted = tenants_for(grant, tenant)
+    if wanted is None:
+        return ledger.overdue(older_than=older_than, tenant_id=None, pool=pool)
+    found: list[Overdue] = []
+    for one in wanted:
+        found += ledger.overdue(older_than=older_than, tenant_id=one, pool=pool)
+    return sorted(found, key=lambda o: (o.requested_at, o.tenant_id, o.workload_rt_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Attempt]
+    next_cursor: str | None
+
+
+def _encode(states: dict[str, str | None]) -> str:
+    raw = json.dumps(states, separators=(",", ":"), sort_keys=True).encode()
+    return MERGED + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str, tenants: list[str]) -> dict[str, str | None]:
+    """Each tenant's library cursor ("" to start, None when done)."""
+    try:
+        text = cursor.removeprefix(MERGED)
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        states = json.loads(raw)
+        if not isinstance(states, dict) or not all(
+            isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in states.items()
+        ):
+            raise ValueError
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidQuery(
+            f"invalid cursor {cursor!r}: pass the value a previous page gave"
+        ) from None
+    return {t: states.get(t) for t in tenants}
+
+
+def audit(
+    ledger: Ledger, grant: Grant, filters: dict[str, Any], limit: int, cursor: str | None
+) -> Page:
+    """One page of `ledger.audit(**filters)` over the tenants the token sees."""
+    wanted = tenants_for(grant, filters.pop("tenant_id", None))
+    if wanted is None or len(wanted) == 1:
+        if cursor is not None and cursor.startswith(MERGED):
+            raise InvalidQuery(f"invalid cursor {cursor!r}: pass the value a previous page gave")
+        tenant = wanted[0] if wanted else None
+        page = ledger.audit(tenant_id=tenant, **filters, limit=limit, cursor=cursor)
+        return Page(page.items, page.next_cursor)
+    if not wanted:
+        return Page([], None)
+    if cursor is not None and not cursor.startswith(MERGED):
+        raise InvalidQuery(f"invalid cursor {cursor!r}: pass the value a previous page gave")
+    states: dict[str, str | None] = _decode(cursor, wanted) if cursor else dict.fromkeys(wanted, "")
+    pages: dict[str, AuditPage] = {}
+    for tenant, state in states.items():
+        if state is not None:
+            pages[tenant] = ledger.audit(
+                tenant_id=tenant, **filters, limit=limit, cursor=state or None
+            )
+    merged = heapq.merge(
+        *([(tenant, a) for a in page.items] for tenant, page in pages.items()),
+        key=lambda pair: -pair[1].position,
+    )
+    taken = [pair for _, pair in zip(range(limit), merged, strict=False)]
+    for tenant, page in pages.items():
+        used = sum(1 for t, _ in taken if t == tenant)
+        if used == len(page.items):
+            states[tenant] = page.next_cursor
+        elif used:  # part of this tenant's page: a cursor right after the last one taken
+            again = ledger.audit(
+                tenant_id=tenant, **filters, limit=used, cursor=states[tenant] or None
+            )
+            states[tenant] = again.next_cursor
+    more = any(state is not None for state in states.values())
+    return Page([a for _, a in taken], _encode(states) if more else None)

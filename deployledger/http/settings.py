@@ -1,0 +1,95 @@
+"""The service's settings: one frozen value, built by `deployledger serve` (or a test) and,
+for `--workers N`, passed to each worker process through environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+MIB = 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 8 * MIB
+LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
+
+# Where `serve` puts each setting for the worker processes (see `to_env` / `from_env`).
+ENV_PREFIX = "DEPLOYLEDGER_SERVE_"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is only reachable from this machine: 127.0.0.0/8, ::1, localhost."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class ServeSettings:
+    """Everything `create_app` needs.
+
+    `auth=False` (`serve --no-auth`) gives every request an admin grant; it is refused
+    unless `host` is a loopback address. `body_timeout` bounds the time to read a request
+    body (an abandoned upload cannot hold a worker); `ready_max_lag_events` is the largest
+    read-model lag (in events) at which `/readyz` still answers 200. `follow` runs a
+    projection follower in the process, so the read model stays live between queries."""
+
+    store: str
+    read_model: str | None = None
+    auth: bool = True
+    host: str = "127.0.0.1"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    body_timeout: float = 30.0
+    ready_max_lag_events: int = 10_000
+    follow: bool = True
+    poll_interval: float = 1.0
+    retry_after: int = 1  # seconds, in the Retry-After of a 503
+
+    def __post_init__(self) -> None:
+        if not self.auth and not is_loopback(self.host):
+            raise ValueError(
+                f"--no-auth is only allowed on a loopback host (127.0.0.1, ::1, localhost), "
+                f"not {self.host!r}"
+            )
+        for name in ("max_body_bytes", "body_timeout", "poll_interval", "retry_after"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.ready_max_lag_events < 0:
+            raise ValueError("ready_max_lag_events must not be negative")
+
+    def to_env(self) -> dict[str, str]:
+        """The settings as environment variables, for `from_env` in a worker process."""
+        env = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            text = ("1" if value else "0") if isinstance(value, bool) else str(value)
+            env[ENV_PREFIX + field.name.upper()] = text
+        return env
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServeSettings:
+        """The settings `to_env` wrote (missing ones take their defaults)."""
+        environ = os.environ if environ is None else environ
+        kwargs: dict[str, object] = {}
+        for field in fields(cls):
+            text = environ.get(ENV_PREFIX + field.name.upper())
+            if text is None:
+                continue
+            kind = field.type if isinstance(field.type, str) else field.type.__name__
+            if kind == "bool":
+                kwargs[field.name] = text == "1"
+            elif kind == "int":
+                kwargs[field.name] = int(text)
+            elif kind == "float":
+                kwargs[field.name] = float(text)
+            else:
+                kwargs[field.name] = text
+        if "store" not in kwargs:
+            raise ValueError(
+                f"{ENV_PREFIX}STORE is not set: start the service with `deployledger serve`"
+            )
+        return cls(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,126 @@
+"""API tokens of the HTTP service: create, list, revoke, verify (`Ledger.tokens`).
+
+Verification answers from a small in-process cache for a few seconds, so that a busy
+service does not query the table on every request; a revocation therefore takes effect
+in every process within `cache_seconds` (at once in the process that revoked).
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from deployledger.domain.tokens import SCOPES, TokenGrant, digest, new_token, token_id_of
+from deployledger.errors import InvalidQuery
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+CACHE_SECONDS = 5.0
+CACHE_SIZE = 10_000
+
+
+class TokenStorePort(Protocol):
+    def add(self, grant: TokenGrant, secret_sha256: str) -> None: ...
+    def find(self, token_id: str) -> tuple[TokenGrant, str] | None: ...
+    def all(self) -> list[TokenGrant]: ...
+    def revoke(self, token_id: str, at: datetime) -> TokenGrant: ...
+    def close(self) -> None: ...
+
+
+def _name(value: str, what: str) -> str:
+    if not value.strip() or value != value.strip() or len(value) > 256 or _CONTROL.search(value):
+        raise InvalidQuery(
+            f"{what} {value!r} must be non-blank, at most 256 characters, without control "
+            "characters or surrounding whitespace"
+        )
+    return value
+
+
+class Tokens:
+    """The API tokens of a store. Only a SHA-256 of each token is stored."""
+
+    def __init__(self, store: TokenStorePort, *, cache_seconds: float = CACHE_SECONDS) -> None:
+        self._store = store
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, TokenGrant | None]] = {}
+        self._lock = threading.Lock()
+
+    def create(
+        self,
+        *,
+        tenants: Sequence[str] = (),
+        admin: bool = False,
+        scopes: Sequence[str] = SCOPES,
+        name: str | None = None,
+    ) -> tuple[TokenGrant, str]:
+        """A new token bound to `tenants` (or to every tenant, `admin=True`) and `scopes`
+        (`read`, `write`). Returns its grant and the token string, which is not kept."""
+        if isinstance(tenants, str):
+            tenants = [tenants]
+        chosen = tuple(dict.fromkeys(_name(t, "tenant") for t in tenants))
+        if admin and chosen:
+            raise InvalidQuery("an admin token sees every tenant: give tenants or admin, not both")
+        if not admin and not chosen:
+            raise InvalidQuery("a token needs at least one tenant, or admin for all tenants")
+        wanted = tuple(dict.fromkeys(scopes))
+        unknown = [s for s in wanted if s not in SCOPES]
+        if unknown or not wanted:
+            raise InvalidQuery(
+                f"scopes must be among {', '.join(SCOPES)}, got {', '.join(wanted) or 'none'}"
+            )
+        token_id, token = new_token()
+        grant = TokenGrant(
+            token_id=token_id,
+            name=None if name is None else _name(name, "name"),
+            tenants=chosen,
+            admin=admin,
+            scopes=tuple(s for s in SCOPES if s in wanted),
+            created_at=datetime.now(UTC),
+        )
+        self._store.add(grant, digest(token))
+        return grant, token
+
+    def list(self, include_revoked: bool = False) -> list[TokenGrant]:
+        """Every token's grant, oldest first (never the token strings: they are not kept)."""
+        grants = self._store.all()
+        return grants if include_revoked else [g for g in grants if g.revoked_at is None]
+
+    def revoke(self, token_id: str) -> TokenGrant:
+        """Revoke a token by its id; `TokenNotFound` if there is none. Revoking twice is fine."""
+        grant = self._store.revoke(token_id, datetime.now(UTC))
+        with self._lock:
+            self._cache.clear()
+        return grant
+
+    def verify(self, token: str) -> TokenGrant | None:
+        """The grant of a valid, unrevoked token; None for anything else."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(token)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        grant = self._check(token)
+        with self._lock:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[token] = (now + self._cache_seconds, grant)
+        return grant
+
+    def _check(self, token: str) -> TokenGrant | None:
+        token_id = token_id_of(token)
+        if token_id is None:
+            return None
+        found = self._store.find(token_id)
+        if found is None:
+            return None
+        grant, stored = found
+        if not hmac.compare_digest(stored, digest(token)) or grant.revoked_at is not None:
+            return None
+        return grant
+
+    def close(self) -> None:
+        self._store.close()

@@ -1,0 +1,93 @@
+"""API tokens in the store's database (table `api_tokens`), through SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, insert, select, update
+
+from deployledger.domain.storeurl import StoreURL
+from deployledger.domain.tokens import TokenGrant
+from deployledger.errors import TokenNotFound
+from deployledger.store.database import make_engine
+from deployledger.store.errors import translated
+from deployledger.store.tables import api_tokens
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _grant(row: object) -> TokenGrant:
+    r = row._mapping  # type: ignore[attr-defined]
+    created = _aware(r["created_at"])
+    assert created is not None
+    return TokenGrant(
+        token_id=r["token_id"],
+        name=r["name"],
+        tenants=tuple(json.loads(r["tenants"])),
+        admin=bool(r["admin"]),
+        scopes=tuple(s for s in r["scopes"].split(",") if s),
+        created_at=created,
+        revoked_at=_aware(r["revoked_at"]),
+    )
+
+
+class TokenStore:
+    """Rows of `api_tokens`; the engine is made on first use."""
+
+    def __init__(self, url: StoreURL) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = make_engine(self.url)
+            return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def add(self, grant: TokenGrant, secret_sha256: str) -> None:
+        with translated(self.url), self.engine.begin() as conn:
+            conn.execute(
+                insert(api_tokens).values(
+                    token_id=grant.token_id,
+                    name=grant.name,
+                    secret_sha256=secret_sha256,
+                    tenants=json.dumps(list(grant.tenants), ensure_ascii=False),
+                    admin=grant.admin,
+                    scopes=",".join(grant.scopes),
+                    created_at=grant.created_at,
+                    revoked_at=None,
+                )
+            )
+
+    def find(self, token_id: str) -> tuple[TokenGrant, str] | None:
+        """The grant and stored digest of a token id (revoked ones too), or None."""
+        with translated(self.url), self.engine.connect() as conn:
+            row = conn.execute(select(api_tokens).where(api_tokens.c.token_id == token_id)).first()
+        return None if row is None else (_grant(row), row.secret_sha256)
+
+    def all(self) -> list[TokenGrant]:
+        with translated(self.url), self.engine.connect() as conn:
+            rows = conn.execute(select(api_tokens).order_by(api_tokens.c.created_at)).all()
+        return [_grant(row) for row in rows]
+
+    def revoke(self, token_id: str, at: datetime) -> TokenGrant:
+        with translated(self.url), self.engine.begin() as conn:
+            conn.execute(
+                update(api_tokens)
+                .where(api_tokens.c.token_id == token_id, api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
+        found = self.find(token_id)
+        if found is None:
+            raise TokenNotFound(f"no API token has the id {token_id!r} (see `token list`)")
+        return found[0]

@@ -1,0 +1,99 @@
+"""Load (issue 9, section 5): 50 concurrent keep-alive clients send 20,000 reports over HTTP to
+`deployledger serve` (PostgreSQL on a private cluster, 2 workers), spread over 500 workloads,
+each with a unique messageId; every other client sends each request twice. Afterwards every
+report is stored exactly once, where its receipts say, the attempts of each workload run 1..n
+without a gap, and the service answered no 5xx. SQLite, with one worker, takes a smaller load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from http_harness import (
+    Load,
+    Service,
+    admin_token,
+    check_stored,
+    peak_connections,
+    plan_load,
+    private_server,
+    run_load,
+    running,
+)
+from private_postgres import PrivateCluster
+from support import Cli
+
+from deployledger import Ledger
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 50
+QUIET = ("--no-access-log",)  # 30,000 access-log lines cost CPU the load needs
+
+
+def check_load(url: str, load: Load, service: Service) -> None:
+    """No client failed, no 5xx, first sends 201 and repeats 200 (duplicate, same receipt),
+    and everything is stored exactly once."""
+    print(load.summary())
+    assert not load.errors, load.errors[:5]
+    server_errors = load.server_errors()
+    assert not server_errors, f"{len(server_errors)} 5xx, e.g. {server_errors[:3]}"
+    failed = [a for a in load.answers if a.status not in (200, 201)]
+    assert not failed, f"{len(failed)} answers were not 200/201, e.g. {failed[:3]}"
+    repeats = {p.index for p in load.planned if p.repeat}
+    expected = len(load.planned) + len(repeats)
+    assert len(load.answers) == expected
+    for index, answers in load.acknowledged().items():
+        first, *again = sorted(answers, key=lambda a: a.began)
+        assert first.status == 201, f"report {index}: first send answered {first.status}"
+        assert first.receipt is not None
+        assert first.receipt["duplicate"] is False
+        assert len(again) == (1 if index in repeats else 0)
+        for answer in again:
+            assert answer.status == 200, f"report {index}: repeat answered {answer.status}"
+            assert answer.receipt is not None
+            assert answer.receipt["duplicate"] is True
+    check_stored(url, load)
+    assert "Traceback" not in service.log(), service.log()[-3000:]
+
+
+@pytest.fixture
+def cluster() -> Iterator[PrivateCluster]:
+    with private_server() as made:
+        yield made
+
+
+@pytest.mark.postgres
+def test_20000_reports_from_50_clients_on_postgres_with_2_workers_are_stored_exactly_once(
+    cluster: PrivateCluster, cli: Cli, tmp_path: Path
+) -> None:
+    url = cluster.create_database("ledger")
+    cli("migrate", store=url)
+    token = admin_token(url)
+    plans = plan_load(20_000, 500, CLIENTS)
+    requests = 20_000 + sum(len(plan) for plan in plans[1::2])  # odd clients send twice
+    peak: list[int] = []
+    with running(Service(url, tmp_path, workers=2, extra=QUIET)) as (service,):
+        load = run_load(
+            service.url,
+            token,
+            plans,
+            during=lambda load: peak.append(peak_connections(cluster, "ledger", load, requests)),
+        )
+    print(f"at most {peak[0]} connections were open to the database")
+    check_load(url, load, service)
+
+
+def test_5000_reports_from_50_clients_on_sqlite_with_1_worker_are_stored_exactly_once(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger.open(url, create=True):
+        pass
+    token = admin_token(url)
+    plans = plan_load(5_000, 100, CLIENTS, seed=4)
+    with running(Service(url, tmp_path, workers=1, extra=QUIET)) as (service,):
+        load = run_load(service.url, token, plans)
+    check_load(url, load, service)
