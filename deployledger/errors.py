@@ -106,7 +106,9 @@ class StoreUnavailable(DeployLedgerError):
     too many connections, a lock wait exceeded its timeout, or a transaction lost a
     serialization conflict or a deadlock.
 
-    Retryable: nothing was stored by the call that raised it.
+    Retryable: send the same messages again, with their `messageId`s. Usually nothing was
+    stored; if the connection was lost just as a commit landed, the retry answers them as
+    duplicates.
     """
 
 

@@ -29,7 +29,10 @@ PROBLEM_STATUSES = {
     413: "The body is over the size limit (8 MiB by default)",
     415: "The body is not JSON",
     422: "Invalid request: every problem listed; nothing was stored",
-    503: "The store is unavailable: retry after `Retry-After` seconds; nothing was stored",
+    503: (
+        "The store is unavailable: send it again after `Retry-After` seconds with the same"
+        " key or messageId (a retry of a commit that did land answers 200, a duplicate)"
+    ),
 }
 REPORTS = "/v1/reports"
 STATUSES = {

@@ -7,8 +7,9 @@
   own `messageId` must carry the same one); the same key with a different body answers 422.
   An array body with the header answers 422: give each message its own `messageId`;
 - 404 when a message is for a tenant the token does not hold (nothing stored);
-- 503 with `Retry-After` when the store is unavailable: nothing was stored, send it again
-  (with the same key). A 2xx is only ever sent after the commit.
+- 503 with `Retry-After` when the store is unavailable: send it again with the same key or
+  `messageId`. A 2xx is only ever sent after the commit; if a commit landed just before the
+  connection was lost, the retry answers 200 with the original receipt.
 """
 
 from __future__ import annotations

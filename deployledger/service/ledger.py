@@ -45,6 +45,7 @@ from deployledger.errors import (
 )
 from deployledger.service import answers
 from deployledger.service.cache import DEFAULT_CACHE_SIZE, WorkloadCache
+from deployledger.service.filters import check_all
 from deployledger.service.ports import EventStorePort, Positions, ReadModelPort
 from deployledger.service.tokens import Tokens
 
@@ -300,6 +301,7 @@ class Ledger:
 
     def current(self, tenant_id: str, workload_rt_id: str) -> WorkloadState | None:
         """The workload's current state, from every event stored so far; None if unknown."""
+        check_all(tenant_id=tenant_id, workload_rt_id=workload_rt_id)
         key = workload_id(tenant_id, workload_rt_id)
         with self._cache.locked([key]):
             workload = self._cache.take(key)
@@ -358,6 +360,7 @@ class Ledger:
         return entries if limit is None else entries[:limit]
 
     def _timeline(self, tenant_id: str, workload_rt_id: str) -> list[TimelineEntry]:
+        check_all(tenant_id=tenant_id, workload_rt_id=workload_rt_id)
         records = self._store.records_of(workload_id(tenant_id, workload_rt_id))
         return answers.timeline_of(records)
 
@@ -378,6 +381,7 @@ class Ledger:
 
         Sees every report recorded before the call (the read model catches up first).
         """
+        check_all(tenant_id=tenant_id, pool_name=pool_name)
         try:
             wanted = DeploymentState.from_label(state) if isinstance(state, str) else state
         except ValueError as e:
@@ -399,6 +403,7 @@ class Ledger:
         """
         if not isinstance(older_than, timedelta) or older_than < timedelta(0):
             raise InvalidQuery(f"older_than must be a timedelta of 0 or more, got {older_than!r}")
+        check_all(tenant_id=tenant_id, pool=pool)
         return self._read_model.overdue(older_than, tenant_id, pool)
 
     def audit(
@@ -422,6 +427,14 @@ class Ledger:
         `grep` a case-insensitive substring of the status message. Pass
         the page's `next_cursor` back as `cursor` to continue exactly where it stopped.
         """
+        check_all(
+            tenant_id=tenant_id,
+            pool_name=pool_name,
+            workload_name=workload_name,
+            workload_rt_id=workload_rt_id,
+            grep=grep,
+            cursor=cursor,
+        )
         query = AuditQuery(
             tenant_id, pool_name, workload_name, workload_rt_id, since, until, success, grep
         )

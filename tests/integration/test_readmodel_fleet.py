@@ -84,3 +84,30 @@ class TestFleetFilters:
     def test_an_unknown_state_label_raises_invalid_query(self, fleet: Fleet) -> None:
         with pytest.raises(InvalidQuery, match="state"):
             fleet.ledger.workloads(state="exploded")
+
+
+BAD_TEXT = [("a\x00b", "NUL"), ("a\ud800b", "surrogate"), (7, "must be text")]
+
+
+class TestFilterText:
+    """Text that no stored report can hold is a bad query on both backends, not a crash of
+    the store (PostgreSQL rejects NUL in text, and neither store encodes a lone surrogate)."""
+
+    @pytest.mark.parametrize(("bad", "reason"), BAD_TEXT)
+    def test_every_read_call_answers_invalid_query_naming_the_argument(
+        self, fleet: Fleet, bad: object, reason: str
+    ) -> None:
+        ledger = fleet.ledger
+        calls = {
+            "pool_name": lambda: ledger.workloads(pool_name=bad),  # type: ignore[arg-type]
+            "tenant_id": lambda: ledger.workloads(tenant_id=bad),  # type: ignore[arg-type]
+            "pool": lambda: ledger.overdue(pool=bad),  # type: ignore[arg-type]
+            "grep": lambda: ledger.audit(grep=bad),  # type: ignore[arg-type]
+            "workload_name": lambda: ledger.audit(workload_name=bad),  # type: ignore[arg-type]
+            "workload_rt_id": lambda: ledger.current("acme", bad),  # type: ignore[arg-type]
+        }
+        for name, call in calls.items():
+            with pytest.raises(InvalidQuery, match=reason) as caught:
+                call()
+            assert name in str(caught.value)
+        assert ledger.timeline("acme", "x") == []  # the ledger still answers
