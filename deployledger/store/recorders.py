@@ -41,6 +41,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 POOL_BROKEN_RETRIES = 16
 
 
+def retried_on_broken(method: F, attempts: int) -> F:
+    """`method`, called again at once (up to `attempts` calls in all) when it failed on a
+    pooled connection that turned out broken (the pool discards it), never when no
+    connection could be had in time (`PoolTimeout`): a dead server fails in one wait."""
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        for attempt in range(1, attempts + 1):
+            try:
+                return method(*args, **kwargs)
+            except (es.OperationalError, es.InterfaceError) as e:
+                if attempt == attempts or isinstance(e.__cause__, psycopg_pool.PoolTimeout):
+                    raise
+        raise AssertionError("unreachable")
+
+    return cast(F, call)
+
+
 class PostgresRecorder(PostgresApplicationRecorder):
     """The library's recorder, writing through one function call, with a millisecond
     lock timeout and no blind retries."""
@@ -99,28 +117,20 @@ class PostgresRecorder(PostgresApplicationRecorder):
             self._writer = None
 
     # The library retries these ten times on any operational error, which turns a
-    # lock timeout or a dead server into a minute-long hang. Callers retry instead.
-    select_events = compat.unretried(PostgresApplicationRecorder.select_events)
-    select_notifications = compat.unretried(PostgresApplicationRecorder.select_notifications)
-    max_notification_id = compat.unretried(PostgresApplicationRecorder.max_notification_id)
-
-
-def retried_on_broken(method: F, attempts: int) -> F:
-    """`method`, called again at once (up to `attempts` calls in all) when it failed on a
-    pooled connection that turned out broken (the pool discards it), never when no
-    connection could be had in time (`PoolTimeout`): a dead server fails in one wait."""
-
-    @functools.wraps(method)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        for attempt in range(1, attempts + 1):
-            try:
-                return method(*args, **kwargs)
-            except (es.OperationalError, es.InterfaceError) as e:
-                if attempt == attempts or isinstance(e.__cause__, psycopg_pool.PoolTimeout):
-                    raise
-        raise AssertionError("unreachable")
-
-    return cast(F, call)
+    # lock timeout or a dead server into a minute-long hang. They are called again only
+    # when a pooled connection turned out broken (a database restart leaves the pool full
+    # of them, and each failed call discards one), never on a wait for a connection.
+    select_events = retried_on_broken(
+        compat.unretried(PostgresApplicationRecorder.select_events), attempts=POOL_BROKEN_RETRIES
+    )
+    select_notifications = retried_on_broken(
+        compat.unretried(PostgresApplicationRecorder.select_notifications),
+        attempts=POOL_BROKEN_RETRIES,
+    )
+    max_notification_id = retried_on_broken(
+        compat.unretried(PostgresApplicationRecorder.max_notification_id),
+        attempts=POOL_BROKEN_RETRIES,
+    )
 
 
 class PostgresSnapshotRecorder(PostgresAggregateRecorder):
