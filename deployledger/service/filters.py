@@ -2,7 +2,8 @@
 they reach a store, so that both backends answer the same `InvalidQuery`.
 
 PostgreSQL cannot hold NUL in text and neither store can encode a lone surrogate; no stored
-report holds either in these fields, so such a filter can only be a mistake.
+report holds either in its ids and names, so such a filter can only be a mistake. (`grep`
+may hold NUL: status messages can, and the search finds them.)
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 from deployledger.errors import InvalidQuery
 
 
-def checked(name: str, value: object) -> None:
-    """Raise `InvalidQuery` unless `value` is None or a text both stores can compare."""
+def checked(name: str, value: object, *, nul: bool = False) -> None:
+    """Raise `InvalidQuery` unless `value` is None or a text both stores can compare.
+    `nul` allows NUL: `grep` searches messages, which may hold it."""
     if value is None:
         return
     if not isinstance(value, str):
         raise InvalidQuery(f"{name} must be text, got {type(value).__name__}")
-    if "\x00" in value:
+    if not nul and "\x00" in value:
         raise InvalidQuery(f"{name} must not contain NUL (\\x00)")
     try:
         value.encode("utf-8")
@@ -26,4 +28,4 @@ def checked(name: str, value: object) -> None:
 
 def check_all(**values: object) -> None:
     for name, value in values.items():
-        checked(name, value)
+        checked(name, value, nul=name == "grep")

@@ -40,7 +40,7 @@ from deployledger.store import compat
 from deployledger.store.application import APP_NAME, LedgerApplication, events_table
 from deployledger.store.database import make_engine, migrate
 from deployledger.store.eventstore import EventStore
-from deployledger.store.recorders import PostgresRecorder, SQLiteRecorder
+from deployledger.store.recorders import POOL_BROKEN_RETRIES, PostgresRecorder, SQLiteRecorder
 
 AT = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 
@@ -122,7 +122,10 @@ def test_assumption_01_retried_methods_wrap_the_undecorated_function(name: str) 
     assert inner.__qualname__ == decorated.__qualname__
     assert inspect.signature(inner) == inspect.signature(decorated)
     assert compat.unretried(decorated) is inner
-    assert getattr(PostgresRecorder, name) is inner  # what our recorder really runs
+    # What our recorder really runs: the undecorated function, called again only when a
+    # pooled connection turned out broken (see `recorders.retried_on_broken`).
+    ours = getattr(PostgresRecorder, name)
+    assert getattr(ours, "__wrapped__", None) is inner
 
     # The undecorated function tries once: the error surfaces at once, not after ten
     # attempts and two seconds of waiting.
@@ -137,6 +140,14 @@ def test_assumption_01_retried_methods_wrap_the_undecorated_function(name: str) 
         CALLS[name](inner, stub)
     assert stub.datastore.attempts == 1
     assert time.monotonic() - started < 0.1
+
+    # Ours skips broken connections at once, a bounded number of times, without waiting.
+    stub.datastore.attempts = 0
+    started = time.monotonic()
+    with pytest.raises(es.OperationalError):
+        CALLS[name](ours, stub)
+    assert stub.datastore.attempts == POOL_BROKEN_RETRIES
+    assert time.monotonic() - started < 0.5
 
 
 # ---------------------------------------------------------------------------------------
