@@ -45,6 +45,8 @@ READ_MODEL = {
     "workload_state",
     "deployment_attempts",
     "lifecycle_events",
+    "workload_history",
+    "workload_pools",
     "projection_tracking",
     "api_tokens",
 }
