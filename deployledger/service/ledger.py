@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 from uuid import UUID
@@ -515,4 +515,7 @@ def _instant(at: object) -> datetime:
         raise InvalidQuery(f"at must be a datetime, got {type(at).__name__}")
     if at.tzinfo is None or at.utcoffset() is None:
         raise InvalidQuery(f"at {at.isoformat()} needs a time zone")
-    return at
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        raise InvalidQuery(f"at {at.isoformat()} is out of range in UTC") from None

@@ -54,7 +54,7 @@ class TestStatusAt:
     ) -> None:
         for text in MOMENTS:
             expected = replay(examples, moment(text))
-            assert 0 < len(expected)
+            assert len(expected) > 0
             found = cli("status", "--at", text, "-o", "json", store=recorded).json()
             assert summary(found) == expected, text
             assert [(r["tenantId"], r["workloadRtId"]) for r in found] == sorted(expected)
@@ -63,7 +63,8 @@ class TestStatusAt:
             k: v for k, v in replay(examples, moment(MOMENTS[1])).items() if v["poolName"] == pool
         }
         found = cli("status", "--pool", pool, "--at", MOMENTS[1], "-o", "json", store=recorded)
-        assert summary(found.json()) == expected and len(expected) >= 3
+        assert summary(found.json()) == expected
+        assert len(expected) >= 3
         errors = cli("status", "--state", "error", "--at", MOMENTS[1], "-o", "json", store=recorded)
         assert summary(errors.json()) == {
             k: v for k, v in replay(examples, moment(MOMENTS[1])).items() if v["state"] == "Error"
@@ -74,10 +75,12 @@ class TestStatusAt:
     ) -> None:
         shown = cli("status", "--at", MOMENTS[0], store=recorded)
         assert "as of 2026-11-18T12:00:00Z" in shown.err
-        assert "event-router" in shown.out and "checkout-api" in shown.out
+        assert "event-router" in shown.out
+        assert "checkout-api" in shown.out
         assert "postgres-operator" not in shown.out  # its first report came at 16:38
         empty = cli("status", "--at", "2026-11-01T00:00:00Z", store=recorded)
-        assert empty.out == "" and "no workloads match" in empty.err
+        assert empty.out == ""
+        assert "no workloads match" in empty.err
 
     def test_a_duration_means_that_long_ago(self, recorded: str, cli: Cli) -> None:
         now = cli("status", "-o", "json", store=recorded).json()
@@ -88,7 +91,8 @@ class TestStatusAt:
     @pytest.mark.parametrize("bad", ["yesterday", "2026-13-01", "99999999999d", ""])
     def test_a_bad_moment_is_one_line_and_exit_2(self, recorded: str, cli: Cli, bad: str) -> None:
         result = cli("status", "--at", bad, store=recorded, expect=2)
-        assert result.err.count("\n") == 1 and "--at" in result.err
+        assert result.err.count("\n") == 1
+        assert "--at" in result.err
 
 
 class TestShowAt:
@@ -119,4 +123,5 @@ class TestShowAt:
             store=recorded,
             expect=1,
         )
-        assert "no reports recorded" in missing.err and "by 2026-11-18" in missing.err
+        assert "no reports recorded" in missing.err
+        assert "by 2026-11-18" in missing.err

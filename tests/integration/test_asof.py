@@ -11,11 +11,9 @@ taken right after the event. The answers must survive a rebuild and the 0008 bac
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import tempfile
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -194,9 +192,10 @@ class TestAsOfAgainstAReplay:
             with Ledger.open(ready_url) as ledger:
                 check_as_of(ledger, record_and_replay(ledger, tenant, steps))
             return
-        with tempfile.TemporaryDirectory() as folder, Ledger.open(
-            f"sqlite:///{Path(folder) / 'ledger.db'}", create=True
-        ) as ledger:
+        with (
+            tempfile.TemporaryDirectory() as folder,
+            Ledger.open(f"sqlite:///{Path(folder) / 'ledger.db'}", create=True) as ledger,
+        ):
             check_as_of(ledger, record_and_replay(ledger, "tenant", steps))
 
 
@@ -245,10 +244,10 @@ def history_rows(engine: Engine) -> tuple[list[Any], list[Any], list[Any]]:
 
 
 @pytest.fixture
-def replayed(store_url: str) -> Iterator[tuple[str, Replay]]:
+def replayed(store_url: str) -> tuple[str, Replay]:
     with Ledger.open(store_url, create=True) as ledger:
         replay = record_and_replay(ledger, "acme", seeded_steps(7, 60))
-    yield store_url, replay
+    return store_url, replay
 
 
 class TestTheHistorySurvives:
@@ -282,9 +281,7 @@ class TestTheHistorySurvives:
 
 
 class TestAsOfInputs:
-    def test_a_time_without_a_zone_or_not_a_time_is_an_invalid_query(
-        self, ledger: Ledger
-    ) -> None:
+    def test_a_time_without_a_zone_or_not_a_time_is_an_invalid_query(self, ledger: Ledger) -> None:
         ledger.record(report("rt-1"))
         for bad in (datetime(2026, 1, 1), "2026-01-01T00:00:00Z", 5):
             with pytest.raises(InvalidQuery):
@@ -323,4 +320,5 @@ class TestAsOfInputs:
         noon = datetime(2026, 1, 1, 12, 30, tzinfo=UTC)
         assert ledger.current("acme", "rt-1", at=noon) is None
         late = ledger.get("acme", "rt-1", at=datetime(2026, 1, 1, 13, tzinfo=UTC))
-        assert late.state is DeploymentState.ERROR and late.attempts == 2
+        assert late.state is DeploymentState.ERROR
+        assert late.attempts == 2
