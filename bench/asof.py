@@ -13,7 +13,7 @@ attempt: the state after it), `workload_pools` and `workload_state`; the
 
 A fleet of 2,000 workloads (`--asof-workloads`) over 8 tenants and 4 pools; N attempts are
 N / 2,000 per workload, spread evenly over 30 days, interleaved by position; one in five
-fails. One workload in ten moves to the next pool halfway through its history, so that the
+fails. One workload in ten moves to the next pool a quarter of the way through, so that the
 pool's candidates (every workload ever in it) outnumber its members at T and the as-of
 filter on the pool does work. T is the middle of the 30 days. PostgreSQL gets an ANALYZE
 after the fill (what autovacuum does after a bulk load); SQLite none.
@@ -60,7 +60,7 @@ INSERT INTO workload_history (position, tenant_id, workload_rt_id, effective_at,
   workload_name, pool_name, state, status_message, attempts, failures,
   consecutive_failures, last_attempt_at, pool_rt_id, workload_type)
 SELECT n + 1, 'tenant-' || (i % 8), {hex24}, {stamp}, 'svc-' || i,
-  'pool-' || ((i + CASE WHEN i % 10 = 0 AND k >= {per} / 2 THEN 1 ELSE 0 END) % 4),
+  'pool-' || ((i + CASE WHEN i % 10 = 0 AND k * {step} >= {quarter} THEN 1 ELSE 0 END) % 4),
   CASE WHEN (i + k) % 5 = 0 THEN 3 ELSE 2 END,
   CASE WHEN (i + k) % 5 = 0 THEN 'Error: UPGRADE FAILED: context deadline exceeded'
        ELSE 'Release "svc-' || i || '" has been upgraded. Happy Helming!' END,
@@ -101,7 +101,7 @@ _POSTGRES = {
 def fill(store: Store, rows: int, workloads: int) -> float:
     """Fill the read model with `rows` history rows over `workloads` workloads; seconds."""
     per = rows // workloads
-    parts = {"w": workloads, "per": per, "step": SPAN // per}
+    parts = {"w": workloads, "step": SPAN // per, "quarter": SPAN // 4}
     last_round = (per - 1) * workloads
     start = time.perf_counter()
     if store.backend == "sqlite":
