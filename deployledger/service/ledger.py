@@ -402,11 +402,7 @@ class Ledger:
 
         Sees every report recorded before the call (the read model catches up first).
         """
-        tenants = [tenant_id] if isinstance(tenant_id, str) else tenant_id
-        if tenants is not None:
-            tenants = list(tenants)
-            for one in tenants:
-                check_all(tenant_id=one)
+        tenants = _tenants(tenant_id)
         check_all(pool_name=pool_name)
         try:
             wanted = DeploymentState.from_label(state) if isinstance(state, str) else state
@@ -507,6 +503,23 @@ class Ledger:
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> RebuildResult:
         """Rebuild the read model from every event beside the live one, verify, switch."""
         return self._read_model.rebuild(progress)
+
+
+def _tenants(tenant_id: object) -> list[str] | None:
+    """One tenant or several, as a list (None: every tenant); `InvalidQuery` otherwise."""
+    if tenant_id is None:
+        return None
+    if isinstance(tenant_id, str):
+        tenants = [tenant_id]
+    elif isinstance(tenant_id, Sequence | set | frozenset) and not isinstance(tenant_id, bytes):
+        tenants = list(tenant_id)
+    else:
+        raise InvalidQuery(f"tenant_id must be text or a sequence of text, got {tenant_id!r}")
+    for one in tenants:
+        if not isinstance(one, str):
+            raise InvalidQuery(f"each tenant_id must be text, got {one!r}")
+        check_all(tenant_id=one)
+    return tenants
 
 
 def _instant(at: object) -> datetime:

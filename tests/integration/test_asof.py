@@ -322,3 +322,18 @@ class TestAsOfInputs:
         late = ledger.get("acme", "rt-1", at=datetime(2026, 1, 1, 13, tzinfo=UTC))
         assert late.state is DeploymentState.ERROR
         assert late.attempts == 2
+
+    def test_several_tenants_are_any_of_them_with_or_without_a_moment(self, ledger: Ledger) -> None:
+        for tenant in ("globex", "acme", "initech"):
+            ledger.record(report("rt-1", tenant=tenant, reportedAt="2026-01-01T12:00:00Z"))
+        at = datetime(2026, 1, 2, tzinfo=UTC)
+        for moment in (None, at):
+            two = ledger.workloads(tenant_id=("initech", "acme"), at=moment)
+            assert [s.tenant_id for s in two] == ["acme", "initech"]
+            assert ledger.workloads(tenant_id=[], at=moment) == []
+            assert ledger.workloads(tenant_id=["acme"], at=moment) == ledger.workloads(
+                tenant_id="acme", at=moment
+            )
+            for bad in (5, b"acme", ["acme", "a\x00"], [None]):
+                with pytest.raises(InvalidQuery):
+                    ledger.workloads(tenant_id=bad, at=moment)  # type: ignore[arg-type]
