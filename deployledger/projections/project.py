@@ -231,6 +231,9 @@ def project(records: list[EventRecord], existing: dict[str, dict[str, Any]]) -> 
             else:
                 state = dict(found)
             changes.states[key] = state
+        # The pools of the state before this event are known memberships already: they
+        # were recorded by the event that set them.
+        known = (state["pool_name"], state["pool_rt_id"])
         if kind is None:
             row = attempt_row(record)
             fold_row(state, row)
@@ -242,5 +245,5 @@ def project(records: list[EventRecord], existing: dict[str, dict[str, Any]]) -> 
         advance(state, row["occurred_at"])
         step = history_row(state, record.position)
         changes.history.append(step)
-        changes.pools |= memberships(step)
+        changes.pools |= {m for m in memberships(step) if m[0] not in known}
     return changes
