@@ -6,11 +6,17 @@ time is the running maximum of its reportedAt values).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from support import EXAMPLE_RT_ID, EXAMPLE_TENANT, Cli
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from support import EXAMPLE_RT_ID, EXAMPLE_TENANT, Cli, create_database, drop_database, report
+from test_e2e_fuzz import run
+
+from deployledger import Ledger
 
 MOMENTS = ["2026-11-18T12:00:00Z", "2026-11-19T12:00:00Z", "2026-11-20T18:00:00+01:00"]
 
@@ -23,18 +29,18 @@ def replay(examples: list[dict[str, Any]], at: datetime) -> dict[tuple[str, str]
     """Each workload's (state, attempts, failures, pool) after its last report by `at`."""
     fleet: dict[tuple[str, str], dict[str, Any]] = {}
     effective: dict[tuple[str, str], datetime] = {}
-    for report in examples:
-        key = (report["tenantId"], report["workloadRtId"])
-        occurred = moment(report["reportedAt"])
+    for sent in examples:
+        key = (sent["tenantId"], sent["workloadRtId"])
+        occurred = moment(sent["reportedAt"])
         effective[key] = max(effective.get(key, occurred), occurred)
         if effective[key] > at:
             continue
         was = fleet.get(key, {"attempts": 0, "failures": 0})
         fleet[key] = {
-            "state": "Deployed" if report["success"] else "Error",
+            "state": "Deployed" if sent["success"] else "Error",
             "attempts": was["attempts"] + 1,
-            "failures": was["failures"] + (0 if report["success"] else 1),
-            "poolName": report["poolName"],
+            "failures": was["failures"] + (0 if sent["success"] else 1),
+            "poolName": sent["poolName"],
         }
     return fleet
 
@@ -125,3 +131,62 @@ class TestShowAt:
         )
         assert "no reports recorded" in missing.err
         assert "by 2026-11-18" in missing.err
+
+
+MOMENT_TEXT = st.one_of(
+    st.text(max_size=40),
+    st.builds(lambda n, unit: f"{n}{unit}", st.integers(0, 10**15), st.sampled_from("smhdw")),
+    st.builds(
+        lambda d, zone: d.isoformat() + zone,
+        st.datetimes(),
+        st.sampled_from(["", "Z", "+14:00", "-12:00", "+23:59"]),
+    ),
+)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(text=MOMENT_TEXT)
+@example(text="0001-01-01T00:00:00+14:00")  # before datetime.min in UTC
+@example(text="9999-12-31T23:59:59-12:00")  # after datetime.max in UTC
+@example(text="99999999999999d")
+@example(text="2026-11-19T12:00:00\x00")
+def test_any_at_text_answers_or_exits_2_with_one_line_and_no_traceback(
+    ready_store: str, text: str
+) -> None:
+    """In-process, on a store with a few workloads: every `--at` value either answers (exit 0)
+    or is refused in one line (exit 2); never a traceback."""
+    for argv in (["status", "--at", text], ["show", "acme", "rt-1", "--at", text]):
+        code, out, err = run(["--store", ready_store, *argv], b"")
+        assert "Traceback" not in err
+        if code == 2:
+            assert out == ""
+            assert len(err.strip().splitlines()) == 1, err
+        elif code == 1:  # only: the workload had no report by then
+            assert argv[0] == "show", (text, err)
+            assert "no reports recorded for acme/rt-1 by" in err, (text, err)
+        else:
+            assert code == 0, (text, code, err)
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def ready_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('asof') / 'ledger.db'}"
+        admin = None
+    else:
+        admin = request.getfixturevalue("postgres_admin_dsn")
+        url = create_database(admin, prefix="dl_asof")
+    with Ledger.open(url, create=True) as ledger:
+        ledger.record_many([report(f"rt-{n}", tenant="acme") for n in range(3)])
+    yield url
+    if admin is not None:
+        drop_database(admin, url)
