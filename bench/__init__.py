@@ -22,6 +22,7 @@ MEASUREMENTS = (
     "rebuild-mixed",
     "queries",
     "overdue",
+    "asof",
     "http",
 )
 
@@ -51,6 +52,8 @@ class Config:
     queries: int = 200  # timed calls per query and store
     overdue_fleet: tuple[int, int] = (10_000, 1_000_000)  # workloads, small and large store
     overdue: int = 100  # overdue workloads in each
+    asof_sizes: tuple[int, int] = (10_000, 1_000_000)  # history rows, small and large store
+    asof_workloads: int = 2_000  # workloads of both as-of stores
     budget: float = 3_000.0  # seconds for the read-model suite; larger sizes are skipped
     quick: bool = False
 
@@ -69,5 +72,7 @@ class Config:
             query_small=5_000,
             queries=30,
             overdue_fleet=(2_000, 50_000),
+            asof_sizes=(4_000, 40_000),
+            asof_workloads=400,
             quick=True,
         )

@@ -2,34 +2,72 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 import click
 
 from deployledger.cli import output, render, timeline
 from deployledger.cli.app import Settings, cli, pass_settings
+from deployledger.cli.audit import parse_when
 
 TENANT, RT_ID = "acme-prod", "64f1c0ffee0000000000beef"
+AT_HELP = (
+    "As of this moment: ISO-8601 (no zone means UTC), or a duration ago (90m, 2h, 7d). "
+    "Each workload as after its last message by then (see the README: effective time)."
+)
+
+
+def at_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--at", metavar="WHEN", help=AT_HELP)
+
+
+def parse_at(value: str | None, now: datetime) -> datetime | None:
+    """`--at`, as `parse_when` reads it; a moment too far back is a usage error too."""
+    try:
+        return parse_when(value, now, "--at")
+    except OverflowError:
+        raise click.BadParameter(f"{value!r} is too far back", param_hint="--at") from None
+
+
+def as_of(when: datetime | None, zone: tzinfo) -> None:
+    """Say on stderr which moment a table shows, when it is not now."""
+    if when is not None:
+        click.echo(f"as of {render.when(when, zone)}", err=True)
 
 
 @cli.command(
     epilog=output.examples(
         f"deployledger show {TENANT} {RT_ID}",
         f"deployledger show {TENANT} {RT_ID} -o json --tz Europe/Berlin",
+        f"deployledger show {TENANT} {RT_ID} --at 2026-11-24T14:03:00+01:00",
     )
 )
 @click.argument("tenant")
 @click.argument("workload_rt_id")
+@at_option()
 @output.option()
 @output.tz_option()
 @pass_settings
-def show(settings: Settings, tenant: str, workload_rt_id: str, fmt: str, zone: tzinfo) -> None:
+def show(
+    settings: Settings,
+    tenant: str,
+    workload_rt_id: str,
+    at: str | None,
+    fmt: str,
+    zone: tzinfo,
+) -> None:
     """Show the current state of one workload (of TENANT, with runtime id WORKLOAD_RT_ID):
-    the chart deployed now, the one pending and for how long, and its attempts."""
+    the chart deployed now, the one pending and for how long, and its attempts. With --at,
+    as it was at that moment (pending age measured to it)."""
+    now = datetime.now(UTC)
+    when = parse_at(at, now)
     with settings.ledger() as ledger:
-        state = ledger.get(tenant, workload_rt_id)
+        state = ledger.get(tenant, workload_rt_id, at=when)
     if fmt == "table":
-        output.write_table(render.state_block(state, zone, datetime.now(UTC)))
+        as_of(when, zone)
+        output.write_table(render.state_block(state, zone, when or now))
     else:
         output.write_data([state.to_json()], fmt, output.STATE_COLUMNS, single=True)
 
@@ -104,11 +142,14 @@ STATES = ["deployed", "error", "pending", "undeployed"]
     epilog=output.examples(
         "deployledger status --state error",
         f"deployledger status --tenant {TENANT} -o json",
+        "deployledger status --pool pool-a --at 2026-11-24T14:03:00+01:00",
+        "deployledger status --state error --at 2h",
     )
 )
 @click.option("--tenant", metavar="T", help="Only this tenant.")
 @click.option("--pool", metavar="P", help="Only this pool.")
 @click.option("--state", type=click.Choice(STATES, case_sensitive=False), help="Only this state.")
+@at_option()
 @output.option()
 @output.tz_option()
 @pass_settings
@@ -117,17 +158,23 @@ def status(
     tenant: str | None,
     pool: str | None,
     state: str | None,
+    at: str | None,
     fmt: str,
     zone: tzinfo,
 ) -> None:
     """The fleet: every workload's current state. REASON is the headline of the last
     failure of a workload in Error, or of the last progress message of one Pending;
-    PENDING FOR, how long a pending deploy request has waited for its outcome."""
+    PENDING FOR, how long a pending deploy request has waited for its outcome. With --at,
+    the fleet as it was at that moment: the filters apply to the states of then, and
+    workloads with no message by then are not listed."""
+    now = datetime.now(UTC)
+    when = parse_at(at, now)
     with settings.ledger() as ledger:
-        states = ledger.workloads(tenant_id=tenant, pool_name=pool, state=state)
+        states = ledger.workloads(tenant_id=tenant, pool_name=pool, state=state, at=when)
     if fmt != "table":
         output.write_data([s.to_json() for s in states], fmt, output.STATE_COLUMNS)
     elif states:
-        output.write_table(render.fleet_table(states, zone, datetime.now(UTC)))
+        as_of(when, zone)
+        output.write_table(render.fleet_table(states, zone, when or now))
     else:
         click.echo("no workloads match", err=True)

@@ -13,6 +13,7 @@ import binascii
 import heapq
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from deployledger import Attempt, AuditPage, InvalidQuery, Ledger, Overdue, WorkloadState
@@ -32,15 +33,18 @@ def tenants_for(grant: Grant, tenant: str | None) -> list[str] | None:
 
 
 def workloads(
-    ledger: Ledger, grant: Grant, tenant: str | None, pool: str | None, state: str | None
+    ledger: Ledger,
+    grant: Grant,
+    tenant: str | None,
+    pool: str | None,
+    state: str | None,
+    at: datetime | None = None,
 ) -> list[WorkloadState]:
+    """The fleet (as of `at`, if given) over the tenants the token sees."""
     wanted = tenants_for(grant, tenant)
-    if wanted is None:
-        return ledger.workloads(tenant_id=None, pool_name=pool, state=state)
-    found: list[WorkloadState] = []
-    for one in wanted:
-        found += ledger.workloads(tenant_id=one, pool_name=pool, state=state)
-    return found
+    if wanted == []:
+        return []
+    return ledger.workloads(tenant_id=wanted, pool_name=pool, state=state, at=at)
 
 
 def overdue(

@@ -44,12 +44,33 @@ TenantQuery = Annotated[str | None, Query(description="Only this tenant.")]
 PoolQuery = Annotated[str | None, Query(description="Only this pool: its name or its runtime id.")]
 
 
+AtQuery = Annotated[
+    str | None,
+    Query(
+        description="As of this moment: ISO-8601 (no zone: UTC), or a duration ago (2h). "
+        "Each workload as after its last message whose effective time (the latest "
+        "reportedAt, else recording time, of its messages so far) is at or before it.",
+        examples=["2026-11-24T14:03:00Z"],
+    ),
+]
+
+
+def _at(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_when(value, datetime.now(UTC))
+    except (ValueError, OverflowError) as e:
+        raise _bad("at", str(e)) from None
+
+
 def _bad(field: str, reason: str) -> Exception:
     return invalid([{"index": None, "field": field, "reason": reason}])
 
 
-def _not_found(tenant: str, rt_id: str) -> WorkloadNotFound:
-    return WorkloadNotFound(f"no reports recorded for {tenant}/{rt_id}")
+def _not_found(tenant: str, rt_id: str, at: datetime | None = None) -> WorkloadNotFound:
+    when = "" if at is None else f" by {at.isoformat()}"
+    return WorkloadNotFound(f"no reports recorded for {tenant}/{rt_id}{when}")
 
 
 @router.get(
@@ -69,10 +90,14 @@ async def list_workloads(
             description="deployed, error, pending or undeployed (any casing).", examples=["error"]
         ),
     ] = None,
+    at: AtQuery = None,
 ) -> JSONResponse:
-    """Every workload's current state, by tenant then runtime id (`deployledger status`)."""
+    """Every workload's current state, by tenant then runtime id (`deployledger status`).
+    With `at`, the fleet as it was then (`deployledger status --at`): the filters apply to
+    the states of then, and workloads with no message by then are not listed."""
+    when = _at(at)
     ledger = await ledger_of(request)
-    states = await to_thread.run_sync(fleet.workloads, ledger, grant, tenant, pool, state)
+    states = await to_thread.run_sync(fleet.workloads, ledger, grant, tenant, pool, state, when)
     return JSONResponse([s.to_json() for s in states])
 
 
@@ -83,13 +108,15 @@ async def list_workloads(
     operation_id="getWorkload",
 )
 async def get_workload(
-    request: Request, grant: Reader, tenant: TenantPath, rt_id: RtIdPath
+    request: Request, grant: Reader, tenant: TenantPath, rt_id: RtIdPath, at: AtQuery = None
 ) -> JSONResponse:
-    """The current state of one workload (`deployledger show`)."""
+    """The current state of one workload (`deployledger show`); with `at`, as it was then
+    (404 if it had no message by then)."""
+    when = _at(at)
     if not grant.sees(tenant):
-        raise _not_found(tenant, rt_id)
+        raise _not_found(tenant, rt_id, when)
     ledger = await ledger_of(request)
-    state = await to_thread.run_sync(ledger.get, tenant, rt_id)
+    state = await to_thread.run_sync(lambda: ledger.get(tenant, rt_id, at=when))
     return JSONResponse(state.to_json())
 
 

@@ -21,6 +21,7 @@ from deployledger.domain.fold import (
 from deployledger.domain.messages import helm_failure
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.workload import Workload
+from deployledger.projections.history import advance, history_row, memberships
 
 REGISTERED = Workload.Registered.TOPIC
 ATTEMPTED = Workload.DeploymentAttempted.TOPIC
@@ -63,6 +64,8 @@ class Changes:
     lifecycle: list[dict[str, Any]] = field(default_factory=list)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)  # by workload_id hex
     new_states: set[str] = field(default_factory=set)
+    history: list[dict[str, Any]] = field(default_factory=list)  # the state after each event
+    pools: set[tuple[str, str, str]] = field(default_factory=set)  # (pool, tenant, rt id)
 
 
 def new_state(record: EventRecord) -> dict[str, Any]:
@@ -74,6 +77,7 @@ def new_state(record: EventRecord) -> dict[str, Any]:
         "status_message_exact": None,
         "request_position": None,
         "last_position": record.position,
+        "effective_at": None,
     }
 
 
@@ -227,6 +231,9 @@ def project(records: list[EventRecord], existing: dict[str, dict[str, Any]]) -> 
             else:
                 state = dict(found)
             changes.states[key] = state
+        # The pools of the state before this event are known memberships already: they
+        # were recorded by the event that set them.
+        known = (state["pool_name"], state["pool_rt_id"])
         if kind is None:
             row = attempt_row(record)
             fold_row(state, row)
@@ -235,4 +242,8 @@ def project(records: list[EventRecord], existing: dict[str, dict[str, Any]]) -> 
             row = lifecycle_row(record, kind)
             fold_lifecycle_row(state, row, record.version)
             changes.lifecycle.append(row)
+        advance(state, row["occurred_at"])
+        step = history_row(state, record.position)
+        changes.history.append(step)
+        changes.pools |= {m for m in memberships(step) if m[0] not in known}
     return changes

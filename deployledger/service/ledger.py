@@ -15,8 +15,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 from uuid import UUID
@@ -299,9 +299,19 @@ class Ledger:
 
     # -- reading -----------------------------------------------------------------------
 
-    def current(self, tenant_id: str, workload_rt_id: str) -> WorkloadState | None:
-        """The workload's current state, from every event stored so far; None if unknown."""
+    def current(
+        self, tenant_id: str, workload_rt_id: str, *, at: datetime | None = None
+    ) -> WorkloadState | None:
+        """The workload's current state, from every event stored so far; None if unknown.
+
+        With `at` (a timezone-aware time), its state as it was then, from the read model's
+        history: the state after its last event whose effective time is at or before `at`
+        (the effective time is the latest reportedAt, else recording time, among its events
+        so far). None if it had no event by then.
+        """
         check_all(tenant_id=tenant_id, workload_rt_id=workload_rt_id)
+        if at is not None:
+            return self._read_model.state_at(tenant_id, workload_rt_id, _instant(at))
         key = workload_id(tenant_id, workload_rt_id)
         with self._cache.locked([key]):
             workload = self._cache.take(key)
@@ -314,12 +324,15 @@ class Ledger:
             self._cache.put(workload)
             return answers.state_of(workload)
 
-    def get(self, tenant_id: str, workload_rt_id: str) -> WorkloadState:
-        """The workload's current state, like `current()`; raises `WorkloadNotFound` when
-        no report was ever recorded for it."""
-        state = self.current(tenant_id, workload_rt_id)
+    def get(
+        self, tenant_id: str, workload_rt_id: str, *, at: datetime | None = None
+    ) -> WorkloadState:
+        """The workload's current state (or as of `at`), like `current()`; raises
+        `WorkloadNotFound` when no report was recorded for it (by then)."""
+        state = self.current(tenant_id, workload_rt_id, at=at)
         if state is None:
-            raise WorkloadNotFound(f"no reports recorded for {tenant_id}/{workload_rt_id}")
+            when = "" if at is None else f" by {at.isoformat()}"
+            raise WorkloadNotFound(f"no reports recorded for {tenant_id}/{workload_rt_id}{when}")
         return state
 
     def history(
@@ -372,21 +385,37 @@ class Ledger:
 
     def workloads(
         self,
-        tenant_id: str | None = None,
+        tenant_id: str | Sequence[str] | None = None,
         pool_name: str | None = None,
         state: DeploymentState | str | None = None,
+        *,
+        at: datetime | None = None,
     ) -> list[WorkloadState]:
         """The fleet: every workload's current state, filtered, by tenant then runtime id.
-        `pool_name` matches the pool's name (outcomes) or its runtime id (deploy requests).
+        `tenant_id` is one tenant or several; `pool_name` matches the pool's name (outcomes)
+        or its runtime id (deploy requests).
+
+        With `at` (a timezone-aware time), the fleet as it was then: each workload's state
+        after its last event whose effective time is at or before `at` (see `current()`),
+        and the filters apply to that state. Workloads without an event by then are left
+        out. Answered by one index seek per candidate workload, whatever its history.
 
         Sees every report recorded before the call (the read model catches up first).
         """
-        check_all(tenant_id=tenant_id, pool_name=pool_name)
+        tenants = _tenants(tenant_id)
+        check_all(pool_name=pool_name)
         try:
             wanted = DeploymentState.from_label(state) if isinstance(state, str) else state
         except ValueError as e:
             raise InvalidQuery(str(e)) from None
-        return self._read_model.fleet(tenant_id, pool_name, wanted)
+        if at is not None:
+            return self._read_model.fleet_at(_instant(at), tenants, pool_name, wanted)
+        if tenants is None:
+            return self._read_model.fleet(None, pool_name, wanted)
+        if len(tenants) == 1:
+            return self._read_model.fleet(tenants[0], pool_name, wanted)
+        found = [s for one in set(tenants) for s in self._read_model.fleet(one, pool_name, wanted)]
+        return sorted(found, key=lambda s: (s.tenant_id, s.workload_rt_id))
 
     def overdue(
         self,
@@ -474,3 +503,32 @@ class Ledger:
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> RebuildResult:
         """Rebuild the read model from every event beside the live one, verify, switch."""
         return self._read_model.rebuild(progress)
+
+
+def _tenants(tenant_id: object) -> list[str] | None:
+    """One tenant or several, as a list (None: every tenant); `InvalidQuery` otherwise."""
+    if tenant_id is None:
+        return None
+    if isinstance(tenant_id, str):
+        tenants = [tenant_id]
+    elif isinstance(tenant_id, Sequence | set | frozenset) and not isinstance(tenant_id, bytes):
+        tenants = list(tenant_id)
+    else:
+        raise InvalidQuery(f"tenant_id must be text or a sequence of text, got {tenant_id!r}")
+    for one in tenants:
+        if not isinstance(one, str):
+            raise InvalidQuery(f"each tenant_id must be text, got {one!r}")
+        check_all(tenant_id=one)
+    return tenants
+
+
+def _instant(at: object) -> datetime:
+    """`at` checked: a timezone-aware datetime, else `InvalidQuery`."""
+    if not isinstance(at, datetime):
+        raise InvalidQuery(f"at must be a datetime, got {type(at).__name__}")
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise InvalidQuery(f"at {at.isoformat()} needs a time zone")
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        raise InvalidQuery(f"at {at.isoformat()} is out of range in UTC") from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
@@ -70,6 +70,19 @@ class ReadModelPort(Protocol):
         self, tenant_id: str | None, pool_name: str | None, state: DeploymentState | None
     ) -> list[WorkloadState]:
         """Every workload's current state, filtered, by tenant then runtime id."""
+
+    def fleet_at(
+        self,
+        at: datetime,
+        tenant_ids: Sequence[str] | None,
+        pool_name: str | None,
+        state: DeploymentState | None,
+    ) -> list[WorkloadState]:
+        """Every workload's state as of `at` (of these tenants), filtered, by tenant then
+        runtime id; workloads without an event by then are left out."""
+
+    def state_at(self, tenant_id: str, workload_rt_id: str, at: datetime) -> WorkloadState | None:
+        """One workload's state as of `at`; None if it had no event by then."""
 
     def overdue(
         self, older_than: timedelta, tenant_id: str | None, pool: str | None

@@ -4,8 +4,8 @@ queries and rebuild, on its own engine (the event store's database, or another o
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -18,7 +18,7 @@ from deployledger.domain.records import (
 )
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.storeurl import StoreURL
-from deployledger.store import queries
+from deployledger.store import queries, queries_asof
 from deployledger.store.database import make_engine
 from deployledger.store.errors import translated
 from deployledger.store.eventstore import EventStore
@@ -60,6 +60,24 @@ class ReadModel:
         self.catch_up()
         with translated(self.url), self.engine.connect() as conn:
             return queries.fleet(conn, tenant_id=tenant_id, pool_name=pool_name, state=state)
+
+    def fleet_at(
+        self,
+        at: datetime,
+        tenant_ids: Sequence[str] | None,
+        pool_name: str | None,
+        state: DeploymentState | None,
+    ) -> list[WorkloadState]:
+        self.catch_up()
+        with translated(self.url), self.engine.connect() as conn:
+            return queries_asof.fleet_at(
+                conn, at=at, tenant_ids=tenant_ids, pool_name=pool_name, state=state
+            )
+
+    def state_at(self, tenant_id: str, workload_rt_id: str, at: datetime) -> WorkloadState | None:
+        self.catch_up()
+        with translated(self.url), self.engine.connect() as conn:
+            return queries_asof.state_at(conn, tenant_id, workload_rt_id, at)
 
     def overdue(
         self, older_than: timedelta, tenant_id: str | None, pool: str | None

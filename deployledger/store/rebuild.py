@@ -49,8 +49,8 @@ def rebuild(
 ) -> RebuildResult:
     """Replay every event into fresh tables, verify them, and switch them in atomically."""
     url = events.url
-    meta, states, attempts, lifecycle = shadow_tables(NEXT)
-    tables = ReadModelTables(f"{LIVE}_{NEXT}", states, attempts, lifecycle)
+    meta, *shadows = shadow_tables(NEXT)
+    tables = ReadModelTables(f"{LIVE}_{NEXT}", *shadows)
     with translated(url):
         ensure_tracking(engine, LIVE)
         with engine.begin() as conn:
@@ -84,12 +84,18 @@ def _verify(events: EventStore, engine: Engine, tables: ReadModelTables, positio
         )
         rows = conn.execute(select(func.count()).select_from(tables.attempts)).scalar_one()
         steps = conn.execute(select(func.count()).select_from(tables.lifecycle)).scalar_one()
+        states = conn.execute(select(func.count()).select_from(tables.history)).scalar_one()
     total = sum(expected.values())
     if rows != total:
         raise RebuildFailed(f"rebuilt read model has {rows} attempt rows, the event store {total}")
     if steps != lifecycle:
         raise RebuildFailed(
             f"rebuilt read model has {steps} lifecycle rows, the event store {lifecycle}"
+        )
+    if states != total + lifecycle:
+        raise RebuildFailed(
+            f"rebuilt read model has {states} history rows, the event store "
+            f"{total + lifecycle} outcomes and lifecycle events"
         )
     wrong = [k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k)]
     if wrong:

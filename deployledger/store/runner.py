@@ -31,6 +31,8 @@ from deployledger.store.tables import (
     deployment_attempts,
     lifecycle_events,
     projection_tracking,
+    workload_history,
+    workload_pools,
     workload_state,
 )
 
@@ -50,13 +52,17 @@ class ReadModelTables:
     states: Table
     attempts: Table
     lifecycle: Table
+    history: Table
+    pools: Table
 
     @property
-    def all(self) -> tuple[Table, Table, Table]:
-        return (self.states, self.attempts, self.lifecycle)
+    def all(self) -> tuple[Table, Table, Table, Table, Table]:
+        return (self.states, self.attempts, self.lifecycle, self.history, self.pools)
 
 
-LIVE_TABLES = ReadModelTables(LIVE, workload_state, deployment_attempts, lifecycle_events)
+LIVE_TABLES = ReadModelTables(
+    LIVE, workload_state, deployment_attempts, lifecycle_events, workload_history, workload_pools
+)
 
 
 class ProjectionRunner:
@@ -269,6 +275,10 @@ def apply_records(conn: Connection, tables: ReadModelTables, records: list[Event
         bulk_insert(conn, tables.attempts, changes.attempts)
     if changes.lifecycle:
         bulk_insert(conn, tables.lifecycle, changes.lifecycle)
+    if changes.history:
+        bulk_insert(conn, tables.history, changes.history)
+    if changes.pools:
+        add_pools(conn, tables.pools, changes.pools)
     inserts = [changes.states[k] for k in changes.new_states]
     updates = [
         {**row, "b_workload_id": key}
@@ -285,6 +295,15 @@ def apply_records(conn: Connection, tables: ReadModelTables, records: list[Event
             .values({name: bindparam(name) for name in columns if name != "workload_id"})
         )
         conn.execute(stmt, updates)
+
+
+def add_pools(conn: Connection, table: Table, pools: set[tuple[str, str, str]]) -> None:
+    """Record pool memberships, keeping those already known."""
+    rows = [{"pool": p, "tenant_id": t, "workload_rt_id": w} for p, t, w in sorted(pools)]
+    if conn.dialect.name == "postgresql":
+        conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)
+    else:
+        conn.execute(insert(table).prefix_with("OR IGNORE"), rows)
 
 
 def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

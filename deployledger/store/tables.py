@@ -66,6 +66,7 @@ def _state_table(name: str, meta: MetaData) -> Table:
         Column("values_digest", String(80)),
         Column("last_duration", Float),
         Column("undeployed_at", DateTime(timezone=True)),
+        Column("effective_at", DateTime(timezone=True)),  # of its last event (see history)
         Index(None, "state", "tenant_id"),
         Index(None, "pool_name", "tenant_id"),
         Index(None, "pool_rt_id", "tenant_id"),
@@ -161,9 +162,58 @@ def _lifecycle_table(name: str, meta: MetaData) -> Table:
     )
 
 
+def _history_table(name: str, meta: MetaData) -> Table:
+    """The fleet at a past moment: a workload's state after each of its events, with the
+    event's effective time (see `deployledger.projections.history`)."""
+    return Table(
+        name,
+        meta,
+        Column("position", BigInteger, primary_key=True, autoincrement=False),
+        Column("tenant_id", ID, nullable=False),
+        Column("workload_rt_id", ID, nullable=False),
+        Column("effective_at", DateTime(timezone=True), nullable=False),
+        Column("workload_name", ID),
+        Column("pool_name", ID),
+        Column("state", SmallInteger, nullable=False),
+        Column("status_message", Text),
+        Column("status_message_exact", LargeBinary),
+        Column("attempts", Integer, nullable=False),
+        Column("failures", Integer, nullable=False),
+        Column("consecutive_failures", Integer, nullable=False),
+        Column("last_attempt_at", DateTime(timezone=True)),
+        Column("last_success_at", DateTime(timezone=True)),
+        Column("last_failure_at", DateTime(timezone=True)),
+        Column("pool_rt_id", ID),
+        Column("workload_type", String(16)),
+        Column("deployed_chart_name", ID),
+        Column("deployed_chart_version", ID),
+        Column("pending_chart_name", ID),
+        Column("pending_chart_version", ID),
+        Column("requested_at", DateTime(timezone=True)),
+        Column("last_duration", Float),
+        Column("undeployed_at", DateTime(timezone=True)),
+        # One backward seek per workload finds its state as of T.
+        Index(f"ix_{name}_as_of", "tenant_id", "workload_rt_id", "effective_at", "position"),
+    )
+
+
+def _pools_table(name: str, meta: MetaData) -> Table:
+    """Every pool (name or runtime id) each workload was ever in: the candidates of a
+    pool's fleet at a past moment."""
+    return Table(
+        name,
+        meta,
+        Column("pool", ID, primary_key=True),
+        Column("tenant_id", ID, primary_key=True),
+        Column("workload_rt_id", ID, primary_key=True),
+    )
+
+
 workload_state = _state_table("workload_state", metadata)
 deployment_attempts = _attempts_table("deployment_attempts", metadata)
 lifecycle_events = _lifecycle_table("lifecycle_events", metadata)
+workload_history = _history_table("workload_history", metadata)
+workload_pools = _pools_table("workload_pools", metadata)
 
 projection_tracking = Table(
     "projection_tracking",
@@ -186,14 +236,22 @@ api_tokens = Table(
     Column("revoked_at", DateTime(timezone=True)),
 )
 
-READ_MODEL_TABLES = ("workload_state", "deployment_attempts", "lifecycle_events")
+READ_MODEL_TABLES = (
+    "workload_state",
+    "deployment_attempts",
+    "lifecycle_events",
+    "workload_history",
+    "workload_pools",
+)
 
 
-def shadow_tables(suffix: str) -> tuple[MetaData, Table, Table, Table]:
+def shadow_tables(suffix: str) -> tuple[MetaData, Table, Table, Table, Table, Table]:
     """Fresh copies of the read-model tables, named `<table>_<suffix>`, for a rebuild beside the
     live ones. Their constraint and index names carry the suffix too."""
     meta = MetaData(naming_convention=NAMING)
     state = _state_table(f"workload_state_{suffix}", meta)
     attempts = _attempts_table(f"deployment_attempts_{suffix}", meta)
     lifecycle = _lifecycle_table(f"lifecycle_events_{suffix}", meta)
-    return meta, state, attempts, lifecycle
+    history = _history_table(f"workload_history_{suffix}", meta)
+    pools = _pools_table(f"workload_pools_{suffix}", meta)
+    return meta, state, attempts, lifecycle, history, pools

@@ -45,6 +45,8 @@ READ_MODEL = {
     "workload_state",
     "deployment_attempts",
     "lifecycle_events",
+    "workload_history",
+    "workload_pools",
     "projection_tracking",
     "api_tokens",
 }
@@ -296,14 +298,15 @@ class TestPackaging:
             "0004_occurred_at.py",
             "0005_lifecycle.py",
             "0006_api_tokens.py",
+            "0008_state_history.py",
         ]
         assert (package / "migrations" / "env.py").is_file()
         assert (package / "migrations" / "script.py.mako").is_file()
         assert Path(runner.HERE) == package / "migrations"
         script = ScriptDirectory(str(runner.HERE))
         revisions = {r.revision for r in script.walk_revisions()}
-        assert revisions == {"0001", "0002", "0003", "0004", "0005", "0006"}
-        assert head() == "0006"
+        assert revisions == {"0001", "0002", "0003", "0004", "0005", "0006", "0008"}
+        assert head() == "0008"
 
     def test_every_migration_file_is_matched_by_the_package_data_of_the_wheel(self) -> None:
         config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))

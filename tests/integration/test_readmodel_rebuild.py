@@ -178,6 +178,8 @@ class TestRebuildSwitch:
                     "workload_state_next",
                     "deployment_attempts_next",
                     "lifecycle_events_next",
+                    "workload_history_next",
+                    "workload_pools_next",
                 }
                 receipt = ledger.record(reports(1, first=5000, **MIX)[0])
                 assert ledger.audit(limit=1).items[0].position == receipt.position

@@ -20,6 +20,7 @@ still writable.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -145,8 +146,32 @@ def assert_cut_store_still_writable(url: str, last: int) -> None:
         assert ledger.max_position() == last + 1
 
 
+def assert_history_backfilled(url: str) -> None:
+    """Migration 0008 gave the release's store its history: as of the far future the fleet
+    is today's, and as of each attempt's effective time (the running maximum of reportedAt,
+    else recording time) a workload has exactly the attempts effective by then."""
+    with Ledger.open(url) as ledger:
+        fleet = ledger.workloads()
+        assert ledger.workloads(at=datetime(2100, 1, 1, tzinfo=UTC)) == fleet
+        checked = 0
+        for state in fleet:
+            attempts = ledger.history(state.tenant_id, state.workload_rt_id)[::-1]
+            effective: list[datetime] = []
+            for attempt in attempts:
+                occurred = attempt.reported_at or attempt.recorded_at
+                effective.append(max(effective[-1], occurred) if effective else occurred)
+            for moment in effective:
+                then = ledger.get(state.tenant_id, state.workload_rt_id, at=moment)
+                assert then.attempts == sum(1 for e in effective if e <= moment)
+                checked += 1
+            before = effective[0] - timedelta(microseconds=1)
+            assert ledger.current(state.tenant_id, state.workload_rt_id, at=before) is None
+        assert checked > 100
+
+
 def check_store(url: str, backend: str) -> None:
     assert_release_answers(url, backend, FIXTURE, as_of_0_2_0)
+    assert_history_backfilled(url)
     assert_rebuild_changes_nothing(url, backend, FIXTURE, as_of_0_2_0)
     last = assert_still_writable(
         url, FIXTURE, as_of_0_2_0, bulk=BULK, example=EXAMPLE, resent_attempt=5

@@ -107,6 +107,14 @@ class FakeReadModel:
     ) -> list[WorkloadState]:
         return []
 
+    def fleet_at(
+        self, at: Any, tenant_ids: Any, pool_name: str | None, state: DeploymentState | None
+    ) -> list[WorkloadState]:
+        return []
+
+    def state_at(self, tenant_id: str, workload_rt_id: str, at: Any) -> WorkloadState | None:
+        return None
+
     def audit(self, query: AuditQuery, *, limit: int, cursor: str | None) -> AuditPage:
         return AuditPage([], None)
 

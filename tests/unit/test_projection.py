@@ -217,6 +217,7 @@ class TestProject:
             "values_digest": None,
             "last_duration": None,
             "undeployed_at": None,
+            "effective_at": None,
         }
 
     def test_attempts_give_one_row_each_and_one_final_state_row_per_workload(self) -> None:

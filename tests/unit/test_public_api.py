@@ -79,13 +79,19 @@ LEDGER_METHODS = {
     ),
     "catch_up": "(self) -> int",
     "close": "(self) -> None",
-    "current": "(self, tenant_id: str, workload_rt_id: str) -> WorkloadState | None",
+    "current": (
+        "(self, tenant_id: str, workload_rt_id: str, *, at: datetime | None = None) "
+        "-> WorkloadState | None"
+    ),
     "follow": (
         "(self, stop: threading.Event | None = None, *, poll_interval: float = 1.0, "
         "on_leader: Callable[[], None] | None = None, "
         "on_standby: Callable[[], None] | None = None) -> None"
     ),
-    "get": "(self, tenant_id: str, workload_rt_id: str) -> WorkloadState",
+    "get": (
+        "(self, tenant_id: str, workload_rt_id: str, *, at: datetime | None = None) "
+        "-> WorkloadState"
+    ),
     "history": (
         "(self, tenant_id: str, workload_rt_id: str, limit: int | None = None, "
         "before_attempt: int | None = None) -> list[Attempt]"
@@ -113,8 +119,9 @@ LEDGER_METHODS = {
     "url": "property",
     "wait_for": "(self, position: int, timeout: float = 10.0) -> None",
     "workloads": (
-        "(self, tenant_id: str | None = None, pool_name: str | None = None, "
-        "state: DeploymentState | str | None = None) -> list[WorkloadState]"
+        "(self, tenant_id: str | Sequence[str] | None = None, pool_name: str | None = None, "
+        "state: DeploymentState | str | None = None, *, at: datetime | None = None) "
+        "-> list[WorkloadState]"
     ),
 }
 
