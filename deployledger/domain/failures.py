@@ -61,8 +61,12 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "image-pull",
         "ImagePullBackOff / ErrImagePull",
-        _lit("imagepullbackoff", "errimagepull", "back-off pulling image", "failed to pull image")
-        + (r"invalidimagename",),
+        (
+            *_lit(
+                "imagepullbackoff", "errimagepull", "back-off pulling image", "failed to pull image"
+            ),
+            r"invalidimagename",
+        ),
     ),
     Rule(
         "crash-loop",
@@ -72,8 +76,10 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "unschedulable",
         "FailedScheduling / Insufficient resources",
-        _lit("failedscheduling", "nodes are available", "unschedulable")
-        + (r"insufficient (cpu|memory|ephemeral-storage|pods|nvidia)",),
+        (
+            *_lit("failedscheduling", "nodes are available", "unschedulable"),
+            r"insufficient (cpu|memory|ephemeral-storage|pods|nvidia)",
+        ),
     ),
     Rule(
         "values-schema",
@@ -83,14 +89,17 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "template-error",
         "template error",
-        _lit(
-            "execution error at (",
-            "parse error at (",
-            "parse error in (",
-            "yaml parse error on",
-            "error converting yaml to json",
-        )
-        + (r"template: \S+:\d+(:\d+)?: executing ", r"\bfunction \"[^\"]*\" not defined"),
+        (
+            *_lit(
+                "execution error at (",
+                "parse error at (",
+                "parse error in (",
+                "yaml parse error on",
+                "error converting yaml to json",
+            ),
+            r"template: \S+:\d+(:\d+)?: executing ",
+            r"\bfunction \"[^\"]*\" not defined",
+        ),
     ),
     Rule("kube-version", "kubeVersion mismatch", _lit("chart requires kubeversion")),
     Rule(
@@ -107,13 +116,15 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "repository-unreachable",
         "repository unreachable",
-        _lit(
-            "is not a valid chart repository or cannot be reached",
-            "no cached repo found",
-            "failed to fetch",
-            "repo not found",
-        )
-        + (r"could not find protocol handler for",),
+        (
+            *_lit(
+                "is not a valid chart repository or cannot be reached",
+                "no cached repo found",
+                "failed to fetch",
+                "repo not found",
+            ),
+            r"could not find protocol handler for",
+        ),
     ),
     Rule(
         "lock-held",
@@ -145,12 +156,14 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "immutable-field",
         "immutable field",
-        _lit(
-            "field is immutable",
-            "failed to replace object",
-            "updates to statefulset spec for fields other than",
-        )
-        + (r"cannot patch \"[^\"]*\" with kind",),
+        (
+            *_lit(
+                "field is immutable",
+                "failed to replace object",
+                "updates to statefulset spec for fields other than",
+            ),
+            r"cannot patch \"[^\"]*\" with kind",
+        ),
     ),
     Rule(
         "missing-crd",
@@ -176,18 +189,24 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "cluster-unreachable",
         "Kubernetes cluster unreachable",
-        _lit("kubernetes cluster unreachable", "the server has asked for the client to provide")
-        + (r"dial tcp \S+: connect: connection refused",),
+        (
+            *_lit(
+                "kubernetes cluster unreachable", "the server has asked for the client to provide"
+            ),
+            r"dial tcp \S+: connect: connection refused",
+        ),
     ),
     Rule(
         "wait-timeout",
         "wait timeout",
-        _lit(
-            "timed out waiting for the condition",
-            "context deadline exceeded",
-            "client rate limiter wait returned an error",
-        )
-        + (r"\bnot ready\. status: ",),
+        (
+            *_lit(
+                "timed out waiting for the condition",
+                "context deadline exceeded",
+                "client rate limiter wait returned an error",
+            ),
+            r"\bnot ready\. status: ",
+        ),
     ),
     Rule(
         "atomic-rollback",
@@ -196,7 +215,7 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
-CATEGORIES: tuple[str, ...] = tuple(r.category for r in RULES) + (UNKNOWN,)
+CATEGORIES: tuple[str, ...] = (*tuple(r.category for r in RULES), UNKNOWN)
 
 _COMPILED = tuple(
     (rule.category, re.compile("|".join(f"(?:{p})" for p in rule.patterns), re.IGNORECASE))

@@ -61,7 +61,8 @@ class TestRules:
     def test_rule_categories_are_unique_and_unknown_is_last(self) -> None:
         names = [r.category for r in RULES]
         assert len(names) == len(set(names))
-        assert CATEGORIES[-1] == UNKNOWN and UNKNOWN not in names
+        assert CATEGORIES[-1] == UNKNOWN
+        assert UNKNOWN not in names
 
     def test_the_rules_version_is_bumped_when_the_rules_change(self) -> None:
         assert PINNED.get(RULES_VERSION) == rules_digest(), (
@@ -170,7 +171,8 @@ class TestFingerprints:
 
     def test_a_fingerprint_is_twelve_hex_digits_and_stable(self) -> None:
         value = fingerprint("Error: timed out waiting for the condition")
-        assert len(value) == 12 and int(value, 16) >= 0
+        assert len(value) == 12
+        assert int(value, 16) >= 0
         assert value == fingerprint("Error: timed out waiting for the condition")
 
     def test_warnings_before_the_error_and_debug_lines_after_it_are_left_out(self) -> None:
