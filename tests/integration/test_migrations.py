@@ -47,6 +47,7 @@ READ_MODEL = {
     "lifecycle_events",
     "projection_tracking",
     "api_tokens",
+    "failure_rules",
 }
 
 
@@ -296,14 +297,15 @@ class TestPackaging:
             "0004_occurred_at.py",
             "0005_lifecycle.py",
             "0006_api_tokens.py",
+            "0007_failure_insights.py",
         ]
         assert (package / "migrations" / "env.py").is_file()
         assert (package / "migrations" / "script.py.mako").is_file()
         assert Path(runner.HERE) == package / "migrations"
         script = ScriptDirectory(str(runner.HERE))
         revisions = {r.revision for r in script.walk_revisions()}
-        assert revisions == {"0001", "0002", "0003", "0004", "0005", "0006"}
-        assert head() == "0006"
+        assert revisions == {"0001", "0002", "0003", "0004", "0005", "0006", "0007"}
+        assert head() == "0007"
 
     def test_every_migration_file_is_matched_by_the_package_data_of_the_wheel(self) -> None:
         config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
