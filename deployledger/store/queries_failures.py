@@ -122,7 +122,8 @@ def failures(
     answer = []
     for key, group in ranked:
         message, tenant, rt_id = examples[group.example_position]
-        assert group.first is not None and group.last is not None
+        assert group.first is not None
+        assert group.last is not None
         answer.append(
             FailureGroup(
                 fingerprint=key,
