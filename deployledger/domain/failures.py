@@ -82,6 +82,11 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule(
+        "admission-denied",
+        "admission webhook denied",
+        (r"admission webhook \"[^\"]*\" denied the request", r"\bdenied the request:"),
+    ),
+    Rule(
         "values-schema",
         "values schema",
         _lit("values don't meet the specifications of the schema"),
