@@ -70,8 +70,9 @@ def failures(
 ) -> None:
     """Failed outcomes grouped by fingerprint (the message with names, ids, numbers and
     times masked), largest group first: one problem, however many workloads it hit.
-    STILL counts the group's workloads whose latest outcome is this failure; -o json|jsonl|csv
-    adds the full example message of each group."""
+    STILL counts the group's workloads whose latest outcome is this failure (state Error);
+    the table shows the template's cause, -o json|jsonl|csv the whole template and the full
+    example message of each group."""
     now = datetime.now(UTC)
     with settings.ledger() as ledger:
         groups = ledger.failures(
@@ -103,11 +104,18 @@ def failures_table(groups: Sequence[FailureGroup], zone: tzinfo = UTC) -> str:
             _names(g.pools),
             render.when(g.first_seen, zone),
             render.when(g.last_seen, zone),
-            render.summary(g.template, width=90),
+            render.summary(_cause(g.template), width=90),
         ]
         for g in groups
     ]
     return render.table(headers, table, right={2, 3, 4})
+
+
+def _cause(template: str) -> str:
+    """The template without the operator's wrapper (`helm ... failed with exit code <n>.
+    stderr: `) and helm's `Error: `: the cause is what a table has room for."""
+    _, found, rest = template.partition(" stderr: ")
+    return (rest if found else template).removeprefix("Error: ")
 
 
 def _names(names: Sequence[str], most: int = 3) -> str:
