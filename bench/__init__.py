@@ -22,6 +22,7 @@ MEASUREMENTS = (
     "rebuild-mixed",
     "queries",
     "overdue",
+    "failures",
     "http",
 )
 
@@ -51,6 +52,7 @@ class Config:
     queries: int = 200  # timed calls per query and store
     overdue_fleet: tuple[int, int] = (10_000, 1_000_000)  # workloads, small and large store
     overdue: int = 100  # overdue workloads in each
+    failures_sizes: tuple[int, int] = (10_000, 1_000_000)  # attempts, small and large store
     budget: float = 3_000.0  # seconds for the read-model suite; larger sizes are skipped
     quick: bool = False
 
@@ -69,5 +71,6 @@ class Config:
             query_small=5_000,
             queries=30,
             overdue_fleet=(2_000, 50_000),
+            failures_sizes=(10_000, 50_000),
             quick=True,
         )

@@ -16,6 +16,8 @@
    alternates), each against its own floor. Target: the lifecycle store's rate / floor is at
    least 0.8 of the outcome store's rate / floor.
 5. `overdue`: `Ledger.overdue()` at 1,000,000 vs 10,000 workloads (see `bench.overdue`).
+6. `failures`: `Ledger.failures(since=24h)` and `audit(fingerprint=F)` at 1,000,000 vs 10,000
+   attempts (see `bench.failures`).
 
 Data: 1,000 workloads (`data.stream`), one of them hot (1% of the reports, so that it has
 50 attempts at 10,000); a store of N events holds N - 1,000 reports (the first 1,000 events
@@ -39,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import Config, overdue
+from bench import Config, failures, overdue
 from bench.baselines import rebuild_floor
 from bench.data import Workload, fleet, lifecycle_stream, stream
 from bench.report import ROOT, Result
@@ -230,6 +232,8 @@ def run(cfg: Config, backend: str, log: Log, deadline: float) -> list[Result]:
             results += query_scaling(cfg, small, large, scale, first)
     if "overdue" in cfg.only:
         results += overdue.run(cfg, backend, log)
+    if "failures" in cfg.only:
+        results += failures.run(cfg, backend, log)
     if results:
         results[0].notes += notes
     for note in notes:

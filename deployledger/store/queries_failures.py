@@ -72,7 +72,8 @@ def failures(
     """Fingerprint groups of the failed outcomes matching the filters, largest first (most
     attempts, then most workloads, then most recent)."""
     c = attempts.c
-    where: list[ColumnElement[bool]] = [c.success.is_(False), c.fingerprint.is_not(None)]
+    # Only failures have a fingerprint: this term also selects the partial indexes.
+    where: list[ColumnElement[bool]] = [c.fingerprint.is_not(None)]
     where.append(tenant_filter(c.tenant_id, tenant_id))
     if since is not None:
         where.append(c.occurred_at >= since.astimezone(UTC))

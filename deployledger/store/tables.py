@@ -128,6 +128,23 @@ def _attempts_table(name: str, meta: MetaData) -> Table:
         Index(None, "occurred_at"),
         Index(None, "category", "position"),
         Index(None, "fingerprint", "position"),
+        # `failures(since=...)`: the failures of a period, fleet-wide or per tenant, without
+        # reading the successes (SQLite, without statistics, would otherwise walk every
+        # failure through the `success` index).
+        Index(
+            f"ix_{name}_failures_by_time",
+            "occurred_at",
+            "position",  # so that no other index has the same columns (rebuild pairs them)
+            postgresql_where=text("fingerprint IS NOT NULL"),
+            sqlite_where=text("fingerprint IS NOT NULL"),
+        ),
+        Index(
+            f"ix_{name}_failures_by_tenant",
+            "tenant_id",
+            "occurred_at",
+            postgresql_where=text("fingerprint IS NOT NULL"),
+            sqlite_where=text("fingerprint IS NOT NULL"),
+        ),
     )
 
 

@@ -25,6 +25,7 @@ branch_labels = None
 depends_on = None
 
 BATCH = 5000
+FAILED = sa.text("fingerprint IS NOT NULL")
 
 
 def upgrade() -> None:
@@ -38,6 +39,20 @@ def upgrade() -> None:
         "ix_deployment_attempts_fingerprint_position",
         "deployment_attempts",
         ["fingerprint", "position"],
+    )
+    op.create_index(
+        "ix_deployment_attempts_failures_by_time",
+        "deployment_attempts",
+        ["occurred_at", "position"],
+        postgresql_where=FAILED,
+        sqlite_where=FAILED,
+    )
+    op.create_index(
+        "ix_deployment_attempts_failures_by_tenant",
+        "deployment_attempts",
+        ["tenant_id", "occurred_at"],
+        postgresql_where=FAILED,
+        sqlite_where=FAILED,
     )
     op.create_table(
         "failure_rules",
@@ -83,6 +98,8 @@ def _classify_failures() -> None:
 
 def downgrade() -> None:
     op.drop_table("failure_rules")
+    op.drop_index("ix_deployment_attempts_failures_by_tenant", table_name="deployment_attempts")
+    op.drop_index("ix_deployment_attempts_failures_by_time", table_name="deployment_attempts")
     op.drop_index("ix_deployment_attempts_fingerprint_position", table_name="deployment_attempts")
     op.drop_index("ix_deployment_attempts_category_position", table_name="deployment_attempts")
     with op.batch_alter_table("deployment_attempts") as batch:
