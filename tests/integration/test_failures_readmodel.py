@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text, update
 from support import engine_for, report, request
 
@@ -382,3 +384,31 @@ class TestDerivedColumns:
         with engine_for(store_url) as engine, engine.connect() as conn:
             assert recorded_version(conn) == RULES_VERSION
         assert found_summary(ledger)
+
+
+class TestAgainstTheModel:
+    """Random fleets (hypothesis), each under tenants of its own in one store."""
+
+    @settings(
+        max_examples=8,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(seed=st.integers(0, 2**32), count=st.integers(1, 80))
+    def test_any_fleet_groups_as_the_model_says(
+        self, store_url: str, seed: int, count: int
+    ) -> None:
+        prefix = f"h{seed}-{count}-"
+        sent = [
+            Sent(prefix + s.tenant, s.rt_id, s.pool, s.success, s.message, s.at, s.kind)
+            for s in fleet_messages(seed, count)
+        ]
+        tenants = sorted({s.tenant for s in sent})
+        with Ledger.open(store_url, create=True) as ledger:
+            record(ledger, sent)
+            expected = summary(model(sent))
+            assert found_summary(ledger, tenant_id=tenants) == expected
+            since = START + timedelta(minutes=count // 2)
+            assert found_summary(ledger, tenant_id=tenants, since=since) == summary(
+                model(sent, since=since)
+            )
