@@ -475,13 +475,17 @@ class Ledger:
         Each group counts its attempts, distinct workloads, and the workloads still
         failing now (see `FailureGroup`).
         """
-        tenants = [tenant_id] if isinstance(tenant_id, str) or tenant_id is None else tenant_id
-        check_all(pool=pool, **{f"tenant_id[{i}]": t for i, t in enumerate(tenants)})
-        if limit is not None and (not isinstance(limit, int) or limit < 1):
+        tenants = _tenants(tenant_id)
+        if tenants is not None:
+            check_all(pool=pool, **{f"tenant_id[{i}]": t for i, t in enumerate(tenants)})
+        check_all(pool=pool)
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
             raise InvalidQuery(f"limit must be a positive integer or None, got {limit!r}")
         return self._read_model.failures(
             since=_since(since),
-            tenant_id=tenant_id if isinstance(tenant_id, str | None) else list(tenant_id),
+            tenant_id=tenant_id if isinstance(tenant_id, str) else tenants,
             pool=pool,
             category=_category(category),
             limit=limit,
@@ -527,6 +531,17 @@ class Ledger:
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> RebuildResult:
         """Rebuild the read model from every event beside the live one, verify, switch."""
         return self._read_model.rebuild(progress)
+
+
+def _tenants(tenant_id: object) -> list[str] | None:
+    """None (every tenant) or the tenants to match, from one tenant or a sequence of them."""
+    if tenant_id is None:
+        return None
+    if isinstance(tenant_id, str):
+        return [tenant_id]
+    if isinstance(tenant_id, list | tuple | set | frozenset):
+        return list(tenant_id)
+    raise InvalidQuery(f"tenant_id must be text or a sequence of texts, got {tenant_id!r}")
 
 
 def _category(category: str | None) -> str | None:

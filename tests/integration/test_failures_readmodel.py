@@ -280,6 +280,10 @@ class TestFailureGroups:
             {"tenant_id": ["ok", "a\x00b"]},
             {"limit": 0},
             {"pool": "\ud800"},
+            {"tenant_id": 7},
+            {"tenant_id": [7]},
+            {"limit": True},
+            {"since": "24h"},
         ],
     )
     def test_bad_filters_are_refused(self, store_url: str, bad: dict[str, Any]) -> None:
