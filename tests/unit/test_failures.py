@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,12 @@ class TestRules:
         assert len(names) == len(set(names))
         assert CATEGORIES[-1] == UNKNOWN
         assert UNKNOWN not in names
+
+    def test_patterns_are_lower_case_as_they_match_the_lowered_message(self) -> None:
+        for rule in RULES:
+            for pattern in rule.patterns:
+                letters = re.sub(r"\\.", "", pattern)  # escapes such as \S keep their case
+                assert letters == letters.lower(), (rule.category, pattern)
 
     def test_the_rules_version_is_bumped_when_the_rules_change(self) -> None:
         assert PINNED.get(RULES_VERSION) == rules_digest(), (
