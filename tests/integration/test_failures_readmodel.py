@@ -416,3 +416,22 @@ class TestAgainstTheModel:
             assert found_summary(ledger, tenant_id=tenants, since=since) == summary(
                 model(sent, since=since)
             )
+
+
+def test_a_message_kept_as_exact_bytes_is_classified_from_its_exact_text(store_url: str) -> None:
+    message = (
+        "Error: UPGRADE FAILED: \x00 another operation (install/upgrade/rollback) is in progress"
+    )
+    with Ledger.open(store_url, create=True) as ledger:
+        ledger.record(report("nul", success=False, message=message))
+        ledger.catch_up()
+        expected = {(categorize(message), fingerprint(message))}
+        assert set(_columns(store_url).values()) == expected
+        with engine_for(store_url) as engine:
+            with engine.begin() as conn:
+                runner.downgrade(conn, "0006")
+            with engine.begin() as conn:
+                runner.upgrade(conn)
+        assert set(_columns(store_url).values()) == expected
+        (group,) = ledger.failures()
+        assert (group.category, group.example) == ("lock-held", message)
