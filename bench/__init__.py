@@ -23,6 +23,7 @@ MEASUREMENTS = (
     "queries",
     "overdue",
     "asof",
+    "failures",
     "http",
 )
 
@@ -54,6 +55,7 @@ class Config:
     overdue: int = 100  # overdue workloads in each
     asof_sizes: tuple[int, int] = (10_000, 1_000_000)  # history rows, small and large store
     asof_workloads: int = 2_000  # workloads of both as-of stores
+    failures_sizes: tuple[int, int] = (10_000, 1_000_000)  # attempts, small and large store
     budget: float = 3_000.0  # seconds for the read-model suite; larger sizes are skipped
     quick: bool = False
 
@@ -74,5 +76,6 @@ class Config:
             overdue_fleet=(2_000, 50_000),
             asof_sizes=(4_000, 40_000),
             asof_workloads=400,
+            failures_sizes=(10_000, 50_000),
             quick=True,
         )

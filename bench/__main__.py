@@ -61,6 +61,8 @@ def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
     p.add_argument("--overdue-fleet", type=_fleets, help=fleet)
     asof = "history rows of the small and large as-of stores (10000,1000000)"
     p.add_argument("--asof-sizes", type=_fleets, help=asof)
+    sizes = "attempts of the small and large failures stores (10000,1000000)"
+    p.add_argument("--failures-sizes", type=_fleets, help=sizes)
     p.add_argument("--budget", type=float, help="seconds for the read-model suite (3000)")
     p.add_argument("--seed", type=int, help="of the generated reports (3)")
     env = os.environ.get("DEPLOYLEDGER_BENCH_POSTGRES") or os.environ.get(

@@ -17,6 +17,8 @@
    least 0.8 of the outcome store's rate / floor.
 5. `overdue`: `Ledger.overdue()` at 1,000,000 vs 10,000 workloads (see `bench.overdue`).
 6. `asof`: `status --at T --pool P` at 1,000,000 vs 10,000 attempts (see `bench.asof`).
+7. `failures`: `Ledger.failures(since=24h)` and `audit(fingerprint=F)` at 1,000,000 vs 10,000
+   attempts (see `bench.failures`).
 
 Data: 1,000 workloads (`data.stream`), one of them hot (1% of the reports, so that it has
 50 attempts at 10,000); a store of N events holds N - 1,000 reports (the first 1,000 events
@@ -40,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import Config, asof, overdue
+from bench import Config, asof, failures, overdue
 from bench.baselines import rebuild_floor
 from bench.data import Workload, fleet, lifecycle_stream, stream
 from bench.report import ROOT, Result
@@ -233,6 +235,8 @@ def run(cfg: Config, backend: str, log: Log, deadline: float) -> list[Result]:
         results += overdue.run(cfg, backend, log)
     if "asof" in cfg.only:
         results += asof.run(cfg, backend, log)
+    if "failures" in cfg.only:
+        results += failures.run(cfg, backend, log)
     if results:
         results[0].notes += notes
     for note in notes:

@@ -5,6 +5,8 @@ messages (deploy request, progress, outcome report, undeploy), the answers it gi
 the errors it raises (all under `DeployLedgerError`).
 """
 
+from deployledger.domain.failure_groups import FailureGroup, ReclassifyResult
+from deployledger.domain.failures import CATEGORIES as FAILURE_CATEGORIES
 from deployledger.domain.inbox import parse_message
 from deployledger.domain.lifecycle import (
     WorkloadDeployed,
@@ -43,10 +45,12 @@ from deployledger.errors import (
 from deployledger.service.ledger import Ledger
 
 __all__ = [
+    "FAILURE_CATEGORIES",
     "Attempt",
     "AuditPage",
     "DeployLedgerError",
     "DeploymentState",
+    "FailureGroup",
     "IdempotencyConflict",
     "InvalidQuery",
     "InvalidReport",
@@ -59,6 +63,7 @@ __all__ = [
     "RebuildFailed",
     "RebuildResult",
     "Receipt",
+    "ReclassifyResult",
     "SchemaMissing",
     "StoreMisconfigured",
     "StoreURL",

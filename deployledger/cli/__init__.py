@@ -3,12 +3,13 @@
 Each module adds its commands to the group in `app`; importing them here registers them.
 """
 
-from deployledger.cli import audit, maintenance, overdue, record, serve, tokens, workloads
+from deployledger.cli import audit, failures, maintenance, overdue, record, serve, tokens, workloads
 from deployledger.cli.app import cli, main
 
 __all__ = [
     "audit",
     "cli",
+    "failures",
     "main",
     "maintenance",
     "overdue",

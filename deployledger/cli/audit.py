@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 import click
 
+from deployledger import FAILURE_CATEGORIES as CATEGORIES
 from deployledger.cli import output, render
 from deployledger.cli.app import Settings, cli, pass_settings
 
@@ -27,6 +28,15 @@ from deployledger.cli.app import Settings, cli, pass_settings
 @click.option("--failed", is_flag=True, help="Only failed attempts.")
 @click.option("--succeeded", is_flag=True, help="Only successful attempts.")
 @click.option("--grep", metavar="TEXT", help="Status message contains TEXT (any case).")
+@click.option(
+    "--category",
+    metavar="C",
+    type=click.Choice(CATEGORIES, case_sensitive=False),
+    help="Only failed attempts of this category (see `deployledger failures`).",
+)
+@click.option(
+    "--fingerprint", metavar="F", help="Only failed attempts with this fingerprint (`failures`)."
+)
 @click.option(
     "--limit",
     type=click.IntRange(1, 10_000),
@@ -50,6 +60,8 @@ def audit(
     failed: bool,
     succeeded: bool,
     grep: str | None,
+    category: str | None,
+    fingerprint: str | None,
     limit: int,
     cursor: str | None,
     fmt: str,
@@ -72,6 +84,8 @@ def audit(
             grep=grep,
             limit=limit,
             cursor=cursor,
+            category=category,
+            fingerprint=fingerprint,
         )
     if fmt != "table":
         rows = [a.to_audit_json() for a in page.items]

@@ -288,6 +288,8 @@ class AuditQuery:
     until: datetime | None = None
     success: bool | None = None
     grep: str | None = None
+    category: str | None = None  # failed outcomes of this failure category
+    fingerprint: str | None = None  # failed outcomes with this fingerprint
 
 
 @dataclass(frozen=True, slots=True)

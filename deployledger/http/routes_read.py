@@ -202,6 +202,13 @@ async def audit(
     cursor: Annotated[
         str | None, Query(description="Continue after a page (from its Link header).")
     ] = None,
+    category: Annotated[
+        str | None,
+        Query(description="Only failed attempts of this category (see /v1/failures)."),
+    ] = None,
+    fingerprint: Annotated[
+        str | None, Query(description="Only failed attempts with this fingerprint.")
+    ] = None,
 ) -> JSONResponse:
     """Attempts across the fleet, newest first, a page at a time (`deployledger audit`).
     When there is more, the `Link` header names the next page (`rel="next"`)."""
@@ -221,6 +228,8 @@ async def audit(
         "workload_rt_id": rt_id,
         "success": True if succeeded else (False if failed else None),
         "grep": grep,
+        "category": category,
+        "fingerprint": fingerprint,
         **times,
     }
     ledger = await ledger_of(request)

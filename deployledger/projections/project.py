@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from deployledger.domain.failures import categorize, fingerprint
 from deployledger.domain.fold import (
     fold_attempt,
     fold_progress,
@@ -87,6 +88,7 @@ def attempt_row(record: EventRecord) -> dict[str, Any]:
     text, exact = encode_message(data["status_message"])
     success = bool(data["success"])
     operation, exit_code = helm_failure(data["status_message"])
+    failed = not success
     return {
         "position": record.position,
         "tenant_id": data["tenant_id"],
@@ -109,6 +111,8 @@ def attempt_row(record: EventRecord) -> dict[str, Any]:
         "duration": None,
         "helm_operation": operation,
         "exit_code": exit_code,
+        "category": categorize(data["status_message"]) if failed else None,
+        "fingerprint": fingerprint(data["status_message"]) if failed else None,
     }
 
 

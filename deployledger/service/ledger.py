@@ -21,6 +21,8 @@ from types import TracebackType
 from typing import Self
 from uuid import UUID
 
+from deployledger.domain.failure_groups import FailureGroup, ReclassifyResult
+from deployledger.domain.failures import CATEGORIES
 from deployledger.domain.inbox import Message, MessageInput, parse_messages
 from deployledger.domain.records import (
     Attempt,
@@ -448,13 +450,17 @@ class Ledger:
         grep: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        category: str | None = None,
+        fingerprint: str | None = None,
     ) -> AuditPage:
         """Attempts across the fleet, newest first, one page at a time.
 
         Filters combine with AND: `since` <= occurred at < `until` (occurred at: the
         sender's reportedAt, else the recording time); `success` False for failures only;
-        `grep` a case-insensitive substring of the status message. Pass
-        the page's `next_cursor` back as `cursor` to continue exactly where it stopped.
+        `grep` a case-insensitive substring of the status message; `category` and
+        `fingerprint` failed outcomes of that failure category or fingerprint (see
+        `failures()`). Pass the page's `next_cursor` back as `cursor` to continue exactly
+        where it stopped.
         """
         check_all(
             tenant_id=tenant_id,
@@ -463,11 +469,62 @@ class Ledger:
             workload_rt_id=workload_rt_id,
             grep=grep,
             cursor=cursor,
+            fingerprint=fingerprint,
         )
         query = AuditQuery(
-            tenant_id, pool_name, workload_name, workload_rt_id, since, until, success, grep
+            tenant_id=tenant_id,
+            pool_name=pool_name,
+            workload_name=workload_name,
+            workload_rt_id=workload_rt_id,
+            since=since,
+            until=until,
+            success=success,
+            grep=grep,
+            category=_category(category),
+            fingerprint=fingerprint,
         )
         return self._read_model.audit(query, limit=limit, cursor=cursor)
+
+    def failures(
+        self,
+        *,
+        since: datetime | timedelta | None = None,
+        tenant_id: str | Sequence[str] | None = None,
+        pool: str | None = None,
+        category: str | None = None,
+        limit: int | None = 50,
+    ) -> list[FailureGroup]:
+        """What is breaking deploys: failed outcomes grouped by fingerprint (the message with
+        its variable parts masked), largest group first, at most `limit` groups.
+
+        `since` is a time zone-aware datetime, or a timedelta meaning that long ago (None:
+        every failure kept); it compares with when the outcome occurred (reportedAt, else
+        the recording time). `tenant_id` is one tenant or any of several; `pool` the pool
+        name of the outcome; `category` one of `deployledger.domain.failures.CATEGORIES`.
+        Each group counts its attempts, distinct workloads, and the workloads still
+        failing now (see `FailureGroup`).
+        """
+        tenants = _tenants(tenant_id)
+        if tenants is not None:
+            check_all(pool=pool, **{f"tenant_id[{i}]": t for i, t in enumerate(tenants)})
+        check_all(pool=pool)
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise InvalidQuery(f"limit must be a positive integer or None, got {limit!r}")
+        return self._read_model.failures(
+            since=_since(since),
+            tenant_id=tenant_id if isinstance(tenant_id, str) else tenants,
+            pool=pool,
+            category=_category(category),
+            limit=limit,
+        )
+
+    def reclassify(self, *, force: bool = False) -> ReclassifyResult:
+        """Apply the current failure rules to the stored failed outcomes: rewrite only their
+        `category` and `fingerprint`, and only when the rules version recorded in the
+        store differs from this release's (or with `force`). Says how many changed."""
+        return self._read_model.reclassify(force=force)
 
     def read_position(self) -> int:
         """The last event position the read model has applied."""
@@ -532,3 +589,24 @@ def _instant(at: object) -> datetime:
         return at.astimezone(UTC)
     except OverflowError:
         raise InvalidQuery(f"at {at.isoformat()} is out of range in UTC") from None
+
+
+def _category(category: str | None) -> str | None:
+    if category is None:
+        return None
+    if not isinstance(category, str) or category.lower() not in CATEGORIES:
+        names = ", ".join(CATEGORIES)
+        raise InvalidQuery(f"unknown failure category {category!r}; expected one of {names}")
+    return category.lower()
+
+
+def _since(since: datetime | timedelta | None) -> datetime | None:
+    if since is None:
+        return None
+    if isinstance(since, timedelta):
+        return datetime.now(UTC) - since
+    if not isinstance(since, datetime):
+        raise InvalidQuery(f"since must be a datetime or a timedelta, got {since!r}")
+    if since.tzinfo is None:
+        raise InvalidQuery(f"since {since.isoformat()} needs a time zone")
+    return since

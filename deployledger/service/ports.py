@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
+from deployledger.domain.failure_groups import FailureGroup, ReclassifyResult
 from deployledger.domain.records import (
     AuditPage,
     AuditQuery,
@@ -91,6 +92,20 @@ class ReadModelPort(Protocol):
 
     def audit(self, query: AuditQuery, *, limit: int, cursor: str | None) -> AuditPage:
         """Attempts matching `query`, newest first, one page."""
+
+    def failures(
+        self,
+        *,
+        since: datetime | None,
+        tenant_id: str | Sequence[str] | None,
+        pool: str | None,
+        category: str | None,
+        limit: int | None,
+    ) -> list[FailureGroup]:
+        """Fingerprint groups of the failed outcomes matching the filters, largest first."""
+
+    def reclassify(self, *, force: bool) -> ReclassifyResult:
+        """Rewrite stored categories and fingerprints derived by older rules."""
 
     def position(self) -> int:
         """The last event position applied."""

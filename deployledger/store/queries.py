@@ -126,6 +126,10 @@ def audit(
         where.append(c.occurred_at < _utc(query.until))
     if query.success is not None:
         where.append(c.success == query.success)
+    if query.category is not None:
+        where.append(c.category == query.category)
+    if query.fingerprint is not None:
+        where.append(c.fingerprint == query.fingerprint)
     if query.grep:
         needle = query.grep.replace("\x00", "\ufffd")
         if conn.dialect.name == "postgresql":

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from deployledger.domain.failure_groups import FailureGroup, ReclassifyResult
 from deployledger.domain.records import (
     AuditPage,
     AuditQuery,
@@ -18,7 +19,7 @@ from deployledger.domain.records import (
 )
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.storeurl import StoreURL
-from deployledger.store import queries, queries_asof
+from deployledger.store import queries, queries_asof, queries_failures
 from deployledger.store.database import make_engine
 from deployledger.store.errors import translated
 from deployledger.store.eventstore import EventStore
@@ -90,6 +91,26 @@ class ReadModel:
         self.catch_up()
         with translated(self.url), self.engine.connect() as conn:
             return queries.audit(conn, query, limit=limit, cursor=cursor)
+
+    def failures(
+        self,
+        *,
+        since: datetime | None,
+        tenant_id: str | Sequence[str] | None,
+        pool: str | None,
+        category: str | None,
+        limit: int | None,
+    ) -> list[FailureGroup]:
+        self.catch_up()
+        with translated(self.url), self.engine.connect() as conn:
+            return queries_failures.failures(
+                conn, since=since, tenant_id=tenant_id, pool=pool, category=category, limit=limit
+            )
+
+    def reclassify(self, *, force: bool) -> ReclassifyResult:
+        self.catch_up()
+        with translated(self.url):
+            return queries_failures.reclassify(self.engine, force=force)
 
     def position(self) -> int:
         return self.runner.position()

@@ -22,6 +22,7 @@ from deployledger.domain.records import RebuildResult
 from deployledger.errors import RebuildFailed
 from deployledger.store.errors import translated
 from deployledger.store.eventstore import EventStore, attempt_counts, read_after
+from deployledger.store.queries_failures import record_version
 from deployledger.store.runner import (
     LIVE,
     LIVE_TABLES,
@@ -124,6 +125,7 @@ def _switch(events: EventStore, engine: Engine, tables: ReadModelTables) -> tupl
             .values(position=position)
         )
         conn.execute(delete(projection_tracking).where(projection_tracking.c.name == tables.name))
+        record_version(conn)  # every category and fingerprint was derived by these rules
     return position, workloads, attempts
 
 

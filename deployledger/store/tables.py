@@ -115,6 +115,10 @@ def _attempts_table(name: str, meta: MetaData) -> Table:
         Column("duration", Float),  # seconds from request to outcome
         Column("helm_operation", Text),
         Column("exit_code", Integer),
+        # Failed outcomes only (NULL for successes): derived by `domain.failures`, rewritten
+        # by `reclassify` when its rules change.
+        Column("category", String(32)),
+        Column("fingerprint", String(16)),
         Index(None, "tenant_id", "workload_rt_id", "position"),
         Index(None, "tenant_id", "success", "position"),
         Index(None, "tenant_id", "position"),
@@ -123,6 +127,25 @@ def _attempts_table(name: str, meta: MetaData) -> Table:
         Index(None, "workload_rt_id", "position"),
         Index(None, "success", "position"),
         Index(None, "occurred_at"),
+        Index(None, "category", "position"),
+        Index(None, "fingerprint", "position"),
+        # `failures(since=...)`: the failures of a period, fleet-wide or per tenant, without
+        # reading the successes (SQLite, without statistics, would otherwise walk every
+        # failure through the `success` index).
+        Index(
+            f"ix_{name}_failures_by_time",
+            "occurred_at",
+            "position",  # so that no other index has the same columns (rebuild pairs them)
+            postgresql_where=text("fingerprint IS NOT NULL"),
+            sqlite_where=text("fingerprint IS NOT NULL"),
+        ),
+        Index(
+            f"ix_{name}_failures_by_tenant",
+            "tenant_id",
+            "occurred_at",
+            postgresql_where=text("fingerprint IS NOT NULL"),
+            sqlite_where=text("fingerprint IS NOT NULL"),
+        ),
     )
 
 
@@ -220,6 +243,16 @@ projection_tracking = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("position", BigInteger, nullable=False),
+)
+
+# The version of the failure rules (`domain.failures.RULES_VERSION`) the stored categories
+# and fingerprints were derived with: `reclassify` rewrites them when the code's differs.
+failure_rules = Table(
+    "failure_rules",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
 )
 
 # API tokens of the HTTP service: not part of the read model (a rebuild never touches it).

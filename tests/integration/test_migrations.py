@@ -49,6 +49,7 @@ READ_MODEL = {
     "workload_pools",
     "projection_tracking",
     "api_tokens",
+    "failure_rules",
 }
 
 
@@ -298,6 +299,7 @@ class TestPackaging:
             "0004_occurred_at.py",
             "0005_lifecycle.py",
             "0006_api_tokens.py",
+            "0007_failure_insights.py",
             "0008_state_history.py",
         ]
         assert (package / "migrations" / "env.py").is_file()
@@ -305,7 +307,7 @@ class TestPackaging:
         assert Path(runner.HERE) == package / "migrations"
         script = ScriptDirectory(str(runner.HERE))
         revisions = {r.revision for r in script.walk_revisions()}
-        assert revisions == {"0001", "0002", "0003", "0004", "0005", "0006", "0008"}
+        assert revisions == {"0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"}
         assert head() == "0008"
 
     def test_every_migration_file_is_matched_by_the_package_data_of_the_wheel(self) -> None:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from support import EVERY_FIELD, parsed_report, progress, request
 
 from deployledger import DeploymentState, parse_message
+from deployledger.domain.failures import categorize, fingerprint
 from deployledger.domain.workload import Workload, workload_id
 from deployledger.projections.project import (
     EventRecord,
@@ -135,6 +136,8 @@ class TestAttemptRow:
             "duration": None,
             "helm_operation": None,  # not the operator's format
             "exit_code": None,
+            "category": categorize(EVERY_FIELD["statusMessage"]),  # failed: derived
+            "fingerprint": fingerprint(EVERY_FIELD["statusMessage"]),
         }
         assert registration.topic == REGISTERED
 

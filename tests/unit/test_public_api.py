@@ -36,10 +36,12 @@ def public_names(module: ModuleType) -> set[str]:
 
 # The public API, written out: a removal or a rename must fail here first.
 EXPORTED = [
+    "FAILURE_CATEGORIES",
     "Attempt",
     "AuditPage",
     "DeployLedgerError",
     "DeploymentState",
+    "FailureGroup",
     "IdempotencyConflict",
     "InvalidQuery",
     "InvalidReport",
@@ -52,6 +54,7 @@ EXPORTED = [
     "RebuildFailed",
     "RebuildResult",
     "Receipt",
+    "ReclassifyResult",
     "SchemaMissing",
     "StoreMisconfigured",
     "StoreURL",
@@ -75,7 +78,8 @@ LEDGER_METHODS = {
         "workload_name: str | None = None, workload_rt_id: str | None = None, "
         "since: datetime | None = None, until: datetime | None = None, "
         "success: bool | None = None, grep: str | None = None, limit: int = 50, "
-        "cursor: str | None = None) -> AuditPage"
+        "cursor: str | None = None, category: str | None = None, "
+        "fingerprint: str | None = None) -> AuditPage"
     ),
     "catch_up": "(self) -> int",
     "close": "(self) -> None",
@@ -91,6 +95,11 @@ LEDGER_METHODS = {
     "get": (
         "(self, tenant_id: str, workload_rt_id: str, *, at: datetime | None = None) "
         "-> WorkloadState"
+    ),
+    "failures": (
+        "(self, *, since: datetime | timedelta | None = None, "
+        "tenant_id: str | Sequence[str] | None = None, pool: str | None = None, "
+        "category: str | None = None, limit: int | None = 50) -> list[FailureGroup]"
     ),
     "history": (
         "(self, tenant_id: str, workload_rt_id: str, limit: int | None = None, "
@@ -109,6 +118,7 @@ LEDGER_METHODS = {
         "(self, older_than: timedelta = datetime.timedelta(seconds=900), "
         "tenant_id: str | None = None, pool: str | None = None) -> list[Overdue]"
     ),
+    "reclassify": "(self, *, force: bool = False) -> ReclassifyResult",
     "record": "(self, message: MessageInput) -> Receipt",
     "record_many": "(self, messages: Iterable[MessageInput]) -> list[Receipt]",
     "timeline": (
@@ -167,6 +177,11 @@ ANSWER_FIELDS = {
     "AuditPage": "items next_cursor",
     "TokenGrant": "token_id name tenants admin scopes created_at revoked_at",
     "RebuildResult": "events position workloads attempts",
+    "FailureGroup": (
+        "fingerprint category template attempts workloads still_failing tenants pools "
+        "first_seen last_seen example example_tenant_id example_workload_rt_id"
+    ),
+    "ReclassifyResult": "previous_version version examined changed",
 }
 
 

@@ -7,7 +7,7 @@ already holds, in position order, with the same fold and effective-time rule as 
 projection (`deployledger.projections.history`).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-30
 """
 
@@ -24,7 +24,7 @@ from deployledger.projections.history import advance, history_row, memberships
 from deployledger.projections.project import fold_lifecycle_row, fold_row
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
