@@ -83,6 +83,7 @@ def _make_engine(url: StoreURL, *, single_connection: bool) -> Engine:
     return engine
 
 
+MIGRATE_WAIT_MS = 120_000  # SQLite: how long `migrate` waits for another one to finish
 _MIGRATING = threading.Lock()  # Alembic's command API keeps process-global state
 
 
@@ -93,17 +94,28 @@ def migrate(url: StoreURL, engine: Engine) -> None:
     lock, taken first) and threads, so that replicas starting at once cannot race; the
     others wait, then find nothing left to do.
     """
+    if not url.is_postgres and not url.memory:
+        with translated(url), engine.connect() as conn:
+            if _revision(conn) == HEAD:  # the usual case: nothing to wait for
+                return
     with translated(url), engine.begin() as conn:
         if url.is_postgres:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{url.schema}"'))
         else:
+            # Waiting for another process's migration is expected here, and it can take
+            # longer than a write's lock timeout on a busy machine.
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={MIGRATE_WAIT_MS}")
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        if _revision(conn) != HEAD:
-            from deployledger.migrations import runner  # Alembic loads only when needed
+        try:
+            if _revision(conn) != HEAD:
+                from deployledger.migrations import runner  # Alembic loads only when needed
 
-            with _MIGRATING:
-                runner.upgrade(conn)
+                with _MIGRATING:
+                    runner.upgrade(conn)
+        finally:
+            if not url.is_postgres:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={int(url.lock_timeout * 1000)}")
 
 
 def _revision(conn: Connection) -> str | None:
