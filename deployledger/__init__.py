@@ -22,6 +22,7 @@ from deployledger.domain.records import (
 )
 from deployledger.domain.reports import WorkloadDeploymentStatus, parse_report
 from deployledger.domain.state import DeploymentState
+from deployledger.domain.stats import DayCount, DeliveryStats
 from deployledger.domain.storeurl import StoreURL
 from deployledger.domain.tokens import TokenGrant
 from deployledger.errors import (
@@ -45,6 +46,8 @@ from deployledger.service.ledger import Ledger
 __all__ = [
     "Attempt",
     "AuditPage",
+    "DayCount",
+    "DeliveryStats",
     "DeployLedgerError",
     "DeploymentState",
     "IdempotencyConflict",

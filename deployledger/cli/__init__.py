@@ -3,7 +3,16 @@
 Each module adds its commands to the group in `app`; importing them here registers them.
 """
 
-from deployledger.cli import audit, maintenance, overdue, record, serve, tokens, workloads
+from deployledger.cli import (
+    audit,
+    maintenance,
+    overdue,
+    record,
+    serve,
+    stats,
+    tokens,
+    workloads,
+)
 from deployledger.cli.app import cli, main
 
 __all__ = [
@@ -14,6 +23,7 @@ __all__ = [
     "overdue",
     "record",
     "serve",
+    "stats",
     "tokens",
     "workloads",
 ]

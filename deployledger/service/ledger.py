@@ -12,11 +12,12 @@ The logic here (duplicates, the optimistic retry, the cache) runs over two ports
 
 from __future__ import annotations
 
+import heapq
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 from uuid import UUID
@@ -34,6 +35,7 @@ from deployledger.domain.records import (
 )
 from deployledger.domain.reports import DEFAULT_MAX_MESSAGE_BYTES
 from deployledger.domain.state import DeploymentState
+from deployledger.domain.stats import GROUPINGS, DeliveryStats
 from deployledger.domain.storeurl import StoreURL
 from deployledger.domain.workload import Workload, workload_id
 from deployledger.errors import (
@@ -440,6 +442,72 @@ class Ledger:
         )
         return self._read_model.audit(query, limit=limit, cursor=cursor)
 
+    def audit_iter(
+        self,
+        *,
+        tenant_id: str | Sequence[str] | None = None,
+        pool_name: str | None = None,
+        workload_name: str | None = None,
+        workload_rt_id: str | None = None,
+        since: datetime | timedelta | None = None,
+        until: datetime | None = None,
+        success: bool | None = None,
+        grep: str | None = None,
+    ) -> Iterator[Attempt]:
+        """Every attempt `audit(...)` would list with the same filters, newest first, as an
+        iterator in constant memory (read in keyset pages). `tenant_id` may name several
+        tenants (any of them); `since` may be a timedelta (that long ago).
+
+        Attempts recorded after the export started are not included.
+        """
+        tenants = _tenants(tenant_id)
+        check_all(
+            pool_name=pool_name,
+            workload_name=workload_name,
+            workload_rt_id=workload_rt_id,
+            grep=grep,
+        )
+        start = _since(since, datetime.now(UTC)) if since is not None else None
+        _aware(until, "until")
+
+        def query(tenant: str | None) -> AuditQuery:
+            return AuditQuery(
+                tenant, pool_name, workload_name, workload_rt_id, start, until, success, grep
+            )
+
+        if tenants is None or len(tenants) == 1:
+            return self._read_model.audit_iter(query(tenants[0] if tenants else None))
+        each = [self._read_model.audit_iter(query(t)) for t in dict.fromkeys(tenants)]
+        return heapq.merge(*each, key=lambda a: -a.position)
+
+    def stats(
+        self,
+        *,
+        since: datetime | timedelta = timedelta(days=30),
+        until: datetime | None = None,
+        by: str = "tenant",
+        tenant_id: str | Sequence[str] | None = None,
+        pool: str | None = None,
+    ) -> list[DeliveryStats]:
+        """Delivery metrics per tenant, pool, workload or chart (`by`), over the outcomes
+        that occurred in `since <= t < until` (default: the last 30 days, until now):
+        deployment frequency, change failure rate, failed deployment recovery time,
+        deploy duration, and the overdue deploys now. See `deployledger.domain.stats` for
+        the exact definitions. Groups are sorted by key.
+        """
+        if by not in GROUPINGS:
+            raise InvalidQuery(f"by must be one of {', '.join(GROUPINGS)}, got {by!r}")
+        tenants = _tenants(tenant_id)
+        check_all(pool=pool)
+        now = datetime.now(UTC)
+        start = _since(since, now)
+        end = _aware(until, "until") or now
+        if start >= end:
+            raise InvalidQuery(
+                f"since ({start.isoformat()}) must be before until ({end.isoformat()})"
+            )
+        return self._read_model.stats(by=by, since=start, until=end, tenants=tenants, pool=pool)
+
     def read_position(self) -> int:
         """The last event position the read model has applied."""
         return self._read_model.position()
@@ -474,3 +542,37 @@ class Ledger:
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> RebuildResult:
         """Rebuild the read model from every event beside the live one, verify, switch."""
         return self._read_model.rebuild(progress)
+
+
+def _tenants(tenant_id: str | Sequence[str] | None) -> list[str] | None:
+    """One tenant or several (any of them) as a list; None for every tenant."""
+    if tenant_id is None:
+        return None
+    tenants = [tenant_id] if isinstance(tenant_id, str) else list(tenant_id)
+    for tenant in tenants:
+        check_all(tenant_id=tenant)
+    return tenants
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise InvalidQuery(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidQuery(f"{name} {value.isoformat()} needs a time zone")
+    return value
+
+
+def _since(value: datetime | timedelta, now: datetime) -> datetime:
+    """A time zone-aware `since`, or a timedelta: that long before `now`."""
+    if isinstance(value, timedelta):
+        if value < timedelta(0):
+            raise InvalidQuery(f"since must not be a negative duration, got {value}")
+        try:
+            return now - value
+        except OverflowError:
+            raise InvalidQuery(f"since {value} reaches before the year 1") from None
+    checked = _aware(value, "since")
+    assert checked is not None
+    return checked

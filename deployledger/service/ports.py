@@ -7,12 +7,13 @@ in-memory fakes. Neither port leaks a driver or eventsourcing type.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
 from deployledger.domain.records import (
+    Attempt,
     AuditPage,
     AuditQuery,
     Overdue,
@@ -20,6 +21,7 @@ from deployledger.domain.records import (
     WorkloadState,
 )
 from deployledger.domain.state import DeploymentState
+from deployledger.domain.stats import DeliveryStats
 from deployledger.domain.storeurl import StoreURL
 from deployledger.domain.workload import Workload
 from deployledger.projections.project import EventRecord
@@ -78,6 +80,20 @@ class ReadModelPort(Protocol):
 
     def audit(self, query: AuditQuery, *, limit: int, cursor: str | None) -> AuditPage:
         """Attempts matching `query`, newest first, one page."""
+
+    def audit_iter(self, query: AuditQuery) -> Iterator[Attempt]:
+        """Every attempt matching `query`, newest first, in constant memory."""
+
+    def stats(
+        self,
+        *,
+        by: str,
+        since: datetime,
+        until: datetime,
+        tenants: Sequence[str] | None,
+        pool: str | None,
+    ) -> list[DeliveryStats]:
+        """The delivery metrics per group over `since <= occurred_at < until`."""
 
     def position(self) -> int:
         """The last event position applied."""

@@ -4,12 +4,13 @@ queries and rebuild, on its own engine (the event store's database, or another o
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
 from deployledger.domain.records import (
+    Attempt,
     AuditPage,
     AuditQuery,
     Overdue,
@@ -17,8 +18,9 @@ from deployledger.domain.records import (
     WorkloadState,
 )
 from deployledger.domain.state import DeploymentState
+from deployledger.domain.stats import DeliveryStats
 from deployledger.domain.storeurl import StoreURL
-from deployledger.store import queries
+from deployledger.store import queries, queries_insights
 from deployledger.store.database import make_engine
 from deployledger.store.errors import translated
 from deployledger.store.eventstore import EventStore
@@ -72,6 +74,26 @@ class ReadModel:
         self.catch_up()
         with translated(self.url), self.engine.connect() as conn:
             return queries.audit(conn, query, limit=limit, cursor=cursor)
+
+    def audit_iter(self, query: AuditQuery) -> Iterator[Attempt]:
+        self.catch_up()
+        with translated(self.url):
+            yield from queries_insights.audit_iter(self.engine, query)
+
+    def stats(
+        self,
+        *,
+        by: str,
+        since: datetime,
+        until: datetime,
+        tenants: Sequence[str] | None,
+        pool: str | None,
+    ) -> list[DeliveryStats]:
+        self.catch_up()
+        with translated(self.url):
+            return queries_insights.stats(
+                self.engine, by=by, since=since, until=until, tenants=tenants, pool=pool
+            )
 
     def position(self) -> int:
         return self.runner.position()

@@ -38,6 +38,8 @@ def public_names(module: ModuleType) -> set[str]:
 EXPORTED = [
     "Attempt",
     "AuditPage",
+    "DayCount",
+    "DeliveryStats",
     "DeployLedgerError",
     "DeploymentState",
     "IdempotencyConflict",
@@ -77,6 +79,12 @@ LEDGER_METHODS = {
         "success: bool | None = None, grep: str | None = None, limit: int = 50, "
         "cursor: str | None = None) -> AuditPage"
     ),
+    "audit_iter": (
+        "(self, *, tenant_id: str | Sequence[str] | None = None, pool_name: str | None = None, "
+        "workload_name: str | None = None, workload_rt_id: str | None = None, "
+        "since: datetime | timedelta | None = None, until: datetime | None = None, "
+        "success: bool | None = None, grep: str | None = None) -> Iterator[Attempt]"
+    ),
     "catch_up": "(self) -> int",
     "close": "(self) -> None",
     "current": "(self, tenant_id: str, workload_rt_id: str) -> WorkloadState | None",
@@ -105,6 +113,12 @@ LEDGER_METHODS = {
     ),
     "record": "(self, message: MessageInput) -> Receipt",
     "record_many": "(self, messages: Iterable[MessageInput]) -> list[Receipt]",
+    "stats": (
+        "(self, *, since: datetime | timedelta = datetime.timedelta(days=30), "
+        "until: datetime | None = None, by: str = tenant, "
+        "tenant_id: str | Sequence[str] | None = None, pool: str | None = None) "
+        "-> list[DeliveryStats]"
+    ),
     "timeline": (
         "(self, tenant_id: str, workload_rt_id: str, limit: int | None = None) "
         "-> list[TimelineEntry]"
@@ -158,6 +172,12 @@ ANSWER_FIELDS = {
         "chart_version requested_at age progress_message"
     ),
     "AuditPage": "items next_cursor",
+    "DayCount": "day successes failures",
+    "DeliveryStats": (
+        "by key name since until successes failures deployment_frequency "
+        "change_failure_rate recoveries recovery_median recovery_p90 unrecovered "
+        "duration_median duration_p90 overdue days"
+    ),
     "TokenGrant": "token_id name tenants admin scopes created_at revoked_at",
     "RebuildResult": "events position workloads attempts",
 }
