@@ -13,11 +13,17 @@ Pure: the read model hands in outcome rows, this folds them. Definitions (see RE
   outcomes of the period that closed a request.
 
 An outcome is in the period when `since <= occurred_at < until` (occurred at: the sender's
-reportedAt, else the recording time, as in `audit`). Within a workload, outcomes follow one
-another in recording (position) order. Each outcome counts in the group of its own row
-(its tenant, pool, workload or chart); a recovery in the group of the success that ended
-it; an unrecovered workload in the group of its latest failure. Medians and p90s
-interpolate linearly between the closest ranks (numpy's default).
+reportedAt, else the recording time, as in `audit`). Runs of failures are found in two steps,
+each in recording (position) order: first the outcomes that occurred before `since` give
+each workload's run open at `since` (its failures after its last success), then the
+outcomes of the period continue it. Outcomes at or after `until` are not read. (With
+senders' clocks in order, this is simply each workload's outcomes in order.) The tenant
+and pool filters select outcome rows before any of this. Each outcome counts in the group
+of its own row (its tenant, pool, workload or chart); a recovery in the group of the
+success that ended it; an unrecovered workload in the group of its latest failure. The
+overdue count is of the deploys overdue now (no outcome 15 minutes after the request, as
+`overdue` lists them), whatever the period. Medians and p90s interpolate linearly between
+the closest ranks (numpy's default).
 """
 
 from __future__ import annotations
