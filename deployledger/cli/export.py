@@ -17,6 +17,9 @@ CHUNK = 2000
 
 
 def check_options(fmt: str, cursor: str | None) -> None:
+    source = click.get_current_context().get_parameter_source("limit")
+    if source is not None and source.name == "COMMANDLINE":
+        raise click.UsageError("--all and --limit exclude each other: --all gives every row")
     if cursor is not None:
         raise click.UsageError("--all and --cursor exclude each other: --all has no pages")
     if fmt == "json":
