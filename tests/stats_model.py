@@ -4,8 +4,10 @@ for the unit and integration tests of `stats`."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+from support import report, request
 
 from deployledger.domain.stats import OutcomeRow
 
@@ -59,3 +61,36 @@ def model(rows: list[OutcomeRow], since: datetime, until: datetime) -> dict[str,
         if run_start is not None:
             out[str(last_fail_tenant)]["unrec"] += 1
     return out
+
+
+# The hand-computed fleet of tests/integration/test_readmodel_stats.py (its docstring).
+SINCE = datetime(2026, 1, 10, tzinfo=UTC)
+UNTIL = datetime(2026, 1, 13, tzinfo=UTC)
+
+
+def at(day: int, hour: int = 0, minute: int = 0) -> str:
+    return datetime(2026, 1, day, hour, minute, tzinfo=UTC).isoformat()
+
+
+def outcome(tenant: str, rtid: str, pool: str, ok: bool, when: str) -> dict[str, Any]:
+    return report(rtid, tenant=tenant, name=f"name-{rtid}", pool=pool, success=ok, reportedAt=when)
+
+
+HAND_FLEET = [
+    outcome("a", "w1", "p1", False, at(9, 10)),
+    outcome("a", "w1", "p1", False, at(10, 2)),
+    request("w1", tenant="a", name="name-w1", reportedAt=at(10, 5, 50)),
+    outcome("a", "w1", "p1", True, at(10, 6)),
+    outcome("a", "w1", "p1", True, at(11)),
+    outcome("a", "w2", "p2", True, at(10, 1)),
+    outcome("a", "w2", "p2", False, at(11, 12)),
+    outcome("a", "w2", "p2", False, at(12, 12)),
+    outcome("b", "w3", "p1", False, at(10)),
+    outcome("b", "w3", "p1", True, at(10, 1)),
+    outcome("b", "w3", "p1", False, at(10, 2)),
+    request("w3", tenant="b", name="name-w3", chart="other", reportedAt=at(10, 3)),
+    outcome("b", "w3", "p1", True, at(10, 4)),
+    outcome("b", "w3", "p1", True, at(13)),
+    outcome("b", "w4", "p3", False, at(5)),
+    request("w5", tenant="a", name="name-w5", reportedAt=at(1)),
+]

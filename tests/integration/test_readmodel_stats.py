@@ -20,45 +20,13 @@ import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from stats_model import model, model_quantile
+from stats_model import HAND_FLEET, SINCE, UNTIL, model, model_quantile
 from support import report, request
 
 from deployledger import DeliveryStats, InvalidQuery, Ledger
 from deployledger.domain.stats import OutcomeRow
-
-SINCE = datetime(2026, 1, 10, tzinfo=UTC)
-UNTIL = datetime(2026, 1, 13, tzinfo=UTC)
-
-
-def at(day: int, hour: int = 0, minute: int = 0) -> str:
-    return datetime(2026, 1, day, hour, minute, tzinfo=UTC).isoformat()
-
-
-def outcome(tenant: str, rtid: str, pool: str, ok: bool, when: str) -> dict[str, Any]:
-    return report(rtid, tenant=tenant, name=f"name-{rtid}", pool=pool, success=ok, reportedAt=when)
-
-
-HAND_FLEET = [
-    outcome("a", "w1", "p1", False, at(9, 10)),
-    outcome("a", "w1", "p1", False, at(10, 2)),
-    request("w1", tenant="a", name="name-w1", reportedAt=at(10, 5, 50)),
-    outcome("a", "w1", "p1", True, at(10, 6)),
-    outcome("a", "w1", "p1", True, at(11)),
-    outcome("a", "w2", "p2", True, at(10, 1)),
-    outcome("a", "w2", "p2", False, at(11, 12)),
-    outcome("a", "w2", "p2", False, at(12, 12)),
-    outcome("b", "w3", "p1", False, at(10)),
-    outcome("b", "w3", "p1", True, at(10, 1)),
-    outcome("b", "w3", "p1", False, at(10, 2)),
-    request("w3", tenant="b", name="name-w3", chart="other", reportedAt=at(10, 3)),
-    outcome("b", "w3", "p1", True, at(10, 4)),
-    outcome("b", "w3", "p1", True, at(13)),
-    outcome("b", "w4", "p3", False, at(5)),
-    request("w5", tenant="a", name="name-w5", reportedAt=at(1)),
-]
 
 
 @pytest.fixture
