@@ -60,7 +60,9 @@ def test_the_table_shows_each_group_and_its_days_as_bars(fleet: str, cli: Cli) -
 
 
 def test_an_empty_period_says_so(fleet: str, cli: Cli) -> None:
-    result = cli("stats", "--since", "2020-01-01", "--until", "2020-02-01", "--tenant", "b", store=fleet)
+    result = cli(
+        "stats", "--since", "2020-01-01", "--until", "2020-02-01", "--tenant", "b", store=fleet
+    )
     assert result.out == ""
     assert "no outcomes" in result.err
 
