@@ -16,7 +16,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from deployledger import DeployLedgerError
-from deployledger.http import openapi, problems, routes_health, routes_read, routes_reports
+from deployledger.http import (
+    openapi,
+    problems,
+    routes_health,
+    routes_insights,
+    routes_read,
+    routes_reports,
+)
 from deployledger.http.metrics import Metrics
 from deployledger.http.middleware import RequestMetrics
 from deployledger.http.settings import ServeSettings
@@ -92,6 +99,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     problems.install(app, settings.retry_after)
     app.include_router(routes_reports.router)
     app.include_router(routes_read.router)
+    app.include_router(routes_insights.router)
     app.include_router(routes_health.router)
     from deployledger.http import dashboard
 
