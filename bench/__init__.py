@@ -23,6 +23,7 @@ MEASUREMENTS = (
     "queries",
     "overdue",
     "http",
+    "export",
 )
 
 
@@ -51,6 +52,8 @@ class Config:
     queries: int = 200  # timed calls per query and store
     overdue_fleet: tuple[int, int] = (10_000, 1_000_000)  # workloads, small and large store
     overdue: int = 100  # overdue workloads in each
+    export_rows: int = 1_000_000  # matching attempts `audit --all` exports
+    export_runs: int = 3  # timed runs of each export and of its floor
     budget: float = 3_000.0  # seconds for the read-model suite; larger sizes are skipped
     quick: bool = False
 
@@ -69,5 +72,7 @@ class Config:
             query_small=5_000,
             queries=30,
             overdue_fleet=(2_000, 50_000),
+            export_rows=20_000,
+            export_runs=2,
             quick=True,
         )
