@@ -70,18 +70,18 @@ def audit(
     now = datetime.now(UTC)
     if everything:
         export.check_options(fmt, cursor)
+        filters = {
+            "tenant_id": tenant,
+            "pool_name": pool,
+            "workload_name": workload_name,
+            "workload_rt_id": workload_rt_id,
+            "since": parse_when(since, now, "--since"),
+            "until": parse_when(until, now, "--until"),
+            "success": True if succeeded else (False if failed else None),
+            "grep": grep,
+        }
         with settings.ledger() as ledger:
-            attempts = ledger.audit_iter(
-                tenant_id=tenant,
-                pool_name=pool,
-                workload_name=workload_name,
-                workload_rt_id=workload_rt_id,
-                since=parse_when(since, now, "--since"),
-                until=parse_when(until, now, "--until"),
-                success=True if succeeded else (False if failed else None),
-                grep=grep,
-            )
-            export.stream(attempts, "jsonl" if fmt == "jsonl" else "csv")
+            export.stream(ledger, filters, "jsonl" if fmt == "jsonl" else "csv")
         return
     with settings.ledger() as ledger:
         page = ledger.audit(

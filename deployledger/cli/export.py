@@ -5,12 +5,12 @@ The CSV has the header and the columns of `audit -o csv` (and its one NUL escape
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from itertools import islice
+from typing import Any
 
 import click
 
-from deployledger import Attempt
+from deployledger import Ledger
 from deployledger.cli import output
 
 CHUNK = 2000
@@ -26,18 +26,15 @@ def check_options(fmt: str, cursor: str | None) -> None:
         raise click.UsageError("--all streams csv or jsonl: use -o csv or -o jsonl, not json")
 
 
-def stream(attempts: Iterable[Attempt], fmt: str) -> None:
-    """Write `attempts` as `fmt` (csv or jsonl) to stdout, a chunk at a time."""
-    it = iter(attempts)
-    header = True
-    while True:
-        chunk = [a.to_audit_json() for a in islice(it, CHUNK)]
-        if fmt == "csv" and (chunk or header):
-            text = output.to_csv(chunk, output.AUDIT_COLUMNS, header=header)
-            header = False
-        else:
-            text = "".join(output.to_json(row) + "\n" for row in chunk)
-        if text:
+def stream(ledger: Ledger, filters: dict[str, Any], fmt: str) -> None:
+    """Write the attempts matching `filters` as `fmt` (csv or jsonl) to stdout, a chunk at a
+    time: CSV as the library makes it (`Ledger.audit_csv`), JSON Lines from `audit_iter`."""
+    if fmt == "csv":
+        for text in ledger.audit_csv(**filters):
             output.write_bytes(text.encode())
-        if len(chunk) < CHUNK:
-            return
+        return
+    attempts = ledger.audit_iter(**filters)
+    while chunk := list(islice(attempts, CHUNK)):
+        output.write_bytes(
+            "".join(output.to_json(a.to_audit_json()) + "\n" for a in chunk).encode()
+        )

@@ -7,8 +7,6 @@ problem, not a cut-off 200), the rest as the library yields it.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -123,56 +121,7 @@ async def stats(
     return JSONResponse(await to_thread.run_sync(read))
 
 
-# The columns of `audit -o csv` (the keys of `Attempt.to_audit_json()`), then the NUL flag.
-EXPORT_COLUMNS = [
-    "tenantId",
-    "workloadRtId",
-    "kind",
-    "attempt",
-    "recordedAt",
-    "reportedAt",
-    "success",
-    "state",
-    "statusMessage",
-    "workloadName",
-    "poolName",
-    "messageId",
-    "position",
-    "messageTruncated",
-    "chartName",
-    "chartVersion",
-    "requestPosition",
-    "durationSeconds",
-    "helmOperation",
-    "exitCode",
-]
-
-
-def csv_chunk(attempts: list[Attempt], *, header: bool) -> str:
-    """Attempts as the CSV of `audit -o csv`: EXPORT_COLUMNS, then `statusMessageEscaped`
-    (true when the message held a NUL: then written `\\0`, and a backslash `\\\\`)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    if header:
-        writer.writerow([*EXPORT_COLUMNS, "statusMessageEscaped"])
-    for attempt in attempts:
-        row = attempt.to_audit_json()
-        message = row["statusMessage"]
-        escaped = isinstance(message, str) and "\x00" in message
-        if escaped:
-            row["statusMessage"] = message.replace("\\", "\\\\").replace("\x00", "\\0")
-        values = [_cell(row[name]) for name in EXPORT_COLUMNS]
-        writer.writerow([*values, "true" if escaped else "false"])
-    return out.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else value
-
-
-def jsonl_chunk(attempts: list[Attempt], *, header: bool) -> str:
+def jsonl_chunk(attempts: list[Attempt]) -> str:
     return "".join(json.dumps(a.to_audit_json(), ensure_ascii=False) + "\n" for a in attempts)
 
 
@@ -216,27 +165,31 @@ async def audit_export(
     times = _times(since=since, until=until)
     tenants = fleet.tenants_for(grant, tenant)
     ledger = await ledger_of(request)
-    encode = csv_chunk if format == "csv" else jsonl_chunk
+    filters: dict[str, Any] = {
+        "tenant_id": tenants,
+        "pool_name": pool,
+        "workload_name": workload,
+        "workload_rt_id": rt_id,
+        "since": times["since"],
+        "until": times["until"],
+        "success": True if succeeded else (False if failed else None),
+        "grep": grep,
+    }
 
-    def start() -> tuple[Iterator[Attempt], str]:
-        attempts = ledger.audit_iter(
-            tenant_id=tenants,
-            pool_name=pool,
-            workload_name=workload,
-            workload_rt_id=rt_id,
-            since=times["since"],
-            until=times["until"],
-            success=True if succeeded else (False if failed else None),
-            grep=grep,
-        )
-        return attempts, encode(list(islice(attempts, CHUNK)), header=True)
+    def start() -> tuple[Iterator[str], str]:
+        if format == "csv":
+            texts = ledger.audit_csv(**filters)
+            return texts, "".join(islice(texts, 2))  # the header, and the first rows
+        attempts = ledger.audit_iter(**filters)
+        lines = (jsonl_chunk(chunk) for chunk in iter(lambda: list(islice(attempts, CHUNK)), []))
+        return lines, "".join(islice(lines, 1))
 
-    attempts, first = await to_thread.run_sync(start)
+    texts, first = await to_thread.run_sync(start)
 
     def rest() -> Iterator[bytes]:
         yield first.encode()
-        while chunk := list(islice(attempts, CHUNK)):
-            yield encode(chunk, header=False).encode()
+        for text in texts:
+            yield text.encode()
 
     media = CSV_TYPE if format == "csv" else JSONL_TYPE
     return StreamingResponse(rest(), media_type=media)

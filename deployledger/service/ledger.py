@@ -17,6 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
@@ -460,6 +461,49 @@ class Ledger:
 
         Attempts recorded after the export started are not included.
         """
+        tenants, query = self._export_query(
+            tenant_id, pool_name, workload_name, workload_rt_id, since, until, success, grep
+        )
+        if tenants is None or len(tenants) == 1:
+            one = replace(query, tenant_id=tenants[0] if tenants else None)
+            return self._read_model.audit_iter(one)
+        each = [
+            self._read_model.audit_iter(replace(query, tenant_id=t)) for t in dict.fromkeys(tenants)
+        ]
+        return heapq.merge(*each, key=lambda a: -a.position)
+
+    def audit_csv(
+        self,
+        *,
+        tenant_id: str | Sequence[str] | None = None,
+        pool_name: str | None = None,
+        workload_name: str | None = None,
+        workload_rt_id: str | None = None,
+        since: datetime | timedelta | None = None,
+        until: datetime | None = None,
+        success: bool | None = None,
+        grep: str | None = None,
+    ) -> Iterator[str]:
+        """The attempts of `audit_iter(...)` as CSV text, in chunks, the header row first:
+        the columns of `audit -o csv` (see `deployledger.domain.export`), streamed from one
+        query in constant memory, with the cells made by the database."""
+        tenants, query = self._export_query(
+            tenant_id, pool_name, workload_name, workload_rt_id, since, until, success, grep
+        )
+        return self._read_model.audit_csv(query, tenants)
+
+    def _export_query(
+        self,
+        tenant_id: str | Sequence[str] | None,
+        pool_name: str | None,
+        workload_name: str | None,
+        workload_rt_id: str | None,
+        since: datetime | timedelta | None,
+        until: datetime | None,
+        success: bool | None,
+        grep: str | None,
+    ) -> tuple[list[str] | None, AuditQuery]:
+        """The tenants (None: all) and the other filters of an export, checked."""
         tenants = _tenants(tenant_id)
         check_all(
             pool_name=pool_name,
@@ -469,16 +513,10 @@ class Ledger:
         )
         start = _since(since, datetime.now(UTC)) if since is not None else None
         _aware(until, "until")
-
-        def query(tenant: str | None) -> AuditQuery:
-            return AuditQuery(
-                tenant, pool_name, workload_name, workload_rt_id, start, until, success, grep
-            )
-
-        if tenants is None or len(tenants) == 1:
-            return self._read_model.audit_iter(query(tenants[0] if tenants else None))
-        each = [self._read_model.audit_iter(query(t)) for t in dict.fromkeys(tenants)]
-        return heapq.merge(*each, key=lambda a: -a.position)
+        query = AuditQuery(
+            None, pool_name, workload_name, workload_rt_id, start, until, success, grep
+        )
+        return tenants, query
 
     def stats(
         self,

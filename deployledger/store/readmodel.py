@@ -80,6 +80,11 @@ class ReadModel:
         with translated(self.url):
             yield from queries_insights.audit_iter(self.engine, query)
 
+    def audit_csv(self, query: AuditQuery, tenants: Sequence[str] | None) -> Iterator[str]:
+        self.catch_up()
+        with translated(self.url):
+            yield from queries_insights.audit_csv(self.engine, query, tenants)
+
     def stats(
         self,
         *,

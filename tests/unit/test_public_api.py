@@ -79,6 +79,12 @@ LEDGER_METHODS = {
         "success: bool | None = None, grep: str | None = None, limit: int = 50, "
         "cursor: str | None = None) -> AuditPage"
     ),
+    "audit_csv": (
+        "(self, *, tenant_id: str | Sequence[str] | None = None, pool_name: str | None = None, "
+        "workload_name: str | None = None, workload_rt_id: str | None = None, "
+        "since: datetime | timedelta | None = None, until: datetime | None = None, "
+        "success: bool | None = None, grep: str | None = None) -> Iterator[str]"
+    ),
     "audit_iter": (
         "(self, *, tenant_id: str | Sequence[str] | None = None, pool_name: str | None = None, "
         "workload_name: str | None = None, workload_rt_id: str | None = None, "
