@@ -30,8 +30,8 @@ def stream(ledger: Ledger, filters: dict[str, Any], fmt: str) -> None:
     """Write the attempts matching `filters` as `fmt` (csv or jsonl) to stdout, a chunk at a
     time: CSV as the library makes it (`Ledger.audit_csv`), JSON Lines from `audit_iter`."""
     if fmt == "csv":
-        for text in ledger.audit_csv(**filters):
-            output.write_bytes(text.encode())
+        for data in ledger.audit_csv(**filters):
+            output.write_bytes(data)
         return
     attempts = ledger.audit_iter(**filters)
     while chunk := list(islice(attempts, CHUNK)):

@@ -9,6 +9,10 @@ message holding a NUL is written escaped (NUL as `\\0`, a backslash as `\\\\`) a
 
 from __future__ import annotations
 
+from typing import Any
+
+from deployledger.domain.records import Attempt
+
 AUDIT_CSV_COLUMNS = (
     "tenantId",
     "workloadRtId",
@@ -32,13 +36,20 @@ AUDIT_CSV_COLUMNS = (
     "exitCode",
     "statusMessageEscaped",
 )
-MESSAGE = AUDIT_CSV_COLUMNS.index("statusMessage")
-POSITION = AUDIT_CSV_COLUMNS.index("position")
-ESCAPED = AUDIT_CSV_COLUMNS.index("statusMessageEscaped")
 
 
-def escaped_message(message: str | None) -> tuple[str | None, str]:
-    """The CSV cell of a message, and its `statusMessageEscaped` cell."""
-    if message is None or "\x00" not in message:
-        return message, "false"
-    return message.replace("\\", "\\\\").replace("\x00", "\\0"), "true"
+def csv_row(attempt: Attempt) -> list[Any]:
+    """The CSV cells of one attempt, for Python's csv writer (None writes an empty field)."""
+    row = attempt.to_audit_json()
+    message = row["statusMessage"]
+    escaped = isinstance(message, str) and "\x00" in message
+    if escaped:
+        row["statusMessage"] = message.replace("\\", "\\\\").replace("\x00", "\\0")
+    cells = [_cell(row[name]) for name in AUDIT_CSV_COLUMNS[:-1]]
+    return [*cells, "true" if escaped else "false"]
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value

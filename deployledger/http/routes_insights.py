@@ -176,20 +176,20 @@ async def audit_export(
         "grep": grep,
     }
 
-    def start() -> tuple[Iterator[str], str]:
+    def start() -> tuple[Iterator[bytes], bytes]:
         if format == "csv":
-            texts = ledger.audit_csv(**filters)
-            return texts, "".join(islice(texts, 2))  # the header, and the first rows
+            data = ledger.audit_csv(**filters)
+            return data, b"".join(islice(data, 2))  # the header, and the first rows
         attempts = ledger.audit_iter(**filters)
-        lines = (jsonl_chunk(chunk) for chunk in iter(lambda: list(islice(attempts, CHUNK)), []))
-        return lines, "".join(islice(lines, 1))
+        chunks = iter(lambda: list(islice(attempts, CHUNK)), [])
+        lines = (jsonl_chunk(chunk).encode() for chunk in chunks)
+        return lines, b"".join(islice(lines, 1))
 
-    texts, first = await to_thread.run_sync(start)
+    data, first = await to_thread.run_sync(start)
 
     def rest() -> Iterator[bytes]:
-        yield first.encode()
-        for text in texts:
-            yield text.encode()
+        yield first
+        yield from data
 
     media = CSV_TYPE if format == "csv" else JSONL_TYPE
     return StreamingResponse(rest(), media_type=media)

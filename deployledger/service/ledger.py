@@ -483,10 +483,11 @@ class Ledger:
         until: datetime | None = None,
         success: bool | None = None,
         grep: str | None = None,
-    ) -> Iterator[str]:
-        """The attempts of `audit_iter(...)` as CSV text, in chunks, the header row first:
-        the columns of `audit -o csv` (see `deployledger.domain.export`), streamed from one
-        query in constant memory, with the cells made by the database."""
+    ) -> Iterator[bytes]:
+        """The attempts of `audit_iter(...)` as CSV (UTF-8 bytes) in chunks, the header row
+        first: the columns and the bytes of `audit -o csv` (see `deployledger.domain.export`),
+        streamed from one query in constant memory (PostgreSQL writes the CSV itself, with
+        `COPY ... TO STDOUT`)."""
         tenants, query = self._export_query(
             tenant_id, pool_name, workload_name, workload_rt_id, since, until, success, grep
         )

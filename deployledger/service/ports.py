@@ -84,8 +84,8 @@ class ReadModelPort(Protocol):
     def audit_iter(self, query: AuditQuery) -> Iterator[Attempt]:
         """Every attempt matching `query`, newest first, in constant memory."""
 
-    def audit_csv(self, query: AuditQuery, tenants: Sequence[str] | None) -> Iterator[str]:
-        """The same as CSV text in chunks, the header first (see `domain.export`)."""
+    def audit_csv(self, query: AuditQuery, tenants: Sequence[str] | None) -> Iterator[bytes]:
+        """The same as UTF-8 CSV in chunks, the header first (see `domain.export`)."""
 
     def stats(
         self,

@@ -11,8 +11,6 @@ The export walks the audit trail in keyset pages of `queries.audit`, so every fi
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,26 +20,13 @@ from sqlalchemy import (
     Connection,
     Engine,
     Select,
-    String,
     and_,
-    case,
     func,
-    literal,
     select,
-    type_coerce,
 )
 
-from deployledger.domain.export import (
-    AUDIT_CSV_COLUMNS,
-    ESCAPED,
-    MESSAGE,
-    POSITION,
-    escaped_message,
-)
 from deployledger.domain.records import Attempt, AuditQuery, Overdue
-from deployledger.domain.state import DeploymentState
 from deployledger.domain.stats import DeliveryStats, OutcomeRow, fold
-from deployledger.projections.project import decode_message
 from deployledger.projections.rows import aware
 from deployledger.store import queries
 from deployledger.store.tables import deployment_attempts
@@ -169,105 +154,6 @@ def stats(
             during=_rows(conn, stmt),
             overdue=[overdue_key(by, o) for o in late],
         )
-
-
-def _iso(conn: Connection, column: Any) -> ColumnElement[str]:
-    """`column` (a stored UTC time) as `datetime.isoformat()` writes it: microseconds left
-    out when they are 0, `+00:00` at the end."""
-    if conn.dialect.name == "postgresql":
-        utc = func.timezone("UTC", column)
-        whole = func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS')
-        micro = func.to_char(utc, ".US")
-        cell = whole + case((micro == ".000000", ""), else_=micro) + "+00:00"
-    else:  # stored as text: 'YYYY-MM-DD HH:MM:SS.ffffff'
-        text = type_coerce(column, String)
-        date, clock = func.substr(text, 1, 10), func.substr(text, 12)
-        short = func.substr(text, 12, 8)
-        cell = (
-            date + "T" + case((func.substr(text, 20) == ".000000", short), else_=clock) + "+00:00"
-        )
-    return case((column.is_(None), None), else_=cell)
-
-
-def _csv_cells(conn: Connection) -> list[ColumnElement[Any]]:
-    """The CSV's cells, formatted by the database (see `domain.export`); the message and its
-    flag are fixed up in Python for the rare rows whose exact text is kept as bytes."""
-    c = deployment_attempts.c
-    labels = {int(s): s.label for s in DeploymentState}
-
-    def flag(column: Any) -> ColumnElement[str]:
-        return case((column.is_(True), "true"), else_="false")
-
-    return [
-        c.tenant_id,
-        c.workload_rt_id,
-        literal("outcome", String),
-        c.attempt,
-        _iso(conn, c.recorded_at),
-        _iso(conn, c.reported_at),
-        flag(c.success),
-        case(*((c.state == n, label) for n, label in labels.items()), else_=None),
-        c.status_message,
-        c.workload_name,
-        c.pool_name,
-        c.message_id,
-        c.position,
-        flag(c.message_truncated),
-        c.chart_name,
-        c.chart_version,
-        c.request_position,
-        c.duration,
-        c.helm_operation,
-        c.exit_code,
-        case((c.status_message_exact.is_(None), "false"), else_="exact"),
-    ]
-
-
-def audit_csv(
-    engine: Engine, query: AuditQuery, tenants: Sequence[str] | None = None
-) -> Iterator[str]:
-    """Every attempt matching `query` (and of any of `tenants`, when given), newest first, as
-    CSV text in chunks, the header first: one statement streamed (a server-side cursor on
-    PostgreSQL), each row's cells made by the database, written by `csv.writer`."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(AUDIT_CSV_COLUMNS)
-    yield out.getvalue()
-    with engine.connect() as conn:
-        c = deployment_attempts.c
-        where = queries.audit_where(conn, query)
-        if tenants is not None:
-            where.append(c.tenant_id.in_(list(tenants)))
-        stmt = select(*_csv_cells(conn)).where(and_(True, *where)).order_by(c.position.desc())
-        result = conn.execution_options(yield_per=CSV_ROWS).execute(stmt)
-        for rows in result.partitions():
-            out.seek(0)
-            out.truncate()
-            if any(row[ESCAPED] == "exact" for row in rows):
-                writer.writerows(_exact(engine, rows))
-            else:
-                writer.writerows(rows)
-            yield out.getvalue()
-
-
-def _exact(engine: Engine, rows: Sequence[Any]) -> list[Any]:
-    """`rows` with the exact message of those whose text is kept as bytes (read by position
-    on another connection: the first one is streaming), escaped for CSV."""
-    c = deployment_attempts.c
-    wanted = [row[POSITION] for row in rows if row[ESCAPED] == "exact"]
-    with engine.connect() as other:
-        stmt = select(c.position, c.status_message, c.status_message_exact)
-        found = other.execute(stmt.where(c.position.in_(wanted)))
-        exact = {p: decode_message(m, b) for p, m, b in found}
-    fixed: list[Any] = []
-    for row in rows:
-        if row[ESCAPED] != "exact":
-            fixed.append(row)
-            continue
-        cells = list(row)
-        cells[MESSAGE], cells[ESCAPED] = escaped_message(exact[row[POSITION]])
-        fixed.append(cells)
-    return fixed
 
 
 def audit_iter(engine: Engine, query: AuditQuery, page: int = EXPORT_PAGE) -> Iterator[Attempt]:

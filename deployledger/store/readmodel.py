@@ -20,7 +20,7 @@ from deployledger.domain.records import (
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.stats import DeliveryStats
 from deployledger.domain.storeurl import StoreURL
-from deployledger.store import queries, queries_insights
+from deployledger.store import queries, queries_export, queries_insights
 from deployledger.store.database import make_engine
 from deployledger.store.errors import translated
 from deployledger.store.eventstore import EventStore
@@ -80,10 +80,10 @@ class ReadModel:
         with translated(self.url):
             yield from queries_insights.audit_iter(self.engine, query)
 
-    def audit_csv(self, query: AuditQuery, tenants: Sequence[str] | None) -> Iterator[str]:
+    def audit_csv(self, query: AuditQuery, tenants: Sequence[str] | None) -> Iterator[bytes]:
         self.catch_up()
         with translated(self.url):
-            yield from queries_insights.audit_csv(self.engine, query, tenants)
+            yield from queries_export.audit_csv(self.engine, query, tenants)
 
     def stats(
         self,

@@ -83,7 +83,7 @@ LEDGER_METHODS = {
         "(self, *, tenant_id: str | Sequence[str] | None = None, pool_name: str | None = None, "
         "workload_name: str | None = None, workload_rt_id: str | None = None, "
         "since: datetime | timedelta | None = None, until: datetime | None = None, "
-        "success: bool | None = None, grep: str | None = None) -> Iterator[str]"
+        "success: bool | None = None, grep: str | None = None) -> Iterator[bytes]"
     ),
     "audit_iter": (
         "(self, *, tenant_id: str | Sequence[str] | None = None, pool_name: str | None = None, "
