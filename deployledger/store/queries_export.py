@@ -57,13 +57,12 @@ def _iso(conn: Connection, column: Any) -> ColumnElement[str]:
             + case((micro == ".000000", ""), else_=micro)
             + _s("+00:00")
         )
-    else:  # stored as text: 'YYYY-MM-DD HH:MM:SS.ffffff'
-        text = type_coerce(column, String)
-        clock = case(
-            (func.substr(text, 20) == ".000000", func.substr(text, 12, 8)),
-            else_=func.substr(text, 12),
+    else:  # stored as text, 'YYYY-MM-DD HH:MM:SS.ffffff': two replaces are the cheapest
+        cell = func.replace(
+            func.replace(type_coerce(column, String) + _s("+00:00"), _s(".000000+"), _s("+")),
+            _s(" "),
+            _s("T"),
         )
-        cell = func.substr(text, 1, 10) + _s("T") + clock + _s("+00:00")
     return cell  # NULL for NULL (an empty cell)
 
 
