@@ -5,8 +5,8 @@ failures of each run still open at `since` (those after the workload's last succ
 it), and the outcomes of the period, both in position order; memory grows with the number
 of workloads and of measured durations, not with the rows read.
 
-The export walks the audit trail in keyset pages of `queries.audit`, so every filter of
-`AuditQuery` applies to it exactly as to a page.
+`audit_iter` walks the audit trail in keyset pages of `queries.audit`, so every filter of
+`AuditQuery` applies to it exactly as to a page (the CSV export: `queries_export`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from deployledger.store.tables import deployment_attempts
 
 EXPORT_PAGE = queries.MAX_PAGE
 STREAM_ROWS = 5000
-CSV_ROWS = 5000
 OVERDUE_AFTER = timedelta(minutes=15)
 
 _COLUMNS = (
