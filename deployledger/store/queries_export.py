@@ -76,24 +76,37 @@ def _flag(column: Any) -> ColumnElement[str]:
     return case((column.is_(True), "true"), else_="false")
 
 
+def _quoted(value: Any) -> ColumnElement[Any]:
+    """SQLite: text quoted as Python's csv writer quotes it: when it holds a comma, a quote,
+    CR or LF, in quotes, its quotes doubled."""
+    text = type_coerce(value, String)
+    quoted = _s('"') + func.replace(text, _s('"'), _s('""')) + _s('"')
+    return case((text.op("GLOB")(_s('*[,"\r\n]*')), quoted), else_=text)
+
+
 def _cells(conn: Connection) -> list[ColumnElement[Any]]:
-    """The cells of one attempt's CSV line (the columns of `domain.export`),
-    for the backend's CSV writer: PostgreSQL's COPY, or Python's csv writer (SQLite)."""
+    """The cells of one attempt's CSV line (the columns of `domain.export`): for PostgreSQL's
+    COPY, which quotes them; on SQLite, quoted already, to be joined into lines."""
     c = deployment_attempts.c
     labels = {int(s): s.label for s in DeploymentState}
     pg = conn.dialect.name == "postgresql"
-    text = _nonempty if pg else (lambda value: value)
-    duration: ColumnElement[Any] = c.duration
+    text = _nonempty if pg else _quoted
+
+    def number(value: Any) -> ColumnElement[Any]:
+        return value if pg else cast(value, String)
+
+    duration: ColumnElement[Any] = cast(c.duration, String)
     if pg:  # float8 is written in its shortest exact form, as repr() does, but 30 for 30.0
         whole = and_(c.duration == func.trunc(c.duration), func.abs(c.duration) < 1e15)
         as_int = cast(cast(c.duration, BigInteger), String) + _s(".0")
-        duration = case((whole, as_int), else_=cast(c.duration, String))
-    # SQLite hands a REAL to Python, whose csv writer writes its repr().
+        duration = case((whole, as_int), else_=duration)
+    # SQLite writes a REAL as repr() does (30.0), with 15 significant digits: a duration
+    # (seconds, to the microsecond) fits unless it is over 31 years long.
     return [
         text(c.tenant_id),
         text(c.workload_rt_id),
         _s("outcome"),
-        c.attempt,
+        number(c.attempt),
         _iso(conn, c.recorded_at),
         _iso(conn, c.reported_at),
         _flag(c.success),
@@ -102,14 +115,14 @@ def _cells(conn: Connection) -> list[ColumnElement[Any]]:
         text(c.workload_name),
         text(c.pool_name),
         text(c.message_id),
-        c.position,
+        number(c.position),
         _flag(c.message_truncated),
         text(c.chart_name),
         text(c.chart_version),
-        c.request_position,
+        number(c.request_position),
         duration,
         text(c.helm_operation),
-        c.exit_code,
+        number(c.exit_code),
         _s("false"),  # statusMessageEscaped: such rows are written again (see `_again`)
     ]
 
@@ -130,12 +143,13 @@ def audit_csv(
         # The last cell: the position of an attempt whose exact message is kept as bytes
         # (its line is written again from the attempt), else empty.
         exact = case((c.status_message_exact.is_not(None), c.position), else_=None)
-        stmt = select(*_cells(conn), exact).where(and_(True, *where))
-        stmt = stmt.order_by(c.position.desc())
+        cells = _cells(conn)
         if conn.dialect.name == "postgresql":
-            yield from _copied(engine, conn, stmt)
+            stmt = select(*cells, exact).where(and_(True, *where))
+            yield from _copied(engine, conn, stmt.order_by(c.position.desc()))
         else:
-            yield from _written(engine, conn, stmt)
+            stmt = select(_joined(cells), exact).where(and_(True, *where))
+            yield from _written(engine, conn, stmt.order_by(c.position.desc()))
 
 
 def _copied(engine: Engine, conn: Connection, stmt: Select[Any]) -> Iterator[bytes]:
@@ -161,24 +175,25 @@ def _copied(engine: Engine, conn: Connection, stmt: Select[Any]) -> Iterator[byt
         yield b"".join(lines)
 
 
+def _joined(cells: list[ColumnElement[Any]]) -> ColumnElement[str]:
+    """SQLite: the cells as one CRLF-ended line (NULL: an empty cell)."""
+    line: ColumnElement[Any] = func.coalesce(cells[0], "")
+    for cell in cells[1:]:
+        line = line + _s(",") + func.coalesce(cell, "")
+    return line + _s("\r\n")
+
+
 def _written(engine: Engine, conn: Connection, stmt: Select[Any]) -> Iterator[bytes]:
-    """SQLite: the cells read in chunks and written by Python's csv writer."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    # Every cell is formatted by the query: the driver's own tuples need no processing.
+    """SQLite: the lines the query made, 5,000 a chunk."""
+    # Text the query made: the driver's own tuples need no processing.
     cursor = conn.execute(stmt).cursor
     while rows := cursor.fetchmany(CSV_ROWS):
-        out.seek(0)
-        out.truncate()
-        if all(row[-1] is None for row in rows):
-            writer.writerows(row[:-1] for row in rows)
+        if all(row[1] is None for row in rows):
+            yield "".join([row[0] for row in rows]).encode()
         else:
-            for row in rows:
-                if row[-1] is None:
-                    writer.writerow(row[:-1])
-                else:
-                    out.write(_again(engine, row[-1]).decode())
-        yield out.getvalue().encode()
+            yield b"".join(
+                row[0].encode() if row[1] is None else _again(engine, row[1]) for row in rows
+            )
 
 
 def _again(engine: Engine, position: int) -> bytes:
