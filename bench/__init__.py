@@ -25,6 +25,7 @@ MEASUREMENTS = (
     "asof",
     "failures",
     "http",
+    "export",
 )
 
 
@@ -56,6 +57,8 @@ class Config:
     asof_sizes: tuple[int, int] = (10_000, 1_000_000)  # history rows, small and large store
     asof_workloads: int = 2_000  # workloads of both as-of stores
     failures_sizes: tuple[int, int] = (10_000, 1_000_000)  # attempts, small and large store
+    export_rows: int = 1_000_000  # matching attempts `audit --all` exports
+    export_runs: int = 3  # timed runs of each export and of its floor
     budget: float = 3_000.0  # seconds for the read-model suite; larger sizes are skipped
     quick: bool = False
 
@@ -77,5 +80,7 @@ class Config:
             asof_sizes=(4_000, 40_000),
             asof_workloads=400,
             failures_sizes=(10_000, 50_000),
+            export_rows=20_000,
+            export_runs=2,
             quick=True,
         )

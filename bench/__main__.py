@@ -1,4 +1,4 @@
-"""`python -m bench [writes|readmodel|http|all]`: run the benchmarks, print the README's
+"""`python -m bench [writes|readmodel|http|export|all]`: run the benchmarks, print the README's
 tables, write them with per-run details to bench/results/<suite>.md."""
 
 from __future__ import annotations
@@ -14,10 +14,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import DEFAULT_POSTGRES, MEASUREMENTS, Config, http, readmodel, report, writes
+from bench import (
+    DEFAULT_POSTGRES,
+    MEASUREMENTS,
+    Config,
+    export,
+    http,
+    readmodel,
+    report,
+    writes,
+)
 from bench.stores import check_postgres, postgres_settings, redact
 
-SUITES = {"writes": "Writes", "readmodel": "Read model", "http": "HTTP"}
+SUITES = {"writes": "Writes", "readmodel": "Read model", "http": "HTTP", "export": "Export"}
 
 
 def _positive(text: str) -> int:
@@ -63,6 +72,8 @@ def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
     p.add_argument("--asof-sizes", type=_fleets, help=asof)
     sizes = "attempts of the small and large failures stores (10000,1000000)"
     p.add_argument("--failures-sizes", type=_fleets, help=sizes)
+    p.add_argument("--export-rows", type=_positive, help="attempts audit --all exports (1M)")
+    p.add_argument("--export-runs", type=_positive, help="timed runs of each export (3)")
     p.add_argument("--budget", type=float, help="seconds for the read-model suite (3000)")
     p.add_argument("--seed", type=int, help="of the generated reports (3)")
     env = os.environ.get("DEPLOYLEDGER_BENCH_POSTGRES") or os.environ.get(
@@ -119,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                 results += writes.run(cfg, backend, log)
             elif name == "http":
                 results += http.run(cfg, backend, log)
+            elif name == "export":
+                results += export.run(cfg, backend, log)
             else:
                 deadline = t0 + cfg.budget * n / len(cfg.backends)
                 results += readmodel.run(cfg, backend, log, deadline)

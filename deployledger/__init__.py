@@ -24,6 +24,7 @@ from deployledger.domain.records import (
 )
 from deployledger.domain.reports import WorkloadDeploymentStatus, parse_report
 from deployledger.domain.state import DeploymentState
+from deployledger.domain.stats import DayCount, DeliveryStats
 from deployledger.domain.storeurl import StoreURL
 from deployledger.domain.tokens import TokenGrant
 from deployledger.errors import (
@@ -48,6 +49,8 @@ __all__ = [
     "FAILURE_CATEGORIES",
     "Attempt",
     "AuditPage",
+    "DayCount",
+    "DeliveryStats",
     "DeployLedgerError",
     "DeploymentState",
     "FailureGroup",

@@ -3,7 +3,17 @@
 Each module adds its commands to the group in `app`; importing them here registers them.
 """
 
-from deployledger.cli import audit, failures, maintenance, overdue, record, serve, tokens, workloads
+from deployledger.cli import (
+    audit,
+    failures,
+    maintenance,
+    overdue,
+    record,
+    serve,
+    stats,
+    tokens,
+    workloads,
+)
 from deployledger.cli.app import cli, main
 
 __all__ = [
@@ -15,6 +25,7 @@ __all__ = [
     "overdue",
     "record",
     "serve",
+    "stats",
     "tokens",
     "workloads",
 ]

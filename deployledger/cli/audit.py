@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 import click
 
 from deployledger import FAILURE_CATEGORIES as CATEGORIES
-from deployledger.cli import output, render
+from deployledger.cli import export, output, render
 from deployledger.cli.app import Settings, cli, pass_settings
 
 
@@ -17,6 +17,7 @@ from deployledger.cli.app import Settings, cli, pass_settings
         'deployledger audit --failed --since 24h --grep "timed out"',
         "deployledger audit --tenant acme-prod --limit 500 -o csv > audit.csv",
         "deployledger audit --tenant acme-prod --cursor C   # the next page",
+        "deployledger audit --all --failed --since 2026-07-01 -o csv > failures.csv",
     )
 )
 @click.option("--tenant", help="Only this tenant.")
@@ -46,6 +47,12 @@ from deployledger.cli.app import Settings, cli, pass_settings
     help="At most N attempts per page (1 to 10,000).",
 )
 @click.option("--cursor", metavar="C", help="Continue after a previous page (stderr prints its C).")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Every matching attempt, streamed as CSV (the default) or -o jsonl; no pages.",
+)
 @output.option(format_alias=True)
 @output.tz_option()
 @pass_settings
@@ -64,6 +71,7 @@ def audit(
     fingerprint: str | None,
     limit: int,
     cursor: str | None,
+    everything: bool,
     fmt: str,
     zone: tzinfo,
 ) -> None:
@@ -72,6 +80,23 @@ def audit(
     if failed and succeeded:
         raise click.UsageError("--failed and --succeeded exclude each other")
     now = datetime.now(UTC)
+    if everything:
+        export.check_options(fmt, cursor)
+        filters = {
+            "tenant_id": tenant,
+            "pool_name": pool,
+            "workload_name": workload_name,
+            "workload_rt_id": workload_rt_id,
+            "since": parse_when(since, now, "--since"),
+            "until": parse_when(until, now, "--until"),
+            "success": True if succeeded else (False if failed else None),
+            "grep": grep,
+            "category": category,
+            "fingerprint": fingerprint,
+        }
+        with settings.ledger() as ledger:
+            export.stream(ledger, filters, "jsonl" if fmt == "jsonl" else "csv")
+        return
     with settings.ledger() as ledger:
         page = ledger.audit(
             tenant_id=tenant,

@@ -21,6 +21,7 @@ from deployledger.http import (
     problems,
     routes_failures,
     routes_health,
+    routes_insights,
     routes_read,
     routes_reports,
 )
@@ -100,6 +101,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.include_router(routes_reports.router)
     app.include_router(routes_read.router)
     app.include_router(routes_failures.router)
+    app.include_router(routes_insights.router)
     app.include_router(routes_health.router)
     from deployledger.http import dashboard
 

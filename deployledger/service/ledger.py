@@ -12,10 +12,12 @@ The logic here (duplicates, the optimistic retry, the cache) runs over two ports
 
 from __future__ import annotations
 
+import heapq
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
@@ -36,6 +38,7 @@ from deployledger.domain.records import (
 )
 from deployledger.domain.reports import DEFAULT_MAX_MESSAGE_BYTES
 from deployledger.domain.state import DeploymentState
+from deployledger.domain.stats import GROUPINGS, DeliveryStats
 from deployledger.domain.storeurl import StoreURL
 from deployledger.domain.workload import Workload, workload_id
 from deployledger.errors import (
@@ -513,7 +516,7 @@ class Ledger:
         ):
             raise InvalidQuery(f"limit must be a positive integer or None, got {limit!r}")
         return self._read_model.failures(
-            since=_since(since),
+            since=None if since is None else _since(since, datetime.now(UTC)),
             tenant_id=tenant_id if isinstance(tenant_id, str) else tenants,
             pool=pool,
             category=_category(category),
@@ -525,6 +528,118 @@ class Ledger:
         `category` and `fingerprint`, and only when the rules version recorded in the
         store differs from this release's (or with `force`). Says how many changed."""
         return self._read_model.reclassify(force=force)
+
+    def audit_iter(
+        self,
+        *,
+        tenant_id: str | Sequence[str] | None = None,
+        pool_name: str | None = None,
+        workload_name: str | None = None,
+        workload_rt_id: str | None = None,
+        since: datetime | timedelta | None = None,
+        until: datetime | None = None,
+        success: bool | None = None,
+        grep: str | None = None,
+        category: str | None = None,
+        fingerprint: str | None = None,
+    ) -> Iterator[Attempt]:
+        """Every attempt `audit(...)` would list with the same filters, newest first, as an
+        iterator in constant memory (read in keyset pages). `tenant_id` may name several
+        tenants (any of them); `since` may be a timedelta (that long ago).
+
+        Attempts recorded after the export started are not included.
+        """
+        tenants, query = self._export_query(
+            tenant_id, pool_name, workload_name, workload_rt_id, since, until, success, grep
+        )
+        check_all(fingerprint=fingerprint)
+        query = replace(query, category=_category(category), fingerprint=fingerprint)
+        if tenants is None or len(tenants) == 1:
+            one = replace(query, tenant_id=tenants[0] if tenants else None)
+            return self._read_model.audit_iter(one)
+        each = [
+            self._read_model.audit_iter(replace(query, tenant_id=t)) for t in dict.fromkeys(tenants)
+        ]
+        return heapq.merge(*each, key=lambda a: -a.position)
+
+    def audit_csv(
+        self,
+        *,
+        tenant_id: str | Sequence[str] | None = None,
+        pool_name: str | None = None,
+        workload_name: str | None = None,
+        workload_rt_id: str | None = None,
+        since: datetime | timedelta | None = None,
+        until: datetime | None = None,
+        success: bool | None = None,
+        grep: str | None = None,
+        category: str | None = None,
+        fingerprint: str | None = None,
+    ) -> Iterator[bytes]:
+        """The attempts of `audit_iter(...)` as CSV (UTF-8 bytes) in chunks, the header row
+        first: the columns and the bytes of `audit -o csv` (see `deployledger.domain.export`),
+        streamed from one query in constant memory (PostgreSQL writes the CSV itself, with
+        `COPY ... TO STDOUT`)."""
+        tenants, query = self._export_query(
+            tenant_id, pool_name, workload_name, workload_rt_id, since, until, success, grep
+        )
+        check_all(fingerprint=fingerprint)
+        query = replace(query, category=_category(category), fingerprint=fingerprint)
+        return self._read_model.audit_csv(query, tenants)
+
+    def _export_query(
+        self,
+        tenant_id: str | Sequence[str] | None,
+        pool_name: str | None,
+        workload_name: str | None,
+        workload_rt_id: str | None,
+        since: datetime | timedelta | None,
+        until: datetime | None,
+        success: bool | None,
+        grep: str | None,
+    ) -> tuple[list[str] | None, AuditQuery]:
+        """The tenants (None: all) and the other filters of an export, checked."""
+        tenants = _tenants(tenant_id)
+        check_all(
+            pool_name=pool_name,
+            workload_name=workload_name,
+            workload_rt_id=workload_rt_id,
+            grep=grep,
+        )
+        start = _since(since, datetime.now(UTC)) if since is not None else None
+        _aware(until, "until")
+        query = AuditQuery(
+            None, pool_name, workload_name, workload_rt_id, start, until, success, grep
+        )
+        return tenants, query
+
+    def stats(
+        self,
+        *,
+        since: datetime | timedelta = timedelta(days=30),
+        until: datetime | None = None,
+        by: str = "tenant",
+        tenant_id: str | Sequence[str] | None = None,
+        pool: str | None = None,
+    ) -> list[DeliveryStats]:
+        """Delivery metrics per tenant, pool, workload or chart (`by`), over the outcomes
+        that occurred in `since <= t < until` (default: the last 30 days, until now):
+        deployment frequency, change failure rate, failed deployment recovery time,
+        deploy duration, and the overdue deploys now. See `deployledger.domain.stats` for
+        the exact definitions. Groups are sorted by key.
+        """
+        if by not in GROUPINGS:
+            raise InvalidQuery(f"by must be one of {', '.join(GROUPINGS)}, got {by!r}")
+        tenants = _tenants(tenant_id)
+        check_all(pool=pool)
+        now = datetime.now(UTC)
+        start = _since(since, now)
+        end = _aware(until, "until") or now
+        if start >= end:
+            raise InvalidQuery(
+                f"since ({start.isoformat()}) must be before until ({end.isoformat()})"
+            )
+        return self._read_model.stats(by=by, since=start, until=end, tenants=tenants, pool=pool)
 
     def read_position(self) -> int:
         """The last event position the read model has applied."""
@@ -600,13 +715,25 @@ def _category(category: str | None) -> str | None:
     return category.lower()
 
 
-def _since(since: datetime | timedelta | None) -> datetime | None:
-    if since is None:
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
         return None
-    if isinstance(since, timedelta):
-        return datetime.now(UTC) - since
-    if not isinstance(since, datetime):
-        raise InvalidQuery(f"since must be a datetime or a timedelta, got {since!r}")
-    if since.tzinfo is None:
-        raise InvalidQuery(f"since {since.isoformat()} needs a time zone")
-    return since
+    if not isinstance(value, datetime):
+        raise InvalidQuery(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidQuery(f"{name} {value.isoformat()} needs a time zone")
+    return value
+
+
+def _since(value: datetime | timedelta, now: datetime) -> datetime:
+    """A time zone-aware `since`, or a timedelta: that long before `now`."""
+    if isinstance(value, timedelta):
+        if value < timedelta(0):
+            raise InvalidQuery(f"since must not be a negative duration, got {value}")
+        try:
+            return now - value
+        except OverflowError:
+            raise InvalidQuery(f"since {value} reaches before the year 1") from None
+    checked = _aware(value, "since")
+    assert checked is not None
+    return checked

@@ -7,13 +7,14 @@ in-memory fakes. Neither port leaks a driver or eventsourcing type.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
 from deployledger.domain.failure_groups import FailureGroup, ReclassifyResult
 from deployledger.domain.records import (
+    Attempt,
     AuditPage,
     AuditQuery,
     Overdue,
@@ -21,6 +22,7 @@ from deployledger.domain.records import (
     WorkloadState,
 )
 from deployledger.domain.state import DeploymentState
+from deployledger.domain.stats import DeliveryStats
 from deployledger.domain.storeurl import StoreURL
 from deployledger.domain.workload import Workload
 from deployledger.projections.project import EventRecord
@@ -106,6 +108,23 @@ class ReadModelPort(Protocol):
 
     def reclassify(self, *, force: bool) -> ReclassifyResult:
         """Rewrite stored categories and fingerprints derived by older rules."""
+
+    def audit_iter(self, query: AuditQuery) -> Iterator[Attempt]:
+        """Every attempt matching `query`, newest first, in constant memory."""
+
+    def audit_csv(self, query: AuditQuery, tenants: Sequence[str] | None) -> Iterator[bytes]:
+        """The same as UTF-8 CSV in chunks, the header first (see `domain.export`)."""
+
+    def stats(
+        self,
+        *,
+        by: str,
+        since: datetime,
+        until: datetime,
+        tenants: Sequence[str] | None,
+        pool: str | None,
+    ) -> list[DeliveryStats]:
+        """The delivery metrics per group over `since <= occurred_at < until`."""
 
     def position(self) -> int:
         """The last event position applied."""

@@ -99,17 +99,10 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def audit(
-    conn: Connection,
-    query: AuditQuery,
-    *,
-    limit: int = 50,
-    cursor: str | None = None,
-    table: Table = deployment_attempts,
-) -> AuditPage:
-    """Attempts matching `query`, newest first; at most `limit`, after `cursor`."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidQuery(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+def audit_where(
+    conn: Connection, query: AuditQuery, table: Table = deployment_attempts
+) -> list[ColumnElement[bool]]:
+    """The conditions of `query` on the attempts table (bound parameters only)."""
     c = table.c
     where: list[ColumnElement[bool]] = []
     if query.tenant_id is not None:
@@ -137,6 +130,22 @@ def audit(
         else:
             # SQLite's LIKE folds ASCII only; casefold in Python for full Unicode.
             where.append(func.dl_contains_ci(c.status_message, needle) == 1)
+    return where
+
+
+def audit(
+    conn: Connection,
+    query: AuditQuery,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    table: Table = deployment_attempts,
+) -> AuditPage:
+    """Attempts matching `query`, newest first; at most `limit`, after `cursor`."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidQuery(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+    c = table.c
+    where = audit_where(conn, query, table)
     if cursor is not None:
         where.append(c.position < decode_cursor(cursor))
     stmt = select(table).where(and_(True, *where)).order_by(c.position.desc()).limit(limit + 1)

@@ -4,13 +4,14 @@ queries and rebuild, on its own engine (the event store's database, or another o
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
 from deployledger.domain.failure_groups import FailureGroup, ReclassifyResult
 from deployledger.domain.records import (
+    Attempt,
     AuditPage,
     AuditQuery,
     Overdue,
@@ -18,8 +19,15 @@ from deployledger.domain.records import (
     WorkloadState,
 )
 from deployledger.domain.state import DeploymentState
+from deployledger.domain.stats import DeliveryStats
 from deployledger.domain.storeurl import StoreURL
-from deployledger.store import queries, queries_asof, queries_failures
+from deployledger.store import (
+    queries,
+    queries_asof,
+    queries_export,
+    queries_failures,
+    queries_insights,
+)
 from deployledger.store.database import make_engine
 from deployledger.store.errors import translated
 from deployledger.store.eventstore import EventStore
@@ -111,6 +119,31 @@ class ReadModel:
         self.catch_up()
         with translated(self.url):
             return queries_failures.reclassify(self.engine, force=force)
+
+    def audit_iter(self, query: AuditQuery) -> Iterator[Attempt]:
+        self.catch_up()
+        with translated(self.url):
+            yield from queries_insights.audit_iter(self.engine, query)
+
+    def audit_csv(self, query: AuditQuery, tenants: Sequence[str] | None) -> Iterator[bytes]:
+        self.catch_up()
+        with translated(self.url):
+            yield from queries_export.audit_csv(self.engine, query, tenants)
+
+    def stats(
+        self,
+        *,
+        by: str,
+        since: datetime,
+        until: datetime,
+        tenants: Sequence[str] | None,
+        pool: str | None,
+    ) -> list[DeliveryStats]:
+        self.catch_up()
+        with translated(self.url):
+            return queries_insights.stats(
+                self.engine, by=by, since=since, until=until, tenants=tenants, pool=pool
+            )
 
     def position(self) -> int:
         return self.runner.position()

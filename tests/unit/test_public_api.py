@@ -39,6 +39,8 @@ EXPORTED = [
     "FAILURE_CATEGORIES",
     "Attempt",
     "AuditPage",
+    "DayCount",
+    "DeliveryStats",
     "DeployLedgerError",
     "DeploymentState",
     "FailureGroup",
@@ -81,6 +83,18 @@ LEDGER_METHODS = {
         "cursor: str | None = None, category: str | None = None, "
         "fingerprint: str | None = None) -> AuditPage"
     ),
+    "audit_csv": (
+        "(self, *, tenant_id: str | Sequence[str] | None = None, pool_name: str | None = None, "
+        "workload_name: str | None = None, workload_rt_id: str | None = None, "
+        "since: datetime | timedelta | None = None, until: datetime | None = None, "
+        "success: bool | None = None, grep: str | None = None) -> Iterator[bytes]"
+    ),
+    "audit_iter": (
+        "(self, *, tenant_id: str | Sequence[str] | None = None, pool_name: str | None = None, "
+        "workload_name: str | None = None, workload_rt_id: str | None = None, "
+        "since: datetime | timedelta | None = None, until: datetime | None = None, "
+        "success: bool | None = None, grep: str | None = None) -> Iterator[Attempt]"
+    ),
     "catch_up": "(self) -> int",
     "close": "(self) -> None",
     "current": (
@@ -121,6 +135,12 @@ LEDGER_METHODS = {
     "reclassify": "(self, *, force: bool = False) -> ReclassifyResult",
     "record": "(self, message: MessageInput) -> Receipt",
     "record_many": "(self, messages: Iterable[MessageInput]) -> list[Receipt]",
+    "stats": (
+        "(self, *, since: datetime | timedelta = datetime.timedelta(days=30), "
+        "until: datetime | None = None, by: str = tenant, "
+        "tenant_id: str | Sequence[str] | None = None, pool: str | None = None) "
+        "-> list[DeliveryStats]"
+    ),
     "timeline": (
         "(self, tenant_id: str, workload_rt_id: str, limit: int | None = None) "
         "-> list[TimelineEntry]"
@@ -175,6 +195,12 @@ ANSWER_FIELDS = {
         "chart_version requested_at age progress_message"
     ),
     "AuditPage": "items next_cursor",
+    "DayCount": "day successes failures",
+    "DeliveryStats": (
+        "by key name since until successes failures deployment_frequency "
+        "change_failure_rate recoveries recovery_median recovery_p90 unrecovered "
+        "duration_median duration_p90 overdue days"
+    ),
     "TokenGrant": "token_id name tenants admin scopes created_at revoked_at",
     "RebuildResult": "events position workloads attempts",
     "FailureGroup": (
