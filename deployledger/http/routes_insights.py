@@ -43,7 +43,28 @@ class DayCount(BaseModel):
 class DeliveryStats(BaseModel):
     """The delivery metrics of one group (`deployledger stats --json`); times in seconds."""
 
-    model_config = schemas._examples()
+    model_config = schemas._examples(
+        {
+            "by": "workload",
+            "key": "acme-prod/64f1c0ffee0000000000beef",
+            "name": "checkout-api",
+            "since": "2026-10-31T12:00:00+00:00",
+            "until": "2026-11-30T12:00:00+00:00",
+            "outcomes": 120,
+            "successes": 108,
+            "failures": 12,
+            "deploymentFrequencyPerDay": 3.6,
+            "changeFailureRate": 0.1,
+            "recoveries": 9,
+            "recoveryMedianSeconds": 1260.0,
+            "recoveryP90Seconds": 7200.0,
+            "unrecovered": 1,
+            "durationMedianSeconds": 48.5,
+            "durationP90Seconds": 181.2,
+            "overdue": 0,
+            "days": [{"day": "2026-11-30", "successes": 12, "failures": 1}],
+        }
+    )
     by: Literal["tenant", "pool", "workload", "chart"]
     key: str | None
     name: str | None

@@ -12,10 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from http_support import Tokens, bearer, in_process, problem_of
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import BaseModel
 from support import report, request
 
 from deployledger import Ledger
-from deployledger.http import ServeSettings, create_app, schemas
+from deployledger.http import ServeSettings, create_app, routes_failures, routes_insights, schemas
 
 UNREACHABLE = "postgresql://app@127.0.0.1:1/ledger?connect_timeout=2"
 
@@ -183,7 +184,13 @@ def test_openapi_has_an_example_for_every_schema_and_each_example_fits(
     assert "HTTPValidationError" not in components
     for name, schema in components.items():
         assert schema.get("examples"), f"{name} has no example"
-        model = getattr(schemas, name)
+        models = {
+            getattr(m, name)
+            for m in (schemas, routes_failures, routes_insights)
+            if isinstance(getattr(m, name, None), type) and issubclass(getattr(m, name), BaseModel)
+        }
+        assert len(models) == 1, f"{name}: {len(models)} models"
+        model = models.pop()
         for example in schema["examples"]:
             model.model_validate(example)  # an example that does not fit its schema fails
     expected = {
@@ -203,6 +210,9 @@ def test_openapi_has_an_example_for_every_schema_and_each_example_fits(
         "UndeployMessage",
         "Health",
         "Readiness",
+        "FailureGroupOut",
+        "DeliveryStats",
+        "DayCount",
     }
     assert expected <= set(components)
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
@@ -224,6 +234,9 @@ def test_openapi_describes_every_operation_its_statuses_and_parameters(
         ("GET", "/v1/workloads/{tenant}/{rtId}/history"),
         ("GET", "/v1/audit"),
         ("GET", "/v1/overdue"),
+        ("GET", "/v1/failures"),
+        ("GET", "/v1/stats"),
+        ("GET", "/v1/audit/export"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("GET", "/metrics"),
