@@ -87,13 +87,15 @@ LEDGER_METHODS = {
         "(self, *, tenant_id: str | Sequence[str] | None = None, pool_name: str | None = None, "
         "workload_name: str | None = None, workload_rt_id: str | None = None, "
         "since: datetime | timedelta | None = None, until: datetime | None = None, "
-        "success: bool | None = None, grep: str | None = None) -> Iterator[bytes]"
+        "success: bool | None = None, grep: str | None = None, category: str | None = None, "
+        "fingerprint: str | None = None) -> Iterator[bytes]"
     ),
     "audit_iter": (
         "(self, *, tenant_id: str | Sequence[str] | None = None, pool_name: str | None = None, "
         "workload_name: str | None = None, workload_rt_id: str | None = None, "
         "since: datetime | timedelta | None = None, until: datetime | None = None, "
-        "success: bool | None = None, grep: str | None = None) -> Iterator[Attempt]"
+        "success: bool | None = None, grep: str | None = None, category: str | None = None, "
+        "fingerprint: str | None = None) -> Iterator[Attempt]"
     ),
     "catch_up": "(self) -> int",
     "close": "(self) -> None",
