@@ -26,6 +26,8 @@ MEASUREMENTS = (
     "failures",
     "http",
     "export",
+    "record-log",
+    "verify",
 )
 
 
@@ -59,6 +61,8 @@ class Config:
     failures_sizes: tuple[int, int] = (10_000, 1_000_000)  # attempts, small and large store
     export_rows: int = 1_000_000  # matching attempts `audit --all` exports
     export_runs: int = 3  # timed runs of each export and of its floor
+    log_events: int = 1_000_000  # reports in the store `verify` checks
+    log_runs: int = 3  # timed runs of verify and of its floor
     budget: float = 3_000.0  # seconds for the read-model suite; larger sizes are skipped
     quick: bool = False
 
@@ -82,5 +86,7 @@ class Config:
             failures_sizes=(10_000, 50_000),
             export_rows=20_000,
             export_runs=2,
+            log_events=20_000,
+            log_runs=2,
             quick=True,
         )

@@ -1,4 +1,4 @@
-"""`python -m bench [writes|readmodel|http|export|all]`: run the benchmarks, print the README's
+"""`python -m bench [writes|readmodel|http|export|log|all]`: run the benchmarks, print the README's
 tables, write them with per-run details to bench/results/<suite>.md."""
 
 from __future__ import annotations
@@ -24,9 +24,16 @@ from bench import (
     report,
     writes,
 )
+from bench import log as ledger_log
 from bench.stores import check_postgres, postgres_settings, redact
 
-SUITES = {"writes": "Writes", "readmodel": "Read model", "http": "HTTP", "export": "Export"}
+SUITES = {
+    "writes": "Writes",
+    "readmodel": "Read model",
+    "http": "HTTP",
+    "export": "Export",
+    "log": "Tamper-evident log",
+}
 
 
 def _positive(text: str) -> int:
@@ -74,6 +81,8 @@ def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
     p.add_argument("--failures-sizes", type=_fleets, help=sizes)
     p.add_argument("--export-rows", type=_positive, help="attempts audit --all exports (1M)")
     p.add_argument("--export-runs", type=_positive, help="timed runs of each export (3)")
+    p.add_argument("--log-events", type=_positive, help="reports in the store verify checks (1M)")
+    p.add_argument("--log-runs", type=_positive, help="timed runs of verify and its floor (3)")
     p.add_argument("--budget", type=float, help="seconds for the read-model suite (3000)")
     p.add_argument("--seed", type=int, help="of the generated reports (3)")
     env = os.environ.get("DEPLOYLEDGER_BENCH_POSTGRES") or os.environ.get(
@@ -132,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                 results += http.run(cfg, backend, log)
             elif name == "export":
                 results += export.run(cfg, backend, log)
+            elif name == "log":
+                results += ledger_log.run(cfg, backend, log)
             else:
                 deadline = t0 + cfg.budget * n / len(cfg.backends)
                 results += readmodel.run(cfg, backend, log, deadline)

@@ -6,6 +6,7 @@ Each module adds its commands to the group in `app`; importing them here registe
 from deployledger.cli import (
     audit,
     failures,
+    log,
     maintenance,
     overdue,
     record,
@@ -20,6 +21,7 @@ __all__ = [
     "audit",
     "cli",
     "failures",
+    "log",
     "main",
     "maintenance",
     "overdue",

@@ -16,6 +16,9 @@ import click
 
 from deployledger import (
     DeployLedgerError,
+    InvalidBundle,
+    InvalidCheckpoint,
+    InvalidKey,
     InvalidQuery,
     InvalidReport,
     InvalidStoreURL,
@@ -117,7 +120,16 @@ def main(argv: list[str] | None = None) -> Any:
         _fail(scrub(message), EXIT_INVALID if e.exit_code == 2 else EXIT_ERROR)
     except click.exceptions.Abort:
         _fail("aborted", 130)
-    except (InvalidReport, InvalidStoreURL, InvalidQuery, SchemaMissing, StoreMisconfigured) as e:
+    except (
+        InvalidReport,
+        InvalidStoreURL,
+        InvalidQuery,
+        SchemaMissing,
+        StoreMisconfigured,
+        InvalidCheckpoint,
+        InvalidKey,
+        InvalidBundle,
+    ) as e:
         _fail(scrub(str(e)), EXIT_INVALID)
     except StoreUnavailable as e:
         _fail(scrub(str(e)), EXIT_UNAVAILABLE)

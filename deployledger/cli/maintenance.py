@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import click
 
-from deployledger.cli import output
+from deployledger.cli import log, output
 from deployledger.cli.app import Settings, cli, pass_settings
 
 
@@ -30,9 +30,42 @@ from deployledger.cli.app import Settings, cli, pass_settings
     help="With --follow: look for new events at least this often (PostgreSQL also "
     "wakes on each new event).",
 )
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="With --follow: write a checkpoint of the log after every N new events.",
+)
+@click.option(
+    "--checkpoint-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="M",
+    help="With --follow: write a checkpoint M minutes after the last one, if the log grew.",
+)
+@click.option(
+    "--checkpoint-key", metavar="FILE", help="Sign those checkpoints with this private key."
+)
+@click.option("--origin", default="deployledger", show_default=True, help="The log's name.")
 @pass_settings
-def project(settings: Settings, follow: bool, poll_interval: float) -> None:
-    """Bring the read model up to date (once, or continuously with --follow)."""
+def project(
+    settings: Settings,
+    follow: bool,
+    poll_interval: float,
+    checkpoint_every: int | None,
+    checkpoint_minutes: float | None,
+    checkpoint_key: str | None,
+    origin: str,
+) -> None:
+    """Bring the read model up to date (once, or continuously with --follow), and the
+    tamper-evident log with it; with --follow, optionally write checkpoints as it goes."""
+    scheduled = checkpoint_every is not None or checkpoint_minutes is not None
+    if not follow and (scheduled or checkpoint_key):
+        raise click.UsageError(
+            "--checkpoint-every/--checkpoint-minutes/--checkpoint-key need --follow"
+        )
+    if checkpoint_key and not scheduled:
+        raise click.UsageError("--checkpoint-key needs --checkpoint-every or --checkpoint-minutes")
+    key = log.signing_key(checkpoint_key, origin)
     with settings.ledger() as ledger:
         if not follow:
             applied = ledger.catch_up()
@@ -47,6 +80,13 @@ def project(settings: Settings, follow: bool, poll_interval: float) -> None:
             on_standby=lambda: click.echo("standing by: another follower is active", err=True),
             on_leader=lambda: click.echo(
                 "following (leader); stop with Ctrl-C or SIGTERM", err=True
+            ),
+            checkpoint_every=checkpoint_every,
+            checkpoint_minutes=checkpoint_minutes,
+            checkpoint_key=key,
+            checkpoint_origin=origin,
+            on_checkpoint=lambda made: click.echo(
+                f"checkpoint of {made.checkpoint.size} events:\n{made.text()}", err=True
             ),
         )
         click.echo(f"stopped at position {ledger.read_position()}", err=True)

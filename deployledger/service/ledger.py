@@ -12,6 +12,7 @@ The logic here (duplicates, the optimistic retry, the cache) runs over two ports
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import random
 import threading
@@ -23,9 +24,16 @@ from types import TracebackType
 from typing import Self
 from uuid import UUID
 
+from deployledger.domain.checkpoints import (
+    SignedCheckpoint,
+    SigningKey,
+    VerifierKey,
+    parse_checkpoint,
+)
 from deployledger.domain.failure_groups import FailureGroup, ReclassifyResult
 from deployledger.domain.failures import CATEGORIES
 from deployledger.domain.inbox import Message, MessageInput, parse_messages
+from deployledger.domain.logreport import InclusionProof, VerifyReport
 from deployledger.domain.records import (
     Attempt,
     AuditPage,
@@ -43,12 +51,13 @@ from deployledger.domain.storeurl import StoreURL
 from deployledger.domain.workload import Workload, workload_id
 from deployledger.errors import (
     IdempotencyConflict,
+    InvalidCheckpoint,
     InvalidQuery,
     Problem,
     WorkloadNotFound,
     WriteConflict,
 )
-from deployledger.service import answers
+from deployledger.service import answers, logbook
 from deployledger.service.cache import DEFAULT_CACHE_SIZE, WorkloadCache
 from deployledger.service.filters import check_all
 from deployledger.service.ports import EventStorePort, Positions, ReadModelPort
@@ -661,20 +670,139 @@ class Ledger:
         poll_interval: float = 1.0,
         on_leader: Callable[[], None] | None = None,
         on_standby: Callable[[], None] | None = None,
+        checkpoint_every: int | None = None,
+        checkpoint_minutes: float | None = None,
+        checkpoint_key: SigningKey | None = None,
+        checkpoint_origin: str = logbook.DEFAULT_ORIGIN,
+        on_checkpoint: Callable[[SignedCheckpoint], None] | None = None,
     ) -> None:
         """Keep the read model live until `stop` is set (see `deployledger project --follow`).
 
         On PostgreSQL one follower at a time is active: `on_standby()` is called once if
         another holds the lock when this one starts, and `on_leader()` once this one is
         active (at once on SQLite, where followers poll side by side).
+
+        The active follower writes a checkpoint (signed with `checkpoint_key` if given)
+        once `checkpoint_every` new events were logged, or `checkpoint_minutes` after the
+        last one if the log grew since; `on_checkpoint(checkpoint)` is called for each.
         """
+        schedule = logbook.Schedule(checkpoint_every, checkpoint_minutes)
+        logbook.check_origin(checkpoint_origin)
+
+        def tick() -> None:
+            if schedule.due():
+                made = self.checkpoint(key=checkpoint_key, origin=checkpoint_origin)
+                schedule.done()
+                if on_checkpoint is not None:
+                    on_checkpoint(made)
+
+        def on_batch(applied: int, position: int) -> None:
+            schedule.logged(applied)
+            tick()
+
+        active = schedule.active
         self._read_model.follow(
-            stop, poll_interval=poll_interval, on_leader=on_leader, on_standby=on_standby
+            stop,
+            poll_interval=poll_interval,
+            on_leader=on_leader,
+            on_standby=on_standby,
+            on_batch=on_batch if active else None,
+            on_idle=tick if active else None,
         )
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> RebuildResult:
-        """Rebuild the read model from every event beside the live one, verify, switch."""
+        """Rebuild the read model from every event beside the live one, verify, switch.
+
+        The tamper-evident log is brought up to date too, and recomputed from the events
+        if its tables were emptied or lost rows."""
         return self._read_model.rebuild(progress)
+
+    # -- the tamper-evident log --------------------------------------------------------
+
+    def checkpoint(
+        self, *, key: SigningKey | None = None, origin: str = logbook.DEFAULT_ORIGIN
+    ) -> SignedCheckpoint:
+        """Bring the log up to date and store a checkpoint of it (origin, tree size, root
+        hash, time), signed with `key` when given. Publish `.text()` somewhere the
+        database's owner cannot rewrite. Raises `InvalidCheckpoint` for a bad origin."""
+        self._read_model.catch_up()
+        return logbook.make_checkpoint(
+            self._read_model.log, key=key, origin=origin, now=datetime.now(UTC)
+        )
+
+    def checkpoints(self) -> list[SignedCheckpoint]:
+        """Every stored checkpoint, oldest first (unreadable ones are left to `verify`)."""
+        found = []
+        for row in self._read_model.log.checkpoints():
+            with contextlib.suppress(InvalidCheckpoint):
+                found.append(parse_checkpoint(row.note))
+        return found
+
+    def verify(
+        self,
+        checkpoints: Iterable[str | SignedCheckpoint] = (),
+        *,
+        keys: Iterable[VerifierKey] = (),
+    ) -> VerifyReport:
+        """Recompute the log from every event and check it: the log's own tables, every
+        stored checkpoint and each of `checkpoints` (published ones, as note text or
+        parsed), their signatures by `keys`. `report.problems` names each change and the
+        position it starts at; `report.intact` is true when there is none. Raises
+        `InvalidCheckpoint` for a checkpoint text that cannot be read."""
+        given = [
+            (f"checkpoint {i + 1}", c if isinstance(c, SignedCheckpoint) else parse_checkpoint(c))
+            for i, c in enumerate(checkpoints)
+        ]
+        self._read_model.catch_up()
+        return logbook.verify(self._read_model.log, given, list(keys))
+
+    def prove(
+        self,
+        tenant_id: str,
+        workload_rt_id: str,
+        attempt: int,
+        *,
+        checkpoint: str | SignedCheckpoint | None = None,
+    ) -> InclusionProof:
+        """The inclusion proof of attempt number `attempt` of the workload: its event's
+        leaf, leaf index and audit path, against `checkpoint` (default: the latest stored
+        one). Raises `InvalidQuery` for an unknown attempt, `LogError` when there is no
+        checkpoint, or the attempt is newer than it, or the log does not match it."""
+        check_all(tenant_id=tenant_id, workload_rt_id=workload_rt_id)
+        if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+            raise InvalidQuery(f"attempt must be a positive integer, not {attempt!r}")
+        self._read_model.catch_up()
+        return logbook.prove(
+            self._read_model.log, tenant_id, workload_rt_id, attempt, _signed(checkpoint)
+        )
+
+    def export_bundle(
+        self,
+        tenant_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        checkpoint: str | SignedCheckpoint | None = None,
+    ) -> tuple[str, int, int]:
+        """An offline audit bundle (JSON text): the tenant's attempts recorded in
+        [since, until) in canonical form, each with its inclusion proof, and the
+        checkpoint (default: the latest stored one) they are proven against. Returns
+        (bundle, attempts in it, attempts left out as newer than the checkpoint).
+        Check it with `verify_bundle`, with no database."""
+        check_all(tenant_id=tenant_id)
+        start, end = _aware(since, "since"), _aware(until, "until")
+        if start is not None and end is not None and start >= end:
+            raise InvalidQuery("since must be before until")
+        self._read_model.catch_up()
+        return logbook.export_bundle(
+            self._read_model.log, tenant_id, start, end, _signed(checkpoint)
+        )
+
+
+def _signed(checkpoint: str | SignedCheckpoint | None) -> SignedCheckpoint | None:
+    if checkpoint is None or isinstance(checkpoint, SignedCheckpoint):
+        return checkpoint
+    return parse_checkpoint(checkpoint)
 
 
 def _tenants(tenant_id: object) -> list[str] | None:

@@ -7,12 +7,13 @@ in-memory fakes. Neither port leaks a driver or eventsourcing type.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
 from deployledger.domain.failure_groups import FailureGroup, ReclassifyResult
+from deployledger.domain.logreport import LogStatus, Recomputed, StoredCheckpoint, Tampering
 from deployledger.domain.records import (
     Attempt,
     AuditPage,
@@ -142,12 +143,68 @@ class ReadModelPort(Protocol):
         poll_interval: float,
         on_leader: Callable[[], None] | None = None,
         on_standby: Callable[[], None] | None = None,
+        on_batch: Progress | None = None,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         """Keep the tables live until `stop` is set; say when this follower stands by
-        (another is active) and when it leads."""
+        (another is active) and when it leads; call `on_batch(applied, position)` after
+        each batch and `on_idle()` after each round of catching up."""
 
     def rebuild(self, progress: Progress | None) -> RebuildResult:
         """Rebuild beside the live tables, verify, switch."""
 
+    @property
+    def log(self) -> LogPort:
+        """The tamper-evident log kept beside the read model."""
+
     def close(self) -> None:
         """Release every connection."""
+
+
+class LogPort(Protocol):
+    """The tamper-evident log's storage: its state, checkpoints, leaves, and the events
+    recomputed into a tree."""
+
+    def sync(self) -> LogStatus:
+        """Bring the log up to the read model's position (unless its tables were emptied
+        after a checkpoint); return its state."""
+
+    def status(self) -> LogStatus:
+        """The stored log as it is."""
+
+    def write_checkpoint(
+        self, note_for: Callable[[int, bytes], tuple[str, datetime, str]]
+    ) -> StoredCheckpoint:
+        """Sync, then store the note `note_for(size, root)` builds, in one transaction."""
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Every stored checkpoint, oldest first."""
+
+    def max_event_position(self) -> int:
+        """The highest event position stored."""
+
+    def recompute(self, upto: int, sizes: Collection[int]) -> Recomputed:
+        """The tree over the events at positions <= `upto`, with the root at each size."""
+
+    def locate(self, upto: int, *, leaves_damaged: bool) -> list[Tampering]:
+        """Every difference between those events and the logged leaves."""
+
+    def attempt_positions(
+        self,
+        tenant_id: str,
+        *,
+        workload_rt_id: str | None = None,
+        attempt: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[int]:
+        """Positions of a tenant's outcome events matching the filters, in order."""
+
+    def leaf_indexes(self, positions: list[int]) -> dict[int, int]:
+        """The leaf index of each of these positions the log holds."""
+
+    def leaf_hashes(self, size: int) -> list[bytes]:
+        """The stored hashes of the first `size` leaves."""
+
+    def leaves_at(self, positions: list[int]) -> dict[int, bytes]:
+        """The canonical leaf bytes of the events stored at these positions."""

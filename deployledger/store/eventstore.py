@@ -18,6 +18,7 @@ from eventsourcing import persistence as es
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
+from psycopg.rows import tuple_row
 from sqlalchemy import Engine
 
 from deployledger.domain.storeurl import StoreURL
@@ -172,10 +173,10 @@ class EventStore:
                 table = f'"{self.url.schema}"."{events_table(self.url)}"'
                 text = template.format(events=table, position="notification_id")
                 pg = cast(PostgresDatastore, datastore)
-                with pg.get_connection() as conn, conn.cursor() as cur:
+                with pg.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
                     limit_all = tuple(None if p == -1 else p for p in params)
                     cur.execute(text.replace("?", "%s"), limit_all, prepare=True)
-                    return [tuple(row.values()) for row in cur.fetchall()]
+                    return cur.fetchall()
             text = template.format(events=events_table(self.url), position="rowid")
             lite = cast(SQLiteDatastore, datastore)
             with lite.transaction(commit=False) as cur:
@@ -198,11 +199,29 @@ def read_after(store: EventStore, position: int, limit: int) -> list[EventRecord
     Gaps in the positions (PostgreSQL sequences skip on failed inserts) are simply passed
     over: the recorder's table lock makes insert order equal commit order.
     """
-    rows = store.query(
+    return records_of_rows(store, rows_after(store, position, limit))
+
+
+def rows_after(
+    store: EventStore, position: int, limit: int, *, upto: int | None = None
+) -> list[tuple[Any, ...]]:
+    """Up to `limit` stored events after global `position` (and at or before `upto`), in
+    order, as stored: (position, originator id, version, topic, state bytes)."""
+    if upto is None:
+        return store.query(
+            "SELECT {position}, originator_id, originator_version, topic, state FROM {events} "
+            "WHERE {position} > ? ORDER BY {position} LIMIT ?",
+            (position, limit),
+        )
+    return store.query(
         "SELECT {position}, originator_id, originator_version, topic, state FROM {events} "
-        "WHERE {position} > ? ORDER BY {position} LIMIT ?",
-        (position, limit),
+        "WHERE {position} > ? AND {position} <= ? ORDER BY {position} LIMIT ?",
+        (position, upto, limit),
     )
+
+
+def records_of_rows(store: EventStore, rows: list[tuple[Any, ...]]) -> list[EventRecord]:
+    """Stored-event rows (as `rows_after` returns them) decoded for projections."""
     return _records(store, rows)
 
 

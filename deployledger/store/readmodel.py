@@ -31,6 +31,7 @@ from deployledger.store import (
 from deployledger.store.database import make_engine
 from deployledger.store.errors import translated
 from deployledger.store.eventstore import EventStore
+from deployledger.store.logbook import LogBook
 from deployledger.store.rebuild import rebuild
 from deployledger.store.runner import ProjectionRunner
 
@@ -58,6 +59,11 @@ class ReadModel:
     @property
     def engine(self) -> Engine:
         return self.runner.engine
+
+    @property
+    def log(self) -> LogBook:
+        """The tamper-evident log kept beside this read model."""
+        return LogBook(self._events, self.engine)
 
     def close(self) -> None:
         if self._runner is not None:
@@ -161,9 +167,16 @@ class ReadModel:
         poll_interval: float,
         on_leader: Callable[[], None] | None = None,
         on_standby: Callable[[], None] | None = None,
+        on_batch: Progress | None = None,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self.runner.follow(
-            stop, poll_interval=poll_interval, on_leader=on_leader, on_standby=on_standby
+            stop,
+            poll_interval=poll_interval,
+            on_leader=on_leader,
+            on_standby=on_standby,
+            on_batch=on_batch,
+            on_idle=on_idle,
         )
 
     def rebuild(self, progress: Progress | None) -> RebuildResult:

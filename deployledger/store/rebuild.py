@@ -20,6 +20,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from deployledger.domain.records import RebuildResult
 from deployledger.errors import RebuildFailed
+from deployledger.store import logtree
 from deployledger.store.errors import translated
 from deployledger.store.eventstore import EventStore, attempt_counts, read_after
 from deployledger.store.queries_failures import record_version
@@ -113,6 +114,10 @@ def _switch(events: EventStore, engine: Engine, tables: ReadModelTables) -> tupl
         while records := read_after(events, position, 5000):
             apply_records(conn, tables, records)
             position = records[-1].position
+        # The log is not rebuilt (its leaves do not depend on the projection), only brought
+        # up to the new live position, and recomputed from the events if its tables were
+        # emptied or lost rows.
+        logtree.repair(conn, events, position)
         workloads = conn.execute(select(func.count()).select_from(tables.states)).scalar_one()
         attempts = conn.execute(select(func.count()).select_from(tables.attempts)).scalar_one()
         if conn.dialect.name == "postgresql":

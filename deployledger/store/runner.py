@@ -14,19 +14,20 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from psycopg import sql as psql
-from sqlalchemy import Connection, DateTime, Engine, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from deployledger.errors import ProjectionBehind
 from deployledger.projections.project import EventRecord, project
+from deployledger.store import logtree
 from deployledger.store.application import events_table
+from deployledger.store.bulk import bulk_insert
 from deployledger.store.database import engine_url, pg_connect
 from deployledger.store.errors import translated
-from deployledger.store.eventstore import EventStore, read_after
+from deployledger.store.eventstore import EventStore, records_of_rows, rows_after
+from deployledger.store.logtree import hash_rows
 from deployledger.store.tables import (
     deployment_attempts,
     lifecycle_events,
@@ -66,7 +67,12 @@ LIVE_TABLES = ReadModelTables(
 
 
 class ProjectionRunner:
-    """Catch up, follow, and wait for positions on one set of read-model tables."""
+    """Catch up, follow, and wait for positions on one set of read-model tables.
+
+    The live runner also appends each batch to the tamper-evident log; `keeps_log = False`
+    turns that off (for the benchmark that measures what the log costs)."""
+
+    keeps_log = True
 
     def __init__(
         self,
@@ -132,14 +138,15 @@ class ProjectionRunner:
             position = lock_position(conn, self.tables.name)
             if until is not None and position >= until:
                 return 0, position
-            records = read_after(self.events, position, self._limit)
+            rows = rows_after(self.events, position, self._limit, upto=until)
+            records = records_of_rows(self.events, rows)
             self._resize(records)
-            if until is not None:
-                records = [r for r in records if r.position <= until]
             if not records:
                 return 0, position
             apply_records(conn, self.tables, records)
             last = records[-1].position
+            if self.keeps_log and self.tables.name == LIVE:  # the log moves with live tracking
+                logtree.advance(conn, self.events, last, logtree.Batch(position, hash_rows(rows)))
             conn.execute(
                 update(projection_tracking)
                 .where(projection_tracking.c.name == self.tables.name)
@@ -172,8 +179,10 @@ class ProjectionRunner:
         on_batch: Callable[[int, int], None] | None = None,
         on_leader: Callable[[], None] | None = None,
         on_standby: Callable[[], None] | None = None,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
-        """Keep the read model live until `stop` is set.
+        """Keep the read model live until `stop` is set. `on_idle()` is called after each
+        round of catching up (new events applied or not).
 
         PostgreSQL: only the holder of an advisory lock follows; others wait and take over
         when it dies (`on_standby()` is called once if it must wait, `on_leader()` once it
@@ -188,6 +197,8 @@ class ProjectionRunner:
                 on_leader()
             while not stop.is_set():
                 self.catch_up(progress=on_batch)
+                if on_idle is not None:
+                    on_idle()
                 _wait_for_news(listener, stop, poll_interval)
 
     @contextmanager
@@ -304,33 +315,3 @@ def add_pools(conn: Connection, table: Table, pools: set[tuple[str, str, str]]) 
         conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)
     else:
         conn.execute(insert(table).prefix_with("OR IGNORE"), rows)
-
-
-def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Append rows through the driver, inside the connection's transaction: COPY on
-    PostgreSQL, executemany on SQLite (in SQLAlchemy's own storage format for timestamps).
-    Per-row statement building in SQLAlchemy costs more than the database work here."""
-    columns = [c.name for c in table.columns]
-    raw = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        copy_sql = psql.SQL("COPY {} ({}) FROM STDIN").format(
-            psql.Identifier(table.name), psql.SQL(", ").join(map(psql.Identifier, columns))
-        )
-        with raw.cursor() as cur, cur.copy(copy_sql) as copy:  # type: ignore[union-attr]
-            for row in rows:
-                copy.write_row([row[c] for c in columns])
-        return
-    marks = ", ".join("?" * len(columns))
-    names = ", ".join(f'"{c}"' for c in columns)
-    stamps = {i for i, c in enumerate(table.columns) if isinstance(c.type, DateTime)}
-    values = [[row[c] for c in columns] for row in rows]
-    for value in values:
-        for i in stamps:
-            if value[i] is not None:
-                value[i] = _sqlite_time(value[i])
-    raw.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', values)  # type: ignore[union-attr]
-
-
-def _sqlite_time(value: datetime) -> str:
-    # SQLAlchemy's storage format for SQLite DateTime columns, in UTC.
-    return value.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")[:26]

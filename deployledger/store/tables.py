@@ -269,6 +269,38 @@ api_tokens = Table(
     Column("revoked_at", DateTime(timezone=True)),
 )
 
+# The tamper-evident log (issue 11): an RFC 9162 Merkle tree over every stored event, kept
+# by the projection runner in the same transaction as its tracking position. Not part of the
+# read model: a rebuild only advances it. `log_state` holds the compact frontier (one hash
+# per set bit of the size), `log_leaves` each event's leaf hash (to locate a change), and
+# `log_checkpoints` the signed checkpoint notes, the note text being the record.
+log_state = Table(
+    "log_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("frontier", LargeBinary, nullable=False),
+)
+
+log_leaves = Table(
+    "log_leaves",
+    metadata,
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("position", BigInteger, nullable=False, unique=True),
+    Column("leaf_hash", LargeBinary, nullable=False),
+)
+
+log_checkpoints = Table(
+    "log_checkpoints",
+    metadata,
+    Column("checkpoint_id", Integer, primary_key=True, autoincrement=True),
+    Column("origin", ID, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("note", Text, nullable=False),
+)
+
 READ_MODEL_TABLES = (
     "workload_state",
     "deployment_attempts",

@@ -307,8 +307,8 @@ class TestPackaging:
         assert Path(runner.HERE) == package / "migrations"
         script = ScriptDirectory(str(runner.HERE))
         revisions = {r.revision for r in script.walk_revisions()}
-        assert revisions == {"0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"}
-        assert head() == "0008"
+        assert revisions == {"0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"}
+        assert head() == "0009"
 
     def test_every_migration_file_is_matched_by_the_package_data_of_the_wheel(self) -> None:
         config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))

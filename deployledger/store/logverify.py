@@ -1,0 +1,179 @@
+"""Recompute the log from the events, and find where the events and the logged leaves part.
+
+`scan` streams every event once (hash, append to a frontier) and keeps the root at each
+size asked for: the checkpoints' sizes. `locate` runs only when something disagreed: it
+walks the events and the stored leaves side by side, by position, and names each change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Iterator
+from typing import Any
+
+from sqlalchemy import Engine
+
+from deployledger.domain.logleaf import leaf_bytes
+from deployledger.domain.logreport import Recomputed, Tampering
+from deployledger.domain.merkle import EMPTY_ROOT, Frontier
+from deployledger.store.eventstore import EventStore, rows_after
+from deployledger.store.logstore import stored_leaves
+from deployledger.store.logtree import Leaf, hash_rows, id_bytes
+
+CHUNK = 20_000
+MAX_PAIRED = 400  # changed positions compared pairwise to recognise moved events
+
+
+def scan(events: EventStore, upto: int, sizes: Collection[int]) -> Recomputed:
+    """Hash every event at positions <= `upto` into a fresh tree; note the root at each of
+    `sizes` (sizes beyond the events are simply absent from `roots`)."""
+    wanted = set(sizes)
+    result = Recomputed(0, EMPTY_ROOT, 0)
+    if 0 in wanted:
+        result.roots[0] = EMPTY_ROOT
+        result.last_positions[0] = 0
+    after = {s + 1 for s in wanted}
+    frontier = Frontier()
+    append = frontier.append
+    size = 0
+    position = 0
+    while rows := rows_after(events, position, CHUNK, upto=upto):
+        for at, digest in hash_rows(rows):
+            append(digest)
+            size += 1
+            if size in wanted:
+                result.roots[size] = frontier.root()
+                result.last_positions[size] = at
+            if size in after:
+                result.next_positions[size - 1] = at
+        position = rows[-1][0]
+    result.size, result.root, result.position = size, frontier.root(), position
+    return result
+
+
+def _event_leaves(events: EventStore, upto: int) -> Iterator[Leaf]:
+    position = 0
+    while rows := rows_after(events, position, CHUNK, upto=upto):
+        yield from hash_rows(rows)
+        position = rows[-1][0]
+
+
+def _logged_leaves(events: EventStore, engine: Engine) -> Iterator[Leaf]:
+    for chunk in stored_leaves(events, engine):
+        for _, position, digest in chunk:
+            yield int(position), bytes(digest)
+
+
+def locate(
+    events: EventStore, engine: Engine, upto: int, *, leaves_damaged: bool
+) -> list[Tampering]:
+    """Every difference between the events at positions <= `upto` and the logged leaves.
+
+    When the log's own tables are known to be damaged (`leaves_damaged`), an event the log
+    lacks is a gap in the log, not an inserted event."""
+    altered: dict[int, bytes] = {}  # position -> the logged hash
+    deleted: dict[int, bytes] = {}
+    inserted: list[int] = []
+    events_iter = _event_leaves(events, upto)
+    logged_iter = _logged_leaves(events, engine)
+    ev = next(events_iter, None)
+    lg = next(logged_iter, None)
+    while ev is not None or lg is not None:
+        if lg is None or (ev is not None and ev[0] < lg[0]):
+            assert ev is not None
+            inserted.append(ev[0])
+            ev = next(events_iter, None)
+        elif ev is None or lg[0] < ev[0]:
+            deleted[lg[0]] = lg[1]
+            lg = next(logged_iter, None)
+        else:
+            if ev[1] != lg[1]:
+                altered[ev[0]] = lg[1]
+            ev = next(events_iter, None)
+            lg = next(logged_iter, None)
+    moved = _moved(events, altered, deleted, inserted)
+    problems: list[Tampering] = []
+    for position, origin in moved.items():
+        problems.append(
+            Tampering(
+                "reordered",
+                position,
+                f"the event stored at position {position} is the one logged at position {origin}",
+                other=origin,
+            )
+        )
+    for position in altered:
+        if position not in moved:
+            problems.append(
+                Tampering("altered", position, "the stored event differs from the logged one")
+            )
+    for position in deleted:
+        if position not in moved.values():
+            problems.append(
+                Tampering("deleted", position, "a logged event is missing from the event store")
+            )
+    for position in inserted:
+        if position in moved:
+            continue
+        if leaves_damaged:
+            problems.append(Tampering("log", position, "the log has no leaf for this event"))
+        else:
+            problems.append(
+                Tampering("inserted", position, "an event that was never logged, inside the log")
+            )
+    return sorted(problems, key=lambda p: (p.position or 0, p.kind))
+
+
+def _moved(
+    events: EventStore, altered: dict[int, bytes], deleted: dict[int, bytes], inserted: list[int]
+) -> dict[int, int]:
+    """Which changed positions now hold an event logged at another position: the event
+    moved whole, or only its state was swapped in. Maps the new position to the old."""
+    now = list(altered)[:MAX_PAIRED] + inserted[:MAX_PAIRED]
+    logged = {
+        **dict(list(altered.items())[:MAX_PAIRED]),
+        **dict(list(deleted.items())[:MAX_PAIRED]),
+    }
+    if not now or not logged:
+        return {}
+    rows = _rows_at(events, now)
+    moved: dict[int, int] = {}
+    for position, (originator, version, topic, state) in rows.items():
+        for origin, expected in logged.items():
+            if origin == position:
+                continue
+            whole = leaf_bytes(origin, originator, version, topic, state)
+            if _leaf_hash(whole) == expected or _state_only(
+                origin, rows.get(origin), state, expected
+            ):
+                moved[position] = origin
+                break
+    return moved
+
+
+def _state_only(
+    origin: int, row: tuple[bytes, int, str, bytes] | None, state: bytes, expected: bytes
+) -> bool:
+    if row is None:
+        return False
+    originator, version, topic, _ = row
+    return _leaf_hash(leaf_bytes(origin, originator, version, topic, state)) == expected
+
+
+def _rows_at(events: EventStore, positions: list[int]) -> dict[int, tuple[bytes, int, str, bytes]]:
+    found: dict[int, tuple[bytes, int, str, bytes]] = {}
+    for start in range(0, len(positions), 500):
+        chunk: tuple[Any, ...] = tuple(positions[start : start + 500])
+        marks = ", ".join("?" * len(chunk))
+        rows = events.query(
+            "SELECT {position}, originator_id, originator_version, topic, state FROM {events} "
+            f"WHERE {{position}} IN ({marks})",
+            chunk,
+        )
+        for position, originator, version, topic, state in rows:
+            found[position] = (id_bytes(originator), version, topic, bytes(state))
+    return found
+
+
+def _leaf_hash(leaf: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + leaf).digest()
