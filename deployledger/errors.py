@@ -15,7 +15,12 @@ DeployLedgerError
  ├── WorkloadNotFound     no report was ever recorded for that workload
  ├── TokenNotFound        no API token has that id (token revoke)
  ├── ProjectionBehind     the read model did not reach a position in time (retry, or run a follower)
- └── RebuildFailed        a rebuilt read model disagreed with the events; the live one is untouched
+ ├── RebuildFailed        a rebuilt read model disagreed with the events; the live one is untouched
+ └── LogError             the tamper-evident log: input that cannot be read or trusted
+      ├── InvalidCheckpoint  a checkpoint note that does not parse (which line, what is wrong)
+      ├── InvalidKey         a signing or verifier key that cannot be read
+      ├── InvalidBundle      an audit bundle that does not verify (every problem found)
+      └── LogCorrupt         stored log data cannot be read (a frontier or a leaf)
 ```
 The messages never contain the password of a store URL.
 """
@@ -27,9 +32,14 @@ from dataclasses import dataclass
 __all__ = [
     "DeployLedgerError",
     "IdempotencyConflict",
+    "InvalidBundle",
+    "InvalidCheckpoint",
+    "InvalidKey",
     "InvalidQuery",
     "InvalidReport",
     "InvalidStoreURL",
+    "LogCorrupt",
+    "LogError",
     "Problem",
     "ProjectionBehind",
     "RebuildFailed",
@@ -130,3 +140,23 @@ class RebuildFailed(DeployLedgerError):
 
 class TokenNotFound(DeployLedgerError):
     """No API token has this id."""
+
+
+class LogError(DeployLedgerError):
+    """The tamper-evident log: bad input (a checkpoint, key or bundle that cannot be read)."""
+
+
+class InvalidCheckpoint(LogError):
+    """A checkpoint note does not parse; the message says which line and what is wrong."""
+
+
+class InvalidKey(LogError):
+    """A signing or verifier key cannot be read (neither a note key line nor Ed25519 PEM)."""
+
+
+class InvalidBundle(LogError):
+    """An audit bundle does not verify; the message lists every problem found."""
+
+
+class LogCorrupt(LogError):
+    """Stored log data cannot be read: a frontier of the wrong length, a garbled leaf."""
