@@ -3,8 +3,10 @@ verified against tampering through raw SQL, proven, and bundled."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
 
@@ -38,8 +40,10 @@ def kinds(report_: object) -> list[tuple[str, int | None]]:
 
 
 class TestTheLogFollowsTheEvents:
-    def test_the_stored_root_equals_one_computed_from_the_raw_rows(self, ledger: Ledger) -> None:
-        url = str(ledger.url)
+    def test_the_stored_root_equals_one_computed_from_the_raw_rows(
+        self, ready_url: str, ledger: Ledger
+    ) -> None:
+        url = ready_url
         for round_ in range(3):
             ledger.record_many(
                 report(f"rt-{n}", messageId=f"m-{round_}-{n}", success=n % 2 == 0) for n in range(7)
@@ -61,8 +65,8 @@ class TestTheLogFollowsTheEvents:
     def test_position_gaps_are_passed_over(self, ready_url: str) -> None:
         with Ledger.open(ready_url) as ledger:
             fleet(ledger, workloads=2, attempts=2)
-            _make_gap(ready_url)
-            fleet(ledger, workloads=2, attempts=2, tenant="t2")
+            with gap(ready_url):
+                fleet(ledger, workloads=2, attempts=2, tenant="t2")
             made = ledger.checkpoint()
             rows = event_rows(ready_url)
             assert [r[0] for r in rows] != list(range(1, len(rows) + 1))  # a real gap
@@ -71,8 +75,10 @@ class TestTheLogFollowsTheEvents:
             assert ledger.verify().intact
 
 
-def _make_gap(url: str) -> None:
-    """Skip ten positions, as a PostgreSQL sequence does after failed inserts."""
+@contextlib.contextmanager
+def gap(url: str) -> Iterator[None]:
+    """Skip ten positions before the events written inside, as a PostgreSQL sequence does
+    after failed inserts (on SQLite: a placeholder row, deleted before the log sees it)."""
     if is_sqlite(url):
         top = execute(url, "SELECT MAX(rowid) FROM stored_events")[0][0]
         execute(
@@ -81,6 +87,7 @@ def _make_gap(url: str) -> None:
             "VALUES (?, 'gap', 1, 'gap', x'')",
             (top + 10,),
         )
+        yield
         execute(url, "DELETE FROM stored_events WHERE originator_id = 'gap'")
     else:
         execute(
@@ -88,6 +95,7 @@ def _make_gap(url: str) -> None:
             "SELECT setval('deployledger_events_notification_id_seq', "
             "(SELECT MAX(notification_id) FROM deployledger_events) + 10)",
         )
+        yield
 
 
 class TestVerifyFindsTampering:
@@ -100,8 +108,8 @@ class TestVerifyFindsTampering:
         assert ledger.verify().intact
         return ledger
 
-    def test_an_altered_message(self, store: Ledger) -> None:
-        url = str(store.url)
+    def test_an_altered_message(self, ready_url: str, store: Ledger) -> None:
+        url = ready_url
         table, pos = events_table(url)
         target = position_of(url, "t1", "rt-1", 1)
         state = execute(url, f"SELECT state FROM {table} WHERE {pos} = ?", (target,))[0][0]
@@ -115,8 +123,8 @@ class TestVerifyFindsTampering:
         assert ("altered", target) in kinds(result)
         assert ("checkpoint", target) in kinds(result)
 
-    def test_a_deleted_event(self, store: Ledger) -> None:
-        url = str(store.url)
+    def test_a_deleted_event(self, ready_url: str, store: Ledger) -> None:
+        url = ready_url
         table, pos = events_table(url)
         target = position_of(url, "t1", "rt-2", 2)
         execute(url, f"DELETE FROM {table} WHERE {pos} = ?", (target,))
@@ -129,11 +137,11 @@ class TestVerifyFindsTampering:
     def test_an_inserted_event(self, ready_url: str) -> None:
         with Ledger.open(ready_url) as ledger:
             fleet(ledger, attempts=2)
-            _make_gap(ready_url)
-            fleet(ledger, attempts=2, tenant="t2")
+            with gap(ready_url):
+                fleet(ledger, attempts=2, tenant="t2")
             ledger.checkpoint()
             rows = event_rows(ready_url)
-            gap = next(a[0] + 1 for a, b in itertools.pairwise(rows) if b[0] > a[0] + 1)
+            hole = next(a[0] + 1 for a, b in itertools.pairwise(rows) if b[0] > a[0] + 1)
             table, pos = events_table(ready_url)
             _, originator, _, topic, state = rows[0]
             forged_id = originator.hex() if is_sqlite(ready_url) else str(UUID(bytes=originator))
@@ -141,16 +149,16 @@ class TestVerifyFindsTampering:
                 ready_url,
                 f"INSERT INTO {table} ({pos}, originator_id, originator_version, topic, state) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (gap, forged_id, 99, topic, state),
+                (hole, forged_id, 99, topic, state),
             )
 
             result = ledger.verify()
 
-            assert ("inserted", gap) in kinds(result)
-            assert ("checkpoint", gap) in kinds(result)
+            assert ("inserted", hole) in kinds(result)
+            assert ("checkpoint", hole) in kinds(result)
 
-    def test_two_events_states_swapped(self, store: Ledger) -> None:
-        url = str(store.url)
+    def test_two_events_states_swapped(self, ready_url: str, store: Ledger) -> None:
+        url = ready_url
         table, pos = events_table(url)
         a, b = position_of(url, "t1", "rt-0", 2), position_of(url, "t1", "rt-1", 3)
         state_a = execute(url, f"SELECT state FROM {table} WHERE {pos} = ?", (a,))[0][0]
@@ -165,8 +173,8 @@ class TestVerifyFindsTampering:
         moved = {p.position: p.other for p in result.problems if p.kind == "reordered"}
         assert moved == {a: b, b: a}
 
-    def test_a_rewritten_checkpoint_row(self, store: Ledger) -> None:
-        url = str(store.url)
+    def test_a_rewritten_checkpoint_row(self, ready_url: str, store: Ledger) -> None:
+        url = ready_url
         fleet(store, tenant="t3", attempts=1)
         store.checkpoint()  # a later checkpoint that still matches
         first = execute(url, "SELECT note FROM log_checkpoints ORDER BY checkpoint_id")[0][0]
@@ -186,8 +194,10 @@ class TestVerifyFindsTampering:
         assert "rewritten" in problems[0].detail
         assert [k for k, _ in kinds(result) if k != "checkpoint"] == []
 
-    def test_a_rewritten_signed_checkpoint_fails_its_signature(self, ledger: Ledger) -> None:
-        url = str(ledger.url)
+    def test_a_rewritten_signed_checkpoint_fails_its_signature(
+        self, ready_url: str, ledger: Ledger
+    ) -> None:
+        url = ready_url
         key = generate_key("ledger.example/prod")
         fleet(ledger)
         ledger.checkpoint(key=key, origin="ledger.example/prod")
@@ -204,9 +214,9 @@ class TestVerifyFindsTampering:
         )
 
     def test_emptied_log_tables_are_reported_then_repaired_by_a_rebuild(
-        self, store: Ledger
+        self, ready_url: str, store: Ledger
     ) -> None:
-        url = str(store.url)
+        url = ready_url
         published = store.checkpoints()[-1].text()
         execute(url, "DELETE FROM log_leaves")
         execute(url, "DELETE FROM log_state")
@@ -219,8 +229,10 @@ class TestVerifyFindsTampering:
         assert repaired.intact, repaired.problems
         assert all(c.ok for c in repaired.checkpoints)
 
-    def test_deleted_leaf_rows_are_reported_then_repaired(self, store: Ledger) -> None:
-        url = str(store.url)
+    def test_deleted_leaf_rows_are_reported_then_repaired(
+        self, ready_url: str, store: Ledger
+    ) -> None:
+        url = ready_url
         execute(url, "DELETE FROM log_leaves WHERE leaf_index = 3")
 
         broken = store.verify()
@@ -231,9 +243,9 @@ class TestVerifyFindsTampering:
         assert store.verify().intact
 
     def test_an_altered_event_after_a_rebuild_still_fails_the_published_checkpoint(
-        self, store: Ledger
+        self, ready_url: str, store: Ledger
     ) -> None:
-        url = str(store.url)
+        url = ready_url
         published = store.checkpoints()[-1].text()
         table, pos = events_table(url)
         target = position_of(url, "t1", "rt-1", 1)
@@ -279,9 +291,9 @@ class TestCheckpoints:
         assert ledger.checkpoints() == []
 
     def test_a_published_checkpoint_of_a_longer_log_means_deleted_events(
-        self, ledger: Ledger
+        self, ready_url: str, ledger: Ledger
     ) -> None:
-        url = str(ledger.url)
+        url = ready_url
         fleet(ledger)
         published = ledger.checkpoint().text()
         table, pos = events_table(url)
@@ -296,8 +308,8 @@ class TestCheckpoints:
 
 
 class TestProofs:
-    def test_a_proof_verifies_against_the_checkpoint(self, ledger: Ledger) -> None:
-        url = str(ledger.url)
+    def test_a_proof_verifies_against_the_checkpoint(self, ready_url: str, ledger: Ledger) -> None:
+        url = ready_url
         fleet(ledger)
         made = ledger.checkpoint()
         proof = ledger.prove("t1", "rt-1", 2)
