@@ -36,7 +36,8 @@ from deployledger.cli.app import EXIT_ERROR, Settings, cli, pass_settings
 from deployledger.cli.audit import parse_when
 from deployledger.cli.output import examples
 
-ORIGIN_HELP = "The log's name in the checkpoint (default: deployledger)."
+ORIGIN_HELP = "The log's name in the checkpoint."
+KEY_NAME_HELP = "The name of a PEM key (key files from `keygen` carry their own)."
 
 
 def _b64(data: bytes) -> str:
@@ -51,20 +52,27 @@ def _read(path: str, what: str) -> str:
         raise click.BadParameter(f"cannot read {what} {path!r}: {reason}") from None
 
 
-def signing_key(path: str | None, origin: str) -> SigningKey | None:
+def _pem(text: str) -> bool:
+    return text.lstrip().startswith("-----BEGIN")
+
+
+def signing_key(path: str | None, name: str) -> SigningKey | None:
+    """The private key in `path` (a key line from `keygen`, or a PEM one, named `name`)."""
     if path is None:
         return None
+    text = _read(path, "key file")
     try:
-        return load_signing_key(_read(path, "key file"), name=origin)
+        return load_signing_key(text, name=name if _pem(text) else None)
     except InvalidKey as e:
         raise click.BadParameter(f"{path}: {e}", param_hint="--key") from None
 
 
-def _verifier_keys(paths: tuple[str, ...], origin: str | None = None) -> list[VerifierKey]:
+def _verifier_keys(paths: tuple[str, ...], name: str | None) -> list[VerifierKey]:
     keys = []
     for path in paths:
+        text = _read(path, "key file")
         try:
-            keys.append(load_verifier_key(_read(path, "key file"), name=origin))
+            keys.append(load_verifier_key(text, name=name if _pem(text) else None))
         except InvalidKey as e:
             raise click.BadParameter(f"{path}: {e}", param_hint="--key") from None
     return keys
@@ -118,14 +126,17 @@ def keygen(out: str, name: str, force: bool) -> None:
     )
 )
 @click.option("--key", "key_path", metavar="FILE", help="Sign with this private key (keygen).")
+@click.option("--key-name", metavar="NAME", help=KEY_NAME_HELP + " Default: the origin.")
 @click.option("--origin", default="deployledger", show_default=True, help=ORIGIN_HELP)
 @click.option("--out", "out", metavar="FILE", help="Also write the checkpoint to FILE.")
 @pass_settings
-def checkpoint(settings: Settings, key_path: str | None, origin: str, out: str | None) -> None:
+def checkpoint(
+    settings: Settings, key_path: str | None, key_name: str | None, origin: str, out: str | None
+) -> None:
     """Store a checkpoint of the log (origin, tree size, root hash, time) and print it in
     the C2SP tlog-checkpoint note format. Publish it where the database's owner cannot
     rewrite it: a ticket, a git repository, an email."""
-    key = signing_key(key_path, origin)
+    key = signing_key(key_path, key_name or origin)
     with settings.ledger() as ledger:
         try:
             made = ledger.checkpoint(key=key, origin=origin)
@@ -159,16 +170,21 @@ def checkpoint(settings: Settings, key_path: str | None, origin: str, out: str |
 @click.option(
     "--key", "key_paths", multiple=True, metavar="PUB", help="Check signatures by this key."
 )
+@click.option("--key-name", metavar="NAME", help=KEY_NAME_HELP)
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @pass_settings
 def verify(
-    settings: Settings, checkpoint_paths: tuple[str, ...], key_paths: tuple[str, ...], as_json: bool
+    settings: Settings,
+    checkpoint_paths: tuple[str, ...],
+    key_paths: tuple[str, ...],
+    key_name: str | None,
+    as_json: bool,
 ) -> None:
     """Recompute the log from every event and check it against every stored checkpoint
     and each one given: exit 0 if intact, 1 if tampering is found (listed, with the
     position each change starts at), 2 on bad input."""
     given = [_checkpoint_file(p) for p in checkpoint_paths]
-    keys = _verifier_keys(key_paths)
+    keys = _verifier_keys(key_paths, key_name)
     with settings.ledger() as ledger:
         report = ledger.verify(given, keys=keys)
     if as_json:
@@ -334,11 +350,12 @@ def export_bundle(
 @click.option(
     "--key", "key_paths", multiple=True, metavar="PUB", help="Require a signature by this key."
 )
-def verify_bundle_command(bundle: str, key_paths: tuple[str, ...]) -> None:
+@click.option("--key-name", metavar="NAME", help=KEY_NAME_HELP)
+def verify_bundle_command(bundle: str, key_paths: tuple[str, ...], key_name: str | None) -> None:
     """Check an audit bundle offline (no database): every leaf, proof, the checkpoint and
     its signature. Exit 0 and say what it proves, 1 if anything fails, 2 on bad input."""
     text = _read(bundle, "bundle")
-    keys = _verifier_keys(key_paths)
+    keys = _verifier_keys(key_paths, key_name)
     try:
         summary = verify_bundle(text, keys)
     except InvalidBundle as e:

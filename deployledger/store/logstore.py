@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select
 
 from deployledger.domain.logleaf import leaf_bytes
-from deployledger.domain.logreport import LogStatus, StoredCheckpoint
+from deployledger.domain.logreport import StoredCheckpoint
 from deployledger.store import logtree
 from deployledger.store.errors import translated
 from deployledger.store.eventstore import EventStore

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
 import stat
 import time
 from pathlib import Path
@@ -192,6 +193,7 @@ class TestFollowerCheckpoints:
         self, store: str, cli: Cli, keys: tuple[Path, Path]
     ) -> None:
         private, public = keys
+        cli("migrate", store=store)
         follower = cli.spawn(
             "project",
             "--follow",
@@ -205,17 +207,17 @@ class TestFollowerCheckpoints:
             "ledger.example/prod",
             store=store,
         )
+        made = 0
         try:
             cli("record", EXAMPLES, store=store)
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                rows = execute(store, "SELECT COUNT(*) FROM log_checkpoints")
-                if rows and rows[0][0] >= 1:
-                    break
+            while time.monotonic() < deadline and not made:
+                made = execute(store, "SELECT COUNT(*) FROM log_checkpoints")[0][0]
                 time.sleep(0.2)
-            else:
-                pytest.fail("the follower wrote no checkpoint")
         finally:
-            follower.proc.terminate()
-            follower.proc.wait(timeout=30)
+            follower.send_signal(signal.SIGTERM)
+        stopped = follower.result(expect=None, timeout=60)
+        assert stopped.code == 0, stopped.err
+        assert made >= 1, stopped.err
+        assert "checkpoint of" in stopped.err
         assert "intact" in cli("verify", "--key", public, store=store).out
