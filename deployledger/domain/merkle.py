@@ -17,6 +17,7 @@ too long. Pure: no I/O.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from itertools import islice
 
@@ -28,6 +29,7 @@ __all__ = [
     "Frontier",
     "consistency_proof",
     "inclusion_proof",
+    "inclusion_proofs",
     "leaf_hash",
     "node_hash",
     "root",
@@ -97,6 +99,42 @@ def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
             lo = lo + k
     path.reverse()
     return path
+
+
+def inclusion_proofs(
+    indices: Iterable[int], leaf_hashes: Sequence[bytes]
+) -> dict[int, list[bytes]]:
+    """The audit paths of many leaves at once, in O(n + k log n) rather than k times O(n):
+    one walk down the tree that hashes every subtree without a wanted leaf once.
+
+    Same paths as `inclusion_proof`; raises IndexError if an index is not a leaf.
+    """
+    n = len(leaf_hashes)
+    wanted = sorted(set(indices))
+    if wanted and not (wanted[0] >= 0 and wanted[-1] < n):
+        bad = wanted[0] if wanted[0] < 0 else wanted[-1]
+        raise IndexError(f"leaf {bad} is not in a tree of {n} leaves")
+    paths: dict[int, list[bytes]] = {i: [] for i in wanted}
+
+    def walk(lo: int, hi: int, inside: list[int]) -> bytes:
+        """MTH(D[lo:hi]), noting each sibling on the paths of the wanted leaves inside."""
+        if not inside:
+            return root(leaf_hashes[lo:hi])
+        if hi - lo == 1:
+            return leaf_hashes[lo]
+        mid = lo + _split(hi - lo)
+        cut = bisect_left(inside, mid)
+        left = walk(lo, mid, inside[:cut])
+        right = walk(mid, hi, inside[cut:])
+        for i in inside[:cut]:
+            paths[i].append(right)
+        for i in inside[cut:]:
+            paths[i].append(left)
+        return _sha256(b"\x01" + left + right).digest()
+
+    if wanted:
+        walk(0, n, wanted)
+    return paths
 
 
 def verify_inclusion(

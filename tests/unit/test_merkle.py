@@ -14,6 +14,7 @@ from deployledger.domain.merkle import (
     Frontier,
     consistency_proof,
     inclusion_proof,
+    inclusion_proofs,
     leaf_hash,
     node_hash,
     root,
@@ -200,6 +201,14 @@ def test_published_inclusion_paths(index: int, size: int, path: list[bytes]) -> 
         assert not verify_inclusion(*probe), probe
 
 
+def test_published_inclusion_paths_in_one_walk() -> None:
+    for size in (3, 5, 8):
+        wanted = [i for i, n, _ in INCLUSION if n == size]
+        assert inclusion_proofs(wanted, LEAF_HASHES[:size]) == {
+            i: p for i, n, p in INCLUSION if n == size
+        }
+
+
 @pytest.mark.parametrize(("old", "new", "proof"), CONSISTENCY)
 def test_published_consistency_proofs(old: int, new: int, proof: list[bytes]) -> None:
     assert consistency_proof(old, LEAF_HASHES[:new]) == proof
@@ -251,6 +260,10 @@ def test_edge_cases_of_the_verifiers() -> None:
     assert not verify_consistency(1, 2, ROOTS[1], ROOTS[2], [])
     with pytest.raises(IndexError):
         inclusion_proof(3, LEAF_HASHES[:3])
+    for bad in ([3], [-1, 0]):
+        with pytest.raises(IndexError, match="not in a tree of 3"):
+            inclusion_proofs(bad, LEAF_HASHES[:3])
+    assert inclusion_proofs([], LEAF_HASHES[:3]) == {}
     with pytest.raises(ValueError, match="no tree"):
         consistency_proof(4, LEAF_HASHES[:3])
 
@@ -310,6 +323,8 @@ def test_every_inclusion_proof_verifies_and_any_flip_fails(
     for i in range(n):
         path = inclusion_proof(i, hashes)
         assert verify_inclusion(i, n, hashes[i], path, top)
+    some = data.draw(st.lists(st.integers(0, n - 1)))
+    assert inclusion_proofs(some, hashes) == {i: inclusion_proof(i, hashes) for i in some}
     i = data.draw(st.integers(0, n - 1))
     path = inclusion_proof(i, hashes)
     bit = data.draw(st.integers(0, 255))
