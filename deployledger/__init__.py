@@ -5,6 +5,17 @@ messages (deploy request, progress, outcome report, undeploy), the answers it gi
 the errors it raises (all under `DeployLedgerError`).
 """
 
+from deployledger.domain.bundle import BundleSummary, verify_bundle
+from deployledger.domain.checkpoints import (
+    Checkpoint,
+    SignedCheckpoint,
+    SigningKey,
+    VerifierKey,
+    generate_key,
+    load_signing_key,
+    load_verifier_key,
+    parse_checkpoint,
+)
 from deployledger.domain.failure_groups import FailureGroup, ReclassifyResult
 from deployledger.domain.failures import CATEGORIES as FAILURE_CATEGORIES
 from deployledger.domain.inbox import parse_message
@@ -13,6 +24,7 @@ from deployledger.domain.lifecycle import (
     WorkloadDeploymentProgress,
     WorkloadUndeployed,
 )
+from deployledger.domain.logreport import CheckpointCheck, InclusionProof, Tampering, VerifyReport
 from deployledger.domain.records import (
     Attempt,
     AuditPage,
@@ -30,9 +42,14 @@ from deployledger.domain.tokens import TokenGrant
 from deployledger.errors import (
     DeployLedgerError,
     IdempotencyConflict,
+    InvalidBundle,
+    InvalidCheckpoint,
+    InvalidKey,
     InvalidQuery,
     InvalidReport,
     InvalidStoreURL,
+    LogCorrupt,
+    LogError,
     Problem,
     ProjectionBehind,
     RebuildFailed,
@@ -49,17 +66,26 @@ __all__ = [
     "FAILURE_CATEGORIES",
     "Attempt",
     "AuditPage",
+    "BundleSummary",
+    "Checkpoint",
+    "CheckpointCheck",
     "DayCount",
     "DeliveryStats",
     "DeployLedgerError",
     "DeploymentState",
     "FailureGroup",
     "IdempotencyConflict",
+    "InclusionProof",
+    "InvalidBundle",
+    "InvalidCheckpoint",
+    "InvalidKey",
     "InvalidQuery",
     "InvalidReport",
     "InvalidStoreURL",
     "Ledger",
     "LifecycleEntry",
+    "LogCorrupt",
+    "LogError",
     "Overdue",
     "Problem",
     "ProjectionBehind",
@@ -68,11 +94,16 @@ __all__ = [
     "Receipt",
     "ReclassifyResult",
     "SchemaMissing",
+    "SignedCheckpoint",
+    "SigningKey",
     "StoreMisconfigured",
     "StoreURL",
     "StoreUnavailable",
+    "Tampering",
     "TokenGrant",
     "TokenNotFound",
+    "VerifierKey",
+    "VerifyReport",
     "WorkloadDeployed",
     "WorkloadDeploymentProgress",
     "WorkloadDeploymentStatus",
@@ -80,6 +111,11 @@ __all__ = [
     "WorkloadState",
     "WorkloadUndeployed",
     "WriteConflict",
+    "generate_key",
+    "load_signing_key",
+    "load_verifier_key",
+    "parse_checkpoint",
     "parse_message",
     "parse_report",
+    "verify_bundle",
 ]
