@@ -39,17 +39,26 @@ EXPORTED = [
     "FAILURE_CATEGORIES",
     "Attempt",
     "AuditPage",
+    "BundleSummary",
+    "Checkpoint",
+    "CheckpointCheck",
     "DayCount",
     "DeliveryStats",
     "DeployLedgerError",
     "DeploymentState",
     "FailureGroup",
     "IdempotencyConflict",
+    "InclusionProof",
+    "InvalidBundle",
+    "InvalidCheckpoint",
+    "InvalidKey",
     "InvalidQuery",
     "InvalidReport",
     "InvalidStoreURL",
     "Ledger",
     "LifecycleEntry",
+    "LogCorrupt",
+    "LogError",
     "Overdue",
     "Problem",
     "ProjectionBehind",
@@ -58,11 +67,16 @@ EXPORTED = [
     "Receipt",
     "ReclassifyResult",
     "SchemaMissing",
+    "SignedCheckpoint",
+    "SigningKey",
     "StoreMisconfigured",
     "StoreURL",
     "StoreUnavailable",
+    "Tampering",
     "TokenGrant",
     "TokenNotFound",
+    "VerifierKey",
+    "VerifyReport",
     "WorkloadDeployed",
     "WorkloadDeploymentProgress",
     "WorkloadDeploymentStatus",
@@ -70,8 +84,13 @@ EXPORTED = [
     "WorkloadState",
     "WorkloadUndeployed",
     "WriteConflict",
+    "generate_key",
+    "load_signing_key",
+    "load_verifier_key",
+    "parse_checkpoint",
     "parse_message",
     "parse_report",
+    "verify_bundle",
 ]
 
 LEDGER_METHODS = {
@@ -98,15 +117,36 @@ LEDGER_METHODS = {
         "fingerprint: str | None = None) -> Iterator[Attempt]"
     ),
     "catch_up": "(self) -> int",
+    "follow": (
+        "(self, stop: threading.Event | None = None, *, poll_interval: float = 1.0, "
+        "on_leader: Callable[[], None] | None = None, on_standby: Callable[[], "
+        "None] | None = None, checkpoint_every: int | None = None, "
+        "checkpoint_minutes: float | None = None, "
+        "checkpoint_key: SigningKey | None = None, "
+        "checkpoint_origin: str = deployledger, "
+        "on_checkpoint: Callable[[SignedCheckpoint], None] | None = None) -> None"
+    ),
+    "checkpoint": (
+        "(self, *, key: SigningKey | None = None, origin: str = deployledger) -> SignedCheckpoint"
+    ),
+    "checkpoints": ("(self) -> list[SignedCheckpoint]"),
+    "verify": (
+        "(self, checkpoints: Iterable[str | SignedCheckpoint] = (), *, "
+        "keys: Iterable[VerifierKey] = ()) -> VerifyReport"
+    ),
+    "prove": (
+        "(self, tenant_id: str, workload_rt_id: str, attempt: int, *, "
+        "checkpoint: str | SignedCheckpoint | None = None) -> InclusionProof"
+    ),
+    "export_bundle": (
+        "(self, tenant_id: str, *, since: datetime | None = None, "
+        "until: datetime | None = None, "
+        "checkpoint: str | SignedCheckpoint | None = None) -> tuple[str, int, int]"
+    ),
     "close": "(self) -> None",
     "current": (
         "(self, tenant_id: str, workload_rt_id: str, *, at: datetime | None = None) "
         "-> WorkloadState | None"
-    ),
-    "follow": (
-        "(self, stop: threading.Event | None = None, *, poll_interval: float = 1.0, "
-        "on_leader: Callable[[], None] | None = None, "
-        "on_standby: Callable[[], None] | None = None) -> None"
     ),
     "get": (
         "(self, tenant_id: str, workload_rt_id: str, *, at: datetime | None = None) "
@@ -171,6 +211,11 @@ ERROR_TREE = {
     "TokenNotFound": "DeployLedgerError",
     "ProjectionBehind": "DeployLedgerError",
     "RebuildFailed": "DeployLedgerError",
+    "LogError": "DeployLedgerError",
+    "InvalidCheckpoint": "LogError",
+    "InvalidKey": "LogError",
+    "InvalidBundle": "LogError",
+    "LogCorrupt": "LogError",
 }
 
 ANSWER_FIELDS = {
