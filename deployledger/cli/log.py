@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -195,6 +196,15 @@ def verify(
         sys.exit(EXIT_ERROR)
 
 
+def _named(text: str, paths: tuple[str, ...]) -> str:
+    """The service names given checkpoints "checkpoint N": name their files instead."""
+    return re.sub(
+        r"\bcheckpoint (\d+)\b",
+        lambda m: f"checkpoint {paths[int(m[1]) - 1]}" if int(m[1]) <= len(paths) else m[0],
+        text,
+    )
+
+
 def _source(source: str, paths: tuple[str, ...]) -> str:
     if source.startswith("checkpoint ") and source[11:].isdigit():
         return paths[int(source[11:]) - 1]
@@ -208,9 +218,9 @@ def _print_report(report: VerifyReport, paths: tuple[str, ...]) -> None:
     for check in report.checkpoints:
         mark = "ok" if check.ok else "FAILED"
         by = f", signed by {', '.join(check.signed_by)}" if check.signed_by else ""
-        click.echo(
-            f"checkpoint {render.safe(_source(check.source, paths))}: size {check.size}{by}: {mark}"
-        )
+        source = _source(check.source, paths)
+        name = source if source.startswith("stored") else f"checkpoint {source}"
+        click.echo(f"{render.safe(name)}: size {check.size}{by}: {mark}")
     for note in report.notes:
         click.echo(f"note: {note}")
     if report.intact:
@@ -218,7 +228,7 @@ def _print_report(report: VerifyReport, paths: tuple[str, ...]) -> None:
         return
     click.echo(f"TAMPERED: {len(report.problems)} problems")
     for problem in report.problems:
-        click.echo(f"  {render.safe(str(problem))}")
+        click.echo(f"  {render.safe(_named(str(problem), paths))}")
 
 
 def _report_json(report: VerifyReport, paths: tuple[str, ...]) -> dict[str, object]:
@@ -240,7 +250,12 @@ def _report_json(report: VerifyReport, paths: tuple[str, ...]) -> dict[str, obje
             for c in report.checkpoints
         ],
         "problems": [
-            {"kind": p.kind, "position": p.position, "other": p.other, "detail": p.detail}
+            {
+                "kind": p.kind,
+                "position": p.position,
+                "other": p.other,
+                "detail": _named(p.detail, paths),
+            }
             for p in report.problems
         ],
         "notes": list(report.notes),
@@ -371,7 +386,7 @@ def _proves(s: BundleSummary) -> str:
     signed = f"signed by {', '.join(s.signed_by)}" if s.signed_by else "not signature-checked"
     return (
         f"verified: {s.attempts} attempts of tenant {render.safe(s.tenant)} "
-        f"({s.workloads} workloads) between {when(s.first)} and {when(s.last)}, "
+        f"({s.workloads} workloads) recorded between {when(s.first)} and {when(s.last)}, "
         f"included in the log {render.safe(s.origin)} of size {s.size} with root "
         f"{_b64(s.root)}, {signed}"
     )
