@@ -316,3 +316,41 @@ def test_any_single_byte_edit_is_caught_or_changes_nothing() -> None:
             assert summary.until is None or EXPECTED.last < summary.until  # type: ignore[operator]
             outcomes["window moved"] += 1
     assert outcomes["rejected"] > 10 * (outcomes["same"] + outcomes["window moved"])
+
+
+def test_events_as_the_store_transcodes_them_verify() -> None:
+    """The state checks read what eventsourcing's mapper really stores."""
+    from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, UUIDAsHex
+
+    from deployledger.domain.workload import Workload
+
+    transcoder = JSONTranscoder()
+    transcoder.register(DatetimeAsISO())
+    transcoder.register(UUIDAsHex())
+    mapper: Mapper[UUID] = Mapper(transcoder=transcoder)
+    workload = Workload.register("T", "w9")
+    workload.trigger_event(
+        Workload.DeploymentAttempted,
+        tenant_id="T",
+        workload_rt_id="w9",
+        workload_name="n",
+        pool_name=None,
+        success=False,
+        status_message="boom",
+        message_id="m1",
+        reported_at=None,
+        message_truncated=False,
+    )
+    leaves = [
+        leaf_bytes(p, UUID(str(s.originator_id)), s.originator_version, s.topic, s.state)
+        for p, s in enumerate(map(mapper.to_stored_event, workload.collect_events()), start=1)
+    ]
+    hashes = [leaf_hash(x) for x in leaves]
+    signed = sign(Checkpoint("example.com/log", 2, root(hashes), T0), KEY)
+    text = build_bundle(
+        "T", None, None, signed, [(i, leaves[i], inclusion_proof(i, hashes)) for i in (0, 1)]
+    )
+    summary = verify_bundle(text, [KEY.verifier])
+    assert (summary.events, summary.attempts, summary.workloads) == (2, 1, 1)
+    assert summary.first is not None
+    assert summary.first <= summary.last  # type: ignore[operator]
