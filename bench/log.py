@@ -132,25 +132,27 @@ def _record_run(ledger: Ledger, cfg: Config, first: int, workloads: list) -> tup
 
 def measure_record(cfg: Config, backend: str, log: Log) -> list[Result]:
     workloads = fleet(200, cfg.seed + 1)
-    with fresh_store(cfg, backend) as kept, fresh_store(cfg, backend) as plain:
-        with Ledger.open(kept.url, create=True) as with_log, Ledger.open(
-            plain.url, create=True
-        ) as without_log:
-            without_log._read_model.runner.keeps_log = False  # type: ignore[attr-defined]  # noqa: SLF001
-            for ledger in (with_log, without_log):  # warm up
-                _record_run(ledger, cfg, 0, workloads)
-            latency: dict[bool, list[float]] = {True: [], False: []}
-            rates: dict[bool, list[float]] = {True: [], False: []}
-            for run in range(cfg.runs):
-                first = (run + 1) * cfg.ops
-                for keeps, ledger in ((True, with_log), (False, without_log)):
-                    micros, rate = _record_run(ledger, cfg, first, workloads)
-                    latency[keeps].append(micros)
-                    rates[keeps].append(rate)
-                log(
-                    f"[{backend}] record run {run + 1}: {latency[True][-1]:.0f} µs with the "
-                    f"log, {latency[False][-1]:.0f} µs without"
-                )
+    with (
+        fresh_store(cfg, backend) as kept,
+        fresh_store(cfg, backend) as plain,
+        Ledger.open(kept.url, create=True) as with_log,
+        Ledger.open(plain.url, create=True) as without_log,
+    ):
+        without_log._read_model.runner.keeps_log = False  # type: ignore[attr-defined]
+        for ledger in (with_log, without_log):  # warm up
+            _record_run(ledger, cfg, 0, workloads)
+        latency: dict[bool, list[float]] = {True: [], False: []}
+        rates: dict[bool, list[float]] = {True: [], False: []}
+        for run in range(cfg.runs):
+            first = (run + 1) * cfg.ops
+            for keeps, ledger in ((True, with_log), (False, without_log)):
+                micros, rate = _record_run(ledger, cfg, first, workloads)
+                latency[keeps].append(micros)
+                rates[keeps].append(rate)
+            log(
+                f"[{backend}] record run {run + 1}: {latency[True][-1]:.0f} µs with the "
+                f"log, {latency[False][-1]:.0f} µs without"
+            )
     return [
         Result(
             backend,

@@ -23,7 +23,6 @@ from deployledger.domain.checkpoints import (
     sign,
 )
 from deployledger.domain.logleaf import parse_leaf
-from deployledger.domain.logproofs import Levels
 from deployledger.domain.logreport import (
     CheckpointCheck,
     InclusionProof,
@@ -32,7 +31,7 @@ from deployledger.domain.logreport import (
     Tampering,
     VerifyReport,
 )
-from deployledger.domain.merkle import leaf_hash, verify_inclusion
+from deployledger.domain.merkle import inclusion_proofs, leaf_hash, root, verify_inclusion
 from deployledger.errors import InvalidCheckpoint, InvalidQuery, LogCorrupt, LogError
 from deployledger.service.ports import LogPort
 
@@ -290,10 +289,10 @@ def prove(
         raise InvalidQuery(f"no attempt {attempt} of workload {tenant_id}/{workload_rt_id}")
     signed = _against(log, checkpoint)
     position = positions[0]
-    levels, indexes = _tree_for(log, status, signed, [position])
+    hashes, indexes = _tree_for(log, status, signed, [position])
     index = indexes[position]
-    leaf = _leaf(log, position, levels.levels[0][index])
-    path = levels.path(index)
+    leaf = _leaf(log, position, hashes[index])
+    path = inclusion_proofs([index], hashes)[index]
     cp = signed.checkpoint
     if not verify_inclusion(index, cp.size, leaf_hash(leaf), path, cp.root):  # pragma: no cover
         raise LogCorrupt("the proof just built does not verify; run `deployledger verify`")
@@ -325,18 +324,19 @@ def export_bundle(
     status = log.sync()
     signed = _against(log, checkpoint)
     positions = log.attempt_positions(tenant_id, since=since, until=until)
-    levels, indexes = _tree_for(log, status, signed, positions, strict=False)
+    hashes, indexes = _tree_for(log, status, signed, positions, strict=False)
     covered = [p for p in positions if p in indexes]
     leaves = log.leaves_at(covered)
+    paths = inclusion_proofs([indexes[p] for p in covered], hashes)
     entries = []
     for position in covered:
         index = indexes[position]
         leaf = leaves.get(position)
-        if leaf is None or leaf_hash(leaf) != levels.levels[0][index]:
+        if leaf is None or leaf_hash(leaf) != hashes[index]:
             raise LogCorrupt(
                 f"the event at position {position} is not the one logged: run `deployledger verify`"
             )
-        entries.append((index, leaf, levels.path(index)))
+        entries.append((index, leaf, paths[index]))
     text = build_bundle(tenant_id, since, until, signed, entries)
     return text, len(entries), len(positions) - len(entries)
 
@@ -357,7 +357,7 @@ def _tree_for(
     positions: list[int],
     *,
     strict: bool = True,
-) -> tuple[Levels, dict[int, int]]:
+) -> tuple[list[bytes], dict[int, int]]:
     """The tree of the checkpoint's size from the stored leaves, checked against its root,
     and the leaf index of each position (those inside that tree)."""
     cp = signed.checkpoint
@@ -369,8 +369,7 @@ def _tree_for(
     hashes = log.leaf_hashes(cp.size)
     if len(hashes) != cp.size:
         raise LogCorrupt(f"the log's leaf table lacks rows: {REBUILD}")
-    levels = Levels(hashes)
-    if levels.root() != cp.root:
+    if root(hashes) != cp.root:
         raise LogError(
             "the log does not match the checkpoint (another log's, or the history was "
             "altered): run `deployledger verify`"
@@ -383,7 +382,7 @@ def _tree_for(
                     f"the event at position {position} is newer than the checkpoint "
                     f"(size {cp.size}): make a new checkpoint first"
                 )
-    return levels, indexes
+    return hashes, indexes
 
 
 def _leaf(log: LogPort, position: int, logged: bytes) -> bytes:

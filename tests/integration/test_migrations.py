@@ -50,6 +50,9 @@ READ_MODEL = {
     "projection_tracking",
     "api_tokens",
     "failure_rules",
+    "log_state",
+    "log_leaves",
+    "log_checkpoints",
 }
 
 
@@ -301,6 +304,7 @@ class TestPackaging:
             "0006_api_tokens.py",
             "0007_failure_insights.py",
             "0008_state_history.py",
+            "0009_merkle_log.py",
         ]
         assert (package / "migrations" / "env.py").is_file()
         assert (package / "migrations" / "script.py.mako").is_file()
