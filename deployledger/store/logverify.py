@@ -16,9 +16,9 @@ from sqlalchemy import Engine
 from deployledger.domain.logleaf import leaf_bytes
 from deployledger.domain.logreport import Recomputed, Tampering
 from deployledger.domain.merkle import EMPTY_ROOT, Frontier
-from deployledger.store.eventstore import EventStore, rows_after
+from deployledger.store.eventstore import EventStore
 from deployledger.store.logstore import stored_leaves
-from deployledger.store.logtree import Leaf, hash_rows, id_bytes
+from deployledger.store.logtree import Leaf, id_bytes, leaf_hashes
 
 CHUNK = 20_000
 MAX_PAIRED = 400  # changed positions compared pairwise to recognise moved events
@@ -27,35 +27,48 @@ MAX_PAIRED = 400  # changed positions compared pairwise to recognise moved event
 def scan(events: EventStore, upto: int, sizes: Collection[int]) -> Recomputed:
     """Hash every event at positions <= `upto` into a fresh tree; note the root at each of
     `sizes` (sizes beyond the events are simply absent from `roots`)."""
-    wanted = set(sizes)
+    wanted = sorted({s for s in sizes if s > 0})
     result = Recomputed(0, EMPTY_ROOT, 0)
-    if 0 in wanted:
+    if 0 in sizes:
         result.roots[0] = EMPTY_ROOT
         result.last_positions[0] = 0
-    after = {s + 1 for s in wanted}
     frontier = Frontier()
-    append = frontier.append
     size = 0
-    position = 0
-    while rows := rows_after(events, position, CHUNK, upto=upto):
-        for at, digest in hash_rows(rows):
-            append(digest)
-            size += 1
-            if size in wanted:
-                result.roots[size] = frontier.root()
-                result.last_positions[size] = at
-            if size in after:
-                result.next_positions[size - 1] = at
-        position = rows[-1][0]
-    result.size, result.root, result.position = size, frontier.root(), position
+    following: list[int] = []  # sizes whose next leaf's position is still to be seen
+    for rows in events.leaf_rows(0, upto, CHUNK):
+        hashes = leaf_hashes(rows)
+        if following:
+            result.next_positions[following.pop()] = rows[0][0]
+        done = 0
+        end = size + len(rows)
+        while wanted and wanted[0] <= end:
+            target = wanted.pop(0)
+            frontier.extend(hashes[done : target - size])
+            done = target - size
+            result.roots[target] = frontier.root()
+            result.last_positions[target] = rows[done - 1][0]
+            if done < len(rows):
+                result.next_positions[target] = rows[done][0]
+            else:
+                following.append(target)
+        frontier.extend(hashes[done:] if done else hashes)
+        size = end
+        result.position = rows[-1][0]
+    if 0 in sizes and size:
+        result.next_positions[0] = _first_position(events, upto)
+    result.size, result.root = size, frontier.root()
     return result
 
 
+def _first_position(events: EventStore, upto: int) -> int:
+    for rows in events.leaf_rows(0, upto, 1):
+        return int(rows[0][0])
+    return 0
+
+
 def _event_leaves(events: EventStore, upto: int) -> Iterator[Leaf]:
-    position = 0
-    while rows := rows_after(events, position, CHUNK, upto=upto):
-        yield from hash_rows(rows)
-        position = rows[-1][0]
+    for rows in events.leaf_rows(0, upto, CHUNK):
+        yield from zip((row[0] for row in rows), leaf_hashes(rows), strict=True)
 
 
 def _logged_leaves(events: EventStore, engine: Engine) -> Iterator[Leaf]:
