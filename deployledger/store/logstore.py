@@ -118,9 +118,12 @@ def leaf_index_of(events: EventStore, engine: Engine, positions: list[int]) -> d
     return found
 
 
-def leaves_at(events: EventStore, positions: list[int]) -> dict[int, bytes]:
-    """The canonical leaf bytes of the stored events at these positions (those that exist)."""
-    leaves: dict[int, bytes] = {}
+StoredRow = tuple[bytes, int, str, bytes]  # aggregate id (16 bytes), version, topic, state
+
+
+def rows_at(events: EventStore, positions: list[int]) -> dict[int, StoredRow]:
+    """The stored events at these positions (those that exist), as stored."""
+    found: dict[int, StoredRow] = {}
     for start in range(0, len(positions), 500):
         chunk = tuple(positions[start : start + 500])
         marks = ", ".join("?" * len(chunk))
@@ -129,11 +132,14 @@ def leaves_at(events: EventStore, positions: list[int]) -> dict[int, bytes]:
             f"WHERE {{position}} IN ({marks})",
             chunk,
         )
-        for position, originator, version, topic, body in rows:
-            leaves[position] = leaf_bytes(
-                position, id_bytes(originator), version, topic, bytes(body)
-            )
-    return leaves
+        for position, originator, version, topic, state in rows:
+            found[position] = (id_bytes(originator), version, topic, bytes(state))
+    return found
+
+
+def leaves_at(events: EventStore, positions: list[int]) -> dict[int, bytes]:
+    """The canonical leaf bytes of the stored events at these positions (those that exist)."""
+    return {p: leaf_bytes(p, *row) for p, row in rows_at(events, positions).items()}
 
 
 def attempt_positions(

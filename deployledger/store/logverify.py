@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Iterator
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -17,8 +16,8 @@ from deployledger.domain.logleaf import leaf_bytes
 from deployledger.domain.logreport import Recomputed, Tampering
 from deployledger.domain.merkle import EMPTY_ROOT, Frontier
 from deployledger.store.eventstore import EventStore
-from deployledger.store.logstore import stored_leaves
-from deployledger.store.logtree import Leaf, id_bytes, leaf_hashes
+from deployledger.store.logstore import StoredRow, rows_at, stored_leaves
+from deployledger.store.logtree import Leaf, leaf_hashes
 
 CHUNK = 20_000
 MAX_PAIRED = 400  # changed positions compared pairwise to recognise moved events
@@ -149,7 +148,7 @@ def _moved(
     }
     if not now or not logged:
         return {}
-    rows = _rows_at(events, now)
+    rows = rows_at(events, now)
     moved: dict[int, int] = {}
     for position, (originator, version, topic, state) in rows.items():
         for origin, expected in logged.items():
@@ -164,28 +163,11 @@ def _moved(
     return moved
 
 
-def _state_only(
-    origin: int, row: tuple[bytes, int, str, bytes] | None, state: bytes, expected: bytes
-) -> bool:
+def _state_only(origin: int, row: StoredRow | None, state: bytes, expected: bytes) -> bool:
     if row is None:
         return False
     originator, version, topic, _ = row
     return _leaf_hash(leaf_bytes(origin, originator, version, topic, state)) == expected
-
-
-def _rows_at(events: EventStore, positions: list[int]) -> dict[int, tuple[bytes, int, str, bytes]]:
-    found: dict[int, tuple[bytes, int, str, bytes]] = {}
-    for start in range(0, len(positions), 500):
-        chunk: tuple[Any, ...] = tuple(positions[start : start + 500])
-        marks = ", ".join("?" * len(chunk))
-        rows = events.query(
-            "SELECT {position}, originator_id, originator_version, topic, state FROM {events} "
-            f"WHERE {{position}} IN ({marks})",
-            chunk,
-        )
-        for position, originator, version, topic, state in rows:
-            found[position] = (id_bytes(originator), version, topic, bytes(state))
-    return found
 
 
 def _leaf_hash(leaf: bytes) -> bytes:
