@@ -86,7 +86,7 @@ class Config:
             failures_sizes=(10_000, 50_000),
             export_rows=20_000,
             export_runs=2,
-            log_events=20_000,
+            log_events=10_000,
             log_runs=2,
             quick=True,
         )

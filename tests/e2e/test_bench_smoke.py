@@ -21,7 +21,7 @@ def test_bench_all_quick_prints_the_readme_tables_on_both_backends(
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1200,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
