@@ -55,7 +55,8 @@ class Result:
 
     @property
     def ratio(self) -> float:
-        return self.library_median / self.baseline_median
+        base = self.baseline_median
+        return self.library_median / base if base else math.nan
 
     @property
     def met(self) -> str:
@@ -93,7 +94,8 @@ def details(results: list[Result]) -> list[str]:
     """Per-run values and ratios, and each row's notes."""
     lines = []
     for r in results:
-        ratios = [v / b for v, b in zip(r.library, r.baseline, strict=True)]
+        # A run can measure 0 (no request completed on a starved machine): no ratio then.
+        ratios = [v / b if b else math.nan for v, b in zip(r.library, r.baseline, strict=True)]
         lines.append(f"{NAMES[r.backend]}: {r.measurement}")
         lines.append("  deployledger per run: " + ", ".join(_show(r.fmt, v) for v in r.library))
         lines.append(
