@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -315,3 +316,54 @@ class TestStateEncoder:
         ours = encoder.stored_event(new.event_class, new.originator_id, 2, fields)
         event = new.event_class(originator_id=new.originator_id, originator_version=2, **fields)
         assert ours == mapper.to_stored_event(event)
+
+
+class TestLargeBatchesSideBySide:
+    """Two ledgers (two connections) writing batches of 600 at once: the PostgreSQL COPY
+    path under the table lock. Each batch's positions follow its input, no position is
+    shared, and on the same workloads the loser of a version race retries on top."""
+
+    @pytest.mark.parametrize("same_workloads", [False, True], ids=["apart", "same"])
+    def test_both_batches_land_in_input_order(self, ready_url: str, same_workloads: bool) -> None:
+        tenant = f"tenant-{uuid.uuid4().hex[:10]}"
+        batches = [
+            [
+                report(
+                    f"rt-{i % 3}" if same_workloads else f"rt-{side}-{i % 3}",
+                    tenant=tenant,
+                    success=i % 4 != 0,
+                    message=f"side {side} message {i}",
+                    messageId=f"m-{side}-{i}",
+                )
+                for i in range(600)
+            ]
+            for side in range(2)
+        ]
+        receipts: list[list[Any]] = [[], []]
+        errors: list[BaseException] = []
+
+        def write(side: int) -> None:
+            try:
+                with Ledger.open(ready_url) as ledger:
+                    receipts[side] = ledger.record_many(batches[side])
+            except BaseException as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=write, args=(side,)) for side in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        for side in range(2):
+            positions = [r.position for r in receipts[side]]
+            assert positions == sorted(positions)
+            assert not any(r.duplicate for r in receipts[side])
+        all_positions = [r.position for side in range(2) for r in receipts[side]]
+        assert len(set(all_positions)) == 1_200
+        with Ledger.open(ready_url) as ledger:
+            attempts = sum(
+                (ledger.current(tenant, rt) or pytest.fail(rt)).attempts
+                for rt in {r.workload_rt_id for side in range(2) for r in receipts[side]}
+            )
+        assert attempts == 1_200
