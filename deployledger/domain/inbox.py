@@ -8,6 +8,7 @@ message without `kind` is refused, naming the field to add.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -52,12 +53,22 @@ def _normal(key: str) -> str:
     return key.replace("_", "").replace("-", "").lower()
 
 
+# A batch repeats the same few keys in every message: short ones are normalised once.
+_normal_cached = lru_cache(maxsize=1024)(_normal)
+
+
 def _kind(data: Mapping[str, Any]) -> str:
-    given = [
-        value for key, value in data.items() if isinstance(key, str) and _normal(key) == "kind"
-    ]
+    given = []
+    success = False
+    for key, value in data.items():
+        if isinstance(key, str):
+            name = _normal_cached(key) if len(key) <= 64 else _normal(key)
+            if name == "kind":
+                given.append(value)
+            elif name == "success":
+                success = True
     if not given:
-        if any(isinstance(key, str) and _normal(key) == "success" for key in data):
+        if success:
             return "outcome"
         raise InvalidReport(
             [

@@ -7,7 +7,9 @@ a class can never orphan stored events. Schema changes go through
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -69,13 +71,10 @@ class Workload(Aggregate):
 
         def same_as(self, message: Message) -> bool:
             """Whether `message` says exactly what this event recorded (a true resend)."""
-            fields = getattr(message, "stored_fields", None)
-            if fields is None or _kind(message) != self.KIND:
-                return False
-            return all(getattr(self, k) == v for k, v in fields().items())
+            return same_as(self.KIND, vars(self), message)
 
         def state_after(self) -> DeploymentState:
-            return DeploymentState.PENDING
+            return state_after(self.KIND, vars(self))
 
     class Registered(Aggregate.Created):
         """The first event of every workload: who it is."""
@@ -107,23 +106,12 @@ class Workload(Aggregate):
 
         KIND = "outcome"
 
-        def same_as(self, message: Message) -> bool:
-            """Whether `message` says exactly what this attempt recorded (a true resend)."""
-            return (
-                isinstance(message, WorkloadDeploymentStatus)
-                and self.workload_name == message.workload_name
-                and self.pool_name == message.pool_name
-                and self.success == message.success
-                and self.status_message == message.status_message
-                and self.reported_at == message.reported_at
-            )
-
         def state_after(self) -> DeploymentState:
-            return DeploymentState.after_attempt(self.success)
+            return state_after(self.KIND, vars(self))
 
         def apply(self, aggregate: Any) -> None:
             assert isinstance(aggregate, Workload)
-            aggregate._apply_attempt(self)
+            aggregate._fold(self.KIND, vars(self), self.originator_version)
 
     class DeploymentRequested(Event):
         """The controller asked for `helm upgrade --install` (secrets never stored)."""
@@ -150,7 +138,7 @@ class Workload(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             assert isinstance(aggregate, Workload)
-            aggregate._apply_request(self)
+            aggregate._fold(self.KIND, vars(self), self.originator_version)
 
     class DeploymentProgressed(Event):
         """Live diagnostics from the operator while helm still runs."""
@@ -167,7 +155,7 @@ class Workload(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             assert isinstance(aggregate, Workload)
-            aggregate._apply_progress(self)
+            aggregate._fold(self.KIND, vars(self), self.originator_version)
 
     class Undeployed(Event):
         """The controller asked for `helm uninstall`."""
@@ -184,10 +172,10 @@ class Workload(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             assert isinstance(aggregate, Workload)
-            aggregate._apply_undeploy(self)
+            aggregate._fold(self.KIND, vars(self), self.originator_version)
 
         def state_after(self) -> DeploymentState:
-            return DeploymentState.UNDEPLOYED
+            return state_after(self.KIND, vars(self))
 
     # The folded state (see `deployledger.domain.fold`), set in `__init__`.
     workload_name: str | None
@@ -265,51 +253,153 @@ class Workload(Aggregate):
         assert isinstance(event, Workload.Event)
         return event
 
-    def _remember(self, event: Event) -> None:
-        message_id: str | None = getattr(event, "message_id", None)
+    def append(self, message: Message) -> NewEvent:
+        """Append the event of one message without building the event object: fold it
+        into this workload, exactly as the event's `mutate()` would, and return what is
+        to be stored. The caller checks for duplicates first.
+
+        The bulk path of `record_many()`: the library would create, mutate and then encode
+        one frozen event object per message, which costs more than the fold itself.
+        """
+        assert (message.tenant_id, message.workload_rt_id) == (
+            self.tenant_id,
+            self.workload_rt_id,
+        )
+        timestamp = Workload.Event.create_timestamp()
+        if isinstance(message, WorkloadDeploymentStatus):
+            kind = "outcome"
+            fields: dict[str, Any] = {
+                "timestamp": timestamp,
+                "tenant_id": message.tenant_id,
+                "workload_rt_id": message.workload_rt_id,
+                "workload_name": message.workload_name,
+                "pool_name": message.pool_name,
+                "success": message.success,
+                "status_message": message.status_message,
+                "message_id": message.message_id,
+                "reported_at": message.reported_at,
+                "message_truncated": message.message_truncated,
+            }
+        else:
+            kind = _kind(message)
+            given = message.stored_fields()
+            given["timestamp"] = timestamp
+            fields = {name: given[name] for name in _STORED[kind]}
+        version = self.version + 1
+        self._fold(kind, fields, version)
+        # What the library's `mutate()` does after `apply()`.
+        self.version = version
+        self.modified_on = timestamp
+        return NewEvent(self.id, version, kind, fields)
+
+    def _fold(self, kind: str, fields: Mapping[str, Any], version: int) -> None:
+        """Apply one event, given as its stored fields, to this workload's state."""
+        state = vars(self)
+        at: datetime = fields.get("reported_at") or fields["timestamp"]
+        if kind == "outcome":
+            fold_attempt(
+                state,
+                success=fields["success"],
+                workload_name=fields["workload_name"],
+                pool_name=fields["pool_name"],
+                status_message=fields["status_message"],
+                at=at,
+            )
+        elif kind == "request":
+            fold_request(
+                state,
+                workload_name=fields["workload_name"],
+                pool_rt_id=fields["pool_rt_id"],
+                workload_type=fields["workload_type"],
+                chart_name=fields["chart_name"],
+                chart_version=fields["chart_version"],
+                values_digest=fields["values_digest"],
+                version=version,
+                at=at,
+            )
+        elif kind == "progress":
+            fold_progress(state, workload_name=fields["workload_name"], message=fields["message"])
+        else:
+            fold_undeploy(
+                state,
+                workload_name=fields["workload_name"],
+                pool_rt_id=fields["pool_rt_id"],
+                workload_type=fields["workload_type"],
+                at=at,
+            )
+        message_id: str | None = fields.get("message_id")
         if message_id is not None:
-            self.message_ids[message_id] = event.originator_version
-            if len(self.message_ids) > IDEMPOTENCY_WINDOW:
-                del self.message_ids[next(iter(self.message_ids))]
+            window = self.message_ids
+            window[message_id] = version
+            if len(window) > IDEMPOTENCY_WINDOW:
+                del window[next(iter(window))]
 
-    def _apply_attempt(self, event: DeploymentAttempted) -> None:
-        fold_attempt(
-            vars(self),
-            success=event.success,
-            workload_name=event.workload_name,
-            pool_name=event.pool_name,
-            status_message=event.status_message,
-            at=event.occurred_at,
+
+class NewEvent:
+    """An event appended by `Workload.append()`: what the event object would hold, without
+    the object. `fields` are the event's stored fields, in the class's field order
+    (`timestamp` first), before encoding; the event store encodes them exactly as the
+    library would encode the event object (`deployledger.store.compat.stored_state`)."""
+
+    __slots__ = ("KIND", "fields", "originator_id", "originator_version")
+
+    def __init__(
+        self, originator_id: UUID, originator_version: int, kind: str, fields: dict[str, Any]
+    ) -> None:
+        self.originator_id = originator_id
+        self.originator_version = originator_version
+        self.KIND = kind
+        self.fields = fields
+
+    @property
+    def event_class(self) -> type[Workload.Event]:
+        return EVENT_CLASSES[self.KIND]
+
+    @property
+    def timestamp(self) -> datetime:
+        stamp: datetime = self.fields["timestamp"]
+        return stamp
+
+    def state_after(self) -> DeploymentState:
+        return state_after(self.KIND, self.fields)
+
+    def same_as(self, message: Message) -> bool:
+        return same_as(self.KIND, self.fields, message)
+
+    def to_event(self) -> Workload.Event:
+        """The event object the library would have built (for tests and fakes)."""
+        return self.event_class(
+            originator_id=self.originator_id,
+            originator_version=self.originator_version,
+            **self.fields,
         )
-        self._remember(event)
 
-    def _apply_request(self, event: DeploymentRequested) -> None:
-        fold_request(
-            vars(self),
-            workload_name=event.workload_name,
-            pool_rt_id=event.pool_rt_id,
-            workload_type=event.workload_type,
-            chart_name=event.chart_name,
-            chart_version=event.chart_version,
-            values_digest=event.values_digest,
-            version=event.originator_version,
-            at=event.occurred_at,
+
+def state_after(kind: str, fields: Mapping[str, Any]) -> DeploymentState:
+    """The state an event of `kind` with these fields leaves its workload in."""
+    if kind == "outcome":
+        return DeploymentState.after_attempt(fields["success"])
+    if kind == "undeploy":
+        return DeploymentState.UNDEPLOYED
+    return DeploymentState.PENDING
+
+
+def same_as(kind: str, fields: Mapping[str, Any], message: Message) -> bool:
+    """Whether `message` says exactly what the event of `kind` with these stored fields
+    recorded (a true resend)."""
+    if kind == "outcome":
+        return (
+            isinstance(message, WorkloadDeploymentStatus)
+            and fields["workload_name"] == message.workload_name
+            and fields["pool_name"] == message.pool_name
+            and fields["success"] == message.success
+            and fields["status_message"] == message.status_message
+            and fields["reported_at"] == message.reported_at
         )
-        self._remember(event)
-
-    def _apply_progress(self, event: DeploymentProgressed) -> None:
-        fold_progress(vars(self), workload_name=event.workload_name, message=event.message)
-        self._remember(event)
-
-    def _apply_undeploy(self, event: Undeployed) -> None:
-        fold_undeploy(
-            vars(self),
-            workload_name=event.workload_name,
-            pool_rt_id=event.pool_rt_id,
-            workload_type=event.workload_type,
-            at=event.occurred_at,
-        )
-        self._remember(event)
+    stored = getattr(message, "stored_fields", None)
+    if stored is None or _kind(message) != kind:
+        return False
+    return all(fields.get(k) == v for k, v in stored().items())
 
 
 def _kind(message: Message) -> str:
@@ -321,6 +411,22 @@ def _kind(message: Message) -> str:
         return "progress"
     return "undeploy"
 
+
+EVENT_CLASSES: dict[str, type[Workload.Event]] = {
+    "outcome": Workload.DeploymentAttempted,
+    "request": Workload.DeploymentRequested,
+    "progress": Workload.DeploymentProgressed,
+    "undeploy": Workload.Undeployed,
+}
+# Kind -> the event's stored fields (all but its id and version), in the class's order.
+_STORED: dict[str, tuple[str, ...]] = {
+    kind: tuple(
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.name not in ("originator_id", "originator_version")
+    )
+    for kind, cls in EVENT_CLASSES.items()
+}
 
 # Event topic -> kind, for readers of stored events.
 KIND_OF_TOPIC = {

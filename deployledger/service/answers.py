@@ -6,7 +6,7 @@ from __future__ import annotations
 from deployledger.domain.fold import FOLDED_FIELDS
 from deployledger.domain.records import Receipt, TimelineEntry, WorkloadState
 from deployledger.domain.state import DeploymentState
-from deployledger.domain.workload import Workload
+from deployledger.domain.workload import NewEvent, Workload
 from deployledger.projections.project import EventRecord, project
 from deployledger.projections.rows import attempt_from_row, entry_from_row
 
@@ -14,7 +14,7 @@ from deployledger.projections.rows import attempt_from_row, entry_from_row
 def receipt(
     workload: Workload,
     attempt: int | None,
-    event: Workload.Event,
+    event: Workload.Event | NewEvent,
     position: int,
     *,
     duplicate: bool,

@@ -48,7 +48,7 @@ from deployledger.domain.reports import DEFAULT_MAX_MESSAGE_BYTES
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.stats import GROUPINGS, DeliveryStats
 from deployledger.domain.storeurl import StoreURL
-from deployledger.domain.workload import Workload, workload_id
+from deployledger.domain.workload import NewEvent, Workload, workload_id
 from deployledger.errors import (
     IdempotencyConflict,
     InvalidCheckpoint,
@@ -248,34 +248,41 @@ class Ledger:
         messages: list[Message],
         ids: list[UUID],
         workloads: dict[UUID, Workload | None],
-    ) -> tuple[list[_Plan], list[object], dict[tuple[UUID, int], Workload.Event]]:
-        """Trigger the events in memory, in input order: one plan per message, the new
+    ) -> tuple[list[_Plan], list[object], dict[tuple[UUID, int], NewEvent]]:
+        """Append the events in memory, in input order: one plan per message, the new
         events in the order they are to be stored (so positions follow the input), and the
         new events by (workload, version).
+
+        New events are `NewEvent`s of `Workload.append()`: folded into the workload and
+        stored from their fields, with no event object built per message (only a new
+        workload's registration is one).
 
         A `messageId` seen before is a duplicate when the content is the same, and an
         `IdempotencyConflict` (for the whole batch, before anything is stored) when not.
         """
         plans: list[_Plan] = []
         events: list[object] = []
-        fresh: dict[tuple[UUID, int], Workload.Event] = {}
+        fresh: dict[tuple[UUID, int], NewEvent] = {}
         numbers: dict[tuple[UUID, int], int] = {}  # attempt numbers of new outcomes
         conflicts: list[Problem] = []
         for number, (message, key) in enumerate(zip(messages, ids, strict=True), start=1):
-            found = workloads[key]
-            workload = found or Workload.register(message.tenant_id, message.workload_rt_id)
-            workloads[key] = workload
+            workload = workloads[key]
+            if workload is None:
+                workload = Workload.register(message.tenant_id, message.workload_rt_id)
+                workloads[key] = workload
+                events.extend(workload.collect_events())
             version = workload.version_for(message.message_id)
             if version is None:
-                event = workload.record(message)
-                events.extend(workload.collect_events())
-                fresh[(key, event.originator_version)] = event
+                event = workload.append(message)
+                events.append(event)
+                version = event.originator_version
+                fresh[(key, version)] = event
                 attempt = workload.attempts if event.KIND == "outcome" else None
                 if attempt is not None:
-                    numbers[(key, event.originator_version)] = attempt
-                plans.append((workload, event.originator_version, attempt, False))
+                    numbers[(key, version)] = attempt
+                plans.append((workload, version, attempt, False))
                 continue
-            earlier = fresh.get((key, version))
+            earlier: NewEvent | Workload.Event | None = fresh.get((key, version))
             if earlier is None:
                 earlier = self._store.event_at(key, version)[0]
             attempt = None
@@ -302,11 +309,11 @@ class Ledger:
         self,
         plan: _Plan,
         positions: Positions,
-        fresh: dict[tuple[UUID, int], Workload.Event],
+        fresh: dict[tuple[UUID, int], NewEvent],
     ) -> Receipt:
         workload, version, attempt, duplicate = plan
         position = positions.get((workload.id, version))
-        event = fresh.get((workload.id, version))
+        event: NewEvent | Workload.Event | None = fresh.get((workload.id, version))
         if event is None or position is None:  # a duplicate of a stored event
             event, position = self._store.event_at(workload.id, version)
         return answers.receipt(workload, attempt, event, position, duplicate=duplicate)

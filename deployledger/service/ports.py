@@ -49,7 +49,9 @@ class EventStorePort(Protocol):
 
     def save(self, events: Sequence[object], workloads: Sequence[Workload]) -> Positions:
         """Store `events` in one transaction, in their order (so global positions follow it);
-        `WriteConflict` if a version is taken. `workloads` are those the events came from."""
+        `WriteConflict` if a version is taken. `workloads` are those the events came from.
+        An event is a library event object, or a `NewEvent` of `Workload.append()` (stored
+        exactly as its event object would be: `NewEvent.to_event()`)."""
 
     def event_at(self, workload: UUID, version: int) -> tuple[Workload.Event, int]:
         """The workload's event at `version`, with its global position."""

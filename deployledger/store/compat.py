@@ -28,21 +28,35 @@ fails if an upgrade breaks it; nothing else in deployledger touches these names.
    `SQLiteDatastore.transaction(commit=False)` yields a cursor: `EventStore.query`.
 10. The library's PostgreSQL events table is `<application name>_events`, SQLite's is
     `stored_events`, and their DDL is what migration 0001 writes.
+11. `Mapper.to_stored_event()` stores `vars(event)` without the originator id and version,
+    plus `class_version` when above 1, encoded by the transcoder (then compressed and
+    encrypted if configured), under the topic of the event's class; the `JSONTranscoder`
+    encodes with `separators=(",", ":")` and `ensure_ascii=False`, and a registered type
+    as `{"_type_": name, "_data_": encoded}`: `StateEncoder`, which the bulk path uses
+    instead of building event objects. `EventStore.put()` is `insert_events()` of the
+    mapped events: `insert_stored()`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    JSONTranscoder,
+    Mapper,
+    Recording,
+    StoredEvent,
+)
 from eventsourcing.persistence import EventStore as LibraryEventStore
-from eventsourcing.persistence import Recording
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
-from eventsourcing.utils import register_topic
+from eventsourcing.utils import get_topic, register_topic
 
 from deployledger.domain.fold import registered
 
@@ -95,6 +109,71 @@ def store_events(events: LibraryEventStore[UUID], pending: Sequence[Any]) -> lis
     by aggregate, not as they happened.
     """
     return events.put(list(pending))
+
+
+def insert_stored(events: LibraryEventStore[UUID], stored: Sequence[StoredEvent]) -> list[int]:
+    """Insert stored events in one transaction, in the given order; return their
+    notification ids, in that order."""
+    return list(events.recorder.insert_events(list(stored)) or [])
+
+
+class StateEncoder:
+    """Stored events made from an event's class and fields, byte for byte what
+    `mapper.to_stored_event()` makes of the event object.
+
+    With the library's default mapper (a `JSONTranscoder`, no compressor, no cipher, and
+    `datetime` as `datetime_iso`), the fields are encoded by the C JSON encoder directly,
+    their datetimes transcoded in place, with no callback per value; any other mapper,
+    or a value the plain encoder refuses, goes through the mapper's own transcoder.
+    """
+
+    def __init__(self, mapper: Mapper[UUID]) -> None:
+        self.mapper = mapper
+        transcoder = mapper.transcoder
+        dates = transcoder.types.get(datetime) if isinstance(transcoder, JSONTranscoder) else None
+        self.direct = (
+            type(transcoder) is JSONTranscoder
+            and type(dates) is DatetimeAsISO
+            and dates.name == "datetime_iso"
+            and mapper.compressor is None
+            and mapper.cipher is None
+        )
+        self._encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+        self._topics: dict[type, tuple[str, int]] = {}
+
+    def stored_event(
+        self, cls: type, originator_id: UUID, version: int, fields: dict[str, Any]
+    ) -> StoredEvent:
+        """The stored event of an event of class `cls` with these fields (in the class's
+        field order, without the originator id and version)."""
+        known = self._topics.get(cls)
+        if known is None:
+            known = self._topics[cls] = (get_topic(cls), getattr(cls, "class_version", 1))
+        topic, class_version = known
+        state = dict(fields)
+        if class_version > 1:
+            state["class_version"] = class_version
+        return StoredEvent(originator_id, version, topic, self._state(state))
+
+    def _state(self, state: dict[str, Any]) -> bytes:
+        if self.direct:
+            plain = {
+                key: {"_type_": "datetime_iso", "_data_": value.isoformat()}
+                if type(value) is datetime
+                else value
+                for key, value in state.items()
+            }
+            try:
+                return self._encode(plain).encode("utf8")
+            except TypeError:
+                pass  # a value of another type: the transcoder knows it, or says why not
+        mapper = self.mapper
+        data = mapper.transcoder.encode(state)
+        if mapper.compressor:
+            data = mapper.compressor.compress(data)
+        if mapper.cipher:
+            data = mapper.cipher.encrypt(data)
+        return data
 
 
 def decode_datetime(value: Any) -> Any:

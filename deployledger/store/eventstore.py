@@ -22,7 +22,7 @@ from psycopg.rows import tuple_row
 from sqlalchemy import Engine
 
 from deployledger.domain.storeurl import StoreURL
-from deployledger.domain.workload import Workload
+from deployledger.domain.workload import NewEvent, Workload
 from deployledger.errors import DeployLedgerError, WriteConflict
 from deployledger.projections.project import EventRecord
 from deployledger.store import compat
@@ -59,6 +59,7 @@ class EventStore:
             else:
                 check_schema(url)
             self.app = LedgerApplication(url)
+            self._encoder = compat.StateEncoder(self.app.mapper)
 
     def close(self) -> None:
         """Finish the snapshots under way, then release every connection."""
@@ -97,19 +98,31 @@ class EventStore:
 
     def save(self, events: Sequence[object], workloads: Sequence[Workload]) -> Positions:
         """Store `events` in one transaction, in their order; return where each landed.
-        Raises `WriteConflict` when another writer stored one of their versions first."""
+        Raises `WriteConflict` when another writer stored one of their versions first.
+
+        Each event is a library event object (a workload's registration, say), or a
+        `NewEvent` of `Workload.append()`, encoded from its fields straight to the bytes
+        the library's mapper would write for the event object."""
+        to_stored = self.app.mapper.to_stored_event
+        encoder = self._encoder
+        stored = [
+            encoder.stored_event(e.event_class, e.originator_id, e.originator_version, e.fields)
+            if type(e) is NewEvent
+            else to_stored(cast(Any, e))
+            for e in events
+        ]
         try:
             with translated(self.url):
-                recordings = compat.store_events(self.app.events, events)
+                ids = compat.insert_stored(self.app.events, stored)
         except es.IntegrityError as e:
             raise WriteConflict(f"another writer changed the same workload: {e}") from None
-        new_events = Counter(recording.domain_event.originator_id for recording in recordings)
+        new_events = Counter(s.originator_id for s in stored)
         for workload in workloads:
             if workload.id in new_events:
                 self._maybe_snapshot(workload, new_events[workload.id])
         return {
-            (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
-            for r in recordings
+            (cast(UUID, s.originator_id), s.originator_version): nid
+            for s, nid in zip(stored, ids, strict=True)
         }
 
     def _maybe_snapshot(self, workload: Workload, new_events: int) -> None:

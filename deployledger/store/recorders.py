@@ -3,11 +3,13 @@
 Differences from the library's recorders, and why:
 - PostgreSQL writes are one call of the function of migration 0003 (lock, notify,
   insert), one round trip on a dedicated autocommit connection, waiting for the table
-  lock at most `lock_timeout` (the library's 0 waits forever);
+  lock at most `lock_timeout` (the library's 0 waits forever); a large batch is the same
+  lock and notify, then a binary `COPY`, in one transaction on that connection;
 - PostgreSQL reads are not retried blindly ten times: a failure surfaces at once, and
   the caller decides;
-- SQLite writes are BEGIN IMMEDIATE, the inserts, COMMIT on a connection kept for
-  writing, instead of a trip through the library's reader/writer pool.
+- SQLite writes are BEGIN IMMEDIATE, one `executemany` of the inserts, COMMIT on a
+  connection kept for writing, instead of a trip through the library's reader/writer pool
+  and one statement per event.
 Both pass the library's own recorder contract suites (tests/integration/test_recorder_contracts.py).
 """
 
@@ -39,6 +41,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 # The events pool holds at most pool_size (5) + max_overflow (10) connections: one more call
 # than that reaches a fresh one.
 POOL_BROKEN_RETRIES = 16
+# PostgreSQL: a batch of at least this many events is written by COPY (a few round trips,
+# then the cheapest way in), a smaller one by the one-call insert function.
+COPY_FROM = 500
 
 
 def retried_on_broken(method: F, attempts: int) -> F:
@@ -80,9 +85,23 @@ class PostgresRecorder(PostgresApplicationRecorder):
             "SELECT * FROM {}.deployledger_insert_events("
             "%b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %s)"
         ).format(sql.Identifier(datastore.schema))
+        table = sql.Identifier(datastore.schema, events_table_name)
+        self._lock = sql.SQL(
+            "SET LOCAL lock_timeout = {}; LOCK TABLE {} IN EXCLUSIVE MODE; NOTIFY {}"
+        ).format(sql.Literal(self._lock_timeout), table, sql.Identifier(self.channel_name))
+        self._last = sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(table)
+        self._copy = sql.SQL(
+            "COPY {} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
+        ).format(table)
+        self._copied = sql.SQL(
+            "SELECT notification_id FROM {} WHERE notification_id > %s ORDER BY notification_id"
+        ).format(table)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
-        """Lock, notify and insert in one statement, one round trip (migration 0003)."""
+        """Lock, notify and insert in one statement, one round trip (migration 0003); a
+        large batch, `COPY_FROM` events or more, by `COPY` under the same lock."""
+        if len(stored_events) >= COPY_FROM:
+            return self._insert_by_copy(stored_events)
         params = (
             [e.originator_id for e in stored_events],
             [e.originator_version for e in stored_events],
@@ -103,6 +122,37 @@ class PostgresRecorder(PostgresApplicationRecorder):
                     self._writer = None
                 raise es.OperationalError(str(e)) from e
             return [row[0] for row in rows]
+
+    def _insert_by_copy(self, stored_events: Sequence[StoredEvent]) -> Sequence[int]:
+        """Lock and notify as the function does, then `COPY` the rows in binary, in one
+        transaction. The table lock keeps every other writer out until the commit, so
+        the rows past the largest notification id before the copy are exactly the copied
+        ones, numbered in copy order by the sequence."""
+        with self._writing:
+            try:
+                conn = self._connection()
+                with conn.transaction():
+                    conn.execute(self._lock)
+                    row = conn.execute(self._last).fetchone()
+                    last = int(row[0]) if row is not None else 0
+                    with conn.cursor().copy(self._copy) as copy:
+                        copy.set_types(["uuid", "int8", "text", "bytea"])
+                        for e in stored_events:
+                            copy.write_row(
+                                (e.originator_id, e.originator_version, e.topic, e.state)
+                            )
+                    ids = [r[0] for r in conn.execute(self._copied, (last,)).fetchall()]
+                    if len(ids) != len(stored_events):  # cannot happen under the lock
+                        raise psycopg.DataError(
+                            f"copied {len(stored_events)} events, found {len(ids)} new positions"
+                        )
+            except psycopg.IntegrityError as e:
+                raise es.IntegrityError(str(e)) from e
+            except psycopg.Error as e:
+                if self._writer is not None and (self._writer.broken or self._writer.closed):
+                    self._writer = None
+                raise es.OperationalError(str(e)) from e
+            return ids
 
     def _connection(self) -> psycopg.Connection[Any]:
         # Writes go through one dedicated autocommit connection: the call is one round
@@ -165,18 +215,18 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
         if not stored_events:
             return []
         statement = compat.sqlite_insert_statement(self)
+        rows = [
+            (e.originator_id.hex, e.originator_version, e.topic, e.state)  # type: ignore[union-attr]
+            for e in stored_events
+        ]
         with self._writing:
             conn = self._connection()
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                ids = [
-                    conn.execute(
-                        statement,
-                        (e.originator_id.hex, e.originator_version, e.topic, e.state),  # type: ignore[union-attr]
-                    ).lastrowid
-                    or 0
-                    for e in stored_events
-                ]
+                first = conn.execute(statement, rows[0]).lastrowid or 0
+                if len(rows) > 1:
+                    conn.executemany(statement, rows[1:])
+                ids = _rowids(conn, self.events_table_name, rows, first)
                 conn.execute("COMMIT")
             except sqlite3.Error as e:
                 if conn.in_transaction:
@@ -202,3 +252,15 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def _rowids(conn: sqlite3.Connection, table: str, rows: list[Any], first: int) -> list[int]:
+    """The rowids (notification ids) of `rows`, inserted in this order in the open write
+    transaction, the first at `first`: consecutive, since SQLite gives a new row the largest
+    rowid plus one and the transaction holds the write lock. Looked up row by row in the
+    one case where that does not hold (the largest rowid reached 2**63 - 1)."""
+    last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+    if last - first == len(rows) - 1:
+        return list(range(first, last + 1))
+    select = f"SELECT rowid FROM {table} WHERE originator_id = ? AND originator_version = ?"
+    return [int(conn.execute(select, row[:2]).fetchone()[0]) for row in rows]

@@ -611,6 +611,40 @@ def test_assumption_10_postgres_tables_are_what_the_library_creates(
 
 
 # ---------------------------------------------------------------------------------------
+# 11. `Mapper.to_stored_event()` stores vars(event) less the id and version, plus
+#     `class_version` above 1, encoded by the JSONTranscoder (",", ":" separators, no ASCII
+#     escaping, registered types tagged); `EventStore.put()` is insert_events() of them.
+
+
+def test_assumption_11_state_encoder_writes_what_the_mapper_writes(ready_url: str) -> None:
+    with ledger_app(ready_url) as app:
+        encoder = compat.StateEncoder(app.mapper)
+        assert encoder.direct  # the application's mapper: the direct JSON path
+        transcoder = app.mapper.transcoder
+        assert isinstance(transcoder, es.JSONTranscoder)
+        assert transcoder.encode({"a": "é", "b": [1, None]}) == '{"a":"é","b":[1,null]}'.encode()
+        workload = workload_with_attempts("m-1", None)
+        events = workload.collect_events()
+        for event in events[1:]:
+            assert isinstance(event, Workload.DeploymentAttempted)
+            fields = {
+                k: v
+                for k, v in vars(event).items()
+                if k not in ("originator_id", "originator_version")
+            }
+            ours = encoder.stored_event(
+                type(event), event.originator_id, event.originator_version, fields
+            )
+            assert ours == app.mapper.to_stored_event(event)
+            assert json.loads(ours.state)["class_version"] == 2
+        ids = compat.insert_stored(app.events, [app.mapper.to_stored_event(e) for e in events])
+        assert ids == sorted(ids)
+        assert len(ids) == len(events)
+        stored = list(app.events.recorder.select_events(workload.id))
+        assert [s.originator_version for s in stored] == [1, 2, 3]
+
+
+# ---------------------------------------------------------------------------------------
 # The version these assumptions were checked against.
 
 

@@ -18,7 +18,7 @@ from support import report
 from deployledger import InvalidQuery, InvalidStoreURL, Ledger, StoreURL, WorkloadNotFound
 from deployledger.domain.records import AuditPage, AuditQuery, RebuildResult, WorkloadState
 from deployledger.domain.state import DeploymentState
-from deployledger.domain.workload import Workload
+from deployledger.domain.workload import NewEvent, Workload
 from deployledger.errors import WriteConflict
 from deployledger.projections.project import EventRecord
 from deployledger.service.ports import EventStorePort, Positions, ReadModelPort
@@ -54,7 +54,8 @@ class FakeEventStore:
 
     def save(self, events: Sequence[object], workloads: Sequence[Workload]) -> Positions:
         self.saves += 1
-        pending: list[Any] = list(events)
+        # The ledger hands over `NewEvent`s (stored from their fields): keep event objects.
+        pending: list[Any] = [e.to_event() if isinstance(e, NewEvent) else e for e in events]
         taken = {(e.originator_id, e.originator_version) for e in self.events}
         if self.conflicts_to_inject or any(
             (e.originator_id, e.originator_version) in taken for e in pending
