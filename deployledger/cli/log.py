@@ -224,7 +224,8 @@ def _print_report(report: VerifyReport, paths: tuple[str, ...]) -> None:
     for note in report.notes:
         click.echo(f"note: {note}")
     if report.intact:
-        click.echo("intact: the events match the log and every checkpoint")
+        checked = " and every checkpoint" if report.checkpoints else ""
+        click.echo(f"intact: the events match the log{checked}")
         return
     click.echo(f"TAMPERED: {len(report.problems)} problems")
     for problem in report.problems:
