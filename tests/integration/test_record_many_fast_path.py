@@ -19,7 +19,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from steps import steps
 from support import progress, report, request, undeploy
 
 from deployledger import Ledger
@@ -48,38 +49,7 @@ from deployledger.store import compat
 from deployledger.store.eventstore import EventStore
 
 WINDOW = 3  # the idempotency window, shrunk so that examples overflow it
-RT_IDS = ["rt-alpha", "rt-beta", "rt-gamma"]
-ZONES = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
-MESSAGES = st.one_of(
-    st.none(),
-    st.text(st.characters(exclude_categories=("Cs",)), max_size=30),
-    st.sampled_from(["", "\x00", "a\x00b", "🚀\r\n\t", 'quote " and \\ backslash']),
-)
-REPORTED_AT = st.one_of(
-    st.none(),
-    st.builds(
-        lambda minutes, zone: (
-            (datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=minutes))
-            .astimezone(zone)
-            .isoformat()
-        ),
-        st.integers(0, 10_000),
-        st.sampled_from(ZONES),
-    ),
-)
-STEP = st.fixed_dictionaries(
-    {
-        "kind": st.sampled_from(["outcome", "outcome", "request", "progress", "undeploy"]),
-        "chart": st.sampled_from(["1.0.0", "1.1.0", ""]),
-        "rt": st.sampled_from(RT_IDS),
-        "success": st.booleans(),
-        "message": MESSAGES,
-        "pool": st.one_of(st.none(), st.sampled_from(["pool-a", "pool-b"])),
-        "name": st.sampled_from(["api", "api-renamed"]),
-        "resend": st.booleans(),  # a messageId made from the content: resends are duplicates
-        "reportedAt": REPORTED_AT,
-    }
-)
+STEP = steps('quote " and \\ backslash')
 SCENARIO = st.tuples(
     st.lists(STEP, min_size=1, max_size=30), st.lists(st.integers(1, 8), min_size=1, max_size=5)
 )

@@ -1,0 +1,47 @@
+"""Hypothesis strategies shared by the property tests: one lifecycle message over a few
+workloads, in any kind, with messages that stress encoding and report times in any zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from hypothesis import strategies as st
+
+RT_IDS = ["rt-alpha", "rt-beta", "rt-gamma"]
+ZONES = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+REPORTED_AT = st.one_of(
+    st.none(),
+    st.builds(
+        lambda minutes, zone: (
+            (datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=minutes))
+            .astimezone(zone)
+            .isoformat()
+        ),
+        st.integers(0, 10_000),
+        st.sampled_from(ZONES),
+    ),
+)
+
+
+def steps(*special_messages: str) -> st.SearchStrategy[dict[str, Any]]:
+    """One step: its kind, workload, outcome and texts; messages are None, any text, or
+    one of a few hard cases (NUL, emoji and line breaks, plus `special_messages`)."""
+    messages = st.one_of(
+        st.none(),
+        st.text(st.characters(exclude_categories=("Cs",)), max_size=30),
+        st.sampled_from(["", "\x00", "a\x00b", "🚀\r\n\t", *special_messages]),
+    )
+    return st.fixed_dictionaries(
+        {
+            "kind": st.sampled_from(["outcome", "outcome", "request", "progress", "undeploy"]),
+            "chart": st.sampled_from(["1.0.0", "1.1.0", ""]),
+            "rt": st.sampled_from(RT_IDS),
+            "success": st.booleans(),
+            "message": messages,
+            "pool": st.one_of(st.none(), st.sampled_from(["pool-a", "pool-b"])),
+            "name": st.sampled_from(["api", "api-renamed"]),
+            "resend": st.booleans(),  # a messageId made from the content: resends are duplicates
+            "reportedAt": REPORTED_AT,
+        }
+    )
