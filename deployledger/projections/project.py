@@ -173,7 +173,8 @@ def lifecycle_row(record: EventRecord, kind: str) -> dict[str, Any]:
 
 
 def _json_or_none(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    # Compact, as the event stores it: the set-based rebuild copies that text as it is.
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def fold_lifecycle_row(state: dict[str, Any], row: dict[str, Any], version: int) -> None:

@@ -15,15 +15,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, Index, Table, delete, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Index,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from deployledger.domain.records import RebuildResult
 from deployledger.errors import RebuildFailed
 from deployledger.store import logtree
 from deployledger.store.errors import translated
-from deployledger.store.eventstore import EventStore, attempt_counts, read_after
+from deployledger.store.database import engine_url
+from deployledger.store.eventstore import (
+    EventStore,
+    attempt_counts,
+    qualified_events_table,
+    read_after,
+    records_of_rows,
+)
 from deployledger.store.queries_failures import record_version
+from deployledger.store.setfold import SetFold
 from deployledger.store.runner import (
     LIVE,
     LIVE_TABLES,
@@ -63,12 +82,17 @@ def rebuild(
                 delete(projection_tracking).where(projection_tracking.c.name == tables.name)
             )
         runner = ProjectionRunner(events, engine, tables=tables, batch_size=batch_size)
-        applied = runner.catch_up(progress=progress)
+        if engine_url(engine, url) == url:  # the events are in the same database
+            applied = _fold_in_database(events, engine, tables, batch_size, progress)
+        else:
+            applied = runner.catch_up(progress=progress)
         if engine.dialect.name == "postgresql":  # SQLite builds them once, in the switch
             with engine.begin() as conn:
                 for table in tables.all:
                     for index in sorted(table.indexes, key=lambda i: i.name or ""):
                         conn.execute(CreateIndex(index))
+                for table in tables.all:
+                    conn.execute(text(f'ANALYZE "{table.name}"'))
         position = runner.position()
         _verify(events, engine, tables, position)
         result = _switch(events, engine, tables)
@@ -76,6 +100,50 @@ def rebuild(
             for name in (f"{t}_{PREV}" for t in READ_MODEL_TABLES):
                 conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
         return RebuildResult(applied, result[0], result[1], result[2])
+
+
+def _fold_in_database(
+    events: EventStore,
+    engine: Engine,
+    tables: ReadModelTables,
+    chunk: int,
+    progress: Progress | None,
+) -> int:
+    """Project every event recorded so far with set-based SQL (`setfold`), in
+    position-ranged chunks; return how many events there were."""
+    upto = events.max_position()
+    with engine.connect() as conn:
+        fold = SetFold(conn, tables, qualified_events_table(events.url), upto)
+        with conn.begin():
+            fold.create()
+        try:
+            ranges = [(lo, min(lo + chunk, upto)) for lo in range(0, upto, chunk)]
+            for lo, hi in ranges:
+                with conn.begin():
+                    staged = fold.stage_chunk(lo, hi, lambda rows: records_of_rows(events, rows))
+                if progress is not None:
+                    progress(staged, hi)
+            with conn.begin():
+                fold.analyze()
+                fold.fold_all()
+                fold.fold_after()
+            for lo, hi in ranges:
+                with conn.begin():
+                    fold.write_chunk(lo, hi)
+            with conn.begin():
+                fold.write_states()
+                fold.write_pools()
+                conn.execute(
+                    insert(projection_tracking).values(name=tables.name, position=upto)
+                )
+                total = conn.execute(
+                    text(f"SELECT count(*) FROM {fold.events_table} WHERE {fold.position} <= :upto"),
+                    {"upto": upto},
+                ).scalar_one()
+        finally:
+            with conn.begin():
+                fold.drop()
+    return int(total)
 
 
 def _verify(events: EventStore, engine: Engine, tables: ReadModelTables, position: int) -> None:
