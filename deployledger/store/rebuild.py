@@ -32,8 +32,8 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from deployledger.domain.records import RebuildResult
 from deployledger.errors import RebuildFailed
 from deployledger.store import logtree
-from deployledger.store.errors import translated
 from deployledger.store.database import engine_url
+from deployledger.store.errors import translated
 from deployledger.store.eventstore import (
     EventStore,
     attempt_counts,
@@ -42,7 +42,6 @@ from deployledger.store.eventstore import (
     records_of_rows,
 )
 from deployledger.store.queries_failures import record_version
-from deployledger.store.setfold import SetFold
 from deployledger.store.runner import (
     LIVE,
     LIVE_TABLES,
@@ -52,6 +51,7 @@ from deployledger.store.runner import (
     ensure_tracking,
     lock_position,
 )
+from deployledger.store.setfold import SetFold
 from deployledger.store.tables import READ_MODEL_TABLES, projection_tracking, shadow_tables
 
 NEXT = "next"
@@ -133,11 +133,11 @@ def _fold_in_database(
             with conn.begin():
                 fold.write_states()
                 fold.write_pools()
-                conn.execute(
-                    insert(projection_tracking).values(name=tables.name, position=upto)
-                )
+                conn.execute(insert(projection_tracking).values(name=tables.name, position=upto))
                 total = conn.execute(
-                    text(f"SELECT count(*) FROM {fold.events_table} WHERE {fold.position} <= :upto"),
+                    text(
+                        f"SELECT count(*) FROM {fold.events_table} WHERE {fold.position} <= :upto"
+                    ),
                     {"upto": upto},
                 ).scalar_one()
         finally:
@@ -241,3 +241,4 @@ def _swap_sqlite(conn: Connection, tables: ReadModelTables) -> None:
         conn.execute(text(f'ALTER TABLE "{nxt.name}" RENAME TO "{live.name}"'))
         for index in live.indexes:
             conn.execute(CreateIndex(index))
+        conn.execute(text(f'ANALYZE "{live.name}"'))

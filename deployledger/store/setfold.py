@@ -42,8 +42,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.schema import CreateTable
 
-from deployledger.domain.failures import categorize, fingerprint
-from deployledger.domain.messages import helm_failure
 from deployledger.projections.project import (
     ATTEMPTED,
     LIFECYCLE,
@@ -57,14 +55,30 @@ from deployledger.projections.project import (
     lifecycle_row,
 )
 from deployledger.store.bulk import bulk_insert, sqlite_time
+from deployledger.store.classify import BATCH, Classifier, Row
 from deployledger.store.runner import ReadModelTables
 
 KINDS = {REGISTERED: 0, ATTEMPTED: 1, REQUESTED: 2, PROGRESSED: 3, UNDEPLOYED: 4}
-_TEXT = (
-    "tenant_id workload_rt_id workload_name pool_name message recorded_at reported_at "
-    "occurred_at message_id pool_rt_id workload_type chart_name chart_version repository_url "
-    "hostname secret_paths overrides values_digest"
-).split()
+_TEXT = [
+    "tenant_id",
+    "workload_rt_id",
+    "workload_name",
+    "pool_name",
+    "message",
+    "recorded_at",
+    "reported_at",
+    "occurred_at",
+    "message_id",
+    "pool_rt_id",
+    "workload_type",
+    "chart_name",
+    "chart_version",
+    "repository_url",
+    "hostname",
+    "secret_paths",
+    "overrides",
+    "values_digest",
+]
 _BOOL = "success message_truncated is_reconciliation ingress_enabled receives_cluster_secrets"
 _FOLD_TEXT = (
     "effective_at pool_name pool_rt_id workload_type last_attempt_at last_success_at "
@@ -157,6 +171,7 @@ class SetFold:
         self.position = "notification_id" if self.pg else "rowid"
         self.staging = staging()
         self.stage, self.fold, _, self.failures = self.staging
+        self.classifier = Classifier(lambda rows: self._write(self.failures, rows))
 
     # -- dialect --------------------------------------------------------------------------
 
@@ -280,7 +295,9 @@ class SetFold:
 
     def _stage_select_pg(self) -> str:
         values = [f"r.{n}" for n in _TEXT]
-        values[_TEXT.index("message")] = "CASE WHEN k.kind = 1 THEN r.status_message ELSE r.message END"
+        values[_TEXT.index("message")] = (
+            "CASE WHEN k.kind = 1 THEN r.status_message ELSE r.message END"
+        )
         values[_TEXT.index("recorded_at")] = "t.ts"
         values[_TEXT.index("reported_at")] = "t.rp"
         values[_TEXT.index("occurred_at")] = "coalesce(t.rp, t.ts)"
@@ -315,39 +332,45 @@ class SetFold:
         )
 
     def _failures(self, after: int, upto: int) -> None:
-        """helm's operation and exit code, and the failure category and fingerprint, of the
-        chunk's outcomes that need them, by the domain's own functions."""
+        """Send the chunk's outcomes that need failure fields (helm-shaped or failed) to
+        the classifier."""
         found = self.conn.execute(
             text(
                 "SELECT position, success, message, message_exact FROM rebuild_stage "
                 "WHERE position > :lo AND position <= :hi AND kind = 1 "
                 "AND (NOT success OR message LIKE 'helm %')"
-            ).execution_options(stream_results=True, yield_per=1000),
+            ).execution_options(stream_results=True, yield_per=BATCH),
             {"lo": after, "hi": upto},
         )
-        batch: list[dict[str, Any]] = []
+        batch: list[Row] = []
         for position, success, message, exact in found:
-            batch += _failure_row(position, bool(success), decode_message(message, exact))
-            if len(batch) >= 1000:
-                self._write(self.failures, batch)
+            batch.append((position, bool(success), decode_message(message, exact)))
+            if len(batch) >= BATCH:
+                self.classifier.submit(batch)
                 batch = []
-        if batch:
-            self._write(self.failures, batch)
+        self.classifier.submit(batch)
 
     def _write(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
         if self.pg:
             bulk_insert(self.conn, table, rows)
         else:
             self.conn.execute(insert(table), rows)
 
     def analyze(self) -> None:
+        self.classifier.finish()
         for table in self.staging:
             self.conn.execute(text(f"ANALYZE {table.name}"))
 
     def fold_all(self) -> None:
         """The per-event fold of every staged event into `rebuild_fold`."""
         p = self._packed
-        s_att, s_ok, s_fail = "s.kind = 1", "s.kind = 1 AND s.success", "s.kind = 1 AND NOT s.success"
+        s_att, s_ok, s_fail = (
+            "s.kind = 1",
+            "s.kind = 1 AND s.success",
+            "s.kind = 1 AND NOT s.success",
+        )
         window = "PARTITION BY s.workload_id ORDER BY s.position"
         inner = (
             "SELECT s.position, s.workload_id, s.kind, s.success, s.occurred_at, s.values_digest, "
@@ -372,6 +395,7 @@ class SetFold:
             f"wb AS ({window} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
         )
         u = self._unpacked
+        duration = self._seconds("x.occurred_at", "rb.occurred_at")
         changed = (
             "CASE WHEN x.kind = 2 AND x.p_prev_digest IS NOT NULL THEN "
             f"CASE WHEN {u('x.p_prev_digest')} <> x.values_digest THEN 1 ELSE 0 END END"
@@ -387,7 +411,7 @@ class SetFold:
             f"INSERT INTO rebuild_fold ({columns}) SELECT x.position, x.workload_id, x.kind, "
             f"x.success, x.attempts, x.failures, {truth}, {changed_b}, "
             "ra.version, ra.position, rb.position, "
-            f"CASE WHEN rb.position IS NOT NULL THEN {self._seconds('x.occurred_at', 'rb.occurred_at')} END, "
+            f"CASE WHEN rb.position IS NOT NULL THEN {duration} END, "
             f"x.effective_at, {u('x.p_pool', nullable=True)}, {u('x.p_rt')}, {u('x.p_type')}, "
             f"{u('x.p_att')}, {u('x.p_ok')}, {u('x.p_fail')}, {u('x.p_undeploy')}, "
             f"{u('x.p_digest')}, ra.chart_name, ra.chart_version, ra.occurred_at, "
@@ -438,7 +462,9 @@ class SetFold:
     def write_history(self, after: int, upto: int) -> None:
         """One row per folded event: the workload's state right after it."""
         st = self._stamp
-        state = "CASE s.kind WHEN 1 THEN CASE WHEN s.success THEN 2 ELSE 3 END WHEN 4 THEN 0 ELSE 1 END"
+        state = (
+            "CASE s.kind WHEN 1 THEN CASE WHEN s.success THEN 2 ELSE 3 END WHEN 4 THEN 0 ELSE 1 END"
+        )
         values = {
             "position": "f.position",
             "tenant_id": "s.tenant_id",
@@ -512,11 +538,25 @@ class SetFold:
 
     def write_lifecycle(self, after: int, upto: int) -> None:
         st = self._stamp
-        copied = (
-            "workload_name message_id pool_rt_id workload_type chart_name chart_version "
-            "repository_url is_reconciliation ingress_enabled hostname receives_cluster_secrets "
-            "secret_paths overrides values_digest message message_exact message_truncated"
-        ).split()
+        copied = [
+            "workload_name",
+            "message_id",
+            "pool_rt_id",
+            "workload_type",
+            "chart_name",
+            "chart_version",
+            "repository_url",
+            "is_reconciliation",
+            "ingress_enabled",
+            "hostname",
+            "receives_cluster_secrets",
+            "secret_paths",
+            "overrides",
+            "values_digest",
+            "message",
+            "message_exact",
+            "message_truncated",
+        ]
         values = {
             "position": "f.position",
             "tenant_id": "s.tenant_id",
@@ -592,50 +632,28 @@ class SetFold:
         params: dict[str, Any] | None = None,
     ) -> None:
         names = [c.name for c in table.columns]
-        typed = [_typed(values[n], table, n, self.pg) for n in names]
+        # PostgreSQL types a bare NULL in a SELECT list as text: cast it to the column's type.
+        typed = [
+            f"CAST(NULL AS {table.c[n].type.compile(dialect=self.conn.dialect)})"
+            if self.pg and values[n] == "NULL"
+            else values[n]
+            for n in names
+        ]
         self.conn.execute(
-            text(f'INSERT INTO "{table.name}" ({", ".join(names)}) SELECT {", ".join(typed)} {source}'),
+            text(
+                f'INSERT INTO "{table.name}" ({", ".join(names)}) SELECT {", ".join(typed)} '
+                + source
+            ),
             params or {},
         )
 
     def drop(self) -> None:
+        self.classifier.finish()
         for table in self.staging:
             self.conn.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
 
 
 _DERIVED = {"recorded_at", "reported_at", "occurred_at"}
-
-
-def _typed(expression: str, table: Table, name: str, pg: bool) -> str:
-    # PostgreSQL wants NULL and small integers cast to the column's type in a UNION-free
-    # INSERT … SELECT only where it cannot infer them; booleans from 0/1 need a cast.
-    if not pg:
-        return expression
-    column = table.c[name]
-    if expression == "NULL":
-        return f"CAST(NULL AS {column.type.compile(dialect=_pg_dialect())})"
-    return expression
-
-
-def _pg_dialect() -> Any:
-    from sqlalchemy.dialects import postgresql
-
-    return postgresql.dialect()
-
-
-def _failure_row(position: int, success: bool, message: str | None) -> list[dict[str, Any]]:
-    operation, exit_code = helm_failure(message)
-    if success and operation is None:
-        return []
-    return [
-        {
-            "position": position,
-            "helm_operation": operation,
-            "exit_code": exit_code,
-            "category": None if success else categorize(message),
-            "fingerprint": None if success else fingerprint(message),
-        }
-    ]
 
 
 def stage_row(record: EventRecord) -> dict[str, Any]:
@@ -656,7 +674,7 @@ def stage_row(record: EventRecord) -> dict[str, Any]:
         return row
     built = attempt_row(record) if kind == 1 else lifecycle_row(record, LIFECYCLE[record.topic])
     for name in row.keys() & built.keys():
-        if name not in ("position",):
+        if name not in ("position", "kind"):  # the projection names its kinds in words
             row[name] = built[name]
     if kind == 1:
         row["message"] = built["status_message"]
