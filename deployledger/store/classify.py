@@ -8,6 +8,7 @@ in place. At most `PENDING` batches are in flight, so memory stays bounded.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 from collections import deque
@@ -24,11 +25,17 @@ Row = tuple[int, bool, str | None]  # position, success, exact message
 Answer = dict[str, Any]
 
 
+CACHED_SIZE = 4096  # messages up to this many characters are remembered (a helm error repeats)
+_cached = functools.lru_cache(maxsize=4096)(failure_fields)
+
+
 def classify(rows: list[Row]) -> list[Answer]:
     """The failure-field rows of those outcomes that have any."""
     out = []
     for position, success, message in rows:
-        operation, exit_code, category, fingerprint = failure_fields(success, message)
+        small = message is None or len(message) <= CACHED_SIZE
+        fields = _cached if small else failure_fields
+        operation, exit_code, category, fingerprint = fields(success, message)
         if operation is not None or category is not None:
             out.append(
                 {

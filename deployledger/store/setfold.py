@@ -79,6 +79,21 @@ _TEXT = [
     "overrides",
     "values_digest",
 ]
+# Fields only requests, progress messages and undeploys carry.
+_LIFECYCLE_ONLY = [
+    "pool_rt_id",
+    "workload_type",
+    "chart_name",
+    "chart_version",
+    "repository_url",
+    "hostname",
+    "secret_paths",
+    "overrides",
+    "values_digest",
+    "is_reconciliation",
+    "ingress_enabled",
+    "receives_cluster_secrets",
+]
 _BOOL = "success message_truncated is_reconciliation ingress_enabled receives_cluster_secrets"
 _FOLD_TEXT = (
     "effective_at pool_name pool_rt_id workload_type last_attempt_at last_success_at "
@@ -267,8 +282,16 @@ class SetFold:
         return head + self._stage_select_sqlite()
 
     def _stage_select_sqlite(self) -> str:
+        # Each json_extract parses the whole document again: the timestamps are extracted
+        # once (materialized), and each kind's fields only for that kind.
+        only = {n: "kind > 1" for n in _LIFECYCLE_ONLY} | {
+            "pool_name": "kind = 1",
+            "success": "kind = 1",
+        }
+
         def field(name: str) -> str:
-            return f"json_extract(j, '$.{name}')"
+            value = f"json_extract(j, '$.{name}')"
+            return f"CASE WHEN {only[name]} THEN {value} END" if name in only else value
 
         values = [field(n) for n in _TEXT]
         values[_TEXT.index("message")] = (
@@ -280,17 +303,19 @@ class SetFold:
         bools = [field(n) for n in _BOOL.split()]
         bools[1] = f"coalesce({bools[1]}, 0)"
         return (
-            "SELECT position, originator_id, originator_version, kind, "
-            + ", ".join(values + bools)
-            + f" FROM (SELECT position, originator_id, originator_version, kind, j, rp_raw, "
-            f"{self._utc('ts_raw')} AS ts, {self._utc('rp_raw')} AS rp FROM ("
+            "WITH raw AS MATERIALIZED ("
             f"SELECT e.rowid AS position, e.originator_id, e.originator_version, {_KIND} AS kind, "
             "CAST(e.state AS TEXT) AS j, "
             "json_extract(CAST(e.state AS TEXT), '$.timestamp._data_') AS ts_raw, "
             "json_extract(CAST(e.state AS TEXT), '$.reported_at._data_') AS rp_raw "
             f"FROM {self.events_table} e WHERE e.rowid > :lo AND e.rowid <= :hi AND {_TOPICS} "
-            "AND instr(e.state, :nul) = 0)) "
-            "WHERE ts IS NOT NULL AND (rp_raw IS NULL OR rp IS NOT NULL) ORDER BY position"
+            "AND instr(e.state, :nul) = 0), "
+            "utc AS MATERIALIZED (SELECT position, originator_id, originator_version, kind, j, "
+            f"rp_raw, {self._utc('ts_raw')} AS ts, {self._utc('rp_raw')} AS rp FROM raw) "
+            "SELECT position, originator_id, originator_version, kind, "
+            + ", ".join(values + bools)
+            + " FROM utc WHERE ts IS NOT NULL AND (rp_raw IS NULL OR rp IS NOT NULL) "
+            "ORDER BY position"
         )
 
     def _stage_select_pg(self) -> str:

@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
-from support import engine_for, report
 from steps import message
+from support import engine_for, report
 from test_fold_agreement import STEP
 
 from deployledger import DeploymentState, InvalidQuery, Ledger, WorkloadNotFound, WorkloadState
