@@ -81,6 +81,11 @@ class Classifier:
             while self._pending:
                 self.write(self._pending.popleft().result())
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(cancel_futures=True)
-                self._pool = None
+            self.close()
+
+    def close(self) -> None:
+        """Stop the workers, dropping any answer still in flight (an interrupted rebuild)."""
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None

@@ -127,9 +127,16 @@ def _fold_in_database(
                 fold.analyze()
                 fold.fold_all()
                 fold.fold_after()
+            # The history needs no failure field: it is written while the workers finish.
             for lo, hi in ranges:
                 with conn.begin():
-                    fold.write_chunk(lo, hi)
+                    fold.write_history(lo, hi)
+            with conn.begin():
+                fold.finish_failures()
+            for lo, hi in ranges:
+                with conn.begin():
+                    fold.write_attempts(lo, hi)
+                    fold.write_lifecycle(lo, hi)
             with conn.begin():
                 fold.write_states()
                 fold.write_pools()

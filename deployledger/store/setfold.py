@@ -384,9 +384,14 @@ class SetFold:
             self.conn.execute(insert(table), rows)
 
     def analyze(self) -> None:
+        """Statistics for PostgreSQL's planner (SQLite's plans here are primary-key joins)."""
+        if self.pg:
+            for table in self.staging:
+                self.conn.execute(text(f"ANALYZE {table.name}"))
+
+    def finish_failures(self) -> None:
+        """Wait for the failure fields still being computed, and write them."""
         self.classifier.finish()
-        for table in self.staging:
-            self.conn.execute(text(f"ANALYZE {table.name}"))
 
     def fold_all(self) -> None:
         """The per-event fold of every staged event into `rebuild_fold`."""
@@ -477,12 +482,6 @@ class SetFold:
                 "LEFT JOIN rebuild_fold d ON d.position = y.duration_at ORDER BY y.position"
             )
         )
-
-    def write_chunk(self, after: int, upto: int) -> None:
-        """The history, attempt and lifecycle rows of the events at positions in (after, upto]."""
-        self.write_history(after, upto)
-        self.write_attempts(after, upto)
-        self.write_lifecycle(after, upto)
 
     def write_history(self, after: int, upto: int) -> None:
         """One row per folded event: the workload's state right after it."""
@@ -673,7 +672,7 @@ class SetFold:
         )
 
     def drop(self) -> None:
-        self.classifier.finish()
+        self.classifier.close()
         for table in self.staging:
             self.conn.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
 
