@@ -3,7 +3,7 @@
 Categories and fingerprints are Python rules (`domain.failures`) that SQL cannot run. A
 rebuild sends the outcomes that need them to worker processes in batches while it goes on
 staging events, and writes the answers as they come back; a small rebuild computes them
-in place. At most `PENDING` batches are in flight, so memory stays bounded.
+in place. At most `PENDING_BYTES` of messages are in flight, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from deployledger.projections.project import failure_fields
 
 BATCH = 1000
-PENDING = 8
+PENDING_BYTES = 32 * 1024 * 1024  # messages in flight at most (about)
 POOL_AFTER = 2000  # outcomes to classify before worker processes are worth starting
 Row = tuple[int, bool, str | None]  # position, success, exact message
 Answer = dict[str, Any]
@@ -57,7 +57,8 @@ class Classifier:
         self.write = write
         self.seen = 0
         self._pool: ProcessPoolExecutor | None = None
-        self._pending: deque[Future[list[Answer]]] = deque()
+        self._pending: deque[tuple[Future[list[Answer]], int]] = deque()
+        self._bytes = 0
 
     def submit(self, rows: list[Row]) -> None:
         if not rows:
@@ -71,21 +72,29 @@ class Classifier:
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
             self._pool = ProcessPoolExecutor(workers, mp_context=context)
-        self._pending.append(self._pool.submit(classify, rows))
-        while len(self._pending) > PENDING or (self._pending and self._pending[0].done()):
-            self.write(self._pending.popleft().result())
+        size = sum(len(m or "") for _, _, m in rows)
+        self._pending.append((self._pool.submit(classify, rows), size))
+        self._bytes += size
+        while self._pending and (self._bytes > PENDING_BYTES or self._pending[0][0].done()):
+            self._write_oldest()
+
+    def _write_oldest(self) -> None:
+        future, size = self._pending.popleft()
+        self._bytes -= size
+        self.write(future.result())
 
     def finish(self) -> None:
         """Write every answer still in flight and stop the workers."""
         try:
             while self._pending:
-                self.write(self._pending.popleft().result())
+                self._write_oldest()
         finally:
             self.close()
 
     def close(self) -> None:
         """Stop the workers, dropping any answer still in flight (an interrupted rebuild)."""
         self._pending.clear()
+        self._bytes = 0
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
