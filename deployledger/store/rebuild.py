@@ -52,6 +52,7 @@ from deployledger.store.runner import (
     lock_position,
 )
 from deployledger.store.setfold import SetFold
+from deployledger.store.setstage import Stage
 from deployledger.store.tables import READ_MODEL_TABLES, projection_tracking, shadow_tables
 
 NEXT = "next"
@@ -113,18 +114,19 @@ def _fold_in_database(
     position-ranged chunks; return how many events there were."""
     upto = events.max_position()
     with engine.connect() as conn:
-        fold = SetFold(conn, tables, qualified_events_table(events.url), upto)
+        stage = Stage(conn, qualified_events_table(events.url))
+        fold = SetFold(conn, tables)
         with conn.begin():
-            fold.create()
+            stage.create()
         try:
             ranges = [(lo, min(lo + chunk, upto)) for lo in range(0, upto, chunk)]
             for lo, hi in ranges:
                 with conn.begin():
-                    staged = fold.stage_chunk(lo, hi, lambda rows: records_of_rows(events, rows))
+                    staged = stage.stage_chunk(lo, hi, lambda rows: records_of_rows(events, rows))
                 if progress is not None:
                     progress(staged, hi)
             with conn.begin():
-                fold.analyze()
+                stage.analyze()
                 fold.fold_all()
                 fold.fold_after()
             # The history needs no failure field: it is written while the workers finish.
@@ -132,7 +134,7 @@ def _fold_in_database(
                 with conn.begin():
                     fold.write_history(lo, hi)
             with conn.begin():
-                fold.finish_failures()
+                stage.finish_failures()
             for lo, hi in ranges:
                 with conn.begin():
                     fold.write_attempts(lo, hi)
@@ -143,13 +145,13 @@ def _fold_in_database(
                 conn.execute(insert(projection_tracking).values(name=tables.name, position=upto))
                 total = conn.execute(
                     text(
-                        f"SELECT count(*) FROM {fold.events_table} WHERE {fold.position} <= :upto"
+                        f"SELECT count(*) FROM {stage.events_table} WHERE {stage.position} <= :upto"
                     ),
                     {"upto": upto},
                 ).scalar_one()
         finally:
             with conn.begin():
-                fold.drop()
+                stage.drop()
     return int(total)
 
 

@@ -22,380 +22,24 @@ The staging tables are temporary: they live in the one connection and vanish wit
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    Connection,
-    Float,
-    Integer,
-    LargeBinary,
-    MetaData,
-    SmallInteger,
-    Table,
-    Text,
-    insert,
-    text,
-)
-from sqlalchemy.schema import CreateTable
+from sqlalchemy import Connection, Table, text
 
-from deployledger.projections.project import (
-    ATTEMPTED,
-    LIFECYCLE,
-    PROGRESSED,
-    REGISTERED,
-    REQUESTED,
-    UNDEPLOYED,
-    EventRecord,
-    attempt_row,
-    decode_message,
-    lifecycle_row,
-)
-from deployledger.store.bulk import bulk_insert, sqlite_time
-from deployledger.store.classify import BATCH, Classifier, Row
 from deployledger.store.runner import ReadModelTables
-
-KINDS = {REGISTERED: 0, ATTEMPTED: 1, REQUESTED: 2, PROGRESSED: 3, UNDEPLOYED: 4}
-_TEXT = [
-    "tenant_id",
-    "workload_rt_id",
-    "workload_name",
-    "pool_name",
-    "message",
-    "recorded_at",
-    "reported_at",
-    "occurred_at",
-    "message_id",
-    "pool_rt_id",
-    "workload_type",
-    "chart_name",
-    "chart_version",
-    "repository_url",
-    "hostname",
-    "secret_paths",
-    "overrides",
-    "values_digest",
-]
-# Fields only requests, progress messages and undeploys carry.
-_LIFECYCLE_ONLY = [
-    "pool_rt_id",
-    "workload_type",
-    "chart_name",
-    "chart_version",
-    "repository_url",
-    "hostname",
-    "secret_paths",
-    "overrides",
-    "values_digest",
-    "is_reconciliation",
-    "ingress_enabled",
-    "receives_cluster_secrets",
-]
-_BOOL = "success message_truncated is_reconciliation ingress_enabled receives_cluster_secrets"
-_FOLD_TEXT = (
-    "effective_at pool_name pool_rt_id workload_type last_attempt_at last_success_at "
-    "last_failure_at undeployed_at values_digest pending_chart_name pending_chart_version "
-    "requested_at corr_chart_name corr_chart_version"
-)
-
-# Bind parameters every staging statement takes.
-PARAMS: dict[str, Any] = {
-    **{f"topic_{k}": topic for topic, k in KINDS.items()},
-    "nul": b"\\u0000",  # a NUL in the JSON text
-    "utc_s": "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]+00:00",
-    "utc_us": "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
-    ".[0-9][0-9][0-9][0-9][0-9][0-9]+00:00",
-    "utc_re": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$",
-}
-_KIND = "CASE e.topic " + " ".join(f"WHEN :topic_{k} THEN {k}" for k in KINDS.values()) + " END"
-_TOPICS = "e.topic IN (" + ", ".join(f":topic_{k}" for k in KINDS.values()) + ")"
+from deployledger.store.setsql import FOLD_TEXT, Sql
 
 
-def staging() -> tuple[Table, ...]:
-    """The temporary tables: decoded events, their fold (two steps), and failure fields."""
-    meta = MetaData()
-    position = BigInteger().with_variant(Integer, "sqlite")  # SQLite: the rowid itself
-    stage = Table(
-        "rebuild_stage",
-        meta,
-        Column("position", position, primary_key=True, autoincrement=False),
-        Column("workload_id", Text, nullable=False),
-        Column("version", Integer, nullable=False),
-        Column("kind", SmallInteger, nullable=False),
-        Column("message_exact", LargeBinary),
-        *(Column(name, Text) for name in _TEXT),
-        *(Column(name, Boolean) for name in _BOOL.split()),
-        prefixes=["TEMPORARY"],
-    )
-    fold = Table(
-        "rebuild_fold",
-        meta,
-        Column("position", position, primary_key=True, autoincrement=False),
-        Column("workload_id", Text, nullable=False),
-        Column("kind", SmallInteger, nullable=False),
-        Column("success", Boolean),
-        Column("attempts", Integer, nullable=False),
-        Column("failures", Integer, nullable=False),
-        Column("is_last", Boolean, nullable=False),
-        Column("values_changed", Boolean),
-        Column("request_version", Integer),
-        Column("request_position", BigInteger),
-        Column("corr_request_position", BigInteger),
-        Column("corr_duration", Float),
-        *(Column(name, Text) for name in _FOLD_TEXT.split()),
-        prefixes=["TEMPORARY"],
-    )
-    failures = Table(
-        "rebuild_failures",
-        meta,
-        Column("position", position, primary_key=True, autoincrement=False),
-        Column("helm_operation", Text),
-        Column("exit_code", Integer),
-        Column("category", Text),
-        Column("fingerprint", Text),
-        prefixes=["TEMPORARY"],
-    )
-    after = Table(
-        "rebuild_after",
-        meta,
-        Column("position", position, primary_key=True, autoincrement=False),
-        Column("consecutive_failures", Integer, nullable=False),
-        Column("deployed_chart_name", Text),
-        Column("deployed_chart_version", Text),
-        Column("last_duration", Float),
-        prefixes=["TEMPORARY"],
-    )
-    return stage, fold, after, failures
+class SetFold(Sql):
+    """Stages 2 and 3: the fold of every staged event, and the read-model rows it gives."""
 
-
-class SetFold:
-    """The set-based projection of events (at positions <= `upto`) into `tables`, on one
-    connection of the events' own database."""
-
-    def __init__(
-        self, conn: Connection, tables: ReadModelTables, events_table: str, upto: int
-    ) -> None:
-        self.conn = conn
+    def __init__(self, conn: Connection, tables: ReadModelTables) -> None:
+        super().__init__(conn)
         self.tables = tables
-        self.events_table = events_table
-        self.upto = upto
-        self.pg = conn.dialect.name == "postgresql"
-        self.position = "notification_id" if self.pg else "rowid"
-        self.staging = staging()
-        self.stage, self.fold, _, self.failures = self.staging
-        self.classifier = Classifier(lambda rows: self._write(self.failures, rows))
-
-    # -- dialect --------------------------------------------------------------------------
-
-    def _pad(self, position: str) -> str:
-        # 19 digits hold every BIGINT position, so that text order is position order.
-        if self.pg:
-            return f"lpad(CAST({position} AS text), 19, '0')"
-        return f"printf('%019d', {position})"
-
-    def _max(self, expression: str) -> str:
-        return f'max({expression} COLLATE "C")' if self.pg else f"max({expression})"
-
-    def _stamp(self, value: str) -> str:
-        """A staged UTC timestamp as the read-model column stores it."""
-        return f"CAST({value} || '+00' AS timestamptz)" if self.pg else value
-
-    def _seconds(self, later: str, earlier: str) -> str:
-        """Seconds between two staged timestamps, as `timedelta.total_seconds()` gives them
-        (whole microseconds divided once, so the float is the same)."""
-        if self.pg:
-            return (
-                f"CAST(extract(epoch FROM {self._stamp(later)}) - "
-                f"extract(epoch FROM {self._stamp(earlier)}) AS double precision)"
-            )
-        return (
-            f"((unixepoch(substr({later}, 1, 19)) - unixepoch(substr({earlier}, 1, 19))) "
-            f"* 1000000 + CAST(substr({later}, 21, 6) AS INTEGER) "
-            f"- CAST(substr({earlier}, 21, 6) AS INTEGER)) / 1000000.0"
-        )
-
-    def _utc(self, raw: str) -> str:
-        """A stored ISO timestamp as staged UTC text, or NULL where SQL cannot convert it
-        exactly (another zone: the fallback path converts it)."""
-        whole = f"substr({raw}, 1, 10) || ' ' || substr({raw}, 12, 8)"
-        if self.pg:
-            return (
-                f"CASE WHEN {raw} ~ :utc_re THEN {whole} || CASE WHEN length({raw}) = 25 "
-                f"THEN '.000000' ELSE substr({raw}, 20, 7) END END"
-            )
-        return (
-            f"CASE WHEN {raw} GLOB :utc_s THEN {whole} || '.000000' "
-            f"WHEN {raw} GLOB :utc_us THEN {whole} || substr({raw}, 20, 7) END"
-        )
-
-    def _packed(self, where: str, value: str, *, nullable: bool = False, at: str = "s") -> str:
-        """The running "value set by the last event that sets it": the padded position with
-        the value appended (a nullable one after a marker, '0' for NULL, '1' for a value)."""
-        shown = f"CASE WHEN {value} IS NULL THEN '0' ELSE '1' || {value} END" if nullable else value
-        return self._max(f"CASE WHEN {where} THEN {self._pad(at + '.position')} || {shown} END")
-
-    @staticmethod
-    def _unpacked(column: str, *, nullable: bool = False) -> str:
-        if nullable:
-            return f"CASE WHEN substr({column}, 20, 1) = '1' THEN substr({column}, 21) END"
-        return f"substr({column}, 20)"
-
-    # -- the steps ------------------------------------------------------------------------
-
-    def create(self) -> None:
-        for table in self.staging:
-            self.conn.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
-            self.conn.execute(CreateTable(table))
-
-    def stage_chunk(
-        self, after: int, upto: int, decode: Callable[[list[tuple[Any, ...]]], list[EventRecord]]
-    ) -> int:
-        """Stage the events at positions in (after, upto]; return how many were staged.
-        `decode(rows)` decodes stored-event rows for the fallback path."""
-        params = {**PARAMS, "lo": after, "hi": upto}
-        staged = self.conn.execute(text(self._stage_sql()), params).rowcount
-        position = "notification_id" if self.pg else "rowid"
-        left = self.conn.execute(
-            text(
-                f"SELECT e.{position}, e.originator_id, e.originator_version, e.topic, e.state "
-                f"FROM {self.events_table} e WHERE e.{position} > :lo AND e.{position} <= :hi "
-                f"AND {_TOPICS} AND NOT EXISTS "
-                f"(SELECT 1 FROM rebuild_stage s WHERE s.position = e.{position}) "
-                f"ORDER BY e.{position}"
-            ),
-            params,
-        ).all()
-        rows = [stage_row(r) for r in decode([tuple(r) for r in left])]
-        if rows:
-            self.conn.execute(insert(self.stage), rows)
-        self._failures(after, upto)
-        return int(staged) + len(rows)
-
-    def _stage_sql(self) -> str:
-        columns = ["position", "workload_id", "version", "kind", *_TEXT, *_BOOL.split()]
-        head = f"INSERT INTO rebuild_stage ({', '.join(columns)}) "
-        if self.pg:
-            return head + self._stage_select_pg()
-        return head + self._stage_select_sqlite()
-
-    def _stage_select_sqlite(self) -> str:
-        # Each json_extract parses the whole document again: the timestamps are extracted
-        # once (materialized), and each kind's fields only for that kind.
-        only = {n: "kind > 1" for n in _LIFECYCLE_ONLY} | {
-            "pool_name": "kind = 1",
-            "success": "kind = 1",
-        }
-
-        def field(name: str) -> str:
-            value = f"json_extract(j, '$.{name}')"
-            return f"CASE WHEN {only[name]} THEN {value} END" if name in only else value
-
-        values = [field(n) for n in _TEXT]
-        values[_TEXT.index("message")] = (
-            "json_extract(j, CASE WHEN kind = 1 THEN '$.status_message' ELSE '$.message' END)"
-        )
-        values[_TEXT.index("recorded_at")] = "ts"
-        values[_TEXT.index("reported_at")] = "rp"
-        values[_TEXT.index("occurred_at")] = "coalesce(rp, ts)"
-        bools = [field(n) for n in _BOOL.split()]
-        bools[1] = f"coalesce({bools[1]}, 0)"
-        return (
-            "WITH raw AS MATERIALIZED ("
-            f"SELECT e.rowid AS position, e.originator_id, e.originator_version, {_KIND} AS kind, "
-            "CAST(e.state AS TEXT) AS j, "
-            "json_extract(CAST(e.state AS TEXT), '$.timestamp._data_') AS ts_raw, "
-            "json_extract(CAST(e.state AS TEXT), '$.reported_at._data_') AS rp_raw "
-            f"FROM {self.events_table} e WHERE e.rowid > :lo AND e.rowid <= :hi AND {_TOPICS} "
-            "AND instr(e.state, :nul) = 0), "
-            "utc AS MATERIALIZED (SELECT position, originator_id, originator_version, kind, j, "
-            f"rp_raw, {self._utc('ts_raw')} AS ts, {self._utc('rp_raw')} AS rp FROM raw) "
-            "SELECT position, originator_id, originator_version, kind, "
-            + ", ".join(values + bools)
-            + " FROM utc WHERE ts IS NOT NULL AND (rp_raw IS NULL OR rp IS NOT NULL) "
-            "ORDER BY position"
-        )
-
-    def _stage_select_pg(self) -> str:
-        values = [f"r.{n}" for n in _TEXT]
-        values[_TEXT.index("message")] = (
-            "CASE WHEN k.kind = 1 THEN r.status_message ELSE r.message END"
-        )
-        values[_TEXT.index("recorded_at")] = "t.ts"
-        values[_TEXT.index("reported_at")] = "t.rp"
-        values[_TEXT.index("occurred_at")] = "coalesce(t.rp, t.ts)"
-        values[_TEXT.index("secret_paths")] = "CAST(r.secret_paths AS text)"
-        values[_TEXT.index("overrides")] = "CAST(r.overrides AS text)"
-        bools = [f"r.{n}" for n in _BOOL.split()]
-        bools[1] = "coalesce(r.message_truncated, false)"
-        fields = [f"{n} text" for n in _TEXT if n not in _DERIVED] + [
-            "status_message text",
-            '"timestamp" json',
-            "reported_at json",
-        ]
-        fields = [f.replace("secret_paths text", "secret_paths json") for f in fields]
-        fields = [f.replace("overrides text", "overrides json") for f in fields]
-        fields += [f"{n} boolean" for n in _BOOL.split()]
-        return (
-            "SELECT e.notification_id, replace(CAST(e.originator_id AS text), '-', ''), "
-            "e.originator_version, k.kind, "
-            + ", ".join(values + bools)
-            + " FROM (SELECT notification_id, originator_id, originator_version, topic, state "
-            f"FROM {self.events_table} e WHERE notification_id > :lo AND notification_id <= :hi "
-            f"AND {_TOPICS} AND position(:nul IN state) = 0) e "
-            f"CROSS JOIN LATERAL (SELECT {_KIND} AS kind) k "
-            "CROSS JOIN LATERAL json_to_record(convert_from(e.state, 'UTF8')::json) "
-            f"AS r({', '.join(fields)}) "
-            "CROSS JOIN LATERAL (SELECT r.\"timestamp\" ->> '_data_' AS ts_raw, "
-            "r.reported_at ->> '_data_' AS rp_raw) raw "
-            f"CROSS JOIN LATERAL (SELECT {self._utc('raw.ts_raw')} AS ts, "
-            f"{self._utc('raw.rp_raw')} AS rp) t "
-            "WHERE t.ts IS NOT NULL AND (raw.rp_raw IS NULL OR t.rp IS NOT NULL) "
-            "ORDER BY e.notification_id"
-        )
-
-    def _failures(self, after: int, upto: int) -> None:
-        """Send the chunk's outcomes that need failure fields (helm-shaped or failed) to
-        the classifier."""
-        found = self.conn.execute(
-            text(
-                "SELECT position, success, message, message_exact FROM rebuild_stage "
-                "WHERE position > :lo AND position <= :hi AND kind = 1 "
-                "AND (NOT success OR message LIKE 'helm %')"
-            ).execution_options(stream_results=True, yield_per=BATCH),
-            {"lo": after, "hi": upto},
-        )
-        batch: list[Row] = []
-        for position, success, message, exact in found:
-            batch.append((position, bool(success), decode_message(message, exact)))
-            if len(batch) >= BATCH:
-                self.classifier.submit(batch)
-                batch = []
-        self.classifier.submit(batch)
-
-    def _write(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        if self.pg:
-            bulk_insert(self.conn, table, rows)
-        else:
-            self.conn.execute(insert(table), rows)
-
-    def analyze(self) -> None:
-        """Statistics for PostgreSQL's planner (SQLite's plans here are primary-key joins)."""
-        if self.pg:
-            for table in self.staging:
-                self.conn.execute(text(f"ANALYZE {table.name}"))
-
-    def finish_failures(self) -> None:
-        """Wait for the failure fields still being computed, and write them."""
-        self.classifier.finish()
 
     def fold_all(self) -> None:
         """The per-event fold of every staged event into `rebuild_fold`."""
-        p = self._packed
+        p = self.packed
         s_att, s_ok, s_fail = (
             "s.kind = 1",
             "s.kind = 1 AND s.success",
@@ -406,7 +50,7 @@ class SetFold:
             "SELECT s.position, s.workload_id, s.kind, s.success, s.occurred_at, s.values_digest, "
             f"sum(CASE WHEN {s_att} THEN 1 ELSE 0 END) OVER w AS attempts, "
             f"sum(CASE WHEN {s_fail} THEN 1 ELSE 0 END) OVER w AS failures, "
-            f"{self._max('s.occurred_at')} OVER w AS effective_at, "
+            f"{self.max('s.occurred_at')} OVER w AS effective_at, "
             f"{p(s_att, 's.pool_name', nullable=True)} OVER w AS p_pool, "
             f"{p('s.kind IN (2, 4) AND s.pool_rt_id IS NOT NULL', 's.pool_rt_id')} OVER w AS p_rt, "
             f"{p('s.kind IN (2, 4) AND s.workload_type IS NOT NULL', 's.workload_type')} OVER w "
@@ -424,8 +68,8 @@ class SetFold:
             f"WINDOW w AS ({window} ROWS UNBOUNDED PRECEDING), "
             f"wb AS ({window} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
         )
-        u = self._unpacked
-        duration = self._seconds("x.occurred_at", "rb.occurred_at")
+        u = self.unpacked
+        duration = self.seconds("x.occurred_at", "rb.occurred_at")
         changed = (
             "CASE WHEN x.kind = 2 AND x.p_prev_digest IS NOT NULL THEN "
             f"CASE WHEN {u('x.p_prev_digest')} <> x.values_digest THEN 1 ELSE 0 END END"
@@ -435,7 +79,7 @@ class SetFold:
         columns = (
             "position, workload_id, kind, success, attempts, failures, is_last, values_changed, "
             "request_version, request_position, corr_request_position, corr_duration, "
-            + ", ".join(_FOLD_TEXT.split())
+            + ", ".join(FOLD_TEXT.split())
         )
         sql = (
             f"INSERT INTO rebuild_fold ({columns}) SELECT x.position, x.workload_id, x.kind, "
@@ -456,7 +100,7 @@ class SetFold:
     def fold_after(self) -> None:
         """What the fold of the closed requests gives (the counters since the last success,
         the deployed chart and the last duration) into `rebuild_after`."""
-        p = self._packed
+        p = self.packed
         window = "PARTITION BY f.workload_id ORDER BY f.position ROWS UNBOUNDED PRECEDING"
         ok = "f.kind = 1 AND f.success"
         sets = f"{ok} OR f.kind = 4"  # a success sets the deployed chart, an undeploy clears it
@@ -471,7 +115,7 @@ class SetFold:
             "OVER w AS duration_at "
             f"FROM rebuild_fold f WINDOW w AS ({window})"
         )
-        u = self._unpacked
+        u = self.unpacked
         self.conn.execute(
             text(
                 "INSERT INTO rebuild_after (position, consecutive_failures, deployed_chart_name, "
@@ -485,7 +129,7 @@ class SetFold:
 
     def write_history(self, after: int, upto: int) -> None:
         """One row per folded event: the workload's state right after it."""
-        st = self._stamp
+        st = self.stamp
         state = (
             "CASE s.kind WHEN 1 THEN CASE WHEN s.success THEN 2 ELSE 3 END WHEN 4 THEN 0 ELSE 1 END"
         )
@@ -525,7 +169,7 @@ class SetFold:
         )
 
     def write_attempts(self, after: int, upto: int) -> None:
-        st = self._stamp
+        st = self.stamp
         values = {
             "position": "f.position",
             "tenant_id": "s.tenant_id",
@@ -561,7 +205,7 @@ class SetFold:
         )
 
     def write_lifecycle(self, after: int, upto: int) -> None:
-        st = self._stamp
+        st = self.stamp
         copied = [
             "workload_name",
             "message_id",
@@ -670,40 +314,3 @@ class SetFold:
             ),
             params or {},
         )
-
-    def drop(self) -> None:
-        self.classifier.close()
-        for table in self.staging:
-            self.conn.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
-
-
-_DERIVED = {"recorded_at", "reported_at", "occurred_at"}
-
-
-def stage_row(record: EventRecord) -> dict[str, Any]:
-    """The fallback path: one event's staging row, by the Python projection's row builders."""
-    data = record.data
-    kind = KINDS[record.topic]
-    row: dict[str, Any] = dict.fromkeys(["message_exact", *_TEXT, *_BOOL.split()])
-    row.update(
-        position=record.position,
-        workload_id=record.workload_id,
-        version=record.version,
-        kind=kind,
-        tenant_id=data["tenant_id"],
-        workload_rt_id=data["workload_rt_id"],
-        recorded_at=sqlite_time(data["timestamp"]),
-    )
-    if kind == 0:
-        return row
-    built = attempt_row(record) if kind == 1 else lifecycle_row(record, LIFECYCLE[record.topic])
-    for name in row.keys() & built.keys():
-        if name not in ("position", "kind"):  # the projection names its kinds in words
-            row[name] = built[name]
-    if kind == 1:
-        row["message"] = built["status_message"]
-        row["message_exact"] = built["status_message_exact"]
-    for name in ("recorded_at", "reported_at", "occurred_at"):
-        value = built[name]
-        row[name] = None if value is None else sqlite_time(value)
-    return row

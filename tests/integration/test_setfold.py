@@ -25,7 +25,7 @@ from support import engine_for, report
 
 from deployledger import Ledger
 from deployledger.domain.storeurl import parse_store_url
-from deployledger.store import classify, setfold
+from deployledger.store import classify, setstage
 from deployledger.store.database import make_engine
 from deployledger.store.rebuild import rebuild
 from deployledger.store.tables import (
@@ -88,13 +88,13 @@ class TestTheSetBasedRebuild:
 def fallbacks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """The positions of the events the Python fallback staged."""
     seen: list[int] = []
-    original = setfold.stage_row
+    original = setstage.stage_row
 
     def counted(record: Any) -> dict[str, Any]:
         seen.append(record.position)
         return original(record)
 
-    monkeypatch.setattr(setfold, "stage_row", counted)
+    monkeypatch.setattr(setstage, "stage_row", counted)
     return seen
 
 
@@ -120,7 +120,7 @@ def test_failure_fields_from_worker_processes_are_the_same(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(classify, "POOL_AFTER", 0)
-    monkeypatch.setattr(setfold, "BATCH", 7)
+    monkeypatch.setattr(setstage, "BATCH", 7)
     messages = [
         "Error: UPGRADE FAILED: timed out waiting for the condition",
         "helm upgrade --install api ./c failed with exit code 2. stderr: Error: no such host",
