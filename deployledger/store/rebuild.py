@@ -13,6 +13,7 @@ A projection schema change ships the same way: new tables built beside, then swi
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 
 from sqlalchemy import (
@@ -30,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from deployledger.domain.records import RebuildResult
+from deployledger.domain.storeurl import StoreURL
 from deployledger.errors import RebuildFailed
 from deployledger.store import logtree
 from deployledger.store.database import engine_url
@@ -83,7 +85,7 @@ def rebuild(
                 delete(projection_tracking).where(projection_tracking.c.name == tables.name)
             )
         runner = ProjectionRunner(events, engine, tables=tables, batch_size=batch_size)
-        if engine_url(engine, url) == url:  # the events are in the same database
+        if _set_based(engine, url):
             applied = _fold_in_database(events, engine, tables, batch_size, progress)
         else:
             applied = runner.catch_up(progress=progress)
@@ -101,6 +103,19 @@ def rebuild(
             for name in (f"{t}_{PREV}" for t in READ_MODEL_TABLES):
                 conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
         return RebuildResult(applied, result[0], result[1], result[2])
+
+
+def _set_based(engine: Engine, url: StoreURL) -> bool:
+    """Whether the rebuild can project inside the database: the events are in the same one,
+    and it has what the SQL needs (SQLite 3.38's unixepoch; PostgreSQL 14's exact numeric
+    EXTRACT, for durations to the microsecond)."""
+    if engine_url(engine, url) != url:
+        return False
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            version = conn.execute(text("SHOW server_version_num")).scalar_one()
+        return int(version) >= 140000
+    return sqlite3.sqlite_version_info >= (3, 38)
 
 
 def _fold_in_database(
