@@ -156,3 +156,34 @@ def test_a_read_model_in_another_database_is_rebuilt_by_the_runner(tmp_path: Pat
             assert len(all_rows(other)["workload_history"]) == 5
         finally:
             other.dispose()
+
+
+def test_an_old_sqlite_is_rebuilt_by_the_runner_with_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fallbacks: list[int]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger.open(url, create=True) as ledger:
+        ledger.record_many([report(f"rt-{n % 3}", message=f"a\x00{n}") for n in range(12)])
+        ledger.catch_up()
+        with engine_for(url) as engine:
+            live = all_rows(engine)
+            monkeypatch.setattr("deployledger.store.rebuild.sqlite3.sqlite_version_info", (3, 37))
+            ledger.rebuild()
+            assert all_rows(engine) == live
+    assert fallbacks == []  # nothing was staged (NUL would be): the runner replayed the events
+
+
+def test_the_usual_rebuild_does_not_replay_through_the_runner(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deployledger.store.runner import ProjectionRunner
+
+    with Ledger.open(store_url, create=True) as ledger:
+        ledger.record_many([report(f"rt-{n % 3}", success=n % 2 == 0) for n in range(12)])
+        ledger.catch_up()
+
+        def refuse(*_: Any, **__: Any) -> int:
+            raise AssertionError("the rebuild replayed events through the runner")
+
+        monkeypatch.setattr(ProjectionRunner, "catch_up", refuse)
+        assert ledger.rebuild().attempts == 12
