@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, text
+from sqlalchemy import Connection, Table, bindparam, insert, text
 from sqlalchemy.schema import CreateTable
 
 from deployledger.projections.project import (
@@ -33,6 +33,8 @@ from deployledger.store.setsql import (
     Sql,
     staging,
 )
+
+FALLBACK_BATCH = 200  # events decoded in Python at once
 
 
 class Stage(Sql):
@@ -57,22 +59,33 @@ class Stage(Sql):
         `decode(rows)` decodes stored-event rows for the fallback path."""
         params = {**PARAMS, "lo": after, "hi": upto}
         staged = self.conn.execute(text(self._stage_sql()), params).rowcount
-        position = "notification_id" if self.pg else "rowid"
-        left = self.conn.execute(
-            text(
-                f"SELECT e.{position}, e.originator_id, e.originator_version, e.topic, e.state "
-                f"FROM {self.events_table} e WHERE e.{position} > :lo AND e.{position} <= :hi "
-                f"AND {TOPICS_IN} AND NOT EXISTS "
-                f"(SELECT 1 FROM rebuild_stage s WHERE s.position = e.{position}) "
-                f"ORDER BY e.{position}"
-            ),
-            params,
-        ).all()
-        rows = [stage_row(r) for r in decode([tuple(r) for r in left])]
-        if rows:
+        position = self.position
+        left = (
+            self.conn.execute(
+                text(
+                    f"SELECT e.{position} FROM {self.events_table} e WHERE e.{position} > :lo "
+                    f"AND e.{position} <= :hi AND {TOPICS_IN} AND NOT EXISTS "
+                    f"(SELECT 1 FROM rebuild_stage s WHERE s.position = e.{position}) "
+                    f"ORDER BY e.{position}"
+                ),
+                params,
+            )
+            .scalars()
+            .all()
+        )
+        for start in range(0, len(left), FALLBACK_BATCH):  # bounded: messages may be large
+            found = self.conn.execute(
+                text(
+                    f"SELECT {position}, originator_id, originator_version, topic, state "
+                    f"FROM {self.events_table} WHERE {position} IN :positions "
+                    f"ORDER BY {position}"
+                ).bindparams(bindparam("positions", expanding=True)),
+                {"positions": list(left[start : start + FALLBACK_BATCH])},
+            ).all()
+            rows = [stage_row(r) for r in decode([tuple(r) for r in found]) if r.topic in KINDS]
             self.conn.execute(insert(self.stage), rows)
         self._failures(after, upto)
-        return int(staged) + len(rows)
+        return int(staged) + len(left)
 
     def _stage_sql(self) -> str:
         columns = ["position", "workload_id", "version", "kind", *TEXT_FIELDS, *BOOL_FIELDS.split()]

@@ -99,8 +99,9 @@ def fallbacks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 
 
 def test_only_nul_and_other_zones_take_the_python_fallback(
-    store_url: str, fallbacks: list[int]
+    store_url: str, fallbacks: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(setstage, "FALLBACK_BATCH", 1)  # one event decoded at a time
     with Ledger.open(store_url, create=True) as ledger:
         plain = ledger.record(report("rt-a", success=False, message="Error: timed out\x1b[0m"))
         nul = ledger.record(report("rt-a", success=False, message="a\x00b"))
