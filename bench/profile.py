@@ -28,6 +28,7 @@ from bench.stores import NAMES, fresh_store
 from deployledger import Ledger
 
 CHUNK = 20_000
+WHERE = {"sqlite": "Python and SQLite", "postgres": "Python; the server's work is not in it"}
 
 
 def _statement_times() -> tuple[dict[str, float], Counter[str]]:
@@ -47,7 +48,9 @@ def _statement_times() -> tuple[dict[str, float], Counter[str]]:
     return seconds, calls
 
 
-def profile(backend: str, events: int, cfg: Config) -> None:
+def profile(
+    backend: str, events: int, cfg: Config, times: tuple[dict[str, float], Counter[str]]
+) -> None:
     workloads = fleet(1000, cfg.seed)
     reports = stream(cfg.seed, workloads, 0, events)
     with fresh_store(cfg, backend) as store, Ledger.open(store.url, create=True) as ledger:
@@ -61,9 +64,11 @@ def profile(backend: str, events: int, cfg: Config) -> None:
         print(f"{events / (time.perf_counter() - start):,.0f} reports/s under the profiler")
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(14)
-        print("\n".join(out.getvalue().splitlines()[6:]))
+        print("\n".join(out.getvalue().splitlines()[5:]).strip("\n") + "\n")
         ledger.catch_up()
-        seconds, calls = _statement_times()
+        seconds, calls = times
+        seconds.clear()
+        calls.clear()
         own = time.process_time()
         workers = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
@@ -73,8 +78,8 @@ def profile(backend: str, events: int, cfg: Config) -> None:
         child_cpu = (used.ru_utime + used.ru_stime) - (workers.ru_utime + workers.ru_stime)
         print(
             f"## {NAMES[backend]}: rebuild() of {result.events:,} events: {wall:.2f} s wall, "
-            f"{time.process_time() - own:.2f} s CPU in this process (Python and SQLite), "
-            f"{child_cpu:.2f} s CPU in the failure-rule workers"
+            f"{time.process_time() - own:.2f} s CPU in this process ({WHERE[backend]}), "
+            f"{child_cpu:.2f} s CPU in the failure-rule workers; by SQL statement:"
         )
         for key, value in sorted(seconds.items(), key=lambda kv: -kv[1])[:12]:
             print(f"{value:7.2f} s {calls[key]:5d}x  {key}")
@@ -87,8 +92,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     args = parser.parse_args()
     cfg = Config()
+    times = _statement_times()
     for backend in ("sqlite", "postgres") if args.backend == "both" else (args.backend,):
-        profile(backend, args.events, cfg)
+        profile(backend, args.events, cfg, times)
 
 
 if __name__ == "__main__":
