@@ -58,8 +58,9 @@ def content_id(step: dict[str, Any]) -> str:
     return "m-" + hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def message(tenant: str, s: dict[str, Any]) -> dict[str, Any]:
-    """The lifecycle message (request, progress, undeploy or outcome) a step sends."""
+def message(tenant: str, s: dict[str, Any], *, blank_version: str | None = "") -> dict[str, Any]:
+    """The lifecycle message (request, progress, undeploy or outcome) a step sends; a request
+    drawn with the chart version "" sends `blank_version` instead."""
     common = {
         "tenant": tenant,
         "name": s["name"],
@@ -67,7 +68,8 @@ def message(tenant: str, s: dict[str, Any]) -> dict[str, Any]:
         "reportedAt": s["reportedAt"],
     }
     if s["kind"] == "request":
-        return request(s["rt"], version=s["chart"], poolRtId=s["pool"], **common)
+        version = s["chart"] or blank_version
+        return request(s["rt"], version=version, poolRtId=s["pool"], **common)
     if s["kind"] == "progress":
         return progress(s["rt"], s["message"] or "waiting", **common)
     if s["kind"] == "undeploy":

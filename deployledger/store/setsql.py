@@ -28,16 +28,8 @@ from deployledger.projections.project import (
 )
 
 KINDS = {REGISTERED: 0, ATTEMPTED: 1, REQUESTED: 2, PROGRESSED: 3, UNDEPLOYED: 4}
-TEXT_FIELDS = [
-    "tenant_id",
-    "workload_rt_id",
-    "workload_name",
-    "pool_name",
-    "message",
-    "recorded_at",
-    "reported_at",
-    "occurred_at",
-    "message_id",
+# Text fields only requests, progress messages and undeploys carry.
+LIFECYCLE_TEXT = [
     "pool_rt_id",
     "workload_type",
     "chart_name",
@@ -48,17 +40,20 @@ TEXT_FIELDS = [
     "overrides",
     "values_digest",
 ]
-# Fields only requests, progress messages and undeploys carry.
+TEXT_FIELDS = [
+    "tenant_id",
+    "workload_rt_id",
+    "workload_name",
+    "pool_name",
+    "message",
+    "recorded_at",
+    "reported_at",
+    "occurred_at",
+    "message_id",
+    *LIFECYCLE_TEXT,
+]
 LIFECYCLE_ONLY = [
-    "pool_rt_id",
-    "workload_type",
-    "chart_name",
-    "chart_version",
-    "repository_url",
-    "hostname",
-    "secret_paths",
-    "overrides",
-    "values_digest",
+    *LIFECYCLE_TEXT,
     "is_reconciliation",
     "ingress_enabled",
     "receives_cluster_secrets",
@@ -86,23 +81,23 @@ TOPICS_IN = "e.topic IN (" + ", ".join(f":topic_{k}" for k in KINDS.values()) + 
 def staging() -> tuple[Table, ...]:
     """The temporary tables: decoded events, their fold (two steps), and failure fields."""
     meta = MetaData()
-    position = BigInteger().with_variant(Integer, "sqlite")  # SQLite: the rowid itself
-    stage = Table(
+
+    def temporary(name: str, *columns: Column[Any]) -> Table:
+        position = BigInteger().with_variant(Integer, "sqlite")  # SQLite: the rowid itself
+        key = Column("position", position, primary_key=True, autoincrement=False)
+        return Table(name, meta, key, *columns, prefixes=["TEMPORARY"])
+
+    stage = temporary(
         "rebuild_stage",
-        meta,
-        Column("position", position, primary_key=True, autoincrement=False),
         Column("workload_id", Text, nullable=False),
         Column("version", Integer, nullable=False),
         Column("kind", SmallInteger, nullable=False),
         Column("message_exact", LargeBinary),
         *(Column(name, Text) for name in TEXT_FIELDS),
         *(Column(name, Boolean) for name in BOOL_FIELDS.split()),
-        prefixes=["TEMPORARY"],
     )
-    fold = Table(
+    fold = temporary(
         "rebuild_fold",
-        meta,
-        Column("position", position, primary_key=True, autoincrement=False),
         Column("workload_id", Text, nullable=False),
         Column("kind", SmallInteger, nullable=False),
         Column("success", Boolean),
@@ -115,27 +110,20 @@ def staging() -> tuple[Table, ...]:
         Column("corr_request_position", BigInteger),
         Column("corr_duration", Float),
         *(Column(name, Text) for name in FOLD_TEXT.split()),
-        prefixes=["TEMPORARY"],
     )
-    failures = Table(
-        "rebuild_failures",
-        meta,
-        Column("position", position, primary_key=True, autoincrement=False),
-        Column("helm_operation", Text),
-        Column("exit_code", Integer),
-        Column("category", Text),
-        Column("fingerprint", Text),
-        prefixes=["TEMPORARY"],
-    )
-    after = Table(
+    after = temporary(
         "rebuild_after",
-        meta,
-        Column("position", position, primary_key=True, autoincrement=False),
         Column("consecutive_failures", Integer, nullable=False),
         Column("deployed_chart_name", Text),
         Column("deployed_chart_version", Text),
         Column("last_duration", Float),
-        prefixes=["TEMPORARY"],
+    )
+    failures = temporary(
+        "rebuild_failures",
+        Column("helm_operation", Text),
+        Column("exit_code", Integer),
+        Column("category", Text),
+        Column("fingerprint", Text),
     )
     return stage, fold, after, failures
 
