@@ -47,7 +47,8 @@ class SetFold(Sql):
         )
         window = "PARTITION BY s.workload_id ORDER BY s.position"
         inner = (
-            "SELECT s.position, s.workload_id, s.kind, s.success, s.occurred_at, s.values_digest, "
+            "SELECT s.position, s.padded, s.workload_id, s.kind, s.success, s.occurred_at, "
+            "s.values_digest, "
             f"sum(CASE WHEN {s_att} THEN 1 ELSE 0 END) OVER w AS attempts, "
             f"sum(CASE WHEN {s_fail} THEN 1 ELSE 0 END) OVER w AS failures, "
             f"{self.max('s.occurred_at')} OVER w AS effective_at, "
@@ -77,12 +78,14 @@ class SetFold(Sql):
         truth = "(CASE WHEN x.is_last = 1 THEN true ELSE false END)" if self.pg else "x.is_last"
         changed_b = f"CAST({changed} AS boolean)" if self.pg else changed
         columns = (
-            "position, workload_id, kind, success, attempts, failures, is_last, values_changed, "
+            "position, padded, workload_id, kind, success, attempts, failures, is_last, "
+            "values_changed, "
             "request_version, request_position, corr_request_position, corr_duration, "
             + ", ".join(FOLD_TEXT.split())
         )
         sql = (
-            f"INSERT INTO rebuild_fold ({columns}) SELECT x.position, x.workload_id, x.kind, "
+            f"INSERT INTO rebuild_fold ({columns}) SELECT x.position, x.padded, x.workload_id, "
+            "x.kind, "
             f"x.success, x.attempts, x.failures, {truth}, {changed_b}, "
             "ra.version, ra.position, rb.position, "
             f"CASE WHEN rb.position IS NOT NULL THEN {duration} END, "

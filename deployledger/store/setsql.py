@@ -89,6 +89,7 @@ def staging() -> tuple[Table, ...]:
 
     stage = temporary(
         "rebuild_stage",
+        Column("padded", Text, nullable=False),  # the position, zero-padded (see `packed`)
         Column("workload_id", Text, nullable=False),
         Column("version", Integer, nullable=False),
         Column("kind", SmallInteger, nullable=False),
@@ -98,6 +99,7 @@ def staging() -> tuple[Table, ...]:
     )
     fold = temporary(
         "rebuild_fold",
+        Column("padded", Text, nullable=False),
         Column("workload_id", Text, nullable=False),
         Column("kind", SmallInteger, nullable=False),
         Column("success", Boolean),
@@ -181,7 +183,7 @@ class Sql:
         """The running "value set by the last event that sets it": the padded position with
         the value appended (a nullable one after a marker, '0' for NULL, '1' for a value)."""
         shown = f"CASE WHEN {value} IS NULL THEN '0' ELSE '1' || {value} END" if nullable else value
-        return self.max(f"CASE WHEN {where} THEN {self.pad(at + '.position')} || {shown} END")
+        return self.max(f"CASE WHEN {where} THEN {at}.padded || {shown} END")
 
     @staticmethod
     def unpacked(column: str, *, nullable: bool = False) -> str:

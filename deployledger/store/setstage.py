@@ -88,7 +88,8 @@ class Stage(Sql):
         return int(staged) + len(left)
 
     def _stage_sql(self) -> str:
-        columns = ["position", "workload_id", "version", "kind", *TEXT_FIELDS, *BOOL_FIELDS.split()]
+        columns = ["position", "padded", "workload_id", "version", "kind"]
+        columns += [*TEXT_FIELDS, *BOOL_FIELDS.split()]
         head = f"INSERT INTO rebuild_stage ({', '.join(columns)}) "
         if self.pg:
             return head + self._stage_select_pg()
@@ -126,7 +127,7 @@ class Stage(Sql):
             "AND instr(e.state, :nul) = 0), "
             "utc AS MATERIALIZED (SELECT position, originator_id, originator_version, kind, j, "
             f"rp_raw, {self.utc('ts_raw')} AS ts, {self.utc('rp_raw')} AS rp FROM raw) "
-            "SELECT position, originator_id, originator_version, kind, "
+            f"SELECT position, {self.pad('position')}, originator_id, originator_version, kind, "
             + ", ".join(values + bools)
             + " FROM utc WHERE ts IS NOT NULL AND (rp_raw IS NULL OR rp IS NOT NULL) "
             "ORDER BY position"
@@ -153,8 +154,8 @@ class Stage(Sql):
         fields = [f.replace("overrides text", "overrides json") for f in fields]
         fields += [f"{n} boolean" for n in BOOL_FIELDS.split()]
         return (
-            "SELECT e.notification_id, replace(CAST(e.originator_id AS text), '-', ''), "
-            "e.originator_version, k.kind, "
+            f"SELECT e.notification_id, {self.pad('e.notification_id')}, "
+            "replace(CAST(e.originator_id AS text), '-', ''), e.originator_version, k.kind, "
             + ", ".join(values + bools)
             + " FROM (SELECT notification_id, originator_id, originator_version, topic, state "
             f"FROM {self.events_table} e WHERE notification_id > :lo AND notification_id <= :hi "
@@ -223,6 +224,7 @@ def stage_row(record: EventRecord) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(["message_exact", *TEXT_FIELDS, *BOOL_FIELDS.split()])
     row.update(
         position=record.position,
+        padded=f"{record.position:019d}",
         workload_id=record.workload_id,
         version=record.version,
         kind=kind,
