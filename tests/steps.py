@@ -3,10 +3,15 @@ workloads, in any kind, with messages that stress encoding and report times in a
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import strategies as st
+from support import progress, report, request, undeploy
+
+from deployledger import Ledger
 
 RT_IDS = ["rt-alpha", "rt-beta", "rt-gamma"]
 ZONES = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
@@ -45,3 +50,40 @@ def steps(*special_messages: str) -> st.SearchStrategy[dict[str, Any]]:
             "reportedAt": REPORTED_AT,
         }
     )
+
+
+def content_id(step: dict[str, Any]) -> str:
+    """The same content always gets the same messageId (a true resend), other content another."""
+    content = json.dumps({k: v for k, v in step.items() if k != "resend"}, sort_keys=True)
+    return "m-" + hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def message(tenant: str, s: dict[str, Any], *, blank_version: str | None = "") -> dict[str, Any]:
+    """The lifecycle message (request, progress, undeploy or outcome) a step sends; a request
+    drawn with the chart version "" sends `blank_version` instead."""
+    common = {
+        "tenant": tenant,
+        "name": s["name"],
+        "messageId": content_id(s) if s["resend"] else None,
+        "reportedAt": s["reportedAt"],
+    }
+    if s["kind"] == "request":
+        version = s["chart"] or blank_version
+        return request(s["rt"], version=version, poolRtId=s["pool"], **common)
+    if s["kind"] == "progress":
+        return progress(s["rt"], s["message"] or "waiting", **common)
+    if s["kind"] == "undeploy":
+        return undeploy(s["rt"], poolRtId=s["pool"], **common)
+    return report(s["rt"], pool=s["pool"], success=s["success"], message=s["message"], **common)
+
+
+def record_in_chunks(
+    ledger: Ledger, tenant: str, steps: list[dict[str, Any]], sizes: list[int]
+) -> None:
+    """Record the steps' messages with `record_many`, in chunks of the given sizes (cycled)."""
+    reports = [message(tenant, s) for s in steps]
+    start, turn = 0, 0
+    while start < len(reports):
+        size = sizes[turn % len(sizes)]
+        ledger.record_many(reports[start : start + size])
+        start, turn = start + size, turn + 1

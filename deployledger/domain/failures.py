@@ -19,6 +19,7 @@ masks) and bump `RULES_VERSION`, then `deployledger reclassify` (or `rebuild`) a
 from __future__ import annotations
 
 import hashlib
+import importlib
 import re
 from dataclasses import dataclass
 
@@ -224,8 +225,34 @@ CATEGORIES: tuple[str, ...] = (*tuple(r.category for r in RULES), UNKNOWN)
 
 # Patterns are written in lower case and matched against the lowered message: Python's
 # IGNORECASE matching is several times slower, and this runs for every failed outcome.
+# Each pattern on its own, behind a literal every one of its matches contains: `in` rules out
+# most patterns at a fraction of a search's cost, and a rule matches when any pattern does.
+
+
+def required_literal(pattern: str) -> str:
+    """The longest run of characters that every match of `pattern` contains, read off the
+    standard library's own parse of it; "" when there is none (or the parser is not the one
+    this knows, which only costs the shortcut)."""
+    try:
+        parser = importlib.import_module("re._parser")  # the standard library's, 3.11+
+        literal = importlib.import_module("re._constants").LITERAL
+        parsed = parser.parse(pattern)
+        if parsed.state.flags & (re.IGNORECASE | re.VERBOSE):
+            return ""
+        best, run = "", ""
+        for op, argument in parsed:  # the top level: each item is part of every match
+            if op is literal:
+                run += chr(argument)
+            else:
+                best, run = max(best, run, key=len), ""
+        return max(best, run, key=len)
+    except Exception:
+        return ""
+
+
 _COMPILED = tuple(
-    (rule.category, re.compile("|".join(f"(?:{p})" for p in rule.patterns))) for rule in RULES
+    (rule.category, tuple((required_literal(p), re.compile(p)) for p in rule.patterns))
+    for rule in RULES
 )
 # The longest text categorized or templated: helm's error comes last, after --debug noise.
 _MAX_SCAN = 64 * 1024
@@ -244,9 +271,10 @@ def categorize(message: str | None) -> str:
     if not message:
         return UNKNOWN
     text = _scanned(message).lower()
-    for category, pattern in _COMPILED:
-        if pattern.search(text):
-            return category
+    for category, patterns in _COMPILED:
+        for literal, pattern in patterns:
+            if literal in text and pattern.search(text):
+                return category
     return UNKNOWN
 
 
@@ -299,7 +327,8 @@ _MASKS: tuple[tuple[str, str], ...] = (
     (r"[ \t]+", " "),
     (r"\s*\n\s*", "\n"),
 )
-_COMPILED_MASKS = tuple((re.compile(p), r) for p, r in _MASKS)
+# A mask whose required literal is not in the text cannot change it.
+_COMPILED_MASKS = tuple((required_literal(p), re.compile(p), r) for p, r in _MASKS)
 
 # The upstream operator's wrapper: `helm upgrade --install NAME failed with exit code N.
 # stderr: ...`: the operation's arguments are names, its flags are not.
@@ -322,6 +351,17 @@ def template(message: str | None) -> str:
     `MAX_TEMPLATE` characters. helm's `--debug` lines after the error are left out."""
     if not message:
         return ""
+    prefix, text = unmasked(message)
+    for literal, pattern, replacement in _COMPILED_MASKS:
+        if literal in text:
+            text = pattern.sub(replacement, text)
+    return (prefix + text.strip())[:MAX_TEMPLATE]
+
+
+def unmasked(message: str) -> tuple[str, str]:
+    """The template's two parts before masking: the helm wrapper's template (or "") and
+    the text the masks apply to (helm's error, without the warnings before it and the
+    `--debug` lines after it)."""
     text = _scanned(message)
     prefix = ""
     wrapper = _HELM_WRAPPER.match(text)
@@ -334,9 +374,7 @@ def template(message: str | None) -> str:
     debug = _DEBUG_LINE.search(text)
     if debug is not None and debug.start() > 0:
         text = text[: debug.start()]
-    for pattern, replacement in _COMPILED_MASKS:
-        text = pattern.sub(replacement, text)
-    return (prefix + text.strip())[:MAX_TEMPLATE]
+    return prefix, text
 
 
 def fingerprint(message: str | None) -> str:

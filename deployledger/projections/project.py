@@ -82,13 +82,23 @@ def new_state(record: EventRecord) -> dict[str, Any]:
     }
 
 
+def failure_fields(
+    success: bool, message: str | None
+) -> tuple[str | None, int | None, str | None, str | None]:
+    """An outcome's helm operation and exit code, and (failures only) its category and
+    fingerprint, by the domain's rules."""
+    operation, exit_code = helm_failure(message)
+    if success:
+        return operation, exit_code, None, None
+    return operation, exit_code, categorize(message), fingerprint(message)
+
+
 def attempt_row(record: EventRecord) -> dict[str, Any]:
     """An outcome's row, before the fold numbers it and correlates it with its request."""
     data = record.data
     text, exact = encode_message(data["status_message"])
     success = bool(data["success"])
-    operation, exit_code = helm_failure(data["status_message"])
-    failed = not success
+    operation, exit_code, category, fingerprint_ = failure_fields(success, data["status_message"])
     return {
         "position": record.position,
         "tenant_id": data["tenant_id"],
@@ -111,8 +121,8 @@ def attempt_row(record: EventRecord) -> dict[str, Any]:
         "duration": None,
         "helm_operation": operation,
         "exit_code": exit_code,
-        "category": categorize(data["status_message"]) if failed else None,
-        "fingerprint": fingerprint(data["status_message"]) if failed else None,
+        "category": category,
+        "fingerprint": fingerprint_,
     }
 
 
@@ -173,7 +183,8 @@ def lifecycle_row(record: EventRecord, kind: str) -> dict[str, Any]:
 
 
 def _json_or_none(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    # Compact, as the event stores it: the set-based rebuild copies that text as it is.
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def fold_lifecycle_row(state: dict[str, Any], row: dict[str, Any], version: int) -> None:

@@ -30,10 +30,10 @@ def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     for value in values:
         for i in stamps:
             if value[i] is not None:
-                value[i] = _sqlite_time(value[i])
+                value[i] = sqlite_time(value[i])
     raw.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', values)  # type: ignore[union-attr]
 
 
-def _sqlite_time(value: datetime) -> str:
+def sqlite_time(value: datetime) -> str:
     # SQLAlchemy's storage format for SQLite DateTime columns, in UTC.
     return value.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")[:26]

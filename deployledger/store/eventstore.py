@@ -243,6 +243,13 @@ def _as_uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
 
 
+def qualified_events_table(url: StoreURL) -> str:
+    """The events table as SQL on the store's own database connection."""
+    if url.is_postgres:
+        return f'"{url.schema}"."{events_table(url)}"'
+    return events_table(url)
+
+
 def read_after(store: EventStore, position: int, limit: int) -> list[EventRecord]:
     """Up to `limit` events after global `position`, in order, decoded for projections.
 

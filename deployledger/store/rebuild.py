@@ -13,16 +13,36 @@ A projection schema change ships the same way: new tables built beside, then swi
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, Index, Table, delete, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Index,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from deployledger.domain.records import RebuildResult
+from deployledger.domain.storeurl import StoreURL
 from deployledger.errors import RebuildFailed
 from deployledger.store import logtree
+from deployledger.store.database import engine_url
 from deployledger.store.errors import translated
-from deployledger.store.eventstore import EventStore, attempt_counts, read_after
+from deployledger.store.eventstore import (
+    EventStore,
+    attempt_counts,
+    qualified_events_table,
+    read_after,
+    records_of_rows,
+)
 from deployledger.store.queries_failures import record_version
 from deployledger.store.runner import (
     LIVE,
@@ -33,6 +53,8 @@ from deployledger.store.runner import (
     ensure_tracking,
     lock_position,
 )
+from deployledger.store.setfold import SetFold
+from deployledger.store.setstage import Stage
 from deployledger.store.tables import READ_MODEL_TABLES, projection_tracking, shadow_tables
 
 NEXT = "next"
@@ -63,12 +85,17 @@ def rebuild(
                 delete(projection_tracking).where(projection_tracking.c.name == tables.name)
             )
         runner = ProjectionRunner(events, engine, tables=tables, batch_size=batch_size)
-        applied = runner.catch_up(progress=progress)
+        if _set_based(engine, url):
+            applied = _fold_in_database(events, engine, tables, batch_size, progress)
+        else:
+            applied = runner.catch_up(progress=progress)
         if engine.dialect.name == "postgresql":  # SQLite builds them once, in the switch
             with engine.begin() as conn:
                 for table in tables.all:
                     for index in sorted(table.indexes, key=lambda i: i.name or ""):
                         conn.execute(CreateIndex(index))
+                for table in tables.all:
+                    conn.execute(text(f'ANALYZE "{table.name}"'))
         position = runner.position()
         _verify(events, engine, tables, position)
         result = _switch(events, engine, tables)
@@ -76,6 +103,71 @@ def rebuild(
             for name in (f"{t}_{PREV}" for t in READ_MODEL_TABLES):
                 conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
         return RebuildResult(applied, result[0], result[1], result[2])
+
+
+def _set_based(engine: Engine, url: StoreURL) -> bool:
+    """Whether the rebuild can project inside the database: the events are in the same one,
+    and it has what the SQL needs (SQLite 3.38's unixepoch; PostgreSQL 14's exact numeric
+    EXTRACT, for durations to the microsecond)."""
+    if engine_url(engine, url) != url:
+        return False
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            version = conn.execute(text("SHOW server_version_num")).scalar_one()
+        return int(version) >= 140000
+    return sqlite3.sqlite_version_info >= (3, 38)
+
+
+def _fold_in_database(
+    events: EventStore,
+    engine: Engine,
+    tables: ReadModelTables,
+    chunk: int,
+    progress: Progress | None,
+) -> int:
+    """Project every event recorded so far with set-based SQL (`setfold`), in
+    position-ranged chunks; return how many events there were."""
+    upto = events.max_position()
+    with engine.connect() as conn:
+        stage = Stage(conn, qualified_events_table(events.url))
+        fold = SetFold(conn, tables)
+        with conn.begin():
+            stage.create()
+        try:
+            ranges = [(lo, min(lo + chunk, upto)) for lo in range(0, upto, chunk)]
+            for lo, hi in ranges:
+                with conn.begin():
+                    staged = stage.stage_chunk(lo, hi, lambda rows: records_of_rows(events, rows))
+                if progress is not None:
+                    progress(staged, hi)
+            with conn.begin():
+                stage.analyze()
+                fold.fold_all()
+                fold.fold_after()
+            # The history needs no failure field: it is written while the workers finish.
+            for lo, hi in ranges:
+                with conn.begin():
+                    fold.write_history(lo, hi)
+            with conn.begin():
+                stage.finish_failures()
+            for lo, hi in ranges:
+                with conn.begin():
+                    fold.write_attempts(lo, hi)
+                    fold.write_lifecycle(lo, hi)
+            with conn.begin():
+                fold.write_states()
+                fold.write_pools()
+                conn.execute(insert(projection_tracking).values(name=tables.name, position=upto))
+                total = conn.execute(
+                    text(
+                        f"SELECT count(*) FROM {stage.events_table} WHERE {stage.position} <= :upto"
+                    ),
+                    {"upto": upto},
+                ).scalar_one()
+        finally:
+            with conn.begin():
+                stage.drop()
+    return int(total)
 
 
 def _verify(events: EventStore, engine: Engine, tables: ReadModelTables, position: int) -> None:
@@ -173,3 +265,4 @@ def _swap_sqlite(conn: Connection, tables: ReadModelTables) -> None:
         conn.execute(text(f'ALTER TABLE "{nxt.name}" RENAME TO "{live.name}"'))
         for index in live.indexes:
             conn.execute(CreateIndex(index))
+        conn.execute(text(f'ANALYZE "{live.name}"'))

@@ -23,8 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
+from steps import message
 from support import engine_for, report
-from test_fold_agreement import STEP, message
+from test_fold_agreement import STEP
 
 from deployledger import DeploymentState, InvalidQuery, Ledger, WorkloadNotFound, WorkloadState
 from deployledger.migrations.runner import downgrade, upgrade

@@ -11,8 +11,6 @@ per example; PostgreSQL a tenant of its own per example in one migrated database
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import tempfile
 import uuid
 from pathlib import Path
@@ -20,8 +18,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from steps import steps
-from support import progress, report, request, undeploy
+from steps import record_in_chunks, steps
+from support import report
 
 from deployledger import Ledger
 
@@ -29,39 +27,6 @@ STEP = steps("Error: UPGRADE FAILED: timed out")
 SCENARIO = st.tuples(
     st.lists(STEP, min_size=1, max_size=25), st.lists(st.integers(1, 6), min_size=1, max_size=6)
 )
-
-
-def content_id(step: dict[str, Any]) -> str:
-    """The same content always gets the same messageId (a true resend), other content another."""
-    content = json.dumps({k: v for k, v in step.items() if k != "resend"}, sort_keys=True)
-    return "m-" + hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-
-
-def message(tenant: str, s: dict[str, Any]) -> dict[str, Any]:
-    common = {
-        "tenant": tenant,
-        "name": s["name"],
-        "messageId": content_id(s) if s["resend"] else None,
-        "reportedAt": s["reportedAt"],
-    }
-    if s["kind"] == "request":
-        return request(s["rt"], version=s["chart"], poolRtId=s["pool"], **common)
-    if s["kind"] == "progress":
-        return progress(s["rt"], s["message"] or "waiting", **common)
-    if s["kind"] == "undeploy":
-        return undeploy(s["rt"], poolRtId=s["pool"], **common)
-    return report(s["rt"], pool=s["pool"], success=s["success"], message=s["message"], **common)
-
-
-def record_in_chunks(
-    ledger: Ledger, tenant: str, steps: list[dict[str, Any]], sizes: list[int]
-) -> None:
-    reports = [message(tenant, s) for s in steps]
-    start, turn = 0, 0
-    while start < len(reports):
-        size = sizes[turn % len(sizes)]
-        ledger.record_many(reports[start : start + size])
-        start, turn = start + size, turn + 1
 
 
 def check_agreement(

@@ -13,8 +13,6 @@ mapper, into the very events the library's path built.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import tempfile
 import threading
 import uuid
@@ -37,6 +35,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from steps import message as steps_message
 from steps import steps
 from support import progress, report, request, undeploy
 
@@ -60,25 +59,8 @@ SETTINGS = settings(
 )
 
 
-def content_id(step: dict[str, Any]) -> str:
-    content = json.dumps({k: v for k, v in step.items() if k != "resend"}, sort_keys=True)
-    return "m-" + hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-
-
 def message(tenant: str, s: dict[str, Any]) -> dict[str, Any]:
-    common = {
-        "tenant": tenant,
-        "name": s["name"],
-        "messageId": content_id(s) if s["resend"] else None,
-        "reportedAt": s["reportedAt"],
-    }
-    if s["kind"] == "request":
-        return request(s["rt"], version=s["chart"] or None, poolRtId=s["pool"], **common)
-    if s["kind"] == "progress":
-        return progress(s["rt"], s["message"] or "waiting", **common)
-    if s["kind"] == "undeploy":
-        return undeploy(s["rt"], poolRtId=s["pool"], **common)
-    return report(s["rt"], pool=s["pool"], success=s["success"], message=s["message"], **common)
+    return steps_message(tenant, s, blank_version=None)
 
 
 class Clock:
