@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -49,6 +50,15 @@ def classify(rows: list[Row]) -> list[Answer]:
     return out
 
 
+def _start_method() -> Any:
+    """Fork (fast, nothing to import) when this process has one thread; a fork server (or a
+    fresh interpreter) otherwise, since forking a multi-threaded process can deadlock."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
 class Classifier:
     """Classify batches of outcomes, in worker processes once there are enough of them;
     `write(answers)` is called in this thread, in submission order."""
@@ -69,9 +79,7 @@ class Classifier:
             return
         if self._pool is None:
             workers = max(1, min(4, os.cpu_count() or 1))
-            methods = multiprocessing.get_all_start_methods()
-            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-            self._pool = ProcessPoolExecutor(workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(workers, mp_context=_start_method())
         size = sum(len(m or "") for _, _, m in rows)
         self._pending.append((self._pool.submit(classify, rows), size))
         self._bytes += size
