@@ -1,27 +1,28 @@
 """Failure fields for the set-based rebuild, computed beside the database's own work.
 
 Categories and fingerprints are Python rules (`domain.failures`) that SQL cannot run. A
-rebuild sends the outcomes that need them to worker processes in batches while it goes on
-staging events, and writes the answers as they come back; a small rebuild computes them
-in place. At most `PENDING_BYTES` of messages are in flight, so memory stays bounded.
+rebuild hands the outcomes that need them, in batches, to a thread of its own while it goes
+on staging, folding and writing: those statements run in the database's C code (SQLite's
+library, or the PostgreSQL server) with the GIL released, so the rules run meanwhile on the
+other core. A small rebuild computes them in place. At most `PENDING_BYTES` of messages are
+in flight, so memory stays bounded. (Worker processes were tried: they gain nothing on two
+cores once the rules take their literal shortcut, and starting them without `fork` imports
+the embedding program's main module again.)
 """
 
 from __future__ import annotations
 
 import functools
-import multiprocessing
-import os
-import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from deployledger.projections.project import failure_fields
 
 BATCH = 1000
 PENDING_BYTES = 32 * 1024 * 1024  # messages in flight at most (about)
-POOL_AFTER = 2000  # outcomes to classify before worker processes are worth starting
+POOL_AFTER = 2000  # outcomes to classify before the thread is worth starting
 Row = tuple[int, bool, str | None]  # position, success, exact message
 Answer = dict[str, Any]
 
@@ -50,23 +51,14 @@ def classify(rows: list[Row]) -> list[Answer]:
     return out
 
 
-def _start_method() -> Any:
-    """Fork (fast, nothing to import) when this process has one thread; a fork server (or a
-    fresh interpreter) otherwise, since forking a multi-threaded process can deadlock."""
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-
-
 class Classifier:
-    """Classify batches of outcomes, in worker processes once there are enough of them;
+    """Classify batches of outcomes, in a thread of their own once there are enough of them;
     `write(answers)` is called in this thread, in submission order."""
 
     def __init__(self, write: Callable[[list[Answer]], None]) -> None:
         self.write = write
         self.seen = 0
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self._pending: deque[tuple[Future[list[Answer]], int]] = deque()
         self._bytes = 0
 
@@ -78,8 +70,7 @@ class Classifier:
             self.write(classify(rows))
             return
         if self._pool is None:
-            workers = max(1, min(4, os.cpu_count() or 1))
-            self._pool = ProcessPoolExecutor(workers, mp_context=_start_method())
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="deployledger-failures")
         size = sum(len(m or "") for _, _, m in rows)
         self._pending.append((self._pool.submit(classify, rows), size))
         self._bytes += size
@@ -92,7 +83,7 @@ class Classifier:
         self.write(future.result())
 
     def finish(self) -> None:
-        """Write every answer still in flight and stop the workers."""
+        """Write every answer still in flight and stop the thread."""
         try:
             while self._pending:
                 self._write_oldest()
@@ -100,7 +91,7 @@ class Classifier:
             self.close()
 
     def close(self) -> None:
-        """Stop the workers, dropping any answer still in flight (an interrupted rebuild)."""
+        """Stop the thread, dropping any answer still in flight (an interrupted rebuild)."""
         self._pending.clear()
         self._bytes = 0
         if self._pool is not None:
