@@ -1,28 +1,31 @@
 """Failure fields for the set-based rebuild, computed beside the database's own work.
 
 Categories and fingerprints are Python rules (`domain.failures`) that SQL cannot run. A
-rebuild hands the outcomes that need them, in batches, to a thread of its own while it goes
-on staging, folding and writing: those statements run in the database's C code (SQLite's
-library, or the PostgreSQL server) with the GIL released, so the rules run meanwhile on the
-other core. A small rebuild computes them in place. At most `PENDING_BYTES` of messages are
-in flight, so memory stays bounded. (Worker processes were tried: they gain nothing on two
-cores once the rules take their literal shortcut, and starting them without `fork` imports
-the embedding program's main module again.)
+rebuild hands the outcomes that need them, in batches, to workers while it goes on staging,
+folding and writing; a small rebuild computes them in place. The workers are forked
+processes when this process has a single thread (forking is fast and imports nothing), else
+one thread: forking a threaded process (PostgreSQL's connection pool runs threads) can
+deadlock, and the other start methods import the embedding program's main module again. A
+thread still overlaps the SQL, which runs in C with the GIL released. At most
+`PENDING_BYTES` of messages are in flight, so memory stays bounded.
 """
 
 from __future__ import annotations
 
 import functools
+import multiprocessing
+import os
+import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from deployledger.projections.project import failure_fields
 
 BATCH = 1000
 PENDING_BYTES = 32 * 1024 * 1024  # messages in flight at most (about)
-POOL_AFTER = 2000  # outcomes to classify before the thread is worth starting
+POOL_AFTER = 2000  # outcomes to classify before workers are worth starting
 Row = tuple[int, bool, str | None]  # position, success, exact message
 Answer = dict[str, Any]
 
@@ -51,14 +54,21 @@ def classify(rows: list[Row]) -> list[Answer]:
     return out
 
 
+def _workers() -> Executor:
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        context = multiprocessing.get_context("fork")
+        return ProcessPoolExecutor(max(1, min(4, os.cpu_count() or 1)), mp_context=context)
+    return ThreadPoolExecutor(1, thread_name_prefix="deployledger-failures")
+
+
 class Classifier:
-    """Classify batches of outcomes, in a thread of their own once there are enough of them;
+    """Classify batches of outcomes, in workers once there are enough of them;
     `write(answers)` is called in this thread, in submission order."""
 
     def __init__(self, write: Callable[[list[Answer]], None]) -> None:
         self.write = write
         self.seen = 0
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: Executor | None = None
         self._pending: deque[tuple[Future[list[Answer]], int]] = deque()
         self._bytes = 0
 
@@ -70,7 +80,7 @@ class Classifier:
             self.write(classify(rows))
             return
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="deployledger-failures")
+            self._pool = _workers()
         size = sum(len(m or "") for _, _, m in rows)
         self._pending.append((self._pool.submit(classify, rows), size))
         self._bytes += size
@@ -83,7 +93,7 @@ class Classifier:
         self.write(future.result())
 
     def finish(self) -> None:
-        """Write every answer still in flight and stop the thread."""
+        """Write every answer still in flight and stop the workers."""
         try:
             while self._pending:
                 self._write_oldest()
@@ -91,7 +101,7 @@ class Classifier:
             self.close()
 
     def close(self) -> None:
-        """Stop the thread, dropping any answer still in flight (an interrupted rebuild)."""
+        """Stop the workers, dropping any answer still in flight (an interrupted rebuild)."""
         self._pending.clear()
         self._bytes = 0
         if self._pool is not None:

@@ -188,3 +188,30 @@ def test_the_usual_rebuild_does_not_replay_through_the_runner(
 
         monkeypatch.setattr(ProjectionRunner, "catch_up", refuse)
         assert ledger.rebuild().attempts == 12
+
+
+def test_a_threaded_process_classifies_in_a_thread_with_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(classify, "POOL_AFTER", 0)
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    halt = threading.Event()
+    other = threading.Thread(target=halt.wait, daemon=True)  # forking now could deadlock
+    other.start()
+    try:
+        assert isinstance(classify._workers(), ThreadPoolExecutor)
+        with Ledger.open(url, create=True) as ledger:
+            ledger.record_many(
+                [report(f"rt-{n % 4}", success=False, message=f"Error: boom {n}") for n in range(9)]
+            )
+            ledger.catch_up()
+            with engine_for(url) as engine:
+                live = all_rows(engine)
+                ledger.rebuild()
+                assert all_rows(engine) == live
+    finally:
+        halt.set()
+        other.join()
