@@ -79,7 +79,8 @@ def profile(
         print(
             f"## {NAMES[backend]}: rebuild() of {result.events:,} events: {wall:.2f} s wall, "
             f"{time.process_time() - own:.2f} s CPU in this process ({WHERE[backend]}), "
-            f"{child_cpu:.2f} s CPU in the failure-rule workers; by SQL statement:"
+            f"{child_cpu:.2f} s CPU in failure-rule worker processes (0 when the rules ran in "
+            "a thread: then they count in this process); by SQL statement:"
         )
         for key, value in sorted(seconds.items(), key=lambda kv: -kv[1])[:12]:
             print(f"{value:7.2f} s {calls[key]:5d}x  {key}")

@@ -1,9 +1,13 @@
 """Failure fields for the set-based rebuild, computed beside the database's own work.
 
 Categories and fingerprints are Python rules (`domain.failures`) that SQL cannot run. A
-rebuild sends the outcomes that need them to worker processes in batches while it goes on
-staging events, and writes the answers as they come back; a small rebuild computes them
-in place. At most `PENDING_BYTES` of messages are in flight, so memory stays bounded.
+rebuild hands the outcomes that need them, in batches, to workers while it goes on staging,
+folding and writing; a small rebuild computes them in place. The workers are forked
+processes when this process has a single thread (forking is fast and imports nothing), else
+one thread: forking a threaded process (PostgreSQL's connection pool runs threads) can
+deadlock, and the other start methods import the embedding program's main module again. A
+thread still overlaps the SQL, which runs in C with the GIL released. At most
+`PENDING_BYTES` of messages are in flight, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -14,14 +18,14 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from deployledger.projections.project import failure_fields
 
 BATCH = 1000
 PENDING_BYTES = 32 * 1024 * 1024  # messages in flight at most (about)
-POOL_AFTER = 2000  # outcomes to classify before worker processes are worth starting
+POOL_AFTER = 2000  # outcomes to classify before workers are worth starting
 Row = tuple[int, bool, str | None]  # position, success, exact message
 Answer = dict[str, Any]
 
@@ -50,23 +54,21 @@ def classify(rows: list[Row]) -> list[Answer]:
     return out
 
 
-def _start_method() -> Any:
-    """Fork (fast, nothing to import) when this process has one thread; a fork server (or a
-    fresh interpreter) otherwise, since forking a multi-threaded process can deadlock."""
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+def _workers() -> Executor:
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        context = multiprocessing.get_context("fork")
+        return ProcessPoolExecutor(max(1, min(4, os.cpu_count() or 1)), mp_context=context)
+    return ThreadPoolExecutor(1, thread_name_prefix="deployledger-failures")
 
 
 class Classifier:
-    """Classify batches of outcomes, in worker processes once there are enough of them;
+    """Classify batches of outcomes, in workers once there are enough of them;
     `write(answers)` is called in this thread, in submission order."""
 
     def __init__(self, write: Callable[[list[Answer]], None]) -> None:
         self.write = write
         self.seen = 0
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: Executor | None = None
         self._pending: deque[tuple[Future[list[Answer]], int]] = deque()
         self._bytes = 0
 
@@ -78,8 +80,7 @@ class Classifier:
             self.write(classify(rows))
             return
         if self._pool is None:
-            workers = max(1, min(4, os.cpu_count() or 1))
-            self._pool = ProcessPoolExecutor(workers, mp_context=_start_method())
+            self._pool = _workers()
         size = sum(len(m or "") for _, _, m in rows)
         self._pending.append((self._pool.submit(classify, rows), size))
         self._bytes += size

@@ -5,7 +5,7 @@ few workloads, with messages holding NUL, astral characters and 200 KB of text, 
 times in several zones, every row of the five read-model tables that the live runner
 wrote event by event is the row the SQL fold writes, byte for byte, in any chunk size.
 Only the events SQL cannot decode exactly (NUL, a zone other than UTC) take the Python
-fallback, and the failure fields are the same when worker processes compute them.
+fallback, and the failure fields are the same when the classifier's thread computes them.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def test_only_nul_and_other_zones_take_the_python_fallback(
     assert sorted(fallbacks) == [nul.position, zoned.position]
 
 
-def test_failure_fields_from_worker_processes_are_the_same(
+def test_failure_fields_from_the_classifier_thread_are_the_same(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(classify, "POOL_AFTER", 0)
@@ -190,18 +190,19 @@ def test_the_usual_rebuild_does_not_replay_through_the_runner(
         assert ledger.rebuild().attempts == 12
 
 
-def test_failure_workers_from_a_threaded_process_give_the_same_rows(
+def test_a_threaded_process_classifies_in_a_thread_with_the_same_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     monkeypatch.setattr(classify, "POOL_AFTER", 0)
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     halt = threading.Event()
-    busy = threading.Thread(target=halt.wait, daemon=True)  # another thread: no fork
-    busy.start()
+    other = threading.Thread(target=halt.wait, daemon=True)  # forking now could deadlock
+    other.start()
     try:
-        assert classify._start_method().get_start_method() != "fork"
+        assert isinstance(classify._workers(), ThreadPoolExecutor)
         with Ledger.open(url, create=True) as ledger:
             ledger.record_many(
                 [report(f"rt-{n % 4}", success=False, message=f"Error: boom {n}") for n in range(9)]
@@ -213,4 +214,4 @@ def test_failure_workers_from_a_threaded_process_give_the_same_rows(
                 assert all_rows(engine) == live
     finally:
         halt.set()
-        busy.join()
+        other.join()
