@@ -2,7 +2,7 @@
 
 One `INSERT … SELECT` per position range decodes the JSON in the database; the events it
 leaves out (a NUL, a zone other than UTC) are staged by the Python projection's row builders,
-and the outcomes that need failure fields go to the classifier (worker processes).
+and the outcomes that need failure fields go to the classifier (workers beside the SQL).
 """
 
 from __future__ import annotations
