@@ -183,7 +183,7 @@ class EventStore:
         with translated(self.url):
             datastore = cast(Any, self.app.factory).datastore
             if self.url.is_postgres:
-                table = f'"{self.url.schema}"."{events_table(self.url)}"'
+                table = qualified_events_table(self.url)
                 text = template.format(events=table, position="notification_id")
                 pg = cast(PostgresDatastore, datastore)
                 with pg.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
@@ -204,7 +204,7 @@ class EventStore:
         with translated(self.url):
             datastore = cast(Any, self.app.factory).datastore
             if self.url.is_postgres:
-                table = f'"{self.url.schema}"."{events_table(self.url)}"'
+                table = qualified_events_table(self.url)
                 query = (
                     "SELECT notification_id, uuid_send(originator_id), originator_version, "
                     f"topic, state FROM {table} WHERE notification_id > %s "

@@ -44,7 +44,7 @@ class Stage(Sql):
         super().__init__(conn)
         self.events_table = events_table
         self.staging = staging()
-        self.stage, self.fold, _, self.failures = self.staging
+        self.stage, _, _, self.failures = self.staging
         self.classifier = Classifier(lambda rows: self._write(self.failures, rows))
 
     def create(self) -> None:
