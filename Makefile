@@ -41,12 +41,12 @@ serve: $(BIN)/deployledger
 	$(BIN)/deployledger --store $(STORE) serve --port $(PORT)
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check deployledger tests bench
-	$(BIN)/ruff format --check deployledger tests bench
+	$(BIN)/ruff check deployledger tests bench devtools
+	$(BIN)/ruff format --check deployledger tests bench devtools
 	$(BIN)/lint-imports --no-cache
 
 typecheck: $(VENV)/.dev
-	$(BIN)/mypy deployledger bench
+	$(BIN)/mypy deployledger bench devtools
 
 # The dashboard's browser tests drive Debian's headless Chromium through chromedriver.
 browser:

@@ -9,7 +9,7 @@ failures asked for, not the history kept.
 `INSERT ... SELECT` (PostgreSQL `generate_series`, SQLite a recursive CTE) in the library's
 own schema, with an empty event store, so the catch-up `Ledger.failures()` runs first finds
 nothing. Each failed row carries the category and fingerprint the library derives from its
-message (computed here with `deployledger.domain.failures` for each of the 8 shapes, and
+message (computed here with `deployledger.domain.insights.failures` for each of the 8 shapes, and
 checked to be the same for every workload name). `workload_state` gets the 2,000
 workloads, one in 10 in state Error. PostgreSQL gets an ANALYZE after the fill.
 
@@ -32,7 +32,7 @@ from bench import Config
 from bench.report import Result
 from bench.stores import Store, fresh_store
 from deployledger import Ledger
-from deployledger.domain.failures import categorize, fingerprint
+from deployledger.domain.insights.failures import categorize, fingerprint
 
 Log = Callable[[str], None]
 WORKLOADS = 2_000

@@ -5,8 +5,19 @@ messages (deploy request, progress, outcome report, undeploy), the answers it gi
 the errors it raises (all under `DeployLedgerError`).
 """
 
-from deployledger.domain.bundle import BundleSummary, verify_bundle
-from deployledger.domain.checkpoints import (
+from deployledger.domain.insights.failure_groups import FailureGroup, ReclassifyResult
+from deployledger.domain.insights.failures import CATEGORIES as FAILURE_CATEGORIES
+from deployledger.domain.insights.stats import DayCount, DeliveryStats
+from deployledger.domain.messages.inbox import parse_message
+from deployledger.domain.messages.lifecycle import (
+    WorkloadDeployed,
+    WorkloadDeploymentProgress,
+    WorkloadUndeployed,
+)
+from deployledger.domain.messages.reports import WorkloadDeploymentStatus, parse_report
+from deployledger.domain.storeurl import StoreURL
+from deployledger.domain.tlog.bundle import BundleSummary, verify_bundle
+from deployledger.domain.tlog.checkpoints import (
     Checkpoint,
     SignedCheckpoint,
     SigningKey,
@@ -16,16 +27,9 @@ from deployledger.domain.checkpoints import (
     load_verifier_key,
     parse_checkpoint,
 )
-from deployledger.domain.failure_groups import FailureGroup, ReclassifyResult
-from deployledger.domain.failures import CATEGORIES as FAILURE_CATEGORIES
-from deployledger.domain.inbox import parse_message
-from deployledger.domain.lifecycle import (
-    WorkloadDeployed,
-    WorkloadDeploymentProgress,
-    WorkloadUndeployed,
-)
-from deployledger.domain.logreport import CheckpointCheck, InclusionProof, Tampering, VerifyReport
-from deployledger.domain.records import (
+from deployledger.domain.tlog.report import CheckpointCheck, InclusionProof, Tampering, VerifyReport
+from deployledger.domain.tokens import TokenGrant
+from deployledger.domain.workload.records import (
     Attempt,
     AuditPage,
     LifecycleEntry,
@@ -34,11 +38,7 @@ from deployledger.domain.records import (
     Receipt,
     WorkloadState,
 )
-from deployledger.domain.reports import WorkloadDeploymentStatus, parse_report
-from deployledger.domain.state import DeploymentState
-from deployledger.domain.stats import DayCount, DeliveryStats
-from deployledger.domain.storeurl import StoreURL
-from deployledger.domain.tokens import TokenGrant
+from deployledger.domain.workload.state import DeploymentState
 from deployledger.errors import (
     DeployLedgerError,
     IdempotencyConflict,

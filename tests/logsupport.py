@@ -12,8 +12,8 @@ import psycopg
 from support import is_sqlite, report, sqlite_path
 
 from deployledger import Ledger
-from deployledger.domain.logleaf import leaf_bytes
-from deployledger.domain.merkle import leaf_hash, root
+from deployledger.domain.tlog.leaf import leaf_bytes
+from deployledger.domain.tlog.merkle import leaf_hash, root
 
 Row = tuple[int, bytes, int, str, bytes]
 

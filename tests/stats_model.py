@@ -1,5 +1,5 @@
-"""A plain model of the delivery metrics' written definitions (`deployledger.domain.stats`),
-for the unit and integration tests of `stats`."""
+"""A plain model of the delivery metrics' written definitions
+(`deployledger.domain.insights.stats`), for the unit and integration tests of `stats`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from support import report, request
 
-from deployledger.domain.stats import OutcomeRow
+from deployledger.domain.insights.stats import OutcomeRow
 
 
 def model_quantile(values: list[float], q: float) -> float | None:

@@ -45,8 +45,8 @@ from sqlalchemy import Engine, select
 from deployledger import Attempt, Ledger, Receipt, WorkloadDeploymentStatus, parse_report
 from deployledger.domain.storeurl import parse_store_url
 from deployledger.store.database import make_engine
-from deployledger.store.runner import ProjectionRunner
-from deployledger.store.tables import deployment_attempts, workload_state
+from deployledger.store.readmodel.runner import ProjectionRunner
+from deployledger.store.readmodel.tables import deployment_attempts, workload_state
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,15 +16,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from deployledger import DeployLedgerError
-from deployledger.http import (
-    openapi,
-    problems,
-    routes_failures,
-    routes_health,
-    routes_insights,
-    routes_read,
-    routes_reports,
-)
+from deployledger.http import problems
+from deployledger.http.api import failures as routes_failures
+from deployledger.http.api import health as routes_health
+from deployledger.http.api import insights as routes_insights
+from deployledger.http.api import openapi
+from deployledger.http.api import read as routes_read
+from deployledger.http.api import reports as routes_reports
 from deployledger.http.metrics import Metrics
 from deployledger.http.middleware import RequestMetrics
 from deployledger.http.settings import ServeSettings
@@ -103,7 +101,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.include_router(routes_failures.router)
     app.include_router(routes_insights.router)
     app.include_router(routes_health.router)
-    from deployledger.http import dashboard
+    from deployledger.http.dashboard import pages as dashboard
 
     app.include_router(dashboard.router, include_in_schema=False)
     app.add_middleware(RequestMetrics, metrics=metrics)

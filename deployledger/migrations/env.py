@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from deployledger.migrations.runner import include_name
-from deployledger.store.tables import metadata
+from deployledger.store.readmodel.tables import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from deployledger.domain.fold import FOLDED_FIELDS
+from deployledger.domain.workload.fold import FOLDED_FIELDS
 
 # The state columns a history row keeps, besides its identity, position and effective time.
 HISTORY_FIELDS = (*FOLDED_FIELDS, "status_message_exact")

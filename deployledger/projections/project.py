@@ -11,17 +11,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployledger.domain.failures import categorize, fingerprint
-from deployledger.domain.fold import (
+from deployledger.domain.insights.failures import categorize, fingerprint
+from deployledger.domain.messages.truncation import helm_failure
+from deployledger.domain.workload.aggregate import Workload
+from deployledger.domain.workload.fold import (
     fold_attempt,
     fold_progress,
     fold_request,
     fold_undeploy,
     registered,
 )
-from deployledger.domain.messages import helm_failure
-from deployledger.domain.state import DeploymentState
-from deployledger.domain.workload import Workload
+from deployledger.domain.workload.state import DeploymentState
 from deployledger.projections.history import advance, history_row, memberships
 
 REGISTERED = Workload.Registered.TOPIC

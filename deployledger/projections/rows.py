@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from deployledger.domain.records import Attempt, LifecycleEntry, Overdue, WorkloadState
-from deployledger.domain.state import DeploymentState
+from deployledger.domain.workload.records import Attempt, LifecycleEntry, Overdue, WorkloadState
+from deployledger.domain.workload.state import DeploymentState
 from deployledger.projections.project import decode_message
 
 

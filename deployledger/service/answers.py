@@ -3,10 +3,10 @@ projection's rows of one workload's events (the timeline)."""
 
 from __future__ import annotations
 
-from deployledger.domain.fold import FOLDED_FIELDS
-from deployledger.domain.records import Receipt, TimelineEntry, WorkloadState
-from deployledger.domain.state import DeploymentState
-from deployledger.domain.workload import NewEvent, Workload
+from deployledger.domain.workload.aggregate import NewEvent, Workload
+from deployledger.domain.workload.fold import FOLDED_FIELDS
+from deployledger.domain.workload.records import Receipt, TimelineEntry, WorkloadState
+from deployledger.domain.workload.state import DeploymentState
 from deployledger.projections.project import EventRecord, project
 from deployledger.projections.rows import attempt_from_row, entry_from_row
 

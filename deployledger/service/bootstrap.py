@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from deployledger.domain.reports import DEFAULT_MAX_MESSAGE_BYTES
+from deployledger.domain.messages.reports import DEFAULT_MAX_MESSAGE_BYTES
 from deployledger.domain.storeurl import parse_store_url
 from deployledger.errors import InvalidStoreURL
 from deployledger.service.ledger import Ledger
 from deployledger.service.tokens import Tokens
 from deployledger.store.database import make_engine, migrate
-from deployledger.store.eventstore import EventStore
-from deployledger.store.readmodel import ReadModel
+from deployledger.store.events.eventstore import EventStore
+from deployledger.store.readmodel.model import ReadModel
 from deployledger.store.tokens import TokenStore
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from uuid import UUID
 
-from deployledger.domain.workload import Workload
+from deployledger.domain.workload.aggregate import Workload
 
 DEFAULT_CACHE_SIZE = 1000
 _STRIPES = 64

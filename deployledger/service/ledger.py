@@ -24,17 +24,21 @@ from types import TracebackType
 from typing import Self
 from uuid import UUID
 
-from deployledger.domain.checkpoints import (
+from deployledger.domain.insights.failure_groups import FailureGroup, ReclassifyResult
+from deployledger.domain.insights.failures import CATEGORIES
+from deployledger.domain.insights.stats import GROUPINGS, DeliveryStats
+from deployledger.domain.messages.inbox import Message, MessageInput, parse_messages
+from deployledger.domain.messages.reports import DEFAULT_MAX_MESSAGE_BYTES
+from deployledger.domain.storeurl import StoreURL
+from deployledger.domain.tlog.checkpoints import (
     SignedCheckpoint,
     SigningKey,
     VerifierKey,
     parse_checkpoint,
 )
-from deployledger.domain.failure_groups import FailureGroup, ReclassifyResult
-from deployledger.domain.failures import CATEGORIES
-from deployledger.domain.inbox import Message, MessageInput, parse_messages
-from deployledger.domain.logreport import InclusionProof, VerifyReport
-from deployledger.domain.records import (
+from deployledger.domain.tlog.report import InclusionProof, VerifyReport
+from deployledger.domain.workload.aggregate import NewEvent, Workload, workload_id
+from deployledger.domain.workload.records import (
     Attempt,
     AuditPage,
     AuditQuery,
@@ -44,11 +48,7 @@ from deployledger.domain.records import (
     TimelineEntry,
     WorkloadState,
 )
-from deployledger.domain.reports import DEFAULT_MAX_MESSAGE_BYTES
-from deployledger.domain.state import DeploymentState
-from deployledger.domain.stats import GROUPINGS, DeliveryStats
-from deployledger.domain.storeurl import StoreURL
-from deployledger.domain.workload import NewEvent, Workload, workload_id
+from deployledger.domain.workload.state import DeploymentState
 from deployledger.errors import (
     IdempotencyConflict,
     InvalidCheckpoint,
@@ -519,7 +519,7 @@ class Ledger:
         `since` is a time zone-aware datetime, or a timedelta meaning that long ago (None:
         every failure kept); it compares with when the outcome occurred (reportedAt, else
         the recording time). `tenant_id` is one tenant or any of several; `pool` the pool
-        name of the outcome; `category` one of `deployledger.domain.failures.CATEGORIES`.
+        name of the outcome; `category` one of `deployledger.domain.insights.failures.CATEGORIES`.
         Each group counts its attempts, distinct workloads, and the workloads still
         failing now (see `FailureGroup`).
         """
@@ -593,7 +593,8 @@ class Ledger:
         fingerprint: str | None = None,
     ) -> Iterator[bytes]:
         """The attempts of `audit_iter(...)` as CSV (UTF-8 bytes) in chunks, the header row
-        first: the columns and the bytes of `audit -o csv` (see `deployledger.domain.export`),
+        first: the columns and the bytes of `audit -o csv` (see
+        `deployledger.domain.insights.export`),
         streamed from one query in constant memory (PostgreSQL writes the CSV itself, with
         `COPY ... TO STDOUT`)."""
         tenants, query = self._export_query(
@@ -641,7 +642,7 @@ class Ledger:
         """Delivery metrics per tenant, pool, workload or chart (`by`), over the outcomes
         that occurred in `since <= t < until` (default: the last 30 days, until now):
         deployment frequency, change failure rate, failed deployment recovery time,
-        deploy duration, and the overdue deploys now. See `deployledger.domain.stats` for
+        deploy duration, and the overdue deploys now. See `deployledger.domain.insights.stats` for
         the exact definitions. Groups are sorted by key.
         """
         if by not in GROUPINGS:

@@ -12,8 +12,8 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from deployledger.domain.bundle import build_bundle
-from deployledger.domain.checkpoints import (
+from deployledger.domain.tlog.bundle import build_bundle
+from deployledger.domain.tlog.checkpoints import (
     Checkpoint,
     SignedCheckpoint,
     SigningKey,
@@ -22,8 +22,9 @@ from deployledger.domain.checkpoints import (
     parse_checkpoint,
     sign,
 )
-from deployledger.domain.logleaf import parse_leaf
-from deployledger.domain.logreport import (
+from deployledger.domain.tlog.leaf import parse_leaf
+from deployledger.domain.tlog.merkle import inclusion_proofs, leaf_hash, root, verify_inclusion
+from deployledger.domain.tlog.report import (
     CheckpointCheck,
     InclusionProof,
     LogStatus,
@@ -31,7 +32,6 @@ from deployledger.domain.logreport import (
     Tampering,
     VerifyReport,
 )
-from deployledger.domain.merkle import inclusion_proofs, leaf_hash, root, verify_inclusion
 from deployledger.errors import InvalidCheckpoint, InvalidQuery, LogCorrupt, LogError
 from deployledger.service.ports import LogPort
 

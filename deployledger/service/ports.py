@@ -12,9 +12,12 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
-from deployledger.domain.failure_groups import FailureGroup, ReclassifyResult
-from deployledger.domain.logreport import LogStatus, Recomputed, StoredCheckpoint, Tampering
-from deployledger.domain.records import (
+from deployledger.domain.insights.failure_groups import FailureGroup, ReclassifyResult
+from deployledger.domain.insights.stats import DeliveryStats
+from deployledger.domain.storeurl import StoreURL
+from deployledger.domain.tlog.report import LogStatus, Recomputed, StoredCheckpoint, Tampering
+from deployledger.domain.workload.aggregate import Workload
+from deployledger.domain.workload.records import (
     Attempt,
     AuditPage,
     AuditQuery,
@@ -22,10 +25,7 @@ from deployledger.domain.records import (
     RebuildResult,
     WorkloadState,
 )
-from deployledger.domain.state import DeploymentState
-from deployledger.domain.stats import DeliveryStats
-from deployledger.domain.storeurl import StoreURL
-from deployledger.domain.workload import Workload
+from deployledger.domain.workload.state import DeploymentState
 from deployledger.projections.project import EventRecord
 
 # A stored event's place: (workload id, version) -> global position.

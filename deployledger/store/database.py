@@ -13,7 +13,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 from deployledger.domain.storeurl import StoreURL
 from deployledger.migrations import HEAD
 from deployledger.store.errors import translated
-from deployledger.store.queries import contains_ci
+from deployledger.store.readmodel.queries import contains_ci
 
 # Serialises schema changes across processes (PostgreSQL advisory lock key).
 SCHEMA_LOCK_KEY = 0x6465706C6F79  # "deploy"

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Literal
 
 import psycopg
-from eventsourcing import persistence as es
 from sqlalchemy import exc as sa_exc
 
 from deployledger.domain.storeurl import StoreURL
@@ -46,6 +45,7 @@ from deployledger.errors import (
     StoreMisconfigured,
     StoreUnavailable,
 )
+from deployledger.store.events import liberrors as es
 
 Kind = Literal["retry", "fix", "schema", "other"]
 

@@ -13,7 +13,7 @@ from deployledger.domain.tokens import TokenGrant
 from deployledger.errors import TokenNotFound
 from deployledger.store.database import make_engine
 from deployledger.store.errors import translated
-from deployledger.store.tables import api_tokens
+from deployledger.store.readmodel.tables import api_tokens
 
 
 def _aware(value: datetime | None) -> datetime | None:

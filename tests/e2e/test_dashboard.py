@@ -33,7 +33,7 @@ from support import EXAMPLE_RT_ID, EXAMPLE_TENANT
 
 from deployledger import Attempt, Ledger, WorkloadState
 from deployledger.http import ServeSettings, create_app
-from deployledger.http.dashboard import format_duration
+from deployledger.http.dashboard.pages import format_duration
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 COOKIE = "deployledger_token"
@@ -523,5 +523,5 @@ def test_the_stylesheet_is_served(client: TestClient) -> None:
     response = client.get("/static/dashboard.css")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/css")
-    shipped = Path(__file__).parents[2] / "deployledger" / "http" / "static" / "dashboard.css"
+    shipped = Path(__file__).parents[2] / "deployledger/http/dashboard/static/dashboard.css"
     assert response.text == shipped.read_text(encoding="utf-8")

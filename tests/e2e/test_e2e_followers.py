@@ -23,8 +23,8 @@ import pytest
 from support import cli_args, cli_env, engine_for, eventually, report, view_rows
 
 from deployledger import Ledger, Receipt
-from deployledger.domain.workload import workload_id
-from deployledger.store.runner import FOLLOW_LOCK_KEY, LIVE
+from deployledger.domain.workload.aggregate import workload_id
+from deployledger.store.readmodel.runner import FOLLOW_LOCK_KEY, LIVE
 
 TENANTS = ["acme", "globex"]
 LEADING = "following (leader); stop with Ctrl-C or SIGTERM"

@@ -12,7 +12,7 @@ from http_support import Tokens, bearer, in_process, problem_of
 from support import report
 
 from deployledger import Ledger
-from deployledger.domain.failures import fingerprint
+from deployledger.domain.insights.failures import fingerprint
 
 TIMEOUT = "Error: UPGRADE FAILED: timed out waiting for the condition"
 LOCK = "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress"

@@ -16,7 +16,10 @@ from pydantic import BaseModel
 from support import report, request
 
 from deployledger import Ledger
-from deployledger.http import ServeSettings, create_app, routes_failures, routes_insights, schemas
+from deployledger.http import ServeSettings, create_app
+from deployledger.http.api import failures as routes_failures
+from deployledger.http.api import insights as routes_insights
+from deployledger.http.api import schemas
 
 UNREACHABLE = "postgresql://app@127.0.0.1:1/ledger?connect_timeout=2"
 

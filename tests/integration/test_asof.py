@@ -29,7 +29,7 @@ from test_fold_agreement import STEP
 
 from deployledger import DeploymentState, InvalidQuery, Ledger, WorkloadNotFound, WorkloadState
 from deployledger.migrations.runner import downgrade, upgrade
-from deployledger.store.tables import workload_history, workload_pools, workload_state
+from deployledger.store.readmodel.tables import workload_history, workload_pools, workload_state
 
 TICK = timedelta(microseconds=1)
 POOLS = ["pool-a", "pool-b", "pool-rt-1", "nowhere"]

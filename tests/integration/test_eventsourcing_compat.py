@@ -1,5 +1,5 @@
 """The eventsourcing internals deployledger leans on, one test per numbered assumption in
-`deployledger.store.compat`'s docstring: each fails if an upgrade of the library breaks it.
+`deployledger.store.events.compat`'s docstring: each fails if an upgrade of the library breaks it.
 
 And `test_installed_eventsourcing_is_the_checked_minor_line`: an upgrade past the checked
 minor line fails until someone re-checks the assumptions and moves `CHECKED_VERSION`.
@@ -35,12 +35,16 @@ from psycopg.sql import SQL
 from support import RT_ID, TENANT, create_database, drop_database, parsed_report
 
 from deployledger.domain.storeurl import StoreURL, parse_store_url
-from deployledger.domain.workload import Workload
-from deployledger.store import compat
-from deployledger.store.application import APP_NAME, LedgerApplication, events_table
+from deployledger.domain.workload.aggregate import Workload
 from deployledger.store.database import make_engine, migrate
-from deployledger.store.eventstore import EventStore
-from deployledger.store.recorders import POOL_BROKEN_RETRIES, PostgresRecorder, SQLiteRecorder
+from deployledger.store.events import compat
+from deployledger.store.events.application import APP_NAME, LedgerApplication, events_table
+from deployledger.store.events.eventstore import EventStore
+from deployledger.store.events.recorders import (
+    POOL_BROKEN_RETRIES,
+    PostgresRecorder,
+    SQLiteRecorder,
+)
 
 AT = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 
@@ -657,7 +661,8 @@ def test_installed_eventsourcing_is_the_checked_minor_line() -> None:
     assert getattr(eventsourcing, "__version__", installed) == installed
     checked = compat.CHECKED_VERSION
     assert version_tuple(installed)[:2] == version_tuple(checked)[:2], (
-        f"eventsourcing {installed} is not in the {checked} line that deployledger.store.compat "
+        f"eventsourcing {installed} is not in the {checked} line that "
+        "deployledger.store.events.compat "
         "was checked against: re-check its assumptions, then update CHECKED_VERSION"
     )
     assert version_tuple(installed) >= version_tuple(checked), (

@@ -18,10 +18,10 @@ from sqlalchemy import text, update
 from support import engine_for, report, request
 
 from deployledger import InvalidQuery, Ledger
-from deployledger.domain.failures import RULES_VERSION, categorize, fingerprint, template
+from deployledger.domain.insights.failures import RULES_VERSION, categorize, fingerprint, template
 from deployledger.migrations import runner
-from deployledger.store.queries_failures import recorded_version
-from deployledger.store.tables import deployment_attempts
+from deployledger.store.readmodel.failures import recorded_version
+from deployledger.store.readmodel.tables import deployment_attempts
 
 # Real helm error shapes; {n} and {w} are filled per workload, so each shape is one problem.
 SHAPES = [

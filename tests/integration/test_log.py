@@ -31,8 +31,8 @@ from deployledger import (
     parse_checkpoint,
     verify_bundle,
 )
-from deployledger.domain.logleaf import parse_leaf
-from deployledger.domain.merkle import leaf_hash, verify_inclusion
+from deployledger.domain.tlog.leaf import parse_leaf
+from deployledger.domain.tlog.merkle import leaf_hash, verify_inclusion
 
 
 def kinds(report_: object) -> list[tuple[str, int | None]]:

@@ -19,8 +19,8 @@ from logsupport import event_rows, execute, leaf_hashes_from_rows, root_from_row
 from support import engine_for, projection_runner, report
 
 from deployledger import Ledger
-from deployledger.domain.merkle import Frontier
 from deployledger.domain.storeurl import StoreURL
+from deployledger.domain.tlog.merkle import Frontier
 
 
 def stored_log(url: str) -> tuple[int, int, bytes, list[tuple[int, int, bytes]]]:

@@ -39,7 +39,7 @@ from deployledger import Ledger
 from deployledger.domain.storeurl import parse_store_url
 from deployledger.migrations import runner
 from deployledger.migrations.runner import current, downgrade, head, include_name, upgrade
-from deployledger.store.tables import metadata, projection_tracking
+from deployledger.store.readmodel.tables import metadata, projection_tracking
 
 READ_MODEL = {
     "workload_state",

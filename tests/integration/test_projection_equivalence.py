@@ -23,8 +23,8 @@ from support import engine_for, projection_runner, report, view_rows
 
 from deployledger import Ledger
 from deployledger.domain.storeurl import parse_store_url
-from deployledger.domain.workload import workload_id
-from deployledger.store.tables import workload_state
+from deployledger.domain.workload.aggregate import workload_id
+from deployledger.store.readmodel.tables import workload_state
 
 RT_IDS = ["rt-alpha", "rt-beta", "rt-gamma", "rt-delta"]
 MESSAGES = st.one_of(

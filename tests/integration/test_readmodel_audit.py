@@ -22,7 +22,7 @@ import pytest
 from support import AUDIT_MIX, INJECTION, AuditTrail, audit_trail, eventually, reports
 
 from deployledger import InvalidQuery, Ledger, Receipt
-from deployledger.store.queries import encode_cursor
+from deployledger.store.readmodel.queries import encode_cursor
 
 ACME_MIX = AUDIT_MIX | {"tenant": "acme"}
 

@@ -14,8 +14,8 @@ import pytest
 from support import AUDIT_TENANTS, INJECTION, AuditTrail, audit_trail
 
 from deployledger import InvalidQuery
-from deployledger.domain.records import AuditQuery
-from deployledger.store import queries_insights
+from deployledger.domain.workload.records import AuditQuery
+from deployledger.store.readmodel import insights as queries_insights
 
 
 @pytest.fixture

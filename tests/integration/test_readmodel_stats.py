@@ -26,7 +26,7 @@ from stats_model import HAND_FLEET, SINCE, UNTIL, model, model_quantile
 from support import report, request
 
 from deployledger import DeliveryStats, InvalidQuery, Ledger
-from deployledger.domain.stats import OutcomeRow
+from deployledger.domain.insights.stats import OutcomeRow
 
 
 @pytest.fixture

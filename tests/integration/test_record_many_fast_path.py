@@ -40,12 +40,12 @@ from steps import steps
 from support import progress, report, request, undeploy
 
 from deployledger import Ledger
-from deployledger.domain import workload as workload_module
-from deployledger.domain.inbox import parse_messages
+from deployledger.domain.messages.inbox import parse_messages
 from deployledger.domain.storeurl import parse_store_url
-from deployledger.domain.workload import NewEvent, Workload, workload_id
-from deployledger.store import compat
-from deployledger.store.eventstore import EventStore
+from deployledger.domain.workload.aggregate import NewEvent, Workload, workload_id
+from deployledger.domain.workload.aggregate import aggregate as workload_module
+from deployledger.store.events import compat
+from deployledger.store.events.eventstore import EventStore
 
 WINDOW = 3  # the idempotency window, shrunk so that examples overflow it
 STEP = steps('quote " and \\ backslash')

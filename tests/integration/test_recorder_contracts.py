@@ -2,7 +2,7 @@
 
 The suites come from `eventsourcing.tests.persistence` (the library's own test_sqlite.py and
 test_postgres.py subclass them the same way). They run against the recorders that
-`LedgerApplication` builds (`deployledger.store.recorders`), on tables made by our
+`LedgerApplication` builds (`deployledger.store.events.recorders`), on tables made by our
 Alembic migrations, never by the library (CREATE_TABLE=n):
 
 - SQLite: a new file per test (and a new shared-cache memory database per test, the
@@ -69,9 +69,9 @@ from psycopg import sql
 from support import create_database, drop_database
 
 from deployledger.domain.storeurl import StoreURL, parse_store_url
-from deployledger.store.application import LedgerApplication, events_table
 from deployledger.store.database import make_engine, migrate
-from deployledger.store.recorders import PostgresRecorder, SQLiteRecorder
+from deployledger.store.events.application import LedgerApplication, events_table
+from deployledger.store.events.recorders import PostgresRecorder, SQLiteRecorder
 
 # ---------------------------------------------------------------------------------------
 # Stores: migrated by deployledger, one per test (SQLite) or per class (PostgreSQL)

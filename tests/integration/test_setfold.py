@@ -25,16 +25,17 @@ from support import engine_for, report
 
 from deployledger import Ledger
 from deployledger.domain.storeurl import parse_store_url
-from deployledger.store import classify, setstage
 from deployledger.store.database import make_engine
-from deployledger.store.rebuild import rebuild
-from deployledger.store.tables import (
+from deployledger.store.readmodel.tables import (
     deployment_attempts,
     lifecycle_events,
     workload_history,
     workload_pools,
     workload_state,
 )
+from deployledger.store.rebuild import classify
+from deployledger.store.rebuild import stage as setstage
+from deployledger.store.rebuild.bluegreen import rebuild
 
 BIG = "Error: UPGRADE FAILED: " + "x" * 200_000 + "\x00 tail"
 STEP = steps(BIG, "helm upgrade --install api ./c failed with exit code 1. stderr: 𝄞 boom")
@@ -168,7 +169,9 @@ def test_an_old_sqlite_is_rebuilt_by_the_runner_with_the_same_rows(
         ledger.catch_up()
         with engine_for(url) as engine:
             live = all_rows(engine)
-            monkeypatch.setattr("deployledger.store.rebuild.sqlite3.sqlite_version_info", (3, 37))
+            monkeypatch.setattr(
+                "deployledger.store.rebuild.bluegreen.sqlite3.sqlite_version_info", (3, 37)
+            )
             ledger.rebuild()
             assert all_rows(engine) == live
     assert fallbacks == []  # nothing was staged (NUL would be): the runner replayed the events
@@ -177,7 +180,7 @@ def test_an_old_sqlite_is_rebuilt_by_the_runner_with_the_same_rows(
 def test_the_usual_rebuild_does_not_replay_through_the_runner(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from deployledger.store.runner import ProjectionRunner
+    from deployledger.store.readmodel.runner import ProjectionRunner
 
     with Ledger.open(store_url, create=True) as ledger:
         ledger.record_many([report(f"rt-{n % 3}", success=n % 2 == 0) for n in range(12)])

@@ -11,8 +11,14 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deployledger.domain import failures
-from deployledger.domain.failures import RULES, UNKNOWN, categorize, required_literal, template
+from deployledger.domain.insights import failures
+from deployledger.domain.insights.failures import (
+    RULES,
+    UNKNOWN,
+    categorize,
+    required_literal,
+    template,
+)
 
 PATTERNS = sorted({p for r in RULES for p in r.patterns} | {p for p, _ in failures._MASKS})
 ALTERNATIONS = tuple(

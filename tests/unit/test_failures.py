@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deployledger.domain.failures import (
+from deployledger.domain.insights.failures import (
     CATEGORIES,
     RULES,
     RULES_VERSION,

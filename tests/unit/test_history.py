@@ -12,10 +12,10 @@ from support import parsed_report, progress, request, undeploy
 from test_projection import Positions
 
 from deployledger import parse_message
-from deployledger.domain.workload import Workload
+from deployledger.domain.workload.aggregate import Workload
 from deployledger.projections.history import HISTORY_FIELDS, advance, history_row, memberships
 from deployledger.projections.project import project
-from deployledger.store.tables import workload_history
+from deployledger.store.readmodel.tables import workload_history
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -10,10 +10,10 @@ import pytest
 from starlette.requests import Request
 
 from deployledger.http import fleet
+from deployledger.http.api.reports import idempotency_key, kind_guess, with_key
 from deployledger.http.auth import token_of
 from deployledger.http.metrics import LagClock
 from deployledger.http.problems import HTTPProblem
-from deployledger.http.routes_reports import idempotency_key, kind_guess, with_key
 from deployledger.http.settings import ServeSettings, is_loopback
 from deployledger.http.timeparse import parse_duration, parse_when
 

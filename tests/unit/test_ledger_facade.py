@@ -16,9 +16,9 @@ from eventsourcing.utils import get_topic
 from support import report
 
 from deployledger import InvalidQuery, InvalidStoreURL, Ledger, StoreURL, WorkloadNotFound
-from deployledger.domain.records import AuditPage, AuditQuery, RebuildResult, WorkloadState
-from deployledger.domain.state import DeploymentState
-from deployledger.domain.workload import NewEvent, Workload
+from deployledger.domain.workload.aggregate import NewEvent, Workload
+from deployledger.domain.workload.records import AuditPage, AuditQuery, RebuildResult, WorkloadState
+from deployledger.domain.workload.state import DeploymentState
 from deployledger.errors import WriteConflict
 from deployledger.projections.project import EventRecord
 from deployledger.service.ports import EventStorePort, Positions, ReadModelPort

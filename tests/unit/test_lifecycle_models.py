@@ -295,7 +295,7 @@ class TestEveryProblemIsListed:
         assert problem_fields(request(values=["image.tag=1"])) == ["values[0]"]
 
     def test_a_batch_numbers_the_problems_of_each_message(self) -> None:
-        from deployledger.domain.inbox import parse_messages
+        from deployledger.domain.messages.inbox import parse_messages
 
         with pytest.raises(InvalidReport) as info:
             parse_messages([request(), progress(message=...), undeploy(tenantId=" ")])

@@ -12,17 +12,17 @@ from uuid import UUID
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from deployledger.domain.bundle import FORMAT, BundleSummary, build_bundle, verify_bundle
-from deployledger.domain.checkpoints import (
+from deployledger.domain.tlog.bundle import FORMAT, BundleSummary, build_bundle, verify_bundle
+from deployledger.domain.tlog.checkpoints import (
     Checkpoint,
     SignedCheckpoint,
     SigningKey,
     generate_key,
     sign,
 )
-from deployledger.domain.logleaf import leaf_bytes
-from deployledger.domain.merkle import inclusion_proof, leaf_hash, root
-from deployledger.domain.workload import workload_id
+from deployledger.domain.tlog.leaf import leaf_bytes
+from deployledger.domain.tlog.merkle import inclusion_proof, leaf_hash, root
+from deployledger.domain.workload.aggregate import workload_id
 from deployledger.errors import InvalidBundle, LogError
 
 KEY = SigningKey("example.com/log", Ed25519PrivateKey.from_private_bytes(bytes([1]) * 32))
@@ -322,7 +322,7 @@ def test_events_as_the_store_transcodes_them_verify() -> None:
     """The state checks read what eventsourcing's mapper really stores."""
     from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, UUIDAsHex
 
-    from deployledger.domain.workload import Workload
+    from deployledger.domain.workload.aggregate import Workload
 
     transcoder = JSONTranscoder()
     transcoder.register(DatetimeAsISO())

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deployledger.domain.checkpoints import (
+from deployledger.domain.tlog.checkpoints import (
     Checkpoint,
     NoteSignature,
     SignedCheckpoint,
@@ -24,7 +24,7 @@ from deployledger.domain.checkpoints import (
     parse_checkpoint,
     sign,
 )
-from deployledger.domain.logleaf import HEADER_SIZE, LeafEvent, leaf_bytes, parse_leaf
+from deployledger.domain.tlog.leaf import HEADER_SIZE, LeafEvent, leaf_bytes, parse_leaf
 from deployledger.errors import InvalidCheckpoint, InvalidKey, LogCorrupt, LogError
 
 # -- leaves --------------------------------------------------------------------------------

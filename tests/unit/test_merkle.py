@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deployledger.domain.merkle import (
+from deployledger.domain.tlog.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     Frontier,

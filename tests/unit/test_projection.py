@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from support import EVERY_FIELD, parsed_report, progress, request
 
 from deployledger import DeploymentState, parse_message
-from deployledger.domain.failures import categorize, fingerprint
-from deployledger.domain.workload import Workload, workload_id
+from deployledger.domain.insights.failures import categorize, fingerprint
+from deployledger.domain.workload.aggregate import Workload, workload_id
 from deployledger.projections.project import (
     EventRecord,
     attempt_row,
@@ -25,7 +25,7 @@ from deployledger.projections.project import (
     encode_message,
     project,
 )
-from deployledger.store.tables import deployment_attempts, workload_state
+from deployledger.store.readmodel.tables import deployment_attempts, workload_state
 
 REGISTERED = "deployledger:Workload.Registered"
 ATTEMPTED = "deployledger:Workload.DeploymentAttempted"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from deployledger import DeployLedgerError, InvalidReport, WorkloadDeploymentStatus, parse_report
-from deployledger.domain.reports import DEFAULT_MAX_MESSAGE_BYTES, parse_reports
+from deployledger.domain.messages.reports import DEFAULT_MAX_MESSAGE_BYTES, parse_reports
 
 MIB = 1024 * 1024
 CONTRACT_FIELDS = [

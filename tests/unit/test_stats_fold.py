@@ -1,4 +1,4 @@
-"""The delivery metrics fold (`deployledger.domain.stats`) against a plain model of its
+"""The delivery metrics fold (`deployledger.domain.insights.stats`) against a plain model of its
 written definitions, on random outcome sequences; and its quantiles against `statistics`."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stats_model import model, model_quantile
 
-from deployledger.domain.stats import DeliveryStats, OutcomeRow, days_of, fold, quantile
+from deployledger.domain.insights.stats import DeliveryStats, OutcomeRow, days_of, fold, quantile
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

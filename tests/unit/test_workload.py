@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 from support import EVERY_FIELD, parsed_report, progress, request
 
 from deployledger import DeploymentState, parse_message
-from deployledger.domain.workload import (
+from deployledger.domain.workload.aggregate import (
     IDEMPOTENCY_WINDOW,
     Workload,
     workload_id,
 )
-from deployledger.store.compat import WorkloadSnapshot
+from deployledger.store.events.compat import WorkloadSnapshot
 
 safe_text = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=12)
 

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from deployledger.domain.messages import helm_failure
+from deployledger.domain.messages.truncation import helm_failure
 
 revision = "0005"
 down_revision = "0004"

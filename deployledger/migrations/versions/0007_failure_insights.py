@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-from deployledger.domain.failures import RULES_VERSION, categorize, fingerprint
+from deployledger.domain.insights.failures import RULES_VERSION, categorize, fingerprint
 
 revision = "0007"
 down_revision = "0006"

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from deployledger.domain.fold import registered
+from deployledger.domain.workload.fold import registered
 from deployledger.projections.history import advance, history_row, memberships
 from deployledger.projections.project import fold_lifecycle_row, fold_row
 

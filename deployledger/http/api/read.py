@@ -1,0 +1,274 @@
+"""The read endpoints: the same JSON as the CLI's `--json` (the answers' `to_json()`).
+
+A workload of a tenant the token does not hold answers 404, exactly as one never recorded;
+fleet-wide queries see only the token's tenants.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from deployledger import WorkloadNotFound
+from deployledger.http import fleet
+from deployledger.http.api import schemas
+from deployledger.http.auth import Grant, require
+from deployledger.http.problems import invalid
+from deployledger.http.state import ledger_of
+from deployledger.http.timeparse import parse_duration, parse_when
+
+
+def no_nul(request: Request) -> None:
+    """422 for a NUL in a query parameter: no identifier holds one, and PostgreSQL text
+    cannot hold one either (SQLite could search for it: the answer would differ)."""
+    problems = [
+        {"index": None, "field": name, "reason": "must not contain a NUL character"}
+        for name, value in request.query_params.multi_items()
+        if "\x00" in value
+    ]
+    if problems:
+        raise invalid(problems)
+
+
+router = APIRouter(tags=["read"], dependencies=[Depends(no_nul)])
+Reader = Annotated[Grant, Depends(require("read"))]
+TenantPath = Annotated[str, Path(description="The tenant.", examples=["acme-prod"])]
+RtIdPath = Annotated[
+    str, Path(alias="rtId", description="The workload's runtime id.", examples=[schemas.RT_ID])
+]
+TenantQuery = Annotated[str | None, Query(description="Only this tenant.")]
+PoolQuery = Annotated[str | None, Query(description="Only this pool: its name or its runtime id.")]
+
+
+AtQuery = Annotated[
+    str | None,
+    Query(
+        description="As of this moment: ISO-8601 (no zone: UTC), or a duration ago (2h). "
+        "Each workload as after its last message whose effective time (the latest "
+        "reportedAt, else recording time, of its messages so far) is at or before it.",
+        examples=["2026-11-24T14:03:00Z"],
+    ),
+]
+
+
+def _at(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_when(value, datetime.now(UTC))
+    except (ValueError, OverflowError) as e:
+        raise _bad("at", str(e)) from None
+
+
+def _bad(field: str, reason: str) -> Exception:
+    return invalid([{"index": None, "field": field, "reason": reason}])
+
+
+def _not_found(tenant: str, rt_id: str, at: datetime | None = None) -> WorkloadNotFound:
+    when = "" if at is None else f" by {at.isoformat()}"
+    return WorkloadNotFound(f"no reports recorded for {tenant}/{rt_id}{when}")
+
+
+@router.get(
+    "/v1/workloads",
+    summary="The fleet",
+    response_model=list[schemas.WorkloadState],
+    operation_id="listWorkloads",
+)
+async def list_workloads(
+    request: Request,
+    grant: Reader,
+    tenant: TenantQuery = None,
+    pool: PoolQuery = None,
+    state: Annotated[
+        str | None,
+        Query(
+            description="deployed, error, pending or undeployed (any casing).", examples=["error"]
+        ),
+    ] = None,
+    at: AtQuery = None,
+) -> JSONResponse:
+    """Every workload's current state, by tenant then runtime id (`deployledger status`).
+    With `at`, the fleet as it was then (`deployledger status --at`): the filters apply to
+    the states of then, and workloads with no message by then are not listed."""
+    when = _at(at)
+    ledger = await ledger_of(request)
+    states = await to_thread.run_sync(fleet.workloads, ledger, grant, tenant, pool, state, when)
+    return JSONResponse([s.to_json() for s in states])
+
+
+@router.get(
+    "/v1/workloads/{tenant}/{rtId}",
+    summary="One workload",
+    response_model=schemas.WorkloadState,
+    operation_id="getWorkload",
+)
+async def get_workload(
+    request: Request, grant: Reader, tenant: TenantPath, rt_id: RtIdPath, at: AtQuery = None
+) -> JSONResponse:
+    """The current state of one workload (`deployledger show`); with `at`, as it was then
+    (404 if it had no message by then)."""
+    when = _at(at)
+    if not grant.sees(tenant):
+        raise _not_found(tenant, rt_id, when)
+    ledger = await ledger_of(request)
+    state = await to_thread.run_sync(lambda: ledger.get(tenant, rt_id, at=when))
+    return JSONResponse(state.to_json())
+
+
+@router.get(
+    "/v1/workloads/{tenant}/{rtId}/history",
+    summary="One workload's timeline",
+    response_model=list[schemas.TimelineEntry],
+    operation_id="getHistory",
+)
+async def get_history(
+    request: Request,
+    grant: Reader,
+    tenant: TenantPath,
+    rt_id: RtIdPath,
+    attempts: Annotated[
+        bool, Query(description="Only the outcomes (helm attempts), numbered.")
+    ] = False,
+    limit: Annotated[
+        int | None, Query(ge=1, le=1_000_000, description="At most N, newest.")
+    ] = None,
+    before: Annotated[
+        int | None,
+        Query(ge=1, description="Only attempts numbered below this (implies attempts=true)."),
+    ] = None,
+) -> JSONResponse:
+    """The workload's timeline, newest first: deploy requests, progress, outcomes and
+    undeploys (`deployledger history`); with `attempts=true` the outcomes alone."""
+    if not grant.sees(tenant):
+        raise _not_found(tenant, rt_id)
+    ledger = await ledger_of(request)
+
+    def read() -> list[dict[str, Any]]:
+        if attempts or before is not None:
+            entries: list[Any] = ledger.history(tenant, rt_id, limit=limit, before_attempt=before)
+        else:
+            entries = ledger.timeline(tenant, rt_id, limit=limit)
+        if not entries:
+            ledger.get(tenant, rt_id)  # WorkloadNotFound, unless the page is just empty
+        return [e.to_json() for e in entries]
+
+    return JSONResponse(await to_thread.run_sync(read))
+
+
+@router.get(
+    "/v1/audit",
+    summary="Attempts across the fleet",
+    response_model=list[schemas.AuditRow],
+    operation_id="audit",
+    responses={
+        200: {
+            "headers": {
+                "Link": {
+                    "description": 'The next page: `</v1/audit?...&cursor=C>; rel="next"`',
+                    "schema": {"type": "string"},
+                }
+            }
+        }
+    },
+)
+async def audit(
+    request: Request,
+    grant: Reader,
+    tenant: TenantQuery = None,
+    pool: Annotated[str | None, Query(description="Only this pool.")] = None,
+    workload: Annotated[str | None, Query(description="Only this workload name.")] = None,
+    rt_id: Annotated[str | None, Query(alias="rtId", description="Only this runtime id.")] = None,
+    since: Annotated[
+        str | None,
+        Query(
+            description="From this time: ISO-8601 (no zone: UTC), or 90m, 24h, 7d ago.",
+            examples=["24h"],
+        ),
+    ] = None,
+    until: Annotated[
+        str | None, Query(description="Before this time: ISO-8601, or a duration ago.")
+    ] = None,
+    failed: Annotated[bool, Query(description="Only failed attempts.")] = False,
+    succeeded: Annotated[bool, Query(description="Only successful attempts.")] = False,
+    grep: Annotated[
+        str | None, Query(description="The status message contains this (any case).")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="At most N per page.")] = 50,
+    cursor: Annotated[
+        str | None, Query(description="Continue after a page (from its Link header).")
+    ] = None,
+    category: Annotated[
+        str | None,
+        Query(description="Only failed attempts of this category (see /v1/failures)."),
+    ] = None,
+    fingerprint: Annotated[
+        str | None, Query(description="Only failed attempts with this fingerprint.")
+    ] = None,
+) -> JSONResponse:
+    """Attempts across the fleet, newest first, a page at a time (`deployledger audit`).
+    When there is more, the `Link` header names the next page (`rel="next"`)."""
+    if failed and succeeded:
+        raise _bad("failed", "failed and succeeded exclude each other")
+    now = datetime.now(UTC)
+    times: dict[str, datetime | None] = {}
+    for name, value in (("since", since), ("until", until)):
+        try:
+            times[name] = None if value is None else parse_when(value, now)
+        except (ValueError, OverflowError) as e:
+            raise _bad(name, str(e)) from None
+    filters: dict[str, Any] = {
+        "tenant_id": tenant,
+        "pool_name": pool,
+        "workload_name": workload,
+        "workload_rt_id": rt_id,
+        "success": True if succeeded else (False if failed else None),
+        "grep": grep,
+        "category": category,
+        "fingerprint": fingerprint,
+        **times,
+    }
+    ledger = await ledger_of(request)
+    page = await to_thread.run_sync(fleet.audit, ledger, grant, filters, limit, cursor)
+    headers = {}
+    if page.next_cursor is not None:
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+        query.append(("cursor", page.next_cursor))
+        headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
+    return JSONResponse([a.to_audit_json() for a in page.items], headers=headers)
+
+
+@router.get(
+    "/v1/overdue",
+    summary="Deploys that never reported back",
+    response_model=list[schemas.Overdue],
+    operation_id="overdue",
+)
+async def overdue(
+    request: Request,
+    grant: Reader,
+    older_than: Annotated[
+        str,
+        Query(
+            alias="olderThan",
+            description="Waiting longer than this: seconds (900) or 90s, 15m, 2h, 1d, 1h30m.",
+            examples=["15m"],
+        ),
+    ] = "15m",
+    tenant: TenantQuery = None,
+    pool: PoolQuery = None,
+) -> JSONResponse:
+    """Workloads whose latest deploy request has had no outcome and no undeploy for longer
+    than `olderThan`, oldest request first (`deployledger overdue`)."""
+    try:
+        age = parse_duration(older_than)
+    except (ValueError, OverflowError) as e:
+        raise _bad("olderThan", str(e)) from None
+    ledger = await ledger_of(request)
+    found = await to_thread.run_sync(fleet.overdue, ledger, grant, age, tenant, pool)
+    return JSONResponse([o.to_json() for o in found])
