@@ -28,7 +28,7 @@ EVERYTHING = (
     "".join(map(chr, [*range(0x20), 0x7F, *range(0x80, 0xA0)]))
     + '\x1b[31mRED\x1b[0m "quoted", comma\r\nCRLF \\0 not a NUL \\\\ 🚀 \u202e\u2028 é部'
 )
-texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=60)
+texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=60)
 
 
 def attempt(message: str | None) -> Attempt:
