@@ -79,13 +79,16 @@ class TestColumns:
 
 class TestCSV:
     def test_rfc_4180_quoting_crlf_rows_and_a_header(self) -> None:
-        rows = [{"a": 'say "hi", then\nbye', "b": None, "c": True}, {"a": "x", "b": 2, "c": False}]
+        rows: list[dict[str, Any]] = [
+            {"a": 'say "hi", then\nbye', "b": None, "c": True},
+            {"a": "x", "b": 2, "c": False},
+        ]
         assert output.to_csv(rows, ["a", "b", "c"], header=True) == (
             'a,b,c\r\n"say ""hi"", then\nbye",,true\r\nx,2,false\r\n'
         )
 
     def test_a_message_with_nul_is_escaped_and_flagged_and_others_are_left_exact(self) -> None:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"statusMessage": "a\x00b\\0c\\"},
             {"statusMessage": "no nul \\0 \\"},
             {"statusMessage": None},
