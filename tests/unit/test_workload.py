@@ -204,7 +204,7 @@ class TestDeploymentState:
     def test_a_new_workload_is_undeployed(self) -> None:
         state = registered().state
         assert state == 0
-        assert state is DeploymentState.UNDEPLOYED
+        assert state == DeploymentState.UNDEPLOYED
 
     @pytest.mark.parametrize(("success", "state"), [(True, 2), (False, 3)])
     def test_an_attempt_sets_the_mapped_state(self, success: bool, state: int) -> None:
