@@ -45,8 +45,12 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check deployledger tests bench devtools
 	$(BIN)/lint-imports --no-cache
 
+# The package, bench and tests ([tool.mypy] files); each folder's own conftest.py apart,
+# as they share the module name `conftest` (see [tool.mypy] exclude).
 typecheck: $(VENV)/.dev
-	$(BIN)/mypy deployledger bench devtools
+	$(BIN)/mypy
+	$(BIN)/mypy tests/integration/conftest.py
+	$(BIN)/mypy tests/e2e/conftest.py
 
 # The dashboard's browser tests drive Debian's headless Chromium through chromedriver.
 browser:

@@ -32,8 +32,8 @@ def execute(url: str, statement: str, params: tuple[Any, ...] = ()) -> list[tupl
             rows = conn.execute(statement, params).fetchall()
         conn.close()
         return rows
-    with psycopg.connect(url, autocommit=True) as conn:
-        cur = conn.execute(statement.replace("?", "%s").encode(), params)  # type: ignore[arg-type]
+    with psycopg.connect(url, autocommit=True) as pg:
+        cur = pg.execute(statement.replace("?", "%s").encode(), params)
         return cur.fetchall() if cur.description else []
 
 

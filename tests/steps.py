@@ -34,7 +34,7 @@ def steps(*special_messages: str) -> st.SearchStrategy[dict[str, Any]]:
     one of a few hard cases (NUL, emoji and line breaks, plus `special_messages`)."""
     messages = st.one_of(
         st.none(),
-        st.text(st.characters(exclude_categories=("Cs",)), max_size=30),
+        st.text(st.characters(exclude_categories=["Cs"]), max_size=30),
         st.sampled_from(["", "\x00", "a\x00b", "🚀\r\n\t", *special_messages]),
     )
     return st.fixed_dictionaries(

@@ -45,6 +45,7 @@ from sqlalchemy import Engine, select
 from deployledger import Attempt, Ledger, Receipt, WorkloadDeploymentStatus, parse_report
 from deployledger.domain.storeurl import parse_store_url
 from deployledger.store.database import make_engine
+from deployledger.store.events.eventstore import EventStore
 from deployledger.store.readmodel.runner import ProjectionRunner
 from deployledger.store.readmodel.tables import deployment_attempts, workload_state
 
@@ -215,9 +216,16 @@ def view_rows(engine: Engine, *, tenant: str | None = None) -> tuple[Rows, Rows]
         return [tuple(r) for r in conn.execute(states)], [tuple(r) for r in conn.execute(attempts)]
 
 
+def event_store(ledger: Ledger) -> EventStore:
+    """The ledger's event store, which `Ledger.open` builds on a database."""
+    store = ledger._store
+    assert isinstance(store, EventStore), store
+    return store
+
+
 def projection_runner(ledger: Ledger, engine: Engine, **options: Any) -> ProjectionRunner:
     """A projection runner of its own on the ledger's event store, writing through `engine`."""
-    return ProjectionRunner(ledger._store, engine, **options)
+    return ProjectionRunner(event_store(ledger), engine, **options)
 
 
 def every_attempt(ledger: Ledger, **filters: Any) -> list[Attempt]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import httpx2
 from fastapi.testclient import TestClient
 from support import CLI, cli_env
 
@@ -32,7 +33,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def problem_of(response: httpx.Response, status: int) -> dict[str, Any]:
+def problem_of(response: httpx.Response | httpx2.Response, status: int) -> dict[str, Any]:
     """The problem+json body of `response`, checked to have the RFC 9457 members."""
     assert response.status_code == status, (response.status_code, response.text)
     assert response.headers["content-type"].startswith(PROBLEM), response.headers
@@ -71,9 +72,15 @@ def make_tokens(url: str) -> Tokens:
             "acme_write": ledger.tokens.create(tenants=("acme",), scopes=("write",)),
             "acme_read": ledger.tokens.create(tenants=("acme",), scopes=("read",)),
         }
-    tokens = Tokens(**{name: secret for name, (_, secret) in made.items()})
-    tokens.ids = {name: grant.token_id for name, (grant, _) in made.items()}
-    return tokens
+    secret = {name: secret for name, (_, secret) in made.items()}
+    return Tokens(
+        admin=secret["admin"],
+        acme=secret["acme"],
+        two=secret["two"],
+        acme_write=secret["acme_write"],
+        acme_read=secret["acme_read"],
+        ids={name: grant.token_id for name, (grant, _) in made.items()},
+    )
 
 
 @contextmanager

@@ -28,7 +28,7 @@ from dashboard_data import (
     seeded_store,
 )
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response  # what the TestClient answers (starlette picks httpx2)
 from support import EXAMPLE_RT_ID, EXAMPLE_TENANT
 
 from deployledger import Attempt, Ledger, WorkloadState

@@ -162,6 +162,16 @@ def rows(driver: WebDriver) -> list[WebElement]:
     return driver.find_elements(By.CSS_SELECTOR, "table.fleet tbody tr")
 
 
+def overdue_ids(driver: WebDriver) -> list[str]:
+    """The runtime ids the overdue table links to, in its order."""
+    found = []
+    for link in driver.find_elements(By.CSS_SELECTOR, "table.overdue tbody a"):
+        href = link.get_attribute("href")
+        assert href is not None
+        found.append(href.rsplit("/", 1)[1])
+    return found
+
+
 def fits(driver: WebDriver) -> None:
     """Readable at 1280x800: nothing wider than the viewport, no horizontal scrolling."""
     width = driver.execute_script("return document.documentElement.scrollWidth")
@@ -282,8 +292,7 @@ class TestBrowser:
         self, web: WebDriver, server: str, seeded: Seeded
     ) -> None:
         log_in(web, server, seeded.admin, "/overdue")
-        links = web.find_elements(By.CSS_SELECTOR, "table.overdue tbody a")
-        found = [a.get_attribute("href").rsplit("/", 1)[1] for a in links]
+        found = overdue_ids(web)
         assert LATE_OLD in found
         assert LATE_NEW not in found  # 5 minutes old: under the default 15m
         field = web.find_element(By.NAME, "older_than")
@@ -291,8 +300,7 @@ class TestBrowser:
         field.send_keys("1m")
         field.submit()
         WebDriverWait(web, 10).until(lambda d: "older_than=1m" in d.current_url)
-        links = web.find_elements(By.CSS_SELECTOR, "table.overdue tbody a")
-        found = [a.get_attribute("href").rsplit("/", 1)[1] for a in links]
+        found = overdue_ids(web)
         assert found.index(LATE_OLD) < found.index(LATE_NEW)
         fits(web)
         shot(web, seeded, "overdue")

@@ -146,7 +146,11 @@ class TestExactlyOnceUnderCrashes:
             for _ in range(3):
                 # Once the follower is at work, kill it a random moment later.
                 seen = positions_at_kill[-1] if positions_at_kill else 0
-                eventually(lambda s=seen: watcher.read_position() > s, 30, "the follower")
+
+                def moved(since: int = seen) -> bool:
+                    return watcher.read_position() > since
+
+                eventually(moved, 30, "the follower")
                 time.sleep(rng.uniform(0, 0.5))
                 kill(child)
                 positions_at_kill.append(watcher.read_position())

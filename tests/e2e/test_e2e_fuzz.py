@@ -52,7 +52,7 @@ def base() -> dict[str, Any]:
 def wrong_type(draw: st.DrawFn) -> bytes:
     body = base()
     field = draw(st.sampled_from([*REQUIRED, "statusMessage", "reportedAt", "poolName"]))
-    value = draw(WRONG.filter(lambda v: not isinstance(v, str)))
+    value: object = draw(WRONG.filter(lambda v: not isinstance(v, str)))
     if field in ("poolName", "statusMessage", "reportedAt") and value is None:
         value = 1
     if field == "success" and isinstance(value, bool):
@@ -223,7 +223,7 @@ def test_malformed_input_exits_2_with_one_line_and_stores_nothing(
     before = getattr(test_malformed_input_exits_2_with_one_line_and_stores_nothing, "_digests", {})
     if fuzz_store not in before:
         before[fuzz_store] = events_digest(fuzz_store)
-        test_malformed_input_exits_2_with_one_line_and_stores_nothing._digests = before  # type: ignore[attr-defined]
+        test_malformed_input_exits_2_with_one_line_and_stores_nothing._digests = before
     code, out, err = run(["--store", fuzz_store, "record"], data)
     assert code == 2, (data[:200], err)
     assert out == ""

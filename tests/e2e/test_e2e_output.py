@@ -282,8 +282,9 @@ class TestOutputOptions:
         occurred = datetime.fromisoformat(item["reportedAt"] or item["recordedAt"])
         kolkata = running[1].result().lines()[1]
         tokyo = running[2].result().lines()[1]
-        assert occurred.utcoffset() is not None
-        assert occurred.utcoffset().total_seconds() == 0
+        offset = occurred.utcoffset()
+        assert offset is not None
+        assert offset.total_seconds() == 0
         assert re.search(r"  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+05:30  ", kolkata), kolkata
         assert re.search(r"  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+09:00  ", tokyo), tokyo
         shown = datetime.fromisoformat(kolkata.split()[1])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -89,7 +90,10 @@ def test_a_tenant_bound_token_sees_only_its_tenants_then(store_url: str) -> None
             client.post("/v1/reports", json=sent, headers=bearer(tokens.admin)).status_code == 201
         )
         at = "2026-01-02T00:00:00Z"
-        seen = lambda rows: {r["tenantId"] for r in rows}  # noqa: E731
+
+        def seen(rows: list[dict[str, Any]]) -> set[str]:
+            return {r["tenantId"] for r in rows}
+
         assert seen(get(client, tokens.admin, "/v1/workloads", at=at)) == {
             "acme",
             "globex",

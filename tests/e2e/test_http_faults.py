@@ -180,16 +180,21 @@ def kill_workers(service: Service, times: int, load: Load) -> list[int]:
     killed = []
     for _ in range(times):
         floor = acked(load) + 400
-        wait_until(lambda f=floor: acked(load) >= f, f"{floor} acknowledged reports")
+
+        def reached(f: int = floor) -> bool:
+            return acked(load) >= f
+
+        wait_until(reached, f"{floor} acknowledged reports")
         workers = service.worker_pids()
         assert len(workers) == 2, f"workers: {workers}"
         victim = workers[0]
         os.kill(victim, signal.SIGKILL)
         killed.append(victim)
-        wait_until(
-            lambda v=victim: v not in service.worker_pids() and len(service.worker_pids()) == 2,
-            "the supervisor to replace the killed worker",
-        )
+
+        def replaced(v: int = victim) -> bool:
+            return v not in service.worker_pids() and len(service.worker_pids()) == 2
+
+        wait_until(replaced, "the supervisor to replace the killed worker")
     return killed
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from http_support import Tokens, bearer, in_process, problem_of
+from httpx2 import Response
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 from support import report, request
@@ -118,9 +119,10 @@ def test_the_follower_keeps_the_read_model_live(store_url: str) -> None:
 def test_metrics_count_reports_requests_and_recording_time(store_url: str) -> None:
     with in_process(store_url) as (client, tokens):
         old = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-        post = lambda body, token=tokens.acme: client.post(  # noqa: E731
-            "/v1/reports", json=body, headers=bearer(token)
-        )
+
+        def post(body: object, token: str = tokens.acme) -> Response:
+            return client.post("/v1/reports", json=body, headers=bearer(token))
+
         assert (
             post(
                 [

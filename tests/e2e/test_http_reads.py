@@ -68,7 +68,10 @@ def test_reads_give_the_json_of_the_cli(api: tuple[TestClient, Tokens, str]) -> 
     assert get(client, admin, "/v1/audit", failed="true", tenant=tenant) == cli["failed"]
     overdue = get(client, admin, "/v1/overdue", olderThan="1m")
     assert cli["overdue"]
-    ages = lambda rows: [{k: v for k, v in r.items() if k != "ageSeconds"} for r in rows]  # noqa: E731
+
+    def ages(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k != "ageSeconds"} for r in rows]
+
     assert ages(overdue) == ages(cli["overdue"])
     for row, then in zip(overdue, cli["overdue"], strict=True):
         assert row["ageSeconds"] >= then["ageSeconds"] - 60  # the CLI ran earlier
@@ -186,7 +189,10 @@ def test_overdue_takes_seconds_or_a_duration(api: tuple[TestClient, Tokens, str]
         request("soon", tenant="acme", reportedAt=(now - timedelta(minutes=5)).isoformat()),
     ]
     assert client.post("/v1/reports", json=sent, headers=bearer(tokens.admin)).status_code == 201
-    ids = lambda rows: [r["workloadRtId"] for r in rows]  # noqa: E731
+
+    def ids(rows: list[dict[str, Any]]) -> list[str]:
+        return [r["workloadRtId"] for r in rows]
+
     assert ids(get(client, tokens.admin, "/v1/overdue")) == ["late"]  # default 15m
     assert ids(get(client, tokens.admin, "/v1/overdue", olderThan="60")) == ["late", "soon"]
     assert ids(get(client, tokens.admin, "/v1/overdue", olderThan="1h30m")) == ["late"]
@@ -234,7 +240,10 @@ def test_fleet_wide_queries_see_only_the_tokens_tenants(
     tenants: tuple[TestClient, Tokens, str],
 ) -> None:
     client, tokens, _ = tenants
-    seen = lambda rows: {r["tenantId"] for r in rows}  # noqa: E731
+
+    def seen(rows: list[dict[str, Any]]) -> set[str]:
+        return {r["tenantId"] for r in rows}
+
     assert seen(get(client, tokens.admin, "/v1/workloads")) == set(TENANTS)
     assert seen(get(client, tokens.acme, "/v1/workloads")) == {"acme"}
     assert get(client, tokens.acme, "/v1/workloads", tenant="globex") == []

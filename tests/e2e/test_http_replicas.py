@@ -75,7 +75,9 @@ def post(client: httpx.Client, body: dict[str, object]) -> dict[str, object]:
     response = client.post("/v1/reports", json=body)
     assert response.status_code == 201, response.text
     found = response.json()
-    return found[0] if isinstance(found, list) else found.get("receipts", [found])[0]
+    receipt = found[0] if isinstance(found, list) else found.get("receipts", [found])[0]
+    assert isinstance(receipt, dict)
+    return receipt
 
 
 @pytest.fixture

@@ -446,12 +446,12 @@ def test_assumption_09_datastore_connections_and_cursors(ready_url: str) -> None
     events = EventStore(store, create=False)
     try:
         compat.store_events(events.app.events, workload_with_attempts("m-1").collect_events())
-        rows = events.query(
+        found = events.query(
             "SELECT {position}, originator_version FROM {events} "
             "WHERE originator_version >= ? ORDER BY {position} LIMIT ?",
             (1, -1),
         )
-        assert rows == [(1, 1), (2, 2)]
+        assert found == [(1, 1), (2, 2)]
     finally:
         events.close()
 

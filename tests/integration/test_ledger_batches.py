@@ -94,9 +94,12 @@ class TestReceiptsOfABatch:
         assert [(r.workload_rt_id, r.attempt) for r in receipts] == [("b", 1), ("a", 2)]
 
     def test_a_batch_may_mix_input_forms(self, ledger: Ledger) -> None:
-        receipts = ledger.record_many(
-            iter([report(), json.dumps(report()), json.dumps(report()).encode()])
-        )
+        forms: list[dict[str, Any] | str | bytes] = [
+            report(),
+            json.dumps(report()),
+            json.dumps(report()).encode(),
+        ]
+        receipts = ledger.record_many(iter(forms))
         assert [r.attempt for r in receipts] == [1, 2, 3]
 
     def test_an_empty_batch_returns_no_receipts_and_stores_nothing(self, ledger: Ledger) -> None:

@@ -36,7 +36,9 @@ class TestThreads:
 
         def work(i: int) -> None:
             for n in range(PER_THREAD):
-                receipts.append(ledger.record(report(messageId=f"{i}-{n}")).attempt)
+                attempt = ledger.record(report(messageId=f"{i}-{n}")).attempt
+                assert attempt is not None
+                receipts.append(attempt)
 
         assert run_threads(THREADS, work) == []
         total = THREADS * PER_THREAD
@@ -50,7 +52,9 @@ class TestThreads:
 
             def work(i: int) -> None:
                 for n in range(PER_THREAD):
-                    receipts.append(ledgers[i].record(report(messageId=f"{i}-{n}")).attempt)
+                    attempt = ledgers[i].record(report(messageId=f"{i}-{n}")).attempt
+                    assert attempt is not None
+                    receipts.append(attempt)
 
             errors = run_threads(THREADS, work)
         finally:

@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -94,7 +95,7 @@ class TestDroppedConnections:
                     "WHERE datname = %s AND pid <> pg_backend_pid()",
                     (dbname,),
                 )
-            attempts: list[int] = []
+            attempts: list[int | None] = []
             failures = 0
             while len(attempts) < 3:
                 try:
@@ -114,6 +115,7 @@ class TestLockTimeout:
         ready_url = postgres_ready_url
         with Ledger.open(ready_url) as warm:
             warm.record(report())
+        kwargs: dict[str, Any]
         url, kwargs = (ready_url, {"lock_timeout": 0.5})
         if how == "url":
             url, kwargs = (f"{ready_url}?lock_timeout=0.5", {})

@@ -29,7 +29,7 @@ from deployledger.store.readmodel.tables import workload_state
 RT_IDS = ["rt-alpha", "rt-beta", "rt-gamma", "rt-delta"]
 MESSAGES = st.one_of(
     st.none(),
-    st.text(st.characters(exclude_categories=("Cs",)), max_size=40),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=40),
     st.sampled_from(
         [
             "",

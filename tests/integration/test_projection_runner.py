@@ -26,7 +26,7 @@ from deployledger import Ledger, ProjectionBehind, StoreUnavailable
 from deployledger.domain.storeurl import parse_store_url
 
 # For `reports()`: two of every three reports succeed, and each says which one it is.
-MIXED = {"success": lambda n, _: n % 3 != 2, "message": lambda n, _: f"report {n}"}
+MIXED: dict[str, Any] = {"success": lambda n, _: n % 3 != 2, "message": lambda n, _: f"report {n}"}
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ latest report.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from support import INJECTION, Fleet, fleet_of
@@ -51,8 +51,8 @@ class TestFleetFilters:
         assert fleet.found(state=DeploymentState.ERROR) == errors
         for label in ("deployed", "DEPLOYED", "Deployed"):
             assert fleet.found(state=label) == deployed, label
-        for label in ("pending", "Undeployed", DeploymentState.PENDING):
-            assert fleet.found(state=label) == []
+        for unlisted in ("pending", "Undeployed", DeploymentState.PENDING):
+            assert fleet.found(state=unlisted) == []
         assert len(errors) + len(deployed) == len(fleet.rows)
 
     def test_a_workload_is_listed_in_the_pool_and_state_of_its_latest_report(
@@ -98,7 +98,7 @@ class TestFilterText:
         self, fleet: Fleet, bad: object, reason: str
     ) -> None:
         ledger = fleet.ledger
-        calls = {
+        calls: dict[str, Callable[[], object]] = {
             "pool_name": lambda: ledger.workloads(pool_name=bad),  # type: ignore[arg-type]
             "tenant_id": lambda: ledger.workloads(tenant_id=bad),  # type: ignore[arg-type]
             "pool": lambda: ledger.overdue(pool=bad),  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ ATTEMPTS = 3000
 
 # For `reports()`: report n is for one of 300 workloads of three tenants, in one of four
 # pools or none; one in four fails.
-MIX = {
+MIX: dict[str, Any] = {
     "rtid": lambda n, _: f"rt-{n % WORKLOADS:04d}",
     "tenant": lambda n, _: f"tenant-{n % 3}",
     "pool": lambda n, _: f"pool-{n % 4}" if n % 5 else None,

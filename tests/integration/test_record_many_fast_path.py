@@ -42,8 +42,8 @@ from support import progress, report, request, undeploy
 from deployledger import Ledger
 from deployledger.domain.messages.inbox import parse_messages
 from deployledger.domain.storeurl import parse_store_url
+from deployledger.domain.workload import aggregate as workload_module
 from deployledger.domain.workload.aggregate import NewEvent, Workload, workload_id
-from deployledger.domain.workload.aggregate import aggregate as workload_module
 from deployledger.store.events import compat
 from deployledger.store.events.eventstore import EventStore
 

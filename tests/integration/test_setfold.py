@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from steps import record_in_chunks, steps
-from support import engine_for, report
+from support import engine_for, event_store, report
 
 from deployledger import Ledger
 from deployledger.domain.storeurl import parse_store_url
@@ -67,7 +66,7 @@ def rebuilt_equals_live(url: str, tenant: str, scenario: tuple[Any, list[int], i
         ledger.catch_up()
         with engine_for(url) as engine:
             live = all_rows(engine)
-            result = rebuild(ledger._store, engine, batch_size=chunk)
+            result = rebuild(event_store(ledger), engine, batch_size=chunk)
             assert all_rows(engine) == live
     assert result.position == max(r[0] for r in live["workload_history"])
 
@@ -86,7 +85,7 @@ class TestTheSetBasedRebuild:
 
 
 @pytest.fixture
-def fallbacks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def fallbacks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The positions of the events the Python fallback staged."""
     seen: list[int] = []
     original = setstage.stage_row
@@ -153,7 +152,7 @@ def test_a_read_model_in_another_database_is_rebuilt_by_the_runner(tmp_path: Pat
             from deployledger.store.database import migrate
 
             migrate(parse_store_url(f"sqlite:///{tmp_path / 'read.db'}"), other)
-            result = rebuild(ledger._store, other)
+            result = rebuild(event_store(ledger), other)
             assert result.attempts == 5
             assert len(all_rows(other)["workload_history"]) == 5
         finally:

@@ -57,7 +57,7 @@ def outcome(number: int, minutes: int, message: str | None, **fields: Any) -> At
     return Attempt(**values)
 
 
-LIFECYCLE = [
+LIFECYCLE: list[Attempt | LifecycleEntry] = [
     entry("undeploy", 1),
     outcome(2, 5, None, chart_name="billing-api", chart_version="1.4.3", duration=90.0),
     entry("request", 7, chart_name="billing-api", chart_version="1.4.3", values_changed=False),

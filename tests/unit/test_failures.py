@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -134,7 +135,16 @@ SHAPES = [
 ]
 
 
-def fill(shape: str, draw: st.DrawFn) -> str:
+T = TypeVar("T")
+
+
+class Draw(Protocol):
+    """`st.DrawFn` of a composite strategy, or `st.DataObject.draw`."""
+
+    def __call__(self, strategy: st.SearchStrategy[T], /) -> T: ...
+
+
+def fill(shape: str, draw: Draw) -> str:
     return shape.format(
         name=draw(names),
         name2=draw(names),

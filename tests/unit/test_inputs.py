@@ -21,16 +21,16 @@ json_scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-(10**6), 10**6),
-    st.text(st.characters(exclude_categories=("Cs",)), max_size=20),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=20),
 )
 json_objects = st.dictionaries(
-    st.text(st.characters(exclude_categories=("Cs",)), max_size=8),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=8),
     st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3), max_leaves=5),
     max_size=4,
 )
 # Pretty-printed, these span several lines: no line of them is a whole object.
 spread_objects = st.dictionaries(
-    st.text(st.characters(exclude_categories=("Cs",)), max_size=8),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=8),
     st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3), max_leaves=5),
     min_size=1,
     max_size=4,
@@ -77,7 +77,7 @@ class TestDecodeText:
         assert (problem.field, problem.report, problem.line) == ("(input)", None, None)
         assert problem.reason == f"not valid UTF-8 at byte {byte}"
 
-    @given(text=st.text(st.characters(exclude_categories=("Cs",))))
+    @given(text=st.text(st.characters(exclude_categories=["Cs"])))
     def test_any_text_comes_back_from_its_utf8_bytes_with_or_without_a_bom(self, text: str) -> None:
         if text.startswith("\ufeff"):
             text = " " + text

@@ -28,7 +28,7 @@ EVERYTHING = (
     "".join(map(chr, [*range(0x20), 0x7F, *range(0x80, 0xA0)]))
     + '\x1b[31mRED\x1b[0m "quoted", comma\r\nCRLF \\0 not a NUL \\\\ 🚀 \u202e\u2028 é部'
 )
-texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=60)
+texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=60)
 
 
 def attempt(message: str | None) -> Attempt:
@@ -79,13 +79,16 @@ class TestColumns:
 
 class TestCSV:
     def test_rfc_4180_quoting_crlf_rows_and_a_header(self) -> None:
-        rows = [{"a": 'say "hi", then\nbye', "b": None, "c": True}, {"a": "x", "b": 2, "c": False}]
+        rows: list[dict[str, Any]] = [
+            {"a": 'say "hi", then\nbye', "b": None, "c": True},
+            {"a": "x", "b": 2, "c": False},
+        ]
         assert output.to_csv(rows, ["a", "b", "c"], header=True) == (
             'a,b,c\r\n"say ""hi"", then\nbye",,true\r\nx,2,false\r\n'
         )
 
     def test_a_message_with_nul_is_escaped_and_flagged_and_others_are_left_exact(self) -> None:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"statusMessage": "a\x00b\\0c\\"},
             {"statusMessage": "no nul \\0 \\"},
             {"statusMessage": None},

@@ -42,7 +42,7 @@ FOLDED = (
     "last_failure_at",
 )
 
-unicode_text = st.text(st.characters(exclude_categories=("Cs",)))
+unicode_text = st.text(st.characters(exclude_categories=["Cs"]))
 
 
 class Positions:
@@ -54,6 +54,7 @@ class Positions:
     def records(self, workload: Workload) -> list[EventRecord]:
         made = []
         for event in workload.collect_events():
+            assert isinstance(event, Workload.Event | Workload.Registered)
             self.position += 1
             made.append(
                 EventRecord(

@@ -35,7 +35,7 @@ class _Unsafe:
 
 
 CONTROL = _Unsafe()
-any_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+any_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
 FORMAT_CHARACTERS = "\u202e\u202a\u2066\u200b\u200d\ufeff\u00ad\u2028\u2029\U000e0001"
 control_heavy = st.text(
     st.one_of(st.characters(max_codepoint=0xA0), st.sampled_from("é部🚀" + FORMAT_CHARACTERS)),

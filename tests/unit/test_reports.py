@@ -240,7 +240,8 @@ class TestIdentifiers:
 
     @pytest.mark.parametrize("field", IDENTIFIERS)
     def test_a_missing_identifier_is_an_error(self, field: str) -> None:
-        assert problems_of(wire(**{field: ...})) == [(field, "is required")]
+        dropped: dict[str, Any] = {field: ...}
+        assert problems_of(wire(**dropped)) == [(field, "is required")]
 
     @pytest.mark.parametrize("field", IDENTIFIERS)
     def test_unicode_identifiers_without_control_characters_are_accepted(self, field: str) -> None:
@@ -467,7 +468,7 @@ identifier = st.text(
 ).filter(lambda s: s.strip() == s != "")
 # Messages: anything encodable, with NUL, newlines and astral characters made likely.
 message_char = st.one_of(
-    st.characters(exclude_categories=("Cs",)),
+    st.characters(exclude_categories=["Cs"]),
     st.sampled_from(["\x00", "\n", "\r\n", "\t", "\U0001f680", "\U0010ffff", "漢", "\u2028"]),
 )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from deployledger import InvalidStoreURL, Ledger
@@ -137,7 +139,7 @@ class TestBadSchemes:
             Ledger.open("mysql://u@h/db")
 
     @pytest.mark.parametrize("setting", [{"lock_timeout": 0}, {"connect_timeout": -1.0}])
-    def test_ledger_open_rejects_non_positive_timeouts(self, setting: dict[str, float]) -> None:
+    def test_ledger_open_rejects_non_positive_timeouts(self, setting: dict[str, Any]) -> None:
         with pytest.raises(InvalidStoreURL):
             Ledger.open("sqlite:///:memory:", **setting)
 

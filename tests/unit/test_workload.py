@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import pytest
 from eventsourcing.application import Application
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.utils import get_topic, resolve_topic
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,16 +23,16 @@ from deployledger.domain.workload.aggregate import (
 )
 from deployledger.store.events.compat import WorkloadSnapshot
 
-safe_text = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=12)
+safe_text = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=12)
 
 
 def registered(tenant: str = "t1", rt_id: str = "64f1c0ffee0000000000beef") -> Workload:
     return Workload.register(tenant, rt_id)
 
 
-def replay(events: list[Any]) -> Workload:
+def replay(events: Sequence[CanMutateAggregate[UUID]]) -> Workload:
     """A fresh aggregate rebuilt from its events alone."""
-    aggregate = None
+    aggregate: Aggregate | None = None
     for event in events:
         aggregate = event.mutate(aggregate)
     assert isinstance(aggregate, Workload)
@@ -98,8 +99,9 @@ class TestEvents:
     def test_events_are_immutable(self) -> None:
         workload = registered()
         event = workload.record(parsed_report())
+        assert isinstance(event, Workload.DeploymentAttempted)
         with pytest.raises(AttributeError):
-            event.success = False  # type: ignore[misc]
+            event.success = False
 
     def test_the_event_time_is_an_aware_clock_reading_not_the_reported_time(self) -> None:
         workload = registered()
@@ -130,7 +132,9 @@ class TestEvents:
 class TestTopics:
     def test_the_aggregate_has_an_explicit_stable_topic(self) -> None:
         assert get_topic(Workload) == "deployledger:Workload"
-        assert registered().collect_events()[0].originator_topic == "deployledger:Workload"
+        created = registered().collect_events()[0]
+        assert isinstance(created, Workload.Registered)
+        assert created.originator_topic == "deployledger:Workload"
 
     @pytest.mark.parametrize(
         ("event_class", "topic"),
@@ -158,7 +162,7 @@ class TestTopics:
                 "deployledger:Workload.Registered",
                 "deployledger:Workload.DeploymentAttempted",
             ]
-            again = app.repository.get(workload.id)
+            again: object = app.repository.get(workload.id)
             assert isinstance(again, Workload)
             assert again.attempts == 1
         finally:
@@ -198,7 +202,9 @@ class TestDeploymentState:
         assert DeploymentState.after_attempt(False) is DeploymentState.ERROR
 
     def test_a_new_workload_is_undeployed(self) -> None:
-        assert registered().state == DeploymentState.UNDEPLOYED == 0
+        state = registered().state
+        assert state == 0
+        assert state == DeploymentState.UNDEPLOYED
 
     @pytest.mark.parametrize(("success", "state"), [(True, 2), (False, 3)])
     def test_an_attempt_sets_the_mapped_state(self, success: bool, state: int) -> None:
@@ -246,6 +252,8 @@ class TestCountersAndCurrentValues:
         workload = registered()
         first = workload.record(parsed_report(workloadName="old", poolName="pool-a"))
         second = workload.record(parsed_report(workloadName="new", poolName="pool-b"))
+        assert isinstance(first, Workload.DeploymentAttempted)
+        assert isinstance(second, Workload.DeploymentAttempted)
         assert (workload.workload_name, workload.pool_name) == ("new", "pool-b")
         # and each attempt keeps the value it was recorded with
         assert (first.workload_name, first.pool_name) == ("old", "pool-a")
