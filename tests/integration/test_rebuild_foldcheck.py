@@ -8,7 +8,7 @@ requests) between the build and the verify step, as a wrong rule in the SQL woul
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -143,7 +143,7 @@ class TestADriftingFoldStopsTheSwitch:
             before = live_rows(engine)
             result = ledger.rebuild()
             after = live_rows(engine)
-        assert result.attempts == 3 * len(OTHERS + (TARGET,))
+        assert result.attempts == 3 * len((*OTHERS, TARGET))
         assert after == before
         target = [r for r in after["workload_state"] if TARGET in r]
         assert len(target) == 1
