@@ -14,13 +14,8 @@ from typing import Any
 from deployledger.domain.insights.failures import categorize, fingerprint
 from deployledger.domain.messages.truncation import helm_failure
 from deployledger.domain.workload.aggregate import Workload
-from deployledger.domain.workload.fold import (
-    fold_attempt,
-    fold_progress,
-    fold_request,
-    fold_undeploy,
-    registered,
-)
+from deployledger.domain.workload.fold import fold_event, registered
+from deployledger.domain.workload.kinds import EventKind
 from deployledger.domain.workload.state import DeploymentState
 from deployledger.projections.history import advance, history_row, memberships
 
@@ -29,7 +24,16 @@ ATTEMPTED = Workload.DeploymentAttempted.TOPIC
 REQUESTED = Workload.DeploymentRequested.TOPIC
 PROGRESSED = Workload.DeploymentProgressed.TOPIC
 UNDEPLOYED = Workload.Undeployed.TOPIC
-LIFECYCLE = {REQUESTED: "request", PROGRESSED: "progress", UNDEPLOYED: "undeploy"}
+_OUTCOME, _REQUEST, _PROGRESS = (
+    EventKind.OUTCOME.word,
+    EventKind.REQUEST.word,
+    EventKind.PROGRESS.word,
+)
+LIFECYCLE = {
+    REQUESTED: EventKind.REQUEST.word,
+    PROGRESSED: EventKind.PROGRESS.word,
+    UNDEPLOYED: EventKind.UNDEPLOY.word,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +134,8 @@ def fold_row(state: dict[str, Any], row: dict[str, Any]) -> None:
     """Apply one attempt row to a workload's state row, in place, by the domain's fold;
     the row gets its attempt number and what it learned from the request it closed."""
     request_position = state["request_position"]
-    correlation = fold_attempt(
-        state,
-        success=row["success"],
-        workload_name=row["workload_name"],
-        pool_name=row["pool_name"],
-        status_message=row["status_message"],
-        at=row["occurred_at"],
-    )
+    # An outcome's version in its stream is not folded: 0 stands for it.
+    correlation = fold_event(state, _OUTCOME, row, version=0, at=row["occurred_at"]).correlation
     row["attempt"] = state["attempts"]
     if correlation.request_version is not None:
         row["chart_name"] = correlation.chart_name
@@ -190,31 +188,14 @@ def _json_or_none(value: Any) -> str | None:
 def fold_lifecycle_row(state: dict[str, Any], row: dict[str, Any], version: int) -> None:
     """Apply a request, progress or undeploy row to a workload's state row, in place."""
     kind = row["kind"]
-    if kind == "request":
-        row["values_changed"] = fold_request(
-            state,
-            workload_name=row["workload_name"],
-            pool_rt_id=row["pool_rt_id"],
-            workload_type=row["workload_type"],
-            chart_name=row["chart_name"],
-            chart_version=row["chart_version"],
-            values_digest=row["values_digest"],
-            version=version,
-            at=row["occurred_at"],
-        )
+    folded = fold_event(state, kind, row, version=version, at=row["occurred_at"])
+    if kind == _REQUEST:
+        row["values_changed"] = folded.values_changed
         state["request_position"] = row["position"]
         state["status_message_exact"] = None
-    elif kind == "progress":
-        fold_progress(state, workload_name=row["workload_name"], message=row["message"])
+    elif kind == _PROGRESS:
         state["status_message_exact"] = row["message_exact"]
     else:
-        fold_undeploy(
-            state,
-            workload_name=row["workload_name"],
-            pool_rt_id=row["pool_rt_id"],
-            workload_type=row["workload_type"],
-            at=row["occurred_at"],
-        )
         state["request_position"] = None
         state["status_message_exact"] = None
     state["last_position"] = row["position"]

@@ -24,13 +24,7 @@ from deployledger.domain.messages.lifecycle import (
     WorkloadUndeployed,
 )
 from deployledger.domain.messages.reports import WorkloadDeploymentStatus
-from deployledger.domain.workload.fold import (
-    fold_attempt,
-    fold_progress,
-    fold_request,
-    fold_undeploy,
-    registered,
-)
+from deployledger.domain.workload.fold import fold_event, registered
 from deployledger.domain.workload.state import DeploymentState
 
 # Idempotency: the latest IDEMPOTENCY_WINDOW message ids of each workload are
@@ -296,37 +290,7 @@ class Workload(Aggregate):
         """Apply one event, given as its stored fields, to this workload's state."""
         state = vars(self)
         at: datetime = fields.get("reported_at") or fields["timestamp"]
-        if kind == "outcome":
-            fold_attempt(
-                state,
-                success=fields["success"],
-                workload_name=fields["workload_name"],
-                pool_name=fields["pool_name"],
-                status_message=fields["status_message"],
-                at=at,
-            )
-        elif kind == "request":
-            fold_request(
-                state,
-                workload_name=fields["workload_name"],
-                pool_rt_id=fields["pool_rt_id"],
-                workload_type=fields["workload_type"],
-                chart_name=fields["chart_name"],
-                chart_version=fields["chart_version"],
-                values_digest=fields["values_digest"],
-                version=version,
-                at=at,
-            )
-        elif kind == "progress":
-            fold_progress(state, workload_name=fields["workload_name"], message=fields["message"])
-        else:
-            fold_undeploy(
-                state,
-                workload_name=fields["workload_name"],
-                pool_rt_id=fields["pool_rt_id"],
-                workload_type=fields["workload_type"],
-                at=at,
-            )
+        fold_event(state, kind, fields, version=version, at=at)
         message_id: str | None = fields.get("message_id")
         if message_id is not None:
             window = self.message_ids

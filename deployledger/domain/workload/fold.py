@@ -7,15 +7,19 @@ so `Ledger.current()` and `Ledger.workloads()` cannot disagree on the rule.
 The lifecycle: a deploy request makes the workload Pending and opens the request;
 progress keeps it Pending with the progress text as its message; the outcome
 (Deployed or Error) closes the open request; an undeploy makes it Undeployed.
+
+`fold_event` is the one dispatch from an event (its kind and stored fields) to its
+`fold_*` call; the aggregate and the projection both go through it.
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from deployledger.domain.workload.kinds import EventKind
 from deployledger.domain.workload.state import DeploymentState
 
 # The fields the fold owns that answers show; each side may keep more of its own (the
@@ -66,6 +70,78 @@ class Correlation:
 
 
 NO_REQUEST = Correlation()
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """What folding one event learned: for an outcome, the request it closed; for a
+    request, whether its values differ from the previous request's (None: the first)."""
+
+    correlation: Correlation = NO_REQUEST
+    values_changed: bool | None = None
+
+
+NOTHING = Folded()
+_OUTCOME, _REQUEST, _PROGRESS, _UNDEPLOY = (
+    EventKind.OUTCOME.word,
+    EventKind.REQUEST.word,
+    EventKind.PROGRESS.word,
+    EventKind.UNDEPLOY.word,
+)
+
+
+def fold_event(
+    state: MutableMapping[str, Any],
+    kind: str,
+    fields: Mapping[str, Any],
+    *,
+    version: int,
+    at: datetime,
+) -> Folded:
+    """Apply one event of `kind` (an `EventKind` word) to `state`, in place.
+
+    `fields` are the event's fields by their stored names (`success`, `workload_name`,
+    `pool_name`, `status_message` of an outcome; `pool_rt_id`, `workload_type`,
+    `chart_name`, `chart_version`, `values_digest` of a request or undeploy; `message` of a
+    progress message); the values are kept as given. `version` is the event's version in
+    its workload's stream, `at` when it occurred.
+    """
+    if kind == _OUTCOME:
+        correlation = fold_attempt(
+            state,
+            success=fields["success"],
+            workload_name=fields["workload_name"],
+            pool_name=fields["pool_name"],
+            status_message=fields["status_message"],
+            at=at,
+        )
+        return NOTHING if correlation is NO_REQUEST else Folded(correlation)
+    if kind == _REQUEST:
+        changed = fold_request(
+            state,
+            workload_name=fields["workload_name"],
+            pool_rt_id=fields["pool_rt_id"],
+            workload_type=fields["workload_type"],
+            chart_name=fields["chart_name"],
+            chart_version=fields["chart_version"],
+            values_digest=fields["values_digest"],
+            version=version,
+            at=at,
+        )
+        return NOTHING if changed is None else Folded(values_changed=changed)
+    if kind == _PROGRESS:
+        fold_progress(state, workload_name=fields["workload_name"], message=fields["message"])
+        return NOTHING
+    if kind == _UNDEPLOY:
+        fold_undeploy(
+            state,
+            workload_name=fields["workload_name"],
+            pool_rt_id=fields["pool_rt_id"],
+            workload_type=fields["workload_type"],
+            at=at,
+        )
+        return NOTHING
+    raise ValueError(f"no fold for events of kind {kind!r}")
 
 
 def fold_attempt(

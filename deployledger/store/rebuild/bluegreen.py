@@ -3,7 +3,9 @@
 1. Fresh `*_next` tables are created (leftovers of an interrupted rebuild are dropped)
    and every event is replayed into them in batches, with indexes built afterwards.
 2. They are checked against the event store: the number of attempt rows and lifecycle
-   rows, and every workload's attempt count.
+   rows, and every workload's attempt count; then every column of every workload's state
+   row, and a digest of its history rows, against the fold of the same events in Python
+   (`foldcheck`), so that a drift of the SQL fold stops the rebuild before the switch.
 3. One transaction takes the live tracking lock, applies what arrived meanwhile, and
    swaps the tables. Readers see the old read model until that commit, then the new one;
    an interrupted rebuild leaves the live read model untouched.
@@ -14,7 +16,7 @@ A projection schema change ships the same way: new tables built beside, then swi
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from sqlalchemy import (
     Connection,
@@ -33,6 +35,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from deployledger.domain.storeurl import StoreURL
 from deployledger.domain.workload.records import RebuildResult
 from deployledger.errors import RebuildFailed
+from deployledger.projections.project import EventRecord
 from deployledger.store.database import engine_url
 from deployledger.store.errors import translated
 from deployledger.store.events.eventstore import (
@@ -57,6 +60,7 @@ from deployledger.store.readmodel.tables import (
     projection_tracking,
     shadow_tables,
 )
+from deployledger.store.rebuild import foldcheck
 from deployledger.store.rebuild.fold import SetFold
 from deployledger.store.rebuild.stage import Stage
 from deployledger.store.tlog import tree as logtree
@@ -90,9 +94,10 @@ def rebuild(
             )
         runner = ProjectionRunner(events, engine, tables=tables, batch_size=batch_size)
         if _set_based(engine, url):
-            applied = _fold_in_database(events, engine, tables, batch_size, progress)
+            applied, expected = _fold_in_database(events, engine, tables, batch_size, progress)
         else:
             applied = runner.catch_up(progress=progress)
+            expected = _fold_stored(events, runner.position(), batch_size)
         if engine.dialect.name == "postgresql":  # SQLite builds them once, in the switch
             with engine.begin() as conn:
                 for table in tables.all:
@@ -102,6 +107,8 @@ def rebuild(
                     conn.execute(text(f'ANALYZE "{table.name}"'))
         position = runner.position()
         _verify(events, engine, tables, position)
+        with engine.connect() as conn:
+            foldcheck.check(conn, tables.states, tables.history, expected)
         result = _switch(events, engine, tables)
         with engine.begin() as conn:
             for name in (f"{t}_{PREV}" for t in READ_MODEL_TABLES):
@@ -128,9 +135,10 @@ def _fold_in_database(
     tables: ReadModelTables,
     chunk: int,
     progress: Progress | None,
-) -> int:
+) -> tuple[int, foldcheck.Expected]:
     """Project every event recorded so far with set-based SQL (`setfold`), in
-    position-ranged chunks; return how many events there were."""
+    position-ranged chunks; return how many events there were, and what the fold of the
+    same staged events in Python gives (for the check)."""
     upto = events.max_position()
     with engine.connect() as conn:
         stage = Stage(conn, qualified_events_table(events.url))
@@ -168,10 +176,24 @@ def _fold_in_database(
                     ),
                     {"upto": upto},
                 ).scalar_one()
+            with conn.begin():
+                expected = foldcheck.fold_events(foldcheck.staged_events(conn))
         finally:
             with conn.begin():
                 stage.drop()
-    return int(total)
+    return int(total), expected
+
+
+def _fold_stored(events: EventStore, upto: int, chunk: int) -> foldcheck.Expected:
+    """The fold of the stored events up to `upto`, read in chunks (the replay path)."""
+
+    def records() -> Iterator[EventRecord]:
+        position = 0
+        while position < upto and (found := read_after(events, position, chunk)):
+            yield from (r for r in found if r.position <= upto)
+            position = found[-1].position
+
+    return foldcheck.fold_events(foldcheck.stored_events(records()))
 
 
 def _verify(events: EventStore, engine: Engine, tables: ReadModelTables, position: int) -> None:

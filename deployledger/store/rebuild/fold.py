@@ -26,8 +26,24 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, text
 
+from deployledger.domain.workload.kinds import (
+    LIFECYCLE_KINDS,
+    MESSAGE_KINDS,
+    PLACEMENT_KINDS,
+    REQUEST_EDGES,
+)
+from deployledger.domain.workload.kinds import EventKind as K
 from deployledger.store.readmodel.runner import ReadModelTables
-from deployledger.store.rebuild.sql import FOLD_TEXT, Sql
+from deployledger.store.rebuild.sql import (
+    FOLD_TEXT,
+    Sql,
+    kind_is,
+    kind_is_not,
+    lifecycle_word,
+    outcome_state,
+    registered_value,
+    state_case,
+)
 
 
 class SetFold(Sql):
@@ -40,11 +56,11 @@ class SetFold(Sql):
     def fold_all(self) -> None:
         """The per-event fold of every staged event into `rebuild_fold`."""
         p = self.packed
-        s_att, s_ok, s_fail = (
-            "s.kind = 1",
-            "s.kind = 1 AND s.success",
-            "s.kind = 1 AND NOT s.success",
-        )
+        s_att = kind_is("s.kind", K.OUTCOME)
+        s_ok, s_fail = f"{s_att} AND s.success", f"{s_att} AND NOT s.success"
+        placed = kind_is("s.kind", *PLACEMENT_KINDS)
+        s_request, s_undeploy = kind_is("s.kind", K.REQUEST), kind_is("s.kind", K.UNDEPLOY)
+        edge = kind_is("s.kind", *REQUEST_EDGES)
         window = "PARTITION BY s.workload_id ORDER BY s.position"
         inner = (
             "SELECT s.position, s.padded, s.workload_id, s.kind, s.success, s.occurred_at, "
@@ -53,26 +69,26 @@ class SetFold(Sql):
             f"sum(CASE WHEN {s_fail} THEN 1 ELSE 0 END) OVER w AS failures, "
             f"{self.max('s.occurred_at')} OVER w AS effective_at, "
             f"{p(s_att, 's.pool_name', nullable=True)} OVER w AS p_pool, "
-            f"{p('s.kind IN (2, 4) AND s.pool_rt_id IS NOT NULL', 's.pool_rt_id')} OVER w AS p_rt, "
-            f"{p('s.kind IN (2, 4) AND s.workload_type IS NOT NULL', 's.workload_type')} OVER w "
+            f"{p(f'{placed} AND s.pool_rt_id IS NOT NULL', 's.pool_rt_id')} OVER w AS p_rt, "
+            f"{p(f'{placed} AND s.workload_type IS NOT NULL', 's.workload_type')} OVER w "
             "AS p_type, "
             f"{p(s_att, 's.occurred_at')} OVER w AS p_att, "
             f"{p(s_ok, 's.occurred_at')} OVER w AS p_ok, "
             f"{p(s_fail, 's.occurred_at')} OVER w AS p_fail, "
-            f"{p('s.kind = 4', 's.occurred_at')} OVER w AS p_undeploy, "
-            f"{p('s.kind = 2', 's.values_digest')} OVER w AS p_digest, "
-            f"{p('s.kind = 2', 's.values_digest')} OVER wb AS p_prev_digest, "
-            "max(CASE WHEN s.kind IN (1, 2, 4) THEN s.position END) OVER w AS open_after, "
-            "max(CASE WHEN s.kind IN (1, 2, 4) THEN s.position END) OVER wb AS open_before, "
+            f"{p(s_undeploy, 's.occurred_at')} OVER w AS p_undeploy, "
+            f"{p(s_request, 's.values_digest')} OVER w AS p_digest, "
+            f"{p(s_request, 's.values_digest')} OVER wb AS p_prev_digest, "
+            f"max(CASE WHEN {edge} THEN s.position END) OVER w AS open_after, "
+            f"max(CASE WHEN {edge} THEN s.position END) OVER wb AS open_before, "
             "CASE WHEN lead(s.position) OVER w IS NULL THEN 1 ELSE 0 END AS is_last "
-            "FROM rebuild_stage s WHERE s.kind > 0 "
+            f"FROM rebuild_stage s WHERE {kind_is_not('s.kind', K.REGISTERED)} "
             f"WINDOW w AS ({window} ROWS UNBOUNDED PRECEDING), "
             f"wb AS ({window} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
         )
         u = self.unpacked
         duration = self.seconds("x.occurred_at", "rb.occurred_at")
         changed = (
-            "CASE WHEN x.kind = 2 AND x.p_prev_digest IS NOT NULL THEN "
+            f"CASE WHEN {kind_is('x.kind', K.REQUEST)} AND x.p_prev_digest IS NOT NULL THEN "
             f"CASE WHEN {u('x.p_prev_digest')} <> x.values_digest THEN 1 ELSE 0 END END"
         )
         truth = "(CASE WHEN x.is_last = 1 THEN true ELSE false END)" if self.pg else "x.is_last"
@@ -94,9 +110,11 @@ class SetFold(Sql):
             f"{u('x.p_digest')}, ra.chart_name, ra.chart_version, ra.occurred_at, "
             "rb.chart_name, rb.chart_version "
             f"FROM ({inner}) x "
-            "LEFT JOIN rebuild_stage ra ON ra.position = x.open_after AND ra.kind = 2 "
-            "LEFT JOIN rebuild_stage rb ON x.kind = 1 AND rb.position = x.open_before "
-            "AND rb.kind = 2 ORDER BY x.position"
+            "LEFT JOIN rebuild_stage ra ON ra.position = x.open_after "
+            f"AND {kind_is('ra.kind', K.REQUEST)} "
+            f"LEFT JOIN rebuild_stage rb ON {kind_is('x.kind', K.OUTCOME)} "
+            f"AND rb.position = x.open_before AND {kind_is('rb.kind', K.REQUEST)} "
+            "ORDER BY x.position"
         )
         self.conn.execute(text(sql))
 
@@ -105,8 +123,10 @@ class SetFold(Sql):
         the deployed chart and the last duration) into `rebuild_after`."""
         p = self.packed
         window = "PARTITION BY f.workload_id ORDER BY f.position ROWS UNBOUNDED PRECEDING"
-        ok = "f.kind = 1 AND f.success"
-        sets = f"{ok} OR f.kind = 4"  # a success sets the deployed chart, an undeploy clears it
+        outcome = kind_is("f.kind", K.OUTCOME)
+        ok = f"{outcome} AND f.success"
+        # A success sets the deployed chart, an undeploy clears it.
+        sets = f"{ok} OR {kind_is('f.kind', K.UNDEPLOY)}"
         inner = (
             "SELECT f.position, f.failures, "
             f"max(CASE WHEN {ok} THEN f.failures END) OVER w AS failures_at_success, "
@@ -114,8 +134,8 @@ class SetFold(Sql):
             "OVER w AS p_chart, "
             f"{p(sets, f'CASE WHEN {ok} THEN f.corr_chart_version END', nullable=True, at='f')} "
             "OVER w AS p_version, "
-            "max(CASE WHEN f.kind = 1 AND f.corr_request_position IS NOT NULL THEN f.position END) "
-            "OVER w AS duration_at "
+            f"max(CASE WHEN {outcome} AND f.corr_request_position IS NOT NULL "
+            "THEN f.position END) OVER w AS duration_at "
             f"FROM rebuild_fold f WINDOW w AS ({window})"
         )
         u = self.unpacked
@@ -133,9 +153,8 @@ class SetFold(Sql):
     def write_history(self, after: int, upto: int) -> None:
         """One row per folded event: the workload's state right after it."""
         st = self.stamp
-        state = (
-            "CASE s.kind WHEN 1 THEN CASE WHEN s.success THEN 2 ELSE 3 END WHEN 4 THEN 0 ELSE 1 END"
-        )
+        state = state_case("s.kind", "s.success")
+        messages = kind_is("s.kind", *MESSAGE_KINDS)
         values = {
             "position": "f.position",
             "tenant_id": "s.tenant_id",
@@ -144,8 +163,8 @@ class SetFold(Sql):
             "workload_name": "s.workload_name",
             "pool_name": "f.pool_name",
             "state": state,
-            "status_message": "CASE WHEN s.kind IN (1, 3) THEN s.message END",
-            "status_message_exact": "CASE WHEN s.kind IN (1, 3) THEN s.message_exact END",
+            "status_message": f"CASE WHEN {messages} THEN s.message END",
+            "status_message_exact": f"CASE WHEN {messages} THEN s.message_exact END",
             "attempts": "f.attempts",
             "failures": "f.failures",
             "consecutive_failures": "a.consecutive_failures",
@@ -182,7 +201,7 @@ class SetFold(Sql):
             "reported_at": st("s.reported_at"),
             "occurred_at": st("s.occurred_at"),
             "success": "s.success",
-            "state": "CASE WHEN s.success THEN 2 ELSE 3 END",
+            "state": outcome_state("s.success"),
             "status_message": "s.message",
             "status_message_exact": "s.message_exact",
             "workload_name": "s.workload_name",
@@ -202,7 +221,8 @@ class SetFold(Sql):
             self.tables.attempts,
             values,
             "FROM rebuild_fold f JOIN rebuild_stage s ON s.position = f.position "
-            "LEFT JOIN rebuild_failures x ON x.position = f.position WHERE f.kind = 1 "
+            "LEFT JOIN rebuild_failures x ON x.position = f.position "
+            f"WHERE {kind_is('f.kind', K.OUTCOME)} "
             "AND f.position > :lo AND f.position <= :hi ORDER BY f.position",
             {"lo": after, "hi": upto},
         )
@@ -232,7 +252,7 @@ class SetFold(Sql):
             "position": "f.position",
             "tenant_id": "s.tenant_id",
             "workload_rt_id": "s.workload_rt_id",
-            "kind": "CASE s.kind WHEN 2 THEN 'request' WHEN 3 THEN 'progress' ELSE 'undeploy' END",
+            "kind": lifecycle_word("s.kind"),
             "recorded_at": st("s.recorded_at"),
             "reported_at": st("s.reported_at"),
             "occurred_at": st("s.occurred_at"),
@@ -243,7 +263,8 @@ class SetFold(Sql):
             self.tables.lifecycle,
             values,
             "FROM rebuild_fold f JOIN rebuild_stage s ON s.position = f.position "
-            "WHERE f.kind > 1 AND f.position > :lo AND f.position <= :hi ORDER BY f.position",
+            f"WHERE {kind_is('f.kind', *LIFECYCLE_KINDS)} "
+            "AND f.position > :lo AND f.position <= :hi ORDER BY f.position",
             {"lo": after, "hi": upto},
         )
 
@@ -270,16 +291,17 @@ class SetFold(Sql):
             tenant_id="r.tenant_id",
             workload_rt_id="r.workload_rt_id",
             workload_id="r.workload_id",
-            state="0",
-            attempts="0",
-            failures="0",
-            consecutive_failures="0",
+            **{
+                name: registered_value(name)
+                for name in ("state", "attempts", "failures", "consecutive_failures")
+            },
             last_position="r.position",
         )
         self._insert_select(
             self.tables.states,
             registered,
-            "FROM rebuild_stage r WHERE r.kind = 0 AND r.workload_id NOT IN "
+            f"FROM rebuild_stage r WHERE {kind_is('r.kind', K.REGISTERED)} "
+            "AND r.workload_id NOT IN "
             f"(SELECT workload_id FROM rebuild_fold WHERE is_last = {true})",
         )
 

@@ -1,5 +1,10 @@
 """The SQL both halves of the set-based rebuild share: the temporary tables, the events'
-kinds, and the few expressions SQLite and PostgreSQL write differently."""
+kinds, and the few expressions SQLite and PostgreSQL write differently.
+
+Every kind and state number in the rebuild's SQL is written by the functions here from the
+domain's enums (`EventKind`, `DeploymentState`) and rules (`state_after`, `registered`),
+never as a literal.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,9 @@ from sqlalchemy import (
     Text,
 )
 
+from deployledger.domain.workload.aggregate import state_after
+from deployledger.domain.workload.fold import registered
+from deployledger.domain.workload.kinds import LIFECYCLE_KINDS, EventKind
 from deployledger.projections.project import (
     ATTEMPTED,
     PROGRESSED,
@@ -27,7 +35,13 @@ from deployledger.projections.project import (
     UNDEPLOYED,
 )
 
-KINDS = {REGISTERED: 0, ATTEMPTED: 1, REQUESTED: 2, PROGRESSED: 3, UNDEPLOYED: 4}
+KINDS = {
+    REGISTERED: EventKind.REGISTERED,
+    ATTEMPTED: EventKind.OUTCOME,
+    REQUESTED: EventKind.REQUEST,
+    PROGRESSED: EventKind.PROGRESS,
+    UNDEPLOYED: EventKind.UNDEPLOY,
+}
 # Text fields only requests, progress messages and undeploys carry.
 LIFECYCLE_TEXT = [
     "pool_rt_id",
@@ -74,8 +88,52 @@ PARAMS: dict[str, Any] = {
     ".[0-9][0-9][0-9][0-9][0-9][0-9]+00:00",
     "utc_re": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$",
 }
-KIND_CASE = "CASE e.topic " + " ".join(f"WHEN :topic_{k} THEN {k}" for k in KINDS.values()) + " END"
+KIND_CASE = (
+    "CASE e.topic " + " ".join(f"WHEN :topic_{k} THEN {int(k)}" for k in KINDS.values()) + " END"
+)
 TOPICS_IN = "e.topic IN (" + ", ".join(f":topic_{k}" for k in KINDS.values()) + ")"
+
+
+def kind_is(column: str, *kinds: EventKind) -> str:
+    """`column` (a staged kind) is one of `kinds`."""
+    if len(kinds) == 1:
+        return f"{column} = {int(kinds[0])}"
+    return f"{column} IN ({', '.join(str(int(k)) for k in kinds)})"
+
+
+def kind_is_not(column: str, kind: EventKind) -> str:
+    return f"{column} <> {int(kind)}"
+
+
+def outcome_state(success: str) -> str:
+    """The state an outcome leaves its workload in, given its `success` column."""
+    ok, failed = (int(state_after(EventKind.OUTCOME.word, {"success": s})) for s in (True, False))
+    return f"CASE WHEN {success} THEN {ok} ELSE {failed} END"
+
+
+def state_case(kind: str, success: str) -> str:
+    """The state a folded event (of staged kind `kind`) leaves its workload in, by the
+    domain's `state_after`."""
+    whens = [
+        f"WHEN {int(k)} THEN "
+        + (outcome_state(success) if k is EventKind.OUTCOME else str(int(state_after(k.word, {}))))
+        for k in EventKind
+        if k is not EventKind.REGISTERED
+    ]
+    return f"CASE {kind} {' '.join(whens)} END"
+
+
+def lifecycle_word(kind: str) -> str:
+    """A lifecycle event's kind (staged as a number) as its row names it."""
+    whens = " ".join(f"WHEN {int(k)} THEN '{k.word}'" for k in LIFECYCLE_KINDS)
+    return f"CASE {kind} {whens} END"
+
+
+def registered_value(name: str) -> str:
+    """A just-registered workload's value of a folded number column (its state, counters)."""
+    value = registered()[name]
+    assert isinstance(value, int)
+    return str(int(value))
 
 
 def staging() -> tuple[Table, ...]:

@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, insert, text
 from sqlalchemy.schema import CreateTable
 
+from deployledger.domain.workload.kinds import LIFECYCLE_KINDS
+from deployledger.domain.workload.kinds import EventKind as K
 from deployledger.projections.project import (
     LIFECYCLE,
     EventRecord,
@@ -31,6 +33,7 @@ from deployledger.store.rebuild.sql import (
     TEXT_FIELDS,
     TOPICS_IN,
     Sql,
+    kind_is,
     staging,
 )
 
@@ -98,9 +101,10 @@ class Stage(Sql):
     def _stage_select_sqlite(self) -> str:
         # Each json_extract parses the whole document again: the timestamps are extracted
         # once (materialized), and each kind's fields only for that kind.
-        only = {n: "kind > 1" for n in LIFECYCLE_ONLY} | {
-            "pool_name": "kind = 1",
-            "success": "kind = 1",
+        outcome = kind_is("kind", K.OUTCOME)
+        only = {n: kind_is("kind", *LIFECYCLE_KINDS) for n in LIFECYCLE_ONLY} | {
+            "pool_name": outcome,
+            "success": outcome,
         }
 
         def field(name: str) -> str:
@@ -109,7 +113,7 @@ class Stage(Sql):
 
         values = [field(n) for n in TEXT_FIELDS]
         values[TEXT_FIELDS.index("message")] = (
-            "json_extract(j, CASE WHEN kind = 1 THEN '$.status_message' ELSE '$.message' END)"
+            f"json_extract(j, CASE WHEN {outcome} THEN '$.status_message' ELSE '$.message' END)"
         )
         values[TEXT_FIELDS.index("recorded_at")] = "ts"
         values[TEXT_FIELDS.index("reported_at")] = "rp"
@@ -136,7 +140,7 @@ class Stage(Sql):
     def _stage_select_pg(self) -> str:
         values = [f"r.{n}" for n in TEXT_FIELDS]
         values[TEXT_FIELDS.index("message")] = (
-            "CASE WHEN k.kind = 1 THEN r.status_message ELSE r.message END"
+            f"CASE WHEN {kind_is('k.kind', K.OUTCOME)} THEN r.status_message ELSE r.message END"
         )
         values[TEXT_FIELDS.index("recorded_at")] = "t.ts"
         values[TEXT_FIELDS.index("reported_at")] = "t.rp"
@@ -177,7 +181,7 @@ class Stage(Sql):
         found = self.conn.execute(
             text(
                 "SELECT position, success, message, message_exact FROM rebuild_stage "
-                "WHERE position > :lo AND position <= :hi AND kind = 1 "
+                f"WHERE position > :lo AND position <= :hi AND {kind_is('kind', K.OUTCOME)} "
                 "AND (NOT success OR message LIKE 'helm %')"
             ).execution_options(stream_results=True, yield_per=BATCH),
             {"lo": after, "hi": upto},
@@ -227,18 +231,21 @@ def stage_row(record: EventRecord) -> dict[str, Any]:
         padded=f"{record.position:019d}",
         workload_id=record.workload_id,
         version=record.version,
-        kind=kind,
+        kind=int(kind),
         tenant_id=data["tenant_id"],
         workload_rt_id=data["workload_rt_id"],
         recorded_at=sqlite_time(data["timestamp"]),
     )
-    if kind == 0:
+    if kind is K.REGISTERED:
         return row
-    built = attempt_row(record) if kind == 1 else lifecycle_row(record, LIFECYCLE[record.topic])
+    if kind is K.OUTCOME:
+        built = attempt_row(record)
+    else:
+        built = lifecycle_row(record, LIFECYCLE[record.topic])
     for name in row.keys() & built.keys():
         if name not in ("position", "kind"):  # the projection names its kinds in words
             row[name] = built[name]
-    if kind == 1:
+    if kind is K.OUTCOME:
         row["message"] = built["status_message"]
         row["message_exact"] = built["status_message_exact"]
     for name in ("recorded_at", "reported_at", "occurred_at"):
