@@ -16,7 +16,8 @@ from eventsourcing.utils import get_topic
 from support import report
 
 from deployledger import InvalidQuery, InvalidStoreURL, Ledger, StoreURL, WorkloadNotFound
-from deployledger.domain.records import AuditPage, AuditQuery, RebuildResult, WorkloadState
+from deployledger.domain.auditfilter import AuditFilter
+from deployledger.domain.records import AuditPage, RebuildResult, WorkloadState
 from deployledger.domain.state import DeploymentState
 from deployledger.domain.workload import NewEvent, Workload
 from deployledger.errors import WriteConflict
@@ -116,7 +117,7 @@ class FakeReadModel:
     def state_at(self, tenant_id: str, workload_rt_id: str, at: Any) -> WorkloadState | None:
         return None
 
-    def audit(self, query: AuditQuery, *, limit: int, cursor: str | None) -> AuditPage:
+    def audit(self, query: AuditFilter, *, limit: int, cursor: str | None) -> AuditPage:
         return AuditPage([], None)
 
     def position(self) -> int:
