@@ -127,9 +127,7 @@ def _cells(conn: Connection) -> list[ColumnElement[Any]]:
     ]
 
 
-def audit_csv(
-    engine: Engine, query: AuditFilter
-) -> Iterator[bytes]:
+def audit_csv(engine: Engine, query: AuditFilter) -> Iterator[bytes]:
     """Every attempt matching `query`, newest first, as UTF-8 CSV in chunks, the header
     first: one statement, streamed."""
     out = io.StringIO()
