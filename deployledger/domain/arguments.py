@@ -130,9 +130,8 @@ def parse_duration(text: str, name: str = "duration") -> timedelta:
 
 
 def check_duration(value: object, name: str = "duration") -> timedelta:
-    """A `timedelta` from 0 to 100 years (text is read by `parse_duration`)."""
-    if isinstance(value, str):
-        return parse_duration(value, name)
+    """A `timedelta` from 0 to 100 years (text is the entry points' to read, with
+    `parse_duration`: the library takes typed values)."""
     if not isinstance(value, timedelta):
         raise InvalidQuery(f"{name} must be a timedelta of 0 or more, got {value!r}")
     if value < timedelta(0):
@@ -156,14 +155,15 @@ def parse_when(text: str, now: datetime | None = None, name: str = "time") -> da
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def check_time(value: object, name: str = "time", now: datetime | None = None) -> datetime | None:
-    """None, a timezone-aware `datetime`, or a duration (`timedelta`, or text as
-    `parse_when` reads it) meaning that long before `now`."""
+def check_time(
+    value: object, name: str = "time", now: datetime | None = None, *, ago: bool = True
+) -> datetime | None:
+    """None, a timezone-aware `datetime`, or (with `ago`) a `timedelta` meaning that long
+    before `now`. Text is the entry points' to read, with `parse_when`: the library takes
+    typed values."""
     if value is None:
         return None
-    if isinstance(value, str):
-        return parse_when(value, now, name)
-    if isinstance(value, timedelta):
+    if ago and isinstance(value, timedelta):
         return _ago(check_duration(value, name), now, name, str(value))
     if not isinstance(value, datetime):
         raise InvalidQuery(f"{name} must be a datetime, got {type(value).__name__}")

@@ -50,7 +50,7 @@ class AuditFilter:
             fingerprint=self.fingerprint,
         )
         set_(self, "since", arguments.check_time(self.since, "since"))
-        set_(self, "until", arguments.check_time(self.until, "until"))
+        set_(self, "until", arguments.check_time(self.until, "until", ago=False))
         if self.success is not None and not isinstance(self.success, bool):
             raise InvalidQuery(f"success must be a bool or None, got {self.success!r}")
         set_(self, "category", arguments.check_category(self.category))

@@ -644,7 +644,7 @@ class Ledger:
         check_texts(pool=pool)
         now = datetime.now(UTC)
         start = check_time(since, "since", now)
-        end = check_time(until, "until", now) or now
+        end = check_time(until, "until", now, ago=False) or now
         assert start is not None
         check_period(start, end)
         return self._read_model.stats(by=by, since=start, until=end, tenants=tenants, pool=pool)
@@ -779,7 +779,7 @@ def _deprecated(name: str) -> None:
 
 def _instant(at: object) -> datetime:
     """`at` checked: a timezone-aware datetime, in UTC."""
-    checked = check_time(at, "at")
+    checked = check_time(at, "at", ago=False)
     assert checked is not None
     try:
         return checked.astimezone(UTC)

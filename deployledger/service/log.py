@@ -96,7 +96,7 @@ class Log:
         (bundle, attempts in it, attempts left out as newer than the checkpoint).
         Check it with `verify_bundle`, with no database."""
         check_texts(tenant_id=tenant_id)
-        start, end = check_time(since, "since"), check_time(until, "until")
+        start, end = check_time(since, "since", ago=False), check_time(until, "until", ago=False)
         check_period(start, end)
         self._read_model.catch_up()
         return logbook.export_bundle(

@@ -90,7 +90,8 @@ class TestDurations:
 
     def test_a_timedelta_is_checked_by_the_same_rule(self) -> None:
         assert check_duration(timedelta(minutes=5), "older_than") == timedelta(minutes=5)
-        assert check_duration("1h30m", "older_than") == timedelta(hours=1, minutes=30)
+        with pytest.raises(InvalidQuery, match="older_than must be a timedelta"):
+            check_duration("1h30m", "older_than")  # text is the entry points' to parse
         with pytest.raises(InvalidQuery, match="older_than must not be a negative duration"):
             check_duration(timedelta(seconds=-1), "older_than")
         with pytest.raises(InvalidQuery, match="older_than must be a timedelta"):
@@ -135,11 +136,15 @@ class TestTimes:
             check_time(5, "since")
         with pytest.raises(InvalidQuery, match="since must not be a negative duration"):
             check_time(timedelta(seconds=-1), "since")
+        with pytest.raises(InvalidQuery, match="since must be a datetime, got str"):
+            check_time("24h", "since")
+        with pytest.raises(InvalidQuery, match="until must be a datetime, got timedelta"):
+            check_time(timedelta(hours=1), "until", ago=False)
 
     def test_a_duration_back_before_the_year_1_is_an_invalid_query(self) -> None:
         early = datetime(1, 1, 2, tzinfo=UTC)
         with pytest.raises(InvalidQuery, match="before the year 1"):
-            check_time("2d", "since", early)
+            check_time(timedelta(days=2), "since", early)
 
 
 class TestLimits:
