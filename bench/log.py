@@ -5,7 +5,7 @@
    topic, state) in position order, plus one SHA-256 per row. Target: verify at no less
    than 50% of the floor's rate (ratio of times at most 2). The store is filled with
    `record_many()` (the read-model suite's report stream), then caught up once, untimed,
-   with one checkpoint; each timed `ledger.verify()` then recomputes the whole tree from the
+   with one checkpoint; each timed `ledger.log.verify()` then recomputes the whole tree from the
    events and checks the checkpoint (nothing new to apply). Runs alternate with the floor.
 2. **`record()` latency with the log kept vs not kept** (`--ops` calls per run): two
    stores, the same reports, `record()` timed one call at a time, each run followed by an
@@ -44,7 +44,7 @@ def fill(store: Store, cfg: Config, count: int, log: Log) -> None:
         for first in range(0, count, CHUNK):
             ledger.record_many(stream(cfg.seed, workloads, first, min(CHUNK, count - first)))
         ledger.catch_up()
-        ledger.checkpoint()
+        ledger.log.checkpoint()
 
 
 def floor(store: Store) -> tuple[float, int]:
@@ -80,7 +80,7 @@ def timed_verify(store: Store) -> float:
     with Ledger.open(store.url) as ledger:
         ledger.catch_up()
         start = time.perf_counter()
-        report = ledger.verify()
+        report = ledger.log.verify()
         seconds = time.perf_counter() - start
     if not report.intact or not report.checkpoints:
         raise RuntimeError(f"verify found problems in an untouched store: {report.problems}")

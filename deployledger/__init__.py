@@ -5,6 +5,8 @@ messages (deploy request, progress, outcome report, undeploy), the answers it gi
 the errors it raises (all under `DeployLedgerError`).
 """
 
+from deployledger.domain.arguments import check_limit, parse_duration, parse_when
+from deployledger.domain.auditfilter import AuditFilter
 from deployledger.domain.insights.failure_groups import FailureGroup, ReclassifyResult
 from deployledger.domain.insights.failures import CATEGORIES as FAILURE_CATEGORIES
 from deployledger.domain.insights.stats import DayCount, DeliveryStats
@@ -65,6 +67,7 @@ from deployledger.service.ledger import Ledger
 __all__ = [
     "FAILURE_CATEGORIES",
     "Attempt",
+    "AuditFilter",
     "AuditPage",
     "BundleSummary",
     "Checkpoint",
@@ -111,11 +114,14 @@ __all__ = [
     "WorkloadState",
     "WorkloadUndeployed",
     "WriteConflict",
+    "check_limit",
     "generate_key",
     "load_signing_key",
     "load_verifier_key",
     "parse_checkpoint",
+    "parse_duration",
     "parse_message",
     "parse_report",
+    "parse_when",
     "verify_bundle",
 ]

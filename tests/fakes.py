@@ -25,6 +25,7 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
+from deployledger.domain.auditfilter import AuditFilter
 from deployledger.domain.insights.export import AUDIT_CSV_COLUMNS, csv_row
 from deployledger.domain.insights.failure_groups import FailureGroup, ReclassifyResult
 from deployledger.domain.insights.failures import RULES_VERSION, categorize, fingerprint, template
@@ -37,7 +38,6 @@ from deployledger.domain.workload.aggregate import NewEvent, Workload
 from deployledger.domain.workload.records import (
     Attempt,
     AuditPage,
-    AuditQuery,
     Overdue,
     RebuildResult,
     WorkloadState,
@@ -139,13 +139,13 @@ def occurred_at(attempt: Attempt) -> datetime:
     return attempt.reported_at or attempt.recorded_at
 
 
-def matches(attempt: Attempt, query: AuditQuery) -> bool:
+def matches(attempt: Attempt, query: AuditFilter) -> bool:
     """Whether `attempt` passes every filter of `query` (None: any)."""
     message = attempt.status_message
     failed = not attempt.success
     return (
-        query.tenant_id in (None, attempt.tenant_id)
-        and query.pool_name in (None, attempt.pool_name)
+        (query.tenants is None or attempt.tenant_id in query.tenants)
+        and (query.pools is None or attempt.pool_name in query.pools)
         and query.workload_name in (None, attempt.workload_name)
         and query.workload_rt_id in (None, attempt.workload_rt_id)
         and (query.since is None or occurred_at(attempt) >= query.since)
@@ -248,7 +248,7 @@ class FakeReadModel(ReadModelPort):
         ]
         return sorted(found, key=lambda o: o.requested_at)
 
-    def audit(self, query: AuditQuery, *, limit: int, cursor: str | None) -> AuditPage:
+    def audit(self, query: AuditFilter, *, limit: int, cursor: str | None) -> AuditPage:
         # The cursor is the position of the last attempt of the previous page.
         self._called("audit", query=query, limit=limit, cursor=cursor)
         after = int(cursor) if cursor is not None else None
@@ -326,17 +326,17 @@ class FakeReadModel(ReadModelPort):
         examined = sum(not a.success for a in self.attempts()) if force else 0
         return ReclassifyResult(RULES_VERSION, RULES_VERSION, examined, 0)
 
-    def audit_iter(self, query: AuditQuery) -> Iterator[Attempt]:
+    def audit_iter(self, query: AuditFilter) -> Iterator[Attempt]:
         self._called("audit_iter", query=query)
         return (a for a in self.attempts() if matches(a, query))
 
-    def audit_csv(self, query: AuditQuery, tenants: Sequence[str] | None) -> Iterator[bytes]:
-        self._called("audit_csv", query=query, tenants=tenants)
+    def audit_csv(self, query: AuditFilter) -> Iterator[bytes]:
+        self._called("audit_csv", query=query)
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(AUDIT_CSV_COLUMNS)
         for attempt in self.attempts():
-            if matches(attempt, query) and (tenants is None or attempt.tenant_id in tenants):
+            if matches(attempt, query):
                 writer.writerow(csv_row(attempt))
         yield out.getvalue().encode()
 

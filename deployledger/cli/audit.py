@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 import click
 
 from deployledger import FAILURE_CATEGORIES as CATEGORIES
+from deployledger import AuditFilter, InvalidQuery, check_limit
+from deployledger import parse_when as parse_time
 from deployledger.cli import export, output, render
 from deployledger.cli.app import Settings, cli, pass_settings
+
+
+class Limit(click.IntRange):
+    """`--limit`: an integer the library's own rule accepts (`deployledger.check_limit`),
+    refused with its message; the help shows the range."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.INT.convert(value, param, ctx)
+        try:
+            return check_limit(number, lowest=self.min or 1, highest=self.max)
+        except InvalidQuery as e:
+            self.fail(str(e), param, ctx)
 
 
 @cli.command(
@@ -40,7 +54,7 @@ from deployledger.cli.app import Settings, cli, pass_settings
 )
 @click.option(
     "--limit",
-    type=click.IntRange(1, 10_000),
+    type=Limit(1, 10_000),
     default=50,
     show_default=True,
     metavar="N",
@@ -79,39 +93,27 @@ def audit(
     message's headline; -o json|jsonl|csv gives whole messages, exactly."""
     if failed and succeeded:
         raise click.UsageError("--failed and --succeeded exclude each other")
-    now = datetime.now(UTC)
     if everything:
         export.check_options(fmt, cursor)
-        filters = {
-            "tenant_id": tenant,
-            "pool_name": pool,
-            "workload_name": workload_name,
-            "workload_rt_id": workload_rt_id,
-            "since": parse_when(since, now, "--since"),
-            "until": parse_when(until, now, "--until"),
-            "success": True if succeeded else (False if failed else None),
-            "grep": grep,
-            "category": category,
-            "fingerprint": fingerprint,
-        }
+    now = datetime.now(UTC)
+    where = AuditFilter(
+        tenants=tenant,
+        pools=pool,
+        workload_name=workload_name,
+        workload_rt_id=workload_rt_id,
+        since=parse_when(since, now, "--since"),
+        until=parse_when(until, now, "--until"),
+        success=True if succeeded else (False if failed else None),
+        grep=grep,
+        category=category,
+        fingerprint=fingerprint,
+    )
+    if everything:
         with settings.ledger() as ledger:
-            export.stream(ledger, filters, "jsonl" if fmt == "jsonl" else "csv")
+            export.stream(ledger, where, "jsonl" if fmt == "jsonl" else "csv")
         return
     with settings.ledger() as ledger:
-        page = ledger.audit(
-            tenant_id=tenant,
-            pool_name=pool,
-            workload_name=workload_name,
-            workload_rt_id=workload_rt_id,
-            since=parse_when(since, now, "--since"),
-            until=parse_when(until, now, "--until"),
-            success=True if succeeded else (False if failed else None),
-            grep=grep,
-            limit=limit,
-            cursor=cursor,
-            category=category,
-            fingerprint=fingerprint,
-        )
+        page = ledger.audit(where=where, limit=limit, cursor=cursor)
     if fmt != "table":
         rows = [a.to_audit_json() for a in page.items]
         output.write_data(rows, fmt, output.AUDIT_COLUMNS)
@@ -123,22 +125,12 @@ def audit(
         click.echo(f"next page: --cursor {page.next_cursor}", err=True)
 
 
-_RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
 def parse_when(value: str | None, now: datetime, option: str) -> datetime | None:
-    """An ISO-8601 time (no zone means UTC), or a duration ago: 90m, 24h, 7d."""
+    """`deployledger.parse_when`: an ISO-8601 time (no zone means UTC), or a duration ago
+    (90m, 24h, 1h30m, 7d); a refusal names the option."""
     if value is None:
         return None
-    match = _RELATIVE.match(value)
-    if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is neither an ISO-8601 time nor a duration like 90m, 24h, 7d",
-            param_hint=option,
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parse_time(value, now, option.lstrip("-"))
+    except InvalidQuery as e:
+        raise click.BadParameter(str(e), param_hint=option) from None

@@ -6,11 +6,10 @@ The CSV has the header and the columns of `audit -o csv` (and its one NUL escape
 from __future__ import annotations
 
 from itertools import islice
-from typing import Any
 
 import click
 
-from deployledger import Ledger
+from deployledger import AuditFilter, Ledger
 from deployledger.cli import output
 
 CHUNK = 2000
@@ -26,14 +25,14 @@ def check_options(fmt: str, cursor: str | None) -> None:
         raise click.UsageError("--all streams csv or jsonl: use -o csv or -o jsonl, not json")
 
 
-def stream(ledger: Ledger, filters: dict[str, Any], fmt: str) -> None:
-    """Write the attempts matching `filters` as `fmt` (csv or jsonl) to stdout, a chunk at a
+def stream(ledger: Ledger, where: AuditFilter, fmt: str) -> None:
+    """Write the attempts matching `where` as `fmt` (csv or jsonl) to stdout, a chunk at a
     time: CSV as the library makes it (`Ledger.audit_csv`), JSON Lines from `audit_iter`."""
     if fmt == "csv":
-        for data in ledger.audit_csv(**filters):
+        for data in ledger.audit_csv(where=where):
             output.write_bytes(data)
         return
-    attempts = ledger.audit_iter(**filters)
+    attempts = ledger.audit_iter(where=where)
     while chunk := list(islice(attempts, CHUNK)):
         output.write_bytes(
             "".join(output.to_json(a.to_audit_json()) + "\n" for a in chunk).encode()

@@ -12,7 +12,7 @@ from deployledger import FAILURE_CATEGORIES as CATEGORIES
 from deployledger import FailureGroup
 from deployledger.cli import output, render
 from deployledger.cli.app import Settings, cli, pass_settings
-from deployledger.cli.audit import parse_when
+from deployledger.cli.audit import Limit, parse_when
 
 FAILURE_COLUMNS = [
     "fingerprint",
@@ -49,7 +49,7 @@ FAILURE_COLUMNS = [
 )
 @click.option(
     "--limit",
-    type=click.IntRange(1, 10_000),
+    type=Limit(1, 10_000),
     default=50,
     show_default=True,
     metavar="N",

@@ -140,7 +140,7 @@ def checkpoint(
     key = signing_key(key_path, key_name or origin)
     with settings.ledger() as ledger:
         try:
-            made = ledger.checkpoint(key=key, origin=origin)
+            made = ledger.log.checkpoint(key=key, origin=origin)
         except InvalidCheckpoint as e:
             raise click.BadParameter(str(e), param_hint="--origin") from None
     text = made.text()
@@ -187,7 +187,7 @@ def verify(
     given = [_checkpoint_file(p) for p in checkpoint_paths]
     keys = _verifier_keys(key_paths, key_name)
     with settings.ledger() as ledger:
-        report = ledger.verify(given, keys=keys)
+        report = ledger.log.verify(given, keys=keys)
     if as_json:
         click.echo(json.dumps(_report_json(report, checkpoint_paths), indent=2))
     else:
@@ -287,7 +287,7 @@ def prove(
     path) against a checkpoint (default: the latest stored one)."""
     given = _checkpoint_file(checkpoint_path) if checkpoint_path else None
     with settings.ledger() as ledger:
-        proof = ledger.prove(tenant_id, workload_rt_id, attempt, checkpoint=given)
+        proof = ledger.log.prove(tenant_id, workload_rt_id, attempt, checkpoint=given)
     if as_json:
         click.echo(proof.to_json())
         return
@@ -336,7 +336,7 @@ def export_bundle(
     start, end = parse_when(since, now, "--since"), parse_when(until, now, "--until")
     given = _checkpoint_file(checkpoint_path) if checkpoint_path else None
     with settings.ledger() as ledger:
-        text, count, newer = ledger.export_bundle(
+        text, count, newer = ledger.log.export_bundle(
             tenant_id, since=start, until=end, checkpoint=given
         )
     try:

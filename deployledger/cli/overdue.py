@@ -7,10 +7,10 @@ from datetime import UTC, timedelta, tzinfo
 
 import click
 
-from deployledger import Overdue
+from deployledger import Overdue, parse_duration
 from deployledger.cli import output, render
 from deployledger.cli.app import Settings, cli, pass_settings
-from deployledger.cli.durations import format_duration, parse_duration
+from deployledger.cli.durations import format_duration
 
 DEFAULT_OLDER_THAN = "15m"
 
@@ -35,7 +35,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> timedel
     show_default=True,
     metavar="DURATION",
     callback=_duration,
-    help="Waiting longer than this: 90s, 15m, 2h, 1d, 1h30m.",
+    help="Waiting longer than this: 90s, 15m, 2h, 1d, 1h30m, or seconds (900).",
 )
 @click.option("--tenant", metavar="T", help="Only this tenant.")
 @click.option("--pool", metavar="P", help="Only this pool (its name or its runtime id).")

@@ -12,11 +12,19 @@ import base64
 import binascii
 import heapq
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from deployledger import Attempt, AuditPage, InvalidQuery, Ledger, Overdue, WorkloadState
+from deployledger import (
+    Attempt,
+    AuditFilter,
+    AuditPage,
+    InvalidQuery,
+    Ledger,
+    Overdue,
+    WorkloadState,
+)
 from deployledger.http.auth import Grant
 
 MERGED = "m."
@@ -87,16 +95,19 @@ def _decode(cursor: str, tenants: list[str]) -> dict[str, str | None]:
     return {t: states.get(t) for t in tenants}
 
 
-def audit(
-    ledger: Ledger, grant: Grant, filters: dict[str, Any], limit: int, cursor: str | None
-) -> Page:
-    """One page of `ledger.audit(**filters)` over the tenants the token sees."""
-    wanted = tenants_for(grant, filters.pop("tenant_id", None))
+def audit(ledger: Ledger, grant: Grant, where: AuditFilter, limit: int, cursor: str | None) -> Page:
+    """One page of `ledger.audit(where=where)` over the tenants the token sees (`where`
+    names one tenant at most: the query's)."""
+    wanted = tenants_for(grant, where.tenants[0] if where.tenants else None)
+
+    def of(tenant: str | None) -> AuditFilter:
+        return replace(where, tenants=None if tenant is None else (tenant,))
+
     if wanted is None or len(wanted) == 1:
         if cursor is not None and cursor.startswith(MERGED):
             raise InvalidQuery(f"invalid cursor {cursor!r}: pass the value a previous page gave")
         tenant = wanted[0] if wanted else None
-        page = ledger.audit(tenant_id=tenant, **filters, limit=limit, cursor=cursor)
+        page = ledger.audit(where=of(tenant), limit=limit, cursor=cursor)
         return Page(page.items, page.next_cursor)
     if not wanted:
         return Page([], None)
@@ -106,9 +117,7 @@ def audit(
     pages: dict[str, AuditPage] = {}
     for tenant, state in states.items():
         if state is not None:
-            pages[tenant] = ledger.audit(
-                tenant_id=tenant, **filters, limit=limit, cursor=state or None
-            )
+            pages[tenant] = ledger.audit(where=of(tenant), limit=limit, cursor=state or None)
     merged = heapq.merge(
         *([(tenant, a) for a in page.items] for tenant, page in pages.items()),
         key=lambda pair: -pair[1].position,
@@ -119,9 +128,7 @@ def audit(
         if used == len(page.items):
             states[tenant] = page.next_cursor
         elif used:  # part of this tenant's page: a cursor right after the last one taken
-            again = ledger.audit(
-                tenant_id=tenant, **filters, limit=used, cursor=states[tenant] or None
-            )
+            again = ledger.audit(where=of(tenant), limit=used, cursor=states[tenant] or None)
             states[tenant] = again.next_cursor
     more = any(state is not None for state in states.values())
     return Page([a for _, a in taken], _encode(states) if more else None)

@@ -1,11 +1,17 @@
-"""Wiring, in one place: the concrete event store and read model from store URLs."""
+"""Wiring, in one place: the concrete event store and read model from store URLs.
+
+`Ledger.open` calls `wire()` and builds the facade from what it returns; this module does
+not import the facade, so the service layer has no import cycle.
+"""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from deployledger.domain.messages.reports import DEFAULT_MAX_MESSAGE_BYTES
 from deployledger.domain.storeurl import parse_store_url
 from deployledger.errors import InvalidStoreURL
-from deployledger.service.ledger import Ledger
+from deployledger.service.ports import EventStorePort, ReadModelPort
 from deployledger.service.tokens import Tokens
 from deployledger.store.database import make_engine, migrate
 from deployledger.store.events.eventstore import EventStore
@@ -13,19 +19,27 @@ from deployledger.store.readmodel.model import ReadModel
 from deployledger.store.tokens import TokenStore
 
 
-def open_ledger(
+class Wiring(NamedTuple):
+    """The parts of a `Ledger`: its two ports, its token store, its message size limit."""
+
+    events: EventStorePort
+    read_model: ReadModelPort
+    tokens: Tokens
+    max_message_bytes: int
+
+
+def wire(
     url: str,
     *,
     create: bool | None,
     lock_timeout: float | None,
     connect_timeout: float | None,
     max_message_bytes: int | None,
-    reject_oversized: bool,
     snapshot_interval: int,
     cache_size: int,
     read_model_url: str | None,
-) -> Ledger:
-    """A `Ledger` on the store at `url`; see `Ledger.open` for the arguments."""
+) -> Wiring:
+    """The parts of a `Ledger` on the store at `url`; see `Ledger.open` for the arguments."""
     timeouts = {"lock_timeout": lock_timeout, "connect_timeout": connect_timeout}
     events_url = parse_store_url(url).with_settings(**timeouts)
     if max_message_bytes is None:
@@ -50,11 +64,6 @@ def open_ledger(
             finally:
                 engine.dispose()
     events = EventStore(events_url, create=create, snapshot_interval=snapshot_interval)
-    return Ledger(
-        events,
-        ReadModel(events, read_model_at),
-        max_message_bytes=max_message_bytes,
-        reject_oversized=reject_oversized,
-        cache_size=cache_size,
-        tokens=Tokens(TokenStore(events_url)),
+    return Wiring(
+        events, ReadModel(events, read_model_at), Tokens(TokenStore(events_url)), max_message_bytes
     )

@@ -12,20 +12,30 @@ The logic here (duplicates, the optimistic retry, the cache) runs over two ports
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import random
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from uuid import UUID
 
+from deployledger.domain.arguments import (
+    MAX_PAGE,
+    check_category,
+    check_duration,
+    check_limit,
+    check_period,
+    check_tenants,
+    check_texts,
+    check_time,
+)
+from deployledger.domain.auditfilter import AuditFilter
 from deployledger.domain.insights.failure_groups import FailureGroup, ReclassifyResult
-from deployledger.domain.insights.failures import CATEGORIES
 from deployledger.domain.insights.stats import GROUPINGS, DeliveryStats
 from deployledger.domain.messages.inbox import Message, MessageInput, parse_messages
 from deployledger.domain.messages.reports import DEFAULT_MAX_MESSAGE_BYTES
@@ -34,14 +44,12 @@ from deployledger.domain.tlog.checkpoints import (
     SignedCheckpoint,
     SigningKey,
     VerifierKey,
-    parse_checkpoint,
 )
 from deployledger.domain.tlog.report import InclusionProof, VerifyReport
 from deployledger.domain.workload.aggregate import NewEvent, Workload, workload_id
 from deployledger.domain.workload.records import (
     Attempt,
     AuditPage,
-    AuditQuery,
     Overdue,
     RebuildResult,
     Receipt,
@@ -51,15 +59,14 @@ from deployledger.domain.workload.records import (
 from deployledger.domain.workload.state import DeploymentState
 from deployledger.errors import (
     IdempotencyConflict,
-    InvalidCheckpoint,
     InvalidQuery,
     Problem,
     WorkloadNotFound,
     WriteConflict,
 )
-from deployledger.service import answers, logbook
+from deployledger.service import answers, bootstrap, logbook
 from deployledger.service.cache import DEFAULT_CACHE_SIZE, WorkloadCache
-from deployledger.service.filters import check_all
+from deployledger.service.log import Log
 from deployledger.service.ports import EventStorePort, Positions, ReadModelPort
 from deployledger.service.tokens import Tokens
 
@@ -100,6 +107,7 @@ class Ledger:
         self.max_message_bytes = max_message_bytes
         self.reject_oversized = reject_oversized
         self._cache = WorkloadCache(cache_size)
+        self._log = Log(read_model)
 
     @classmethod
     def open(
@@ -127,18 +135,23 @@ class Ledger:
         `read_model_url` keeps the read model in another database (default: the same one).
         Raises `InvalidStoreURL` for a URL or setting that cannot be used.
         """
-        from deployledger.service.bootstrap import open_ledger
-
-        return open_ledger(
+        parts = bootstrap.wire(
             url,
             create=create,
             lock_timeout=lock_timeout,
             connect_timeout=connect_timeout,
             max_message_bytes=max_message_bytes,
-            reject_oversized=reject_oversized,
             snapshot_interval=snapshot_interval,
             cache_size=cache_size,
             read_model_url=read_model_url,
+        )
+        return cls(
+            parts.events,
+            parts.read_model,
+            max_message_bytes=parts.max_message_bytes,
+            reject_oversized=reject_oversized,
+            cache_size=cache_size,
+            tokens=parts.tokens,
         )
 
     @property
@@ -330,7 +343,7 @@ class Ledger:
         (the effective time is the latest reportedAt, else recording time, among its events
         so far). None if it had no event by then.
         """
-        check_all(tenant_id=tenant_id, workload_rt_id=workload_rt_id)
+        check_texts(tenant_id=tenant_id, workload_rt_id=workload_rt_id)
         if at is not None:
             return self._read_model.state_at(tenant_id, workload_rt_id, _instant(at))
         key = workload_id(tenant_id, workload_rt_id)
@@ -368,8 +381,8 @@ class Ledger:
 
         An unknown workload has an empty history.
         """
-        if limit is not None and limit < 0:
-            raise InvalidQuery(f"limit must not be negative, got {limit}")
+        if limit is not None:
+            check_limit(limit, lowest=0)
         if limit == 0:
             return []
         attempts = [
@@ -388,13 +401,13 @@ class Ledger:
 
         An unknown workload has an empty timeline.
         """
-        if limit is not None and limit < 0:
-            raise InvalidQuery(f"limit must not be negative, got {limit}")
+        if limit is not None:
+            check_limit(limit, lowest=0)
         entries = self._timeline(tenant_id, workload_rt_id)[::-1]
         return entries if limit is None else entries[:limit]
 
     def _timeline(self, tenant_id: str, workload_rt_id: str) -> list[TimelineEntry]:
-        check_all(tenant_id=tenant_id, workload_rt_id=workload_rt_id)
+        check_texts(tenant_id=tenant_id, workload_rt_id=workload_rt_id)
         records = self._store.records_of(workload_id(tenant_id, workload_rt_id))
         return answers.timeline_of(records)
 
@@ -423,8 +436,8 @@ class Ledger:
 
         Sees every report recorded before the call (the read model catches up first).
         """
-        tenants = _tenants(tenant_id)
-        check_all(pool_name=pool_name)
+        tenants = check_tenants(tenant_id)
+        check_texts(pool_name=pool_name)
         try:
             wanted = DeploymentState.from_label(state) if isinstance(state, str) else state
         except ValueError as e:
@@ -451,19 +464,19 @@ class Ledger:
         Answered from the read model by an index of open requests, so it costs the size of
         the overdue set, not of the fleet.
         """
-        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
-            raise InvalidQuery(f"older_than must be a timedelta of 0 or more, got {older_than!r}")
-        check_all(tenant_id=tenant_id, pool=pool)
+        older_than = check_duration(older_than, "older_than")
+        check_texts(tenant_id=tenant_id, pool=pool)
         return self._read_model.overdue(older_than, tenant_id, pool)
 
     def audit(
         self,
         *,
+        where: AuditFilter | None = None,
         tenant_id: str | None = None,
         pool_name: str | None = None,
         workload_name: str | None = None,
         workload_rt_id: str | None = None,
-        since: datetime | None = None,
+        since: datetime | timedelta | None = None,
         until: datetime | None = None,
         success: bool | None = None,
         grep: str | None = None,
@@ -472,25 +485,16 @@ class Ledger:
         category: str | None = None,
         fingerprint: str | None = None,
     ) -> AuditPage:
-        """Attempts across the fleet, newest first, one page at a time.
+        """Attempts across the fleet, newest first, one page of at most `limit` (1 to
+        10,000).
 
-        Filters combine with AND: `since` <= occurred at < `until` (occurred at: the
-        sender's reportedAt, else the recording time); `success` False for failures only;
-        `grep` a case-insensitive substring of the status message; `category` and
-        `fingerprint` failed outcomes of that failure category or fingerprint (see
-        `failures()`). Pass the page's `next_cursor` back as `cursor` to continue exactly
-        where it stopped.
+        `where` holds the filters (see `AuditFilter`); the keywords `tenant_id` to
+        `fingerprint` are the same filters one by one, for a call without `where` (`since`
+        may be a timedelta: that long ago). Pass the page's `next_cursor` back as `cursor`
+        to continue exactly where it stopped.
         """
-        check_all(
-            tenant_id=tenant_id,
-            pool_name=pool_name,
-            workload_name=workload_name,
-            workload_rt_id=workload_rt_id,
-            grep=grep,
-            cursor=cursor,
-            fingerprint=fingerprint,
-        )
-        query = AuditQuery(
+        query = _audit_filter(
+            where,
             tenant_id=tenant_id,
             pool_name=pool_name,
             workload_name=workload_name,
@@ -499,9 +503,11 @@ class Ledger:
             until=until,
             success=success,
             grep=grep,
-            category=_category(category),
+            category=category,
             fingerprint=fingerprint,
         )
+        check_limit(limit, highest=MAX_PAGE)
+        check_texts(cursor=cursor)
         return self._read_model.audit(query, limit=limit, cursor=cursor)
 
     def failures(
@@ -523,19 +529,15 @@ class Ledger:
         Each group counts its attempts, distinct workloads, and the workloads still
         failing now (see `FailureGroup`).
         """
-        tenants = _tenants(tenant_id)
-        if tenants is not None:
-            check_all(pool=pool, **{f"tenant_id[{i}]": t for i, t in enumerate(tenants)})
-        check_all(pool=pool)
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
-            raise InvalidQuery(f"limit must be a positive integer or None, got {limit!r}")
+        tenants = check_tenants(tenant_id)
+        check_texts(pool=pool)
+        if limit is not None:
+            check_limit(limit, highest=MAX_PAGE)
         return self._read_model.failures(
-            since=None if since is None else _since(since, datetime.now(UTC)),
+            since=check_time(since, "since"),
             tenant_id=tenant_id if isinstance(tenant_id, str) else tenants,
             pool=pool,
-            category=_category(category),
+            category=check_category(category),
             limit=limit,
         )
 
@@ -548,6 +550,7 @@ class Ledger:
     def audit_iter(
         self,
         *,
+        where: AuditFilter | None = None,
         tenant_id: str | Sequence[str] | None = None,
         pool_name: str | None = None,
         workload_name: str | None = None,
@@ -561,26 +564,35 @@ class Ledger:
     ) -> Iterator[Attempt]:
         """Every attempt `audit(...)` would list with the same filters, newest first, as an
         iterator in constant memory (read in keyset pages). `tenant_id` may name several
-        tenants (any of them); `since` may be a timedelta (that long ago).
+        tenants (any of them).
 
         Attempts recorded after the export started are not included.
         """
-        tenants, query = self._export_query(
-            tenant_id, pool_name, workload_name, workload_rt_id, since, until, success, grep
+        query = _audit_filter(
+            where,
+            tenant_id=tenant_id,
+            pool_name=pool_name,
+            workload_name=workload_name,
+            workload_rt_id=workload_rt_id,
+            since=since,
+            until=until,
+            success=success,
+            grep=grep,
+            category=category,
+            fingerprint=fingerprint,
         )
-        check_all(fingerprint=fingerprint)
-        query = replace(query, category=_category(category), fingerprint=fingerprint)
-        if tenants is None or len(tenants) == 1:
-            one = replace(query, tenant_id=tenants[0] if tenants else None)
-            return self._read_model.audit_iter(one)
+        if query.tenants is None or len(query.tenants) == 1:
+            return self._read_model.audit_iter(query)
         each = [
-            self._read_model.audit_iter(replace(query, tenant_id=t)) for t in dict.fromkeys(tenants)
+            self._read_model.audit_iter(replace(query, tenants=(t,)))
+            for t in dict.fromkeys(query.tenants)
         ]
         return heapq.merge(*each, key=lambda a: -a.position)
 
     def audit_csv(
         self,
         *,
+        where: AuditFilter | None = None,
         tenant_id: str | Sequence[str] | None = None,
         pool_name: str | None = None,
         workload_name: str | None = None,
@@ -597,38 +609,20 @@ class Ledger:
         `deployledger.domain.insights.export`),
         streamed from one query in constant memory (PostgreSQL writes the CSV itself, with
         `COPY ... TO STDOUT`)."""
-        tenants, query = self._export_query(
-            tenant_id, pool_name, workload_name, workload_rt_id, since, until, success, grep
-        )
-        check_all(fingerprint=fingerprint)
-        query = replace(query, category=_category(category), fingerprint=fingerprint)
-        return self._read_model.audit_csv(query, tenants)
-
-    def _export_query(
-        self,
-        tenant_id: str | Sequence[str] | None,
-        pool_name: str | None,
-        workload_name: str | None,
-        workload_rt_id: str | None,
-        since: datetime | timedelta | None,
-        until: datetime | None,
-        success: bool | None,
-        grep: str | None,
-    ) -> tuple[list[str] | None, AuditQuery]:
-        """The tenants (None: all) and the other filters of an export, checked."""
-        tenants = _tenants(tenant_id)
-        check_all(
+        query = _audit_filter(
+            where,
+            tenant_id=tenant_id,
             pool_name=pool_name,
             workload_name=workload_name,
             workload_rt_id=workload_rt_id,
+            since=since,
+            until=until,
+            success=success,
             grep=grep,
+            category=category,
+            fingerprint=fingerprint,
         )
-        start = _since(since, datetime.now(UTC)) if since is not None else None
-        _aware(until, "until")
-        query = AuditQuery(
-            None, pool_name, workload_name, workload_rt_id, start, until, success, grep
-        )
-        return tenants, query
+        return self._read_model.audit_csv(query)
 
     def stats(
         self,
@@ -647,15 +641,13 @@ class Ledger:
         """
         if by not in GROUPINGS:
             raise InvalidQuery(f"by must be one of {', '.join(GROUPINGS)}, got {by!r}")
-        tenants = _tenants(tenant_id)
-        check_all(pool=pool)
+        tenants = check_tenants(tenant_id)
+        check_texts(pool=pool)
         now = datetime.now(UTC)
-        start = _since(since, now)
-        end = _aware(until, "until") or now
-        if start >= end:
-            raise InvalidQuery(
-                f"since ({start.isoformat()}) must be before until ({end.isoformat()})"
-            )
+        start = check_time(since, "since", now)
+        end = check_time(until, "until", now, ago=False) or now
+        assert start is not None
+        check_period(start, end)
         return self._read_model.stats(by=by, since=start, until=end, tenants=tenants, pool=pool)
 
     def read_position(self) -> int:
@@ -699,7 +691,7 @@ class Ledger:
 
         def tick() -> None:
             if schedule.due():
-                made = self.checkpoint(key=checkpoint_key, origin=checkpoint_origin)
+                made = self._log.checkpoint(key=checkpoint_key, origin=checkpoint_origin)
                 schedule.done()
                 if on_checkpoint is not None:
                     on_checkpoint(made)
@@ -727,24 +719,23 @@ class Ledger:
 
     # -- the tamper-evident log --------------------------------------------------------
 
+    @property
+    def log(self) -> Log:
+        """The tamper-evident log: `checkpoint`, `checkpoints`, `verify`, `prove`,
+        `export_bundle` (see `deployledger log --help`)."""
+        return self._log
+
     def checkpoint(
         self, *, key: SigningKey | None = None, origin: str = logbook.DEFAULT_ORIGIN
     ) -> SignedCheckpoint:
-        """Bring the log up to date and store a checkpoint of it (origin, tree size, root
-        hash, time), signed with `key` when given. Publish `.text()` somewhere the
-        database's owner cannot rewrite. Raises `InvalidCheckpoint` for a bad origin."""
-        self._read_model.catch_up()
-        return logbook.make_checkpoint(
-            self._read_model.log, key=key, origin=origin, now=datetime.now(UTC)
-        )
+        """Deprecated: `ledger.log.checkpoint()`."""
+        _deprecated("checkpoint")
+        return self._log.checkpoint(key=key, origin=origin)
 
     def checkpoints(self) -> list[SignedCheckpoint]:
-        """Every stored checkpoint, oldest first (unreadable ones are left to `verify`)."""
-        found = []
-        for row in self._read_model.log.checkpoints():
-            with contextlib.suppress(InvalidCheckpoint):
-                found.append(parse_checkpoint(row.note))
-        return found
+        """Deprecated: `ledger.log.checkpoints()`."""
+        _deprecated("checkpoints")
+        return self._log.checkpoints()
 
     def verify(
         self,
@@ -752,17 +743,9 @@ class Ledger:
         *,
         keys: Iterable[VerifierKey] = (),
     ) -> VerifyReport:
-        """Recompute the log from every event and check it: the log's own tables, every
-        stored checkpoint and each of `checkpoints` (published ones, as note text or
-        parsed), their signatures by `keys`. `report.problems` names each change and the
-        position it starts at; `report.intact` is true when there is none. Raises
-        `InvalidCheckpoint` for a checkpoint text that cannot be read."""
-        given = [
-            (f"checkpoint {i + 1}", c if isinstance(c, SignedCheckpoint) else parse_checkpoint(c))
-            for i, c in enumerate(checkpoints)
-        ]
-        self._read_model.catch_up()
-        return logbook.verify(self._read_model.log, given, list(keys))
+        """Deprecated: `ledger.log.verify()`."""
+        _deprecated("verify")
+        return self._log.verify(checkpoints, keys=keys)
 
     def prove(
         self,
@@ -772,17 +755,9 @@ class Ledger:
         *,
         checkpoint: str | SignedCheckpoint | None = None,
     ) -> InclusionProof:
-        """The inclusion proof of attempt number `attempt` of the workload: its event's
-        leaf, leaf index and audit path, against `checkpoint` (default: the latest stored
-        one). Raises `InvalidQuery` for an unknown attempt, `LogError` when there is no
-        checkpoint, or the attempt is newer than it, or the log does not match it."""
-        check_all(tenant_id=tenant_id, workload_rt_id=workload_rt_id)
-        if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
-            raise InvalidQuery(f"attempt must be a positive integer, not {attempt!r}")
-        self._read_model.catch_up()
-        return logbook.prove(
-            self._read_model.log, tenant_id, workload_rt_id, attempt, _signed(checkpoint)
-        )
+        """Deprecated: `ledger.log.prove()`."""
+        _deprecated("prove")
+        return self._log.prove(tenant_id, workload_rt_id, attempt, checkpoint=checkpoint)
 
     def export_bundle(
         self,
@@ -792,84 +767,43 @@ class Ledger:
         until: datetime | None = None,
         checkpoint: str | SignedCheckpoint | None = None,
     ) -> tuple[str, int, int]:
-        """An offline audit bundle (JSON text): the tenant's attempts recorded in
-        [since, until) in canonical form, each with its inclusion proof, and the
-        checkpoint (default: the latest stored one) they are proven against. Returns
-        (bundle, attempts in it, attempts left out as newer than the checkpoint).
-        Check it with `verify_bundle`, with no database."""
-        check_all(tenant_id=tenant_id)
-        start, end = _aware(since, "since"), _aware(until, "until")
-        if start is not None and end is not None and start >= end:
-            raise InvalidQuery("since must be before until")
-        self._read_model.catch_up()
-        return logbook.export_bundle(
-            self._read_model.log, tenant_id, start, end, _signed(checkpoint)
-        )
+        """Deprecated: `ledger.log.export_bundle()`."""
+        _deprecated("export_bundle")
+        return self._log.export_bundle(tenant_id, since=since, until=until, checkpoint=checkpoint)
 
 
-def _signed(checkpoint: str | SignedCheckpoint | None) -> SignedCheckpoint | None:
-    if checkpoint is None or isinstance(checkpoint, SignedCheckpoint):
-        return checkpoint
-    return parse_checkpoint(checkpoint)
-
-
-def _tenants(tenant_id: object) -> list[str] | None:
-    """One tenant or several, as a list (None: every tenant); `InvalidQuery` otherwise."""
-    if tenant_id is None:
-        return None
-    if isinstance(tenant_id, str):
-        tenants = [tenant_id]
-    elif isinstance(tenant_id, Sequence | set | frozenset) and not isinstance(tenant_id, bytes):
-        tenants = list(tenant_id)
-    else:
-        raise InvalidQuery(f"tenant_id must be text or a sequence of text, got {tenant_id!r}")
-    for one in tenants:
-        if not isinstance(one, str):
-            raise InvalidQuery(f"each tenant_id must be text, got {one!r}")
-        check_all(tenant_id=one)
-    return tenants
+def _deprecated(name: str) -> None:
+    warnings.warn(
+        f"Ledger.{name}() is deprecated: use ledger.log.{name}()", DeprecationWarning, stacklevel=3
+    )
 
 
 def _instant(at: object) -> datetime:
-    """`at` checked: a timezone-aware datetime, else `InvalidQuery`."""
-    if not isinstance(at, datetime):
-        raise InvalidQuery(f"at must be a datetime, got {type(at).__name__}")
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise InvalidQuery(f"at {at.isoformat()} needs a time zone")
-    try:
-        return at.astimezone(UTC)
-    except OverflowError:
-        raise InvalidQuery(f"at {at.isoformat()} is out of range in UTC") from None
-
-
-def _category(category: str | None) -> str | None:
-    if category is None:
-        return None
-    if not isinstance(category, str) or category.lower() not in CATEGORIES:
-        names = ", ".join(CATEGORIES)
-        raise InvalidQuery(f"unknown failure category {category!r}; expected one of {names}")
-    return category.lower()
-
-
-def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise InvalidQuery(f"{name} must be a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidQuery(f"{name} {value.isoformat()} needs a time zone")
-    return value
-
-
-def _since(value: datetime | timedelta, now: datetime) -> datetime:
-    """A time zone-aware `since`, or a timedelta: that long before `now`."""
-    if isinstance(value, timedelta):
-        if value < timedelta(0):
-            raise InvalidQuery(f"since must not be a negative duration, got {value}")
-        try:
-            return now - value
-        except OverflowError:
-            raise InvalidQuery(f"since {value} reaches before the year 1") from None
-    checked = _aware(value, "since")
+    """`at` checked: a timezone-aware datetime, in UTC."""
+    checked = check_time(at, "at", ago=False)
     assert checked is not None
-    return checked
+    try:
+        return checked.astimezone(UTC)
+    except OverflowError:
+        raise InvalidQuery(f"at {checked.isoformat()} is out of range in UTC") from None
+
+
+def _audit_filter(where: AuditFilter | None, **keywords: Any) -> AuditFilter:
+    """`where`, or the filters given one by one as the keywords of `Ledger.audit`."""
+    given = sorted(name for name, value in keywords.items() if value is not None)
+    if where is not None:
+        if not isinstance(where, AuditFilter):
+            raise InvalidQuery(f"where must be an AuditFilter, got {type(where).__name__}")
+        if given:
+            raise InvalidQuery(
+                f"pass the filters in where= or as keywords, not both: {', '.join(given)}"
+            )
+        return where
+    pool_name = keywords.pop("pool_name")
+    check_texts(pool_name=pool_name)
+    return AuditFilter(
+        tenants=check_tenants(keywords.pop("tenant_id")),
+        pools=None if pool_name is None else (pool_name,),
+        since=check_time(keywords.pop("since"), "since"),
+        **keywords,
+    )

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
+from deployledger.domain.auditfilter import AuditFilter
 from deployledger.domain.insights.failure_groups import FailureGroup, ReclassifyResult
 from deployledger.domain.insights.stats import DeliveryStats
 from deployledger.domain.storeurl import StoreURL
@@ -20,7 +21,6 @@ from deployledger.domain.workload.aggregate import Workload
 from deployledger.domain.workload.records import (
     Attempt,
     AuditPage,
-    AuditQuery,
     Overdue,
     RebuildResult,
     WorkloadState,
@@ -95,7 +95,7 @@ class ReadModelPort(Protocol):
     ) -> list[Overdue]:
         """Workloads whose open deploy request is older than `older_than`, oldest first."""
 
-    def audit(self, query: AuditQuery, *, limit: int, cursor: str | None) -> AuditPage:
+    def audit(self, query: AuditFilter, *, limit: int, cursor: str | None) -> AuditPage:
         """Attempts matching `query`, newest first, one page."""
 
     def failures(
@@ -112,10 +112,10 @@ class ReadModelPort(Protocol):
     def reclassify(self, *, force: bool) -> ReclassifyResult:
         """Rewrite stored categories and fingerprints derived by older rules."""
 
-    def audit_iter(self, query: AuditQuery) -> Iterator[Attempt]:
+    def audit_iter(self, query: AuditFilter) -> Iterator[Attempt]:
         """Every attempt matching `query`, newest first, in constant memory."""
 
-    def audit_csv(self, query: AuditQuery, tenants: Sequence[str] | None) -> Iterator[bytes]:
+    def audit_csv(self, query: AuditFilter) -> Iterator[bytes]:
         """The same as UTF-8 CSV in chunks, the header first (see `domain.export`)."""
 
     def stats(

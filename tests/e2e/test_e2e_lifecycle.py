@@ -522,7 +522,7 @@ def test_overdue_lists_the_deploys_that_never_reported_back(story: str, cli: Cli
     assert running[11].result().err.startswith("no deploy has waited")
 
 
-@pytest.mark.parametrize("value", ["15", "2x", "1.5h", "-5m", "soon", ""])
+@pytest.mark.parametrize("value", ["2x", "1.5h", "-5m", "soon", ""])
 def test_a_bad_older_than_is_one_line_and_exit_2(cli: Cli, tmp_path: Path, value: str) -> None:
     result = cli("overdue", "--older-than", value, cwd=tmp_path, expect=2)
     assert result.out == ""

@@ -49,30 +49,30 @@ class TestTheLogFollowsTheEvents:
                 report(f"rt-{n}", messageId=f"m-{round_}-{n}", success=n % 2 == 0) for n in range(7)
             )
             ledger.catch_up()
-            made = ledger.checkpoint()
+            made = ledger.log.checkpoint()
             rows = event_rows(url)
             assert made.checkpoint.size == len(rows)
             assert made.checkpoint.root == root_from_rows(rows)
 
     def test_an_empty_store_checkpoints_the_empty_tree(self, ledger: Ledger) -> None:
-        made = ledger.checkpoint()
+        made = ledger.log.checkpoint()
         assert made.checkpoint.size == 0
         assert made.checkpoint.root.hex() == (
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         )
-        assert ledger.verify().intact
+        assert ledger.log.verify().intact
 
     def test_position_gaps_are_passed_over(self, ready_url: str) -> None:
         with Ledger.open(ready_url) as ledger:
             fleet(ledger, workloads=2, attempts=2)
             with gap(ready_url):
                 fleet(ledger, workloads=2, attempts=2, tenant="t2")
-            made = ledger.checkpoint()
+            made = ledger.log.checkpoint()
             rows = event_rows(ready_url)
             assert [r[0] for r in rows] != list(range(1, len(rows) + 1))  # a real gap
             assert made.checkpoint.size == len(rows)
             assert made.checkpoint.root == root_from_rows(rows)
-            assert ledger.verify().intact
+            assert ledger.log.verify().intact
 
 
 @contextlib.contextmanager
@@ -104,8 +104,8 @@ class TestVerifyFindsTampering:
     @pytest.fixture
     def store(self, ledger: Ledger) -> Ledger:
         fleet(ledger)
-        ledger.checkpoint()
-        assert ledger.verify().intact
+        ledger.log.checkpoint()
+        assert ledger.log.verify().intact
         return ledger
 
     def test_an_altered_message(self, ready_url: str, store: Ledger) -> None:
@@ -117,7 +117,7 @@ class TestVerifyFindsTampering:
         assert forged != bytes(state)
         execute(url, f"UPDATE {table} SET state = ? WHERE {pos} = ?", (forged, target))
 
-        result = store.verify()
+        result = store.log.verify()
 
         assert not result.intact
         assert ("altered", target) in kinds(result)
@@ -129,7 +129,7 @@ class TestVerifyFindsTampering:
         target = position_of(url, "t1", "rt-2", 2)
         execute(url, f"DELETE FROM {table} WHERE {pos} = ?", (target,))
 
-        result = store.verify()
+        result = store.log.verify()
 
         assert ("deleted", target) in kinds(result)
         assert any(k == "checkpoint" for k, _ in kinds(result))
@@ -139,7 +139,7 @@ class TestVerifyFindsTampering:
             fleet(ledger, attempts=2)
             with gap(ready_url):
                 fleet(ledger, attempts=2, tenant="t2")
-            ledger.checkpoint()
+            ledger.log.checkpoint()
             rows = event_rows(ready_url)
             hole = next(a[0] + 1 for a, b in itertools.pairwise(rows) if b[0] > a[0] + 1)
             table, pos = events_table(ready_url)
@@ -152,7 +152,7 @@ class TestVerifyFindsTampering:
                 (hole, forged_id, 99, topic, state),
             )
 
-            result = ledger.verify()
+            result = ledger.log.verify()
 
             assert ("inserted", hole) in kinds(result)
             assert ("checkpoint", hole) in kinds(result)
@@ -166,7 +166,7 @@ class TestVerifyFindsTampering:
         execute(url, f"UPDATE {table} SET state = ? WHERE {pos} = ?", (state_b, a))
         execute(url, f"UPDATE {table} SET state = ? WHERE {pos} = ?", (state_a, b))
 
-        result = store.verify()
+        result = store.log.verify()
 
         assert ("reordered", a) in kinds(result)
         assert ("reordered", b) in kinds(result)
@@ -176,7 +176,7 @@ class TestVerifyFindsTampering:
     def test_a_rewritten_checkpoint_row(self, ready_url: str, store: Ledger) -> None:
         url = ready_url
         fleet(store, tenant="t3", attempts=1)
-        store.checkpoint()  # a later checkpoint that still matches
+        store.log.checkpoint()  # a later checkpoint that still matches
         first = execute(url, "SELECT note FROM log_checkpoints ORDER BY checkpoint_id")[0][0]
         lines = first.split("\n")
         lines[2] = "A" * 43 + "="  # another root
@@ -187,7 +187,7 @@ class TestVerifyFindsTampering:
             ("\n".join(lines),),
         )
 
-        result = store.verify()
+        result = store.log.verify()
 
         problems = [p for p in result.problems if p.kind == "checkpoint"]
         assert problems
@@ -200,14 +200,14 @@ class TestVerifyFindsTampering:
         url = ready_url
         key = generate_key("ledger.example/prod")
         fleet(ledger)
-        ledger.checkpoint(key=key, origin="ledger.example/prod")
-        assert ledger.verify(keys=[key.verifier]).intact
+        ledger.log.checkpoint(key=key, origin="ledger.example/prod")
+        assert ledger.log.verify(keys=[key.verifier]).intact
         note = execute(url, "SELECT note FROM log_checkpoints")[0][0]
         lines = note.split("\n")
         lines[2] = "A" * 43 + "="  # another root, the signature line kept
         execute(url, "UPDATE log_checkpoints SET note = ?", ("\n".join(lines),))
 
-        result = ledger.verify(keys=[key.verifier])
+        result = ledger.log.verify(keys=[key.verifier])
 
         assert any(p.kind == "checkpoint" and "signature" in p.detail for p in result.problems), (
             result.problems
@@ -217,15 +217,15 @@ class TestVerifyFindsTampering:
         self, ready_url: str, store: Ledger
     ) -> None:
         url = ready_url
-        published = store.checkpoints()[-1].text()
+        published = store.log.checkpoints()[-1].text()
         execute(url, "DELETE FROM log_leaves")
         execute(url, "DELETE FROM log_state")
 
-        broken = store.verify([published])
+        broken = store.log.verify([published])
         assert ("log", None) in kinds(broken)
 
         store.rebuild()
-        repaired = store.verify([published])
+        repaired = store.log.verify([published])
         assert repaired.intact, repaired.problems
         assert all(c.ok for c in repaired.checkpoints)
 
@@ -235,18 +235,18 @@ class TestVerifyFindsTampering:
         url = ready_url
         execute(url, "DELETE FROM log_leaves WHERE leaf_index = 3")
 
-        broken = store.verify()
+        broken = store.log.verify()
         assert any(k == "log" for k, _ in kinds(broken))
         assert not any(k in ("inserted", "altered", "deleted") for k, _ in kinds(broken))
 
         store.rebuild()
-        assert store.verify().intact
+        assert store.log.verify().intact
 
     def test_an_altered_event_after_a_rebuild_still_fails_the_published_checkpoint(
         self, ready_url: str, store: Ledger
     ) -> None:
         url = ready_url
-        published = store.checkpoints()[-1].text()
+        published = store.log.checkpoints()[-1].text()
         table, pos = events_table(url)
         target = position_of(url, "t1", "rt-1", 1)
         state = execute(url, f"SELECT state FROM {table} WHERE {pos} = ?", (target,))[0][0]
@@ -257,7 +257,7 @@ class TestVerifyFindsTampering:
         execute(url, "DELETE FROM log_checkpoints")
         store.rebuild()  # launders the log tables: only the published checkpoint knows
 
-        result = store.verify([published])
+        result = store.log.verify([published])
 
         assert [c.ok for c in result.checkpoints] == [False]
         assert any(p.kind == "checkpoint" for p in result.problems)
@@ -267,41 +267,41 @@ class TestCheckpoints:
     def test_a_signed_checkpoint_is_stored_and_verifies(self, ledger: Ledger) -> None:
         key = generate_key("ledger.example/prod")
         fleet(ledger, attempts=1)
-        made = ledger.checkpoint(key=key, origin="ledger.example/prod")
+        made = ledger.log.checkpoint(key=key, origin="ledger.example/prod")
         text = made.text()
         body, _, signature = text.partition("\n\n")
         assert body.split("\n")[:2] == ["ledger.example/prod", str(made.checkpoint.size)]
         assert signature.startswith("\u2014 ledger.example/prod ")
         assert parse_checkpoint(text) == made
-        assert ledger.checkpoints() == [made]
-        result = ledger.verify([text], keys=[key.verifier])
+        assert ledger.log.checkpoints() == [made]
+        result = ledger.log.verify([text], keys=[key.verifier])
         assert result.intact
         assert all(c.signed_by == ("ledger.example/prod",) for c in result.checkpoints)
 
     def test_another_key_is_a_problem(self, ledger: Ledger) -> None:
         fleet(ledger, attempts=1)
-        ledger.checkpoint(key=generate_key("a"), origin="a")
-        result = ledger.verify(keys=[generate_key("a").verifier])
+        ledger.log.checkpoint(key=generate_key("a"), origin="a")
+        result = ledger.log.verify(keys=[generate_key("a").verifier])
         assert not result.intact
         assert all(p.kind == "checkpoint" for p in result.problems)
 
     def test_a_bad_origin_stores_nothing(self, ledger: Ledger) -> None:
         with pytest.raises(InvalidCheckpoint):
-            ledger.checkpoint(origin="two\nlines")
-        assert ledger.checkpoints() == []
+            ledger.log.checkpoint(origin="two\nlines")
+        assert ledger.log.checkpoints() == []
 
     def test_a_published_checkpoint_of_a_longer_log_means_deleted_events(
         self, ready_url: str, ledger: Ledger
     ) -> None:
         url = ready_url
         fleet(ledger)
-        published = ledger.checkpoint().text()
+        published = ledger.log.checkpoint().text()
         table, pos = events_table(url)
         top = execute(url, f"SELECT MAX({pos}) FROM {table}")[0][0]
         execute(url, f"DELETE FROM {table} WHERE {pos} = ?", (top,))
         execute(url, "DELETE FROM log_checkpoints")
 
-        result = ledger.verify([published])
+        result = ledger.log.verify([published])
 
         assert ("deleted", top) in kinds(result)
         assert any(p.kind == "checkpoint" and "deleted" in p.detail for p in result.problems)
@@ -311,8 +311,8 @@ class TestProofs:
     def test_a_proof_verifies_against_the_checkpoint(self, ready_url: str, ledger: Ledger) -> None:
         url = ready_url
         fleet(ledger)
-        made = ledger.checkpoint()
-        proof = ledger.prove("t1", "rt-1", 2)
+        made = ledger.log.checkpoint()
+        proof = ledger.log.prove("t1", "rt-1", 2)
         assert proof.position == position_of(url, "t1", "rt-1", 2)
         assert proof.size == made.checkpoint.size
         assert verify_inclusion(
@@ -325,21 +325,21 @@ class TestProofs:
 
     def test_an_attempt_newer_than_the_checkpoint_is_refused(self, ledger: Ledger) -> None:
         fleet(ledger, attempts=1)
-        old = ledger.checkpoint()
+        old = ledger.log.checkpoint()
         ledger.record(report("rt-0", tenant="t1", messageId="late"))
         with pytest.raises(LogError, match="newer than the checkpoint"):
-            ledger.prove("t1", "rt-0", 2, checkpoint=old)
-        assert ledger.prove("t1", "rt-0", 2, checkpoint=ledger.checkpoint()).attempt == 2
+            ledger.log.prove("t1", "rt-0", 2, checkpoint=old)
+        assert ledger.log.prove("t1", "rt-0", 2, checkpoint=ledger.log.checkpoint()).attempt == 2
 
     def test_unknown_attempts_and_missing_checkpoints(self, ledger: Ledger) -> None:
         fleet(ledger, attempts=1)
         with pytest.raises(LogError, match="no checkpoint"):
-            ledger.prove("t1", "rt-0", 1)
-        ledger.checkpoint()
+            ledger.log.prove("t1", "rt-0", 1)
+        ledger.log.checkpoint()
         with pytest.raises(InvalidQuery, match="no attempt 5"):
-            ledger.prove("t1", "rt-0", 5)
+            ledger.log.prove("t1", "rt-0", 5)
         with pytest.raises(InvalidQuery):
-            ledger.prove("t1", "rt-0", 0)
+            ledger.log.prove("t1", "rt-0", 0)
 
 
 class TestBundles:
@@ -349,17 +349,17 @@ class TestBundles:
         key = generate_key("ledger.example/prod")
         fleet(ledger, workloads=3, attempts=3)
         fleet(ledger, workloads=2, attempts=2, tenant="other")
-        ledger.checkpoint(key=key, origin="ledger.example/prod")
-        text, count, newer = ledger.export_bundle("t1")
+        ledger.log.checkpoint(key=key, origin="ledger.example/prod")
+        text, count, newer = ledger.log.export_bundle("t1")
         assert (count, newer) == (9, 0)
         summary = verify_bundle(text, [key.verifier])
         assert (summary.tenant, summary.attempts, summary.workloads) == ("t1", 9, 3)
         assert summary.signed_by == ("ledger.example/prod",)
-        assert summary.size == ledger.checkpoints()[-1].checkpoint.size
+        assert summary.size == ledger.log.checkpoints()[-1].checkpoint.size
 
     def test_attempts_after_the_checkpoint_are_left_out(self, ledger: Ledger) -> None:
         fleet(ledger, attempts=1)
-        ledger.checkpoint()
+        ledger.log.checkpoint()
         ledger.record(report("rt-0", tenant="t1", messageId="late"))
-        _, count, newer = ledger.export_bundle("t1")
+        _, count, newer = ledger.log.export_bundle("t1")
         assert (count, newer) == (3, 1)

@@ -79,7 +79,7 @@ def run(url: str, records: list[int], runner_batches: list[int]) -> None:
             assert_log_matches_the_events(url)
         ledger.catch_up()
         assert_log_matches_the_events(url)
-        assert ledger.checkpoint().checkpoint.root == root_from_rows(event_rows(url))
+        assert ledger.log.checkpoint().checkpoint.root == root_from_rows(event_rows(url))
 
 
 CATCH_UP = (
@@ -117,6 +117,6 @@ class TestKilledFollower:
         assert kills >= 1
         with Ledger.open(ready_url) as ledger:
             ledger.catch_up()
-            assert ledger.verify().intact
+            assert ledger.log.verify().intact
         assert_log_matches_the_events(ready_url)
         assert stored_log(ready_url)[0] == len(event_rows(ready_url))

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from support import AUDIT_TENANTS, INJECTION, AuditTrail, audit_trail
 
-from deployledger import InvalidQuery
-from deployledger.domain.workload.records import AuditQuery
+from deployledger import AuditFilter, InvalidQuery
 from deployledger.store.readmodel import insights as queries_insights
 
 
@@ -76,14 +75,14 @@ def test_since_and_until_cut_the_export_like_a_page(recorded: AuditTrail) -> Non
 def test_pages_of_any_size_join_up_without_gaps_or_repeats(recorded: AuditTrail, page: int) -> None:
     recorded.ledger.catch_up()
     engine = recorded.ledger._read_model.engine  # type: ignore[attr-defined]
-    found = queries_insights.audit_iter(engine, AuditQuery(success=False), page=page)
+    found = queries_insights.audit_iter(engine, AuditFilter(success=False), page=page)
     assert [a.position for a in found] == recorded.expected(success=False)
 
 
 def test_attempts_recorded_during_an_export_do_not_enter_it(recorded: AuditTrail) -> None:
     recorded.ledger.catch_up()
     engine = recorded.ledger._read_model.engine  # type: ignore[attr-defined]
-    found = queries_insights.audit_iter(engine, AuditQuery(), page=5)
+    found = queries_insights.audit_iter(engine, AuditFilter(), page=5)
     first = next(found)
     recorded.ledger.record_many([{**_a_report(), "tenantId": "late"}])
     recorded.ledger.catch_up()

@@ -124,7 +124,6 @@ def test_a_new_module_that_breaks_a_contract_fails_the_lint(
     assert module in result.stdout.split("Broken contracts")[1]
 
 
-@pytest.mark.xfail(strict=True, reason="service.ledger <-> service.bootstrap: being removed")
 def test_no_import_cycle_between_modules() -> None:
     graph = grimp.build_graph("deployledger")
     cycles = [sorted(c) for c in strongly_connected(graph) if len(c) > 1]

@@ -1,10 +1,10 @@
-"""The HTTP service's pure parts: durations and times of query parameters, settings through
+"""The HTTP service's pure parts (durations and times: `test_arguments`): settings through
 the environment, the lag clock, Idempotency-Key parsing, the kind of a message for the
 metrics, the merged audit cursor, and the bearer token of a request."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from starlette.requests import Request
@@ -15,47 +15,8 @@ from deployledger.http.auth import token_of
 from deployledger.http.metrics import LagClock
 from deployledger.http.problems import HTTPProblem
 from deployledger.http.settings import ServeSettings, is_loopback
-from deployledger.http.timeparse import parse_duration, parse_when
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("900", 900),
-        ("90.5", 90.5),
-        ("0", 0),
-        ("90s", 90),
-        ("15m", 900),
-        ("2h", 7200),
-        ("1d", 86400),
-        ("2w", 1209600),
-        ("1h30m", 5400),
-        ("1d 12h", 129600),
-        ("15M", 900),
-    ],
-)
-def test_durations_are_seconds_or_units(text: str, seconds: float) -> None:
-    assert parse_duration(text) == timedelta(seconds=seconds)
-
-
-@pytest.mark.parametrize(
-    "text", ["", "1h30", "-5", "nan", "inf", "m", "5 parsecs", "1e400", "99999999999d"]
-)
-def test_anything_else_is_no_duration(text: str) -> None:
-    with pytest.raises(ValueError, match="duration"):
-        parse_duration(text)
-
-
-def test_times_are_iso_or_a_duration_ago() -> None:
-    assert parse_when("90m", NOW) == NOW - timedelta(minutes=90)
-    assert parse_when("2026-11-01T10:00:00+02:00", NOW) == datetime(2026, 11, 1, 8, tzinfo=UTC)
-    assert parse_when("2026-11-01T10:00:00", NOW) == datetime(2026, 11, 1, 10, tzinfo=UTC)
-    assert parse_when("2026-11-01", NOW) == datetime(2026, 11, 1, tzinfo=UTC)
-    for bad in ("yesterday", "3 days", "2026-13-01"):
-        with pytest.raises(ValueError, match="ISO-8601"):
-            parse_when(bad, NOW)
 
 
 def test_settings_travel_through_the_environment() -> None:

@@ -14,7 +14,7 @@ from fakes import FakeEventStore, FakeReadModel
 from support import report
 
 from deployledger import InvalidQuery, InvalidStoreURL, Ledger, StoreURL, WorkloadNotFound
-from deployledger.domain.workload.records import AuditQuery
+from deployledger.domain.auditfilter import AuditFilter
 from deployledger.domain.workload.state import DeploymentState
 from deployledger.errors import WriteConflict
 from deployledger.service.ports import EventStorePort, ReadModelPort
@@ -166,7 +166,7 @@ class TestFailures:
         assert (group.tenants, group.attempts, group.still_failing) == (("t2",), 2, 1)
         failed.failures(tenant_id="t1")
         asked = [args["tenant_id"] for name, args in read_model.calls if name == "failures"]
-        assert asked == [["t2", "t3"], "t1"]
+        assert asked == [("t2", "t3"), "t1"]
 
     def test_a_timedelta_since_means_that_long_ago(
         self, failed: Ledger, read_model: FakeReadModel
@@ -183,9 +183,9 @@ class TestFailures:
     @pytest.mark.parametrize(
         ("arguments", "reason"),
         [
-            ({"limit": 0}, "limit must be a positive integer"),
-            ({"limit": True}, "limit must be a positive integer"),
-            ({"limit": 2.5}, "limit must be a positive integer"),
+            ({"limit": 0}, "limit must be an integer from 1 to 10000"),
+            ({"limit": True}, "limit must be an integer from 1 to 10000"),
+            ({"limit": 2.5}, "limit must be an integer from 1 to 10000"),
             ({"category": "sideways"}, "unknown failure category"),
             ({"since": timedelta(days=-1)}, "negative duration"),
             ({"since": datetime(2024, 1, 1)}, "needs a time zone"),
@@ -238,7 +238,7 @@ class TestStats:
     ) -> None:
         stats = deployed.stats(by="pool", tenant_id=["t2", "t3"])
         assert [(s.key, s.successes + s.failures) for s in stats] == [("p2", 1), ("pool-a", 1)]
-        assert read_model.calls[-1][1]["tenants"] == ["t2", "t3"]
+        assert read_model.calls[-1][1]["tenants"] == ("t2", "t3")
         (only,) = deployed.stats(tenant_id="t2", pool="p2", since=timedelta(days=3))
         assert (only.key, only.successes) == ("t2", 1)
         assert deployed.stats(tenant_id="t2", since=timedelta(days=1))[0:1] == []
@@ -291,8 +291,9 @@ class TestSeveralTenants:
         ]
         positions = [a.position for a in merged]
         assert positions == sorted(positions, reverse=True)
-        asked = [args["query"].tenant_id for name, args in read_model.calls if name == "audit_iter"]
-        assert asked == ["t2", "t1"]
+        # One query per tenant, each asked once, in order; the facade merges them.
+        asked = [args["query"].tenants for name, args in read_model.calls if name == "audit_iter"]
+        assert asked == [("t2",), ("t1",)]
 
     def test_audit_iter_applies_every_filter_to_each_tenant(
         self, spread: Ledger, read_model: FakeReadModel
@@ -308,7 +309,7 @@ class TestSeveralTenants:
         assert len(list(spread.audit_iter(tenant_id=["t3"]))) == 2
         assert len(list(spread.audit_iter())) == 6
         asked = [args["query"] for name, args in read_model.calls if name == "audit_iter"]
-        assert [q.tenant_id for q in asked] == ["t3", None]
+        assert [q.tenants for q in asked] == [("t3",), None]
 
     def test_audit_csv_gets_the_tenants_and_writes_only_theirs(self, spread: Ledger) -> None:
         text = b"".join(spread.audit_csv(tenant_id=("t3", "t1"), success=True)).decode()
@@ -347,4 +348,4 @@ def test_the_audit_query_of_a_page_carries_every_filter(
     page = ledger.audit(tenant_id="t1", success=False, category="Lock-Held", limit=5)
     assert [a.workload_rt_id for a in page.items] == ["a"]
     (query,) = [args["query"] for name, args in read_model.calls if name == "audit"]
-    assert query == AuditQuery(tenant_id="t1", success=False, category="lock-held")
+    assert query == AuditFilter(tenants=["t1"], success=False, category="lock-held")

@@ -38,6 +38,7 @@ def public_names(module: ModuleType) -> set[str]:
 EXPORTED = [
     "FAILURE_CATEGORIES",
     "Attempt",
+    "AuditFilter",
     "AuditPage",
     "BundleSummary",
     "Checkpoint",
@@ -84,33 +85,39 @@ EXPORTED = [
     "WorkloadState",
     "WorkloadUndeployed",
     "WriteConflict",
+    "check_limit",
     "generate_key",
     "load_signing_key",
     "load_verifier_key",
     "parse_checkpoint",
+    "parse_duration",
     "parse_message",
     "parse_report",
+    "parse_when",
     "verify_bundle",
 ]
 
 LEDGER_METHODS = {
     "audit": (
-        "(self, *, tenant_id: str | None = None, pool_name: str | None = None, "
+        "(self, *, where: AuditFilter | None = None, tenant_id: str | None = None, "
+        "pool_name: str | None = None, "
         "workload_name: str | None = None, workload_rt_id: str | None = None, "
-        "since: datetime | None = None, until: datetime | None = None, "
+        "since: datetime | timedelta | None = None, until: datetime | None = None, "
         "success: bool | None = None, grep: str | None = None, limit: int = 50, "
         "cursor: str | None = None, category: str | None = None, "
         "fingerprint: str | None = None) -> AuditPage"
     ),
     "audit_csv": (
-        "(self, *, tenant_id: str | Sequence[str] | None = None, pool_name: str | None = None, "
+        "(self, *, where: AuditFilter | None = None, "
+        "tenant_id: str | Sequence[str] | None = None, pool_name: str | None = None, "
         "workload_name: str | None = None, workload_rt_id: str | None = None, "
         "since: datetime | timedelta | None = None, until: datetime | None = None, "
         "success: bool | None = None, grep: str | None = None, category: str | None = None, "
         "fingerprint: str | None = None) -> Iterator[bytes]"
     ),
     "audit_iter": (
-        "(self, *, tenant_id: str | Sequence[str] | None = None, pool_name: str | None = None, "
+        "(self, *, where: AuditFilter | None = None, "
+        "tenant_id: str | Sequence[str] | None = None, pool_name: str | None = None, "
         "workload_name: str | None = None, workload_rt_id: str | None = None, "
         "since: datetime | timedelta | None = None, until: datetime | None = None, "
         "success: bool | None = None, grep: str | None = None, category: str | None = None, "
@@ -187,6 +194,7 @@ LEDGER_METHODS = {
         "(self, tenant_id: str, workload_rt_id: str, limit: int | None = None) "
         "-> list[TimelineEntry]"
     ),
+    "log": "property",
     "tokens": "property",
     "url": "property",
     "wait_for": "(self, position: int, timeout: float = 10.0) -> None",

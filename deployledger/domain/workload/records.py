@@ -277,22 +277,6 @@ class Overdue:
 
 
 @dataclass(frozen=True, slots=True)
-class AuditQuery:
-    """Filters of an audit query; every one is optional and they combine with AND."""
-
-    tenant_id: str | None = None
-    pool_name: str | None = None
-    workload_name: str | None = None
-    workload_rt_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    success: bool | None = None
-    grep: str | None = None
-    category: str | None = None  # failed outcomes of this failure category
-    fingerprint: str | None = None  # failed outcomes with this fingerprint
-
-
-@dataclass(frozen=True, slots=True)
 class AuditPage:
     """One page of audit results, newest first, and the cursor of the next page (or None)."""
 

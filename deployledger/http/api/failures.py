@@ -13,13 +13,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from deployledger import FAILURE_CATEGORIES, FailureGroup
-from deployledger.http.api.read import no_nul
+from deployledger import FAILURE_CATEGORIES, FailureGroup, parse_when
+from deployledger.http.api.read import checked_limit, limit_query, no_nul
 from deployledger.http.auth import Grant, require
 from deployledger.http.fleet import tenants_for
 from deployledger.http.problems import invalid
 from deployledger.http.state import ledger_of
-from deployledger.http.timeparse import parse_when
 
 router = APIRouter(tags=["read"], dependencies=[Depends(no_nul)])
 Reader = Annotated[Grant, Depends(require("read"))]
@@ -87,13 +86,14 @@ async def failures(
     tenant: Annotated[str | None, Query(description="Only this tenant.")] = None,
     pool: Annotated[str | None, Query(description="Only this pool.")] = None,
     category: Annotated[Category | None, Query(description="Only this failure category.")] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000, description="At most N groups.")] = 50,
+    limit: Annotated[int, limit_query("At most N groups.")] = 50,
 ) -> JSONResponse:
     """Failed outcomes grouped by fingerprint, largest first (`deployledger failures`)."""
     try:
-        start = None if since is None else parse_when(since, datetime.now(UTC))
+        start = None if since is None else parse_when(since, datetime.now(UTC), "since")
     except (ValueError, OverflowError) as e:
         raise invalid([{"index": None, "field": "since", "reason": str(e)}]) from None
+    checked_limit(limit)
     wanted = tenants_for(grant, tenant)
     ledger = await ledger_of(request)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Annotated, Any, Literal
@@ -18,14 +19,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from deployledger import Attempt
+from deployledger import Attempt, parse_when
 from deployledger.http import fleet
 from deployledger.http.api import schemas
-from deployledger.http.api.read import no_nul
+from deployledger.http.api.read import audit_filter, no_nul
 from deployledger.http.auth import Grant, require
 from deployledger.http.problems import invalid
 from deployledger.http.state import ledger_of
-from deployledger.http.timeparse import parse_when
 
 router = APIRouter(tags=["insights"], dependencies=[Depends(no_nul)])
 Reader = Annotated[Grant, Depends(require("read"))]
@@ -95,7 +95,7 @@ def _times(**values: str | None) -> dict[str, datetime | None]:
     times: dict[str, datetime | None] = {}
     for name, value in values.items():
         try:
-            times[name] = None if value is None else parse_when(value, now)
+            times[name] = None if value is None else parse_when(value, now, name)
         except (ValueError, OverflowError) as e:
             raise _bad(name, str(e)) from None
     return times
@@ -189,29 +189,17 @@ async def audit_export(
 ) -> StreamingResponse:
     """Every attempt `GET /v1/audit` would list with these filters, newest first, in one
     streamed answer (`deployledger audit --all`), in constant memory on the server."""
-    if failed and succeeded:
-        raise _bad("failed", "failed and succeeded exclude each other")
-    times = _times(since=since, until=until)
-    tenants = fleet.tenants_for(grant, tenant)
+    where = audit_filter(
+        None, pool, workload, rt_id, since, until, failed, succeeded, grep, category, fingerprint
+    )
+    where = replace(where, tenants=fleet.tenants_for(grant, tenant))
     ledger = await ledger_of(request)
-    filters: dict[str, Any] = {
-        "tenant_id": tenants,
-        "pool_name": pool,
-        "workload_name": workload,
-        "workload_rt_id": rt_id,
-        "since": times["since"],
-        "until": times["until"],
-        "success": True if succeeded else (False if failed else None),
-        "grep": grep,
-        "category": category,
-        "fingerprint": fingerprint,
-    }
 
     def start() -> tuple[Iterator[bytes], bytes]:
         if format == "csv":
-            data = ledger.audit_csv(**filters)
+            data = ledger.audit_csv(where=where)
             return data, b"".join(islice(data, 2))  # the header, and the first rows
-        attempts = ledger.audit_iter(**filters)
+        attempts = ledger.audit_iter(where=where)
         chunks = iter(lambda: list(islice(attempts, CHUNK)), [])
         lines = (jsonl_chunk(chunk).encode() for chunk in chunks)
         return lines, b"".join(islice(lines, 1))

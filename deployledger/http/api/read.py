@@ -14,13 +14,19 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from deployledger import WorkloadNotFound
+from deployledger import (
+    AuditFilter,
+    InvalidQuery,
+    WorkloadNotFound,
+    check_limit,
+    parse_duration,
+    parse_when,
+)
 from deployledger.http import fleet
 from deployledger.http.api import schemas
 from deployledger.http.auth import Grant, require
 from deployledger.http.problems import invalid
 from deployledger.http.state import ledger_of
-from deployledger.http.timeparse import parse_duration, parse_when
 
 
 def no_nul(request: Request) -> None:
@@ -60,13 +66,26 @@ def _at(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return parse_when(value, datetime.now(UTC))
+        return parse_when(value, datetime.now(UTC), "at")
     except (ValueError, OverflowError) as e:
         raise _bad("at", str(e)) from None
 
 
 def _bad(field: str, reason: str) -> Exception:
     return invalid([{"index": None, "field": field, "reason": reason}])
+
+
+def limit_query(description: str, highest: int = 10_000) -> Any:
+    """A `limit` parameter: its range is in the OpenAPI document, and `checked_limit`
+    refuses a value out of it with the library's message (`deployledger.check_limit`)."""
+    return Query(description=description, json_schema_extra={"minimum": 1, "maximum": highest})
+
+
+def checked_limit(value: int, highest: int = 10_000) -> int:
+    try:
+        return check_limit(value, highest=highest)
+    except InvalidQuery as e:
+        raise _bad("limit", str(e)) from None
 
 
 def _not_found(tenant: str, rt_id: str, at: datetime | None = None) -> WorkloadNotFound:
@@ -199,7 +218,7 @@ async def audit(
     grep: Annotated[
         str | None, Query(description="The status message contains this (any case).")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000, description="At most N per page.")] = 50,
+    limit: Annotated[int, limit_query("At most N per page.")] = 50,
     cursor: Annotated[
         str | None, Query(description="Continue after a page (from its Link header).")
     ] = None,
@@ -213,34 +232,55 @@ async def audit(
 ) -> JSONResponse:
     """Attempts across the fleet, newest first, a page at a time (`deployledger audit`).
     When there is more, the `Link` header names the next page (`rel="next"`)."""
-    if failed and succeeded:
-        raise _bad("failed", "failed and succeeded exclude each other")
-    now = datetime.now(UTC)
-    times: dict[str, datetime | None] = {}
-    for name, value in (("since", since), ("until", until)):
-        try:
-            times[name] = None if value is None else parse_when(value, now)
-        except (ValueError, OverflowError) as e:
-            raise _bad(name, str(e)) from None
-    filters: dict[str, Any] = {
-        "tenant_id": tenant,
-        "pool_name": pool,
-        "workload_name": workload,
-        "workload_rt_id": rt_id,
-        "success": True if succeeded else (False if failed else None),
-        "grep": grep,
-        "category": category,
-        "fingerprint": fingerprint,
-        **times,
-    }
+    where = audit_filter(
+        tenant, pool, workload, rt_id, since, until, failed, succeeded, grep, category, fingerprint
+    )
+    checked_limit(limit)
     ledger = await ledger_of(request)
-    page = await to_thread.run_sync(fleet.audit, ledger, grant, filters, limit, cursor)
+    page = await to_thread.run_sync(fleet.audit, ledger, grant, where, limit, cursor)
     headers = {}
     if page.next_cursor is not None:
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
         query.append(("cursor", page.next_cursor))
         headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
     return JSONResponse([a.to_audit_json() for a in page.items], headers=headers)
+
+
+def audit_filter(
+    tenant: str | None,
+    pool: str | None,
+    workload: str | None,
+    rt_id: str | None,
+    since: str | None,
+    until: str | None,
+    failed: bool,
+    succeeded: bool,
+    grep: str | None,
+    category: str | None,
+    fingerprint: str | None,
+) -> AuditFilter:
+    """The `AuditFilter` of an audit query's parameters (`/v1/audit`, `/v1/audit/export`);
+    a time that cannot be read answers 422 naming its parameter."""
+    if failed and succeeded:
+        raise _bad("failed", "failed and succeeded exclude each other")
+    now = datetime.now(UTC)
+    times: dict[str, datetime | None] = {}
+    for name, value in (("since", since), ("until", until)):
+        try:
+            times[name] = None if value is None else parse_when(value, now, name)
+        except (ValueError, OverflowError) as e:
+            raise _bad(name, str(e)) from None
+    return AuditFilter(
+        tenants=tenant,
+        pools=pool,
+        workload_name=workload,
+        workload_rt_id=rt_id,
+        success=True if succeeded else (False if failed else None),
+        grep=grep,
+        category=category,
+        fingerprint=fingerprint,
+        **times,
+    )
 
 
 @router.get(
@@ -266,7 +306,7 @@ async def overdue(
     """Workloads whose latest deploy request has had no outcome and no undeploy for longer
     than `olderThan`, oldest request first (`deployledger overdue`)."""
     try:
-        age = parse_duration(older_than)
+        age = parse_duration(older_than, "olderThan")
     except (ValueError, OverflowError) as e:
         raise _bad("olderThan", str(e)) from None
     ledger = await ledger_of(request)

@@ -44,11 +44,11 @@ from deployledger import (
     StoreUnavailable,
     TokenGrant,
     WorkloadState,
+    parse_duration,
 )
 from deployledger.http import fleet
 from deployledger.http.auth import COOKIE, Grant, grant_for
 from deployledger.http.state import ledger_of, settings_of
-from deployledger.http.timeparse import parse_duration
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("deployledger.http")

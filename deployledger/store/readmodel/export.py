@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import (
@@ -32,8 +32,8 @@ from sqlalchemy import (
     type_coerce,
 )
 
+from deployledger.domain.auditfilter import AuditFilter
 from deployledger.domain.insights.export import AUDIT_CSV_COLUMNS, csv_row
-from deployledger.domain.workload.records import AuditQuery
 from deployledger.domain.workload.state import DeploymentState
 from deployledger.projections.rows import attempt_from_row
 from deployledger.store.readmodel import queries
@@ -127,19 +127,15 @@ def _cells(conn: Connection) -> list[ColumnElement[Any]]:
     ]
 
 
-def audit_csv(
-    engine: Engine, query: AuditQuery, tenants: Sequence[str] | None = None
-) -> Iterator[bytes]:
-    """Every attempt matching `query` (and of any of `tenants`, when given), newest first, as
-    UTF-8 CSV in chunks, the header first: one statement, streamed."""
+def audit_csv(engine: Engine, query: AuditFilter) -> Iterator[bytes]:
+    """Every attempt matching `query`, newest first, as UTF-8 CSV in chunks, the header
+    first: one statement, streamed."""
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerow(AUDIT_CSV_COLUMNS)
     yield out.getvalue().encode()
     with engine.connect() as conn:
         c = deployment_attempts.c
         where = queries.audit_where(conn, query)
-        if tenants is not None:
-            where.append(c.tenant_id.in_(list(tenants)))
         # The last cell: the position of an attempt whose exact message is kept as bytes
         # (its line is written again from the attempt), else empty.
         exact = case((c.status_message_exact.is_not(None), c.position), else_=None)

@@ -6,7 +6,7 @@ it), and the outcomes of the period, both in position order; memory grows with t
 of workloads and of measured durations, not with the rows read.
 
 `audit_iter` walks the audit trail in keyset pages of `queries.audit`, so every filter of
-`AuditQuery` applies to it exactly as to a page (the CSV export: `queries_export`).
+`AuditFilter` applies to it exactly as to a page (the CSV export: `queries_export`).
 """
 
 from __future__ import annotations
@@ -25,13 +25,15 @@ from sqlalchemy import (
     select,
 )
 
+from deployledger.domain.arguments import MAX_PAGE
+from deployledger.domain.auditfilter import AuditFilter
 from deployledger.domain.insights.stats import DeliveryStats, OutcomeRow, fold
-from deployledger.domain.workload.records import Attempt, AuditQuery, Overdue
+from deployledger.domain.workload.records import Attempt, Overdue
 from deployledger.projections.rows import aware
 from deployledger.store.readmodel import queries
 from deployledger.store.readmodel.tables import deployment_attempts
 
-EXPORT_PAGE = queries.MAX_PAGE
+EXPORT_PAGE = MAX_PAGE
 STREAM_ROWS = 5000
 OVERDUE_AFTER = timedelta(minutes=15)
 
@@ -155,7 +157,7 @@ def stats(
         )
 
 
-def audit_iter(engine: Engine, query: AuditQuery, page: int = EXPORT_PAGE) -> Iterator[Attempt]:
+def audit_iter(engine: Engine, query: AuditFilter, page: int = EXPORT_PAGE) -> Iterator[Attempt]:
     """Every attempt matching `query`, newest first, in keyset pages of `page` rows (one
     short read each): rows recorded after the first page are not included."""
     cursor: str | None = None

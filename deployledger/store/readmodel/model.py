@@ -9,13 +9,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from deployledger.domain.auditfilter import AuditFilter
 from deployledger.domain.insights.failure_groups import FailureGroup, ReclassifyResult
 from deployledger.domain.insights.stats import DeliveryStats
 from deployledger.domain.storeurl import StoreURL
 from deployledger.domain.workload.records import (
     Attempt,
     AuditPage,
-    AuditQuery,
     Overdue,
     RebuildResult,
     WorkloadState,
@@ -99,7 +99,7 @@ class ReadModel:
         with translated(self.url), self.engine.connect() as conn:
             return queries.overdue(conn, older_than=older_than, tenant_id=tenant_id, pool=pool)
 
-    def audit(self, query: AuditQuery, *, limit: int, cursor: str | None) -> AuditPage:
+    def audit(self, query: AuditFilter, *, limit: int, cursor: str | None) -> AuditPage:
         self.catch_up()
         with translated(self.url), self.engine.connect() as conn:
             return queries.audit(conn, query, limit=limit, cursor=cursor)
@@ -124,15 +124,15 @@ class ReadModel:
         with translated(self.url):
             return queries_failures.reclassify(self.engine, force=force)
 
-    def audit_iter(self, query: AuditQuery) -> Iterator[Attempt]:
+    def audit_iter(self, query: AuditFilter) -> Iterator[Attempt]:
         self.catch_up()
         with translated(self.url):
             yield from queries_insights.audit_iter(self.engine, query)
 
-    def audit_csv(self, query: AuditQuery, tenants: Sequence[str] | None) -> Iterator[bytes]:
+    def audit_csv(self, query: AuditFilter) -> Iterator[bytes]:
         self.catch_up()
         with translated(self.url):
-            yield from queries_export.audit_csv(self.engine, query, tenants)
+            yield from queries_export.audit_csv(self.engine, query)
 
     def stats(
         self,

@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select
 
-from deployledger.domain.workload.records import AuditPage, AuditQuery, Overdue, WorkloadState
+from deployledger.domain.arguments import MAX_PAGE, check_limit
+from deployledger.domain.auditfilter import AuditFilter
+from deployledger.domain.workload.records import AuditPage, Overdue, WorkloadState
 from deployledger.domain.workload.state import DeploymentState
 from deployledger.errors import InvalidQuery
 from deployledger.projections.rows import attempt_from_row, overdue_from_row, state_from_row
 from deployledger.store.readmodel.tables import deployment_attempts, workload_state
-
-MAX_PAGE = 10_000
 
 
 def encode_cursor(position: int) -> str:
@@ -100,15 +100,16 @@ def _like_pattern(text: str) -> str:
 
 
 def audit_where(
-    conn: Connection, query: AuditQuery, table: Table = deployment_attempts
+    conn: Connection, query: AuditFilter, table: Table = deployment_attempts
 ) -> list[ColumnElement[bool]]:
     """The conditions of `query` on the attempts table (bound parameters only)."""
     c = table.c
     where: list[ColumnElement[bool]] = []
-    if query.tenant_id is not None:
-        where.append(c.tenant_id == query.tenant_id)
-    if query.pool_name is not None:
-        where.append(c.pool_name == query.pool_name)
+    for column, wanted in ((c.tenant_id, query.tenants), (c.pool_name, query.pools)):
+        if wanted is not None and len(wanted) == 1:
+            where.append(column == wanted[0])
+        elif wanted is not None:
+            where.append(column.in_(list(wanted)))
     if query.workload_name is not None:
         where.append(c.workload_name == query.workload_name)
     if query.workload_rt_id is not None:
@@ -135,15 +136,14 @@ def audit_where(
 
 def audit(
     conn: Connection,
-    query: AuditQuery,
+    query: AuditFilter,
     *,
     limit: int = 50,
     cursor: str | None = None,
     table: Table = deployment_attempts,
 ) -> AuditPage:
     """Attempts matching `query`, newest first; at most `limit`, after `cursor`."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidQuery(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+    check_limit(limit, highest=MAX_PAGE)
     c = table.c
     where = audit_where(conn, query, table)
     if cursor is not None:
