@@ -19,7 +19,7 @@ import traceback
 from typing import Any
 
 import pytest
-from _pytest.terminal import TerminalWriter
+from _pytest._io import TerminalWriter
 
 
 @pytest.hookimpl(tryfirst=True)

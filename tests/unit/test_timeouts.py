@@ -37,12 +37,10 @@ def test_a_hang_under_xdist_fails_in_its_time_limit_with_every_threads_stack(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "test_hangs.py").write_text(textwrap.dedent(HANGS))
+    plugins = ["-p", "timeouts", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    project = ["-c", str(PYPROJECT), "--rootdir", str(tmp_path)]
     result = subprocess.run(
-        [
-            sys.executable, "-m", "pytest", "-c", str(PYPROJECT), "--rootdir", str(tmp_path),
-            "-p", "timeouts", "-p", "no:randomly", "-p", "no:cacheprovider", "-n", "1",
-            "test_hangs.py",
-        ],  # fmt: skip
+        [sys.executable, "-m", "pytest", *project, *plugins, "-n", "1", "test_hangs.py"],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(TESTS)},
         capture_output=True,
