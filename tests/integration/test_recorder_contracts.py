@@ -310,7 +310,7 @@ LOST_NOTIFY = (
     "ListenNotifySubscription lost the NOTIFY of an event inserted after subscribe() "
     "returned but before its listening thread ran LISTEN, and it re-reads only when "
     "notified (eventsourcing issue #305, a race in the library, not in deployledger's "
-    "recorder, whose NOTIFY tests/integration/test_notify.py checks). Rerun; "
+    "recorder, whose NOTIFY tests/integration/test_projection_runner.py checks). "
     "deployledger's follower LISTENs before it reads, and polls as well."
 )
 
