@@ -35,8 +35,8 @@ from support import (
 
 from deployledger import Ledger, ProjectionBehind, StoreUnavailable
 from deployledger.domain.storeurl import parse_store_url
-from deployledger.store.application import events_table
-from deployledger.store.recorders import COPY_FROM
+from deployledger.store.events.application import events_table
+from deployledger.store.events.recorders import COPY_FROM
 
 # For `reports()`: two of every three reports succeed, and each says which one it is.
 MIXED: dict[str, Any] = {"success": lambda n, _: n % 3 != 2, "message": lambda n, _: f"report {n}"}
