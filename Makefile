@@ -63,7 +63,7 @@ browser:
 	fi
 
 test: lint typecheck browser
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --durations=15
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench all

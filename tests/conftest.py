@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from support import create_database, drop_database, postgres_unreachable
+from timeouts import pytest_timeout_set_timer  # noqa: F401  # a hook: every test's time limit
 
 ADMIN_DSN = os.environ.get(
     "DEPLOYLEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 @pytest.mark.postgres
+@pytest.mark.timeout(1500)  # beyond the run's own 1,200 s
 def test_bench_all_quick_prints_the_readme_tables_on_both_backends(
     tmp_path: Path, postgres_admin_dsn: str
 ) -> None:
@@ -32,6 +33,7 @@ def test_bench_all_quick_prints_the_readme_tables_on_both_backends(
 
 @pytest.mark.slow
 @pytest.mark.postgres
+@pytest.mark.timeout(900)  # beyond the run's own 600 s
 def test_the_bulk_profile_names_where_the_time_goes_on_both_backends(
     postgres_admin_dsn: str,
 ) -> None:

@@ -530,6 +530,7 @@ def peak_rss_mb(*args: Any, store: str) -> tuple[int, float, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 200,000 reports, recorded twice
 def test_recording_200000_reports_peaks_under_150_mb(store: str, tmp_path: Path) -> None:
     sent = backlog(200_000, workloads=2000)
     path = write_jsonl(tmp_path / "backlog.jsonl", sent)

@@ -37,7 +37,7 @@ from support import Cli, report
 
 from deployledger import Ledger
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # loads through restarts and crashes
 
 # Seconds the database stays down after the crash: longer than the store's default
 # connect_timeout (5 s), which is also how long a request waits for a pooled connection

@@ -44,6 +44,7 @@ def lines(path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # every operation of the API, many examples each
 def test_schemathesis_finds_no_server_error_and_no_nonconforming_response(
     store_url: str,
 ) -> None:

@@ -27,7 +27,7 @@ from support import Cli
 
 from deployledger import Ledger
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # tens of thousands of requests
 
 CLIENTS = 50
 QUIET = ("--no-access-log",)  # 30,000 access-log lines cost CPU the load needs

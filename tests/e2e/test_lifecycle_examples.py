@@ -309,6 +309,7 @@ def make_run(store: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(720)  # two `make run`, 300 s each at most
 def test_make_run_works_twice_on_the_same_store(store: str, sent: list[dict[str, Any]]) -> None:
     first = make_run(store)
     assert first.returncode == 0, first.stdout + first.stderr

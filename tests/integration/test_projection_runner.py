@@ -6,6 +6,9 @@
 - `catch_up()` applies in batches of at least 1,000 events by default.
 - `follow()` keeps the view live: LISTEN/NOTIFY on PostgreSQL, polling on SQLite.
 - Gaps in PostgreSQL notification ids neither stall nor break the runner.
+- On PostgreSQL, every write path (the insert function, COPY for a large batch), in any
+  schema, NOTIFYs the channel the follower LISTENs on; and an insert that sends no NOTIFY
+  (a raw INSERT, as a restore would make) is still applied within the poll interval.
 """
 
 from __future__ import annotations
@@ -20,10 +23,20 @@ from typing import Any
 
 import psycopg
 import pytest
-from support import engine_for, projection_runner, report, reports, view_rows
+from support import (
+    create_database,
+    drop_database,
+    engine_for,
+    projection_runner,
+    report,
+    reports,
+    view_rows,
+)
 
 from deployledger import Ledger, ProjectionBehind, StoreUnavailable
 from deployledger.domain.storeurl import parse_store_url
+from deployledger.store.events.application import events_table
+from deployledger.store.events.recorders import COPY_FROM
 
 # For `reports()`: two of every three reports succeed, and each says which one it is.
 MIXED: dict[str, Any] = {"success": lambda n, _: n % 3 != 2, "message": lambda n, _: f"report {n}"}
@@ -328,6 +341,78 @@ class TestPostgresNotificationIdGaps:
             second = writer.record(report("rt-fgap", message="report 1"))
             writer.wait_for(second.position, timeout=10)
             assert second.position == first.position + 9
+
+
+@pytest.mark.postgres
+class TestPostgresNotifyReachesTheFollower:
+    """Whatever the write path and the schema, the follower hears of new events at once;
+    and an insert that sends no NOTIFY waits at most for the next poll."""
+
+    @pytest.mark.parametrize("schema", ["public", "ledger_ops"])
+    @pytest.mark.parametrize("batch", [1, COPY_FROM], ids=["insert-function", "copy"])
+    def test_every_write_path_wakes_a_waiting_follower_in_any_schema(
+        self, fresh_postgres: str, schema: str, batch: int
+    ) -> None:
+        url = f"{fresh_postgres}?schema={schema}"
+        with Ledger.open(url, create=True):
+            pass
+        # A poll interval far longer than the bound below: only a NOTIFY can wake it.
+        with waiting_follower(url, poll_interval=120) as (writer, _):
+            sent = reports(batch, rtid=lambda n, _: f"rt-batch-{n % 7}", **MIXED)
+            started = time.monotonic()
+            last = writer.record_many(sent)[-1]
+            writer.wait_for(last.position, timeout=30)
+            assert time.monotonic() - started < 15
+
+    @pytest.mark.timeout(120)
+    def test_a_follower_applies_events_inserted_without_notify_within_its_poll_interval(
+        self, pg_url: str, postgres_admin_dsn: str
+    ) -> None:
+        poll_interval = 1.0
+        elsewhere = create_database(postgres_admin_dsn)
+        try:
+            rows = stored_rows_of(elsewhere, reports(3, rtid="rt-silent", **MIXED))
+        finally:
+            drop_database(postgres_admin_dsn, elsewhere)
+        channel = events_table(parse_store_url(pg_url))
+        with (
+            waiting_follower(pg_url, poll_interval=poll_interval) as (writer, _),
+            psycopg.connect(pg_url, autocommit=True) as listener,
+        ):
+            listener.execute(f'LISTEN "{channel}"')
+            started = time.monotonic()
+            last = insert_without_notify(pg_url, rows)
+            # Control: the insert was announced to nobody.
+            assert list(listener.notifies(timeout=0.3)) == []
+            writer.wait_for(last, timeout=poll_interval + 10)
+            assert time.monotonic() - started < poll_interval + 3
+            assert "rt-silent" in [w.workload_rt_id for w in writer.workloads()]
+
+
+def stored_rows_of(url: str, sent: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The stored events that recording `sent` makes, read back from a store at `url`."""
+    with Ledger.open(url, create=True) as ledger:
+        ledger.record_many(sent)
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT originator_id, originator_version, topic, state "
+            "FROM deployledger_events ORDER BY notification_id"
+        ).fetchall()
+
+
+def insert_without_notify(url: str, rows: list[tuple[Any, ...]]) -> int:
+    """A plain INSERT of stored events, as a restore would make: no NOTIFY. Returns the
+    last new position."""
+    with psycopg.connect(url) as conn:
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO deployledger_events "
+                "(originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)",
+                rows,
+            )
+        row = conn.execute("SELECT max(notification_id) FROM deployledger_events").fetchone()
+        assert row is not None
+        return int(row[0])
 
 
 class TestSeparateReadModelDatabase:
