@@ -275,10 +275,18 @@ class Rebuilt:
 
 
 def rebuilt(conn: Connection, states: Table, history: Table) -> Rebuilt:
-    """Read the rebuilt state rows and the history digests (one aggregate over the history)."""
-    rows = [dict(row) for row in conn.execute(select(states)).mappings()]
+    """Read the rebuilt state rows and the history digests."""
+    return Rebuilt(state_rows(conn, states), history_digests(conn, history))
+
+
+def state_rows(conn: Connection, states: Table) -> list[dict[str, Any]]:
+    return [dict(row) for row in conn.execute(select(states)).mappings()]
+
+
+def history_digests(conn: Connection, history: Table) -> dict[tuple[str, str], list[Any]]:
+    """Each workload's history digest: one aggregate over the history rows."""
     sums = [func.coalesce(func.sum(history.c[name]), 0) for name in DIGEST]
-    digests = {
+    return {
         (tenant, rt_id): values
         for tenant, rt_id, *values in conn.execute(
             select(history.c.tenant_id, history.c.workload_rt_id, *sums).group_by(
@@ -286,7 +294,6 @@ def rebuilt(conn: Connection, states: Table, history: Table) -> Rebuilt:
             )
         )
     }
-    return Rebuilt(rows, digests)
 
 
 def check(conn: Connection, states: Table, history: Table, expected: Expected) -> None:
