@@ -29,6 +29,8 @@ MEASUREMENTS = (
     "record-log",
     "verify",
 )
+# Asked for by name only (`--only`), never part of a full run.
+EXTRA_MEASUREMENTS = ("rebuild-foldcheck",)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 from bench import (
     DEFAULT_POSTGRES,
+    EXTRA_MEASUREMENTS,
     MEASUREMENTS,
     Config,
     export,
@@ -62,7 +63,8 @@ def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
     p.add_argument("suite", nargs="?", choices=[*SUITES, "all"], default="all")
     p.add_argument("--quick", action="store_true", help="a smoke run with small sizes")
     p.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    p.add_argument("--only", choices=MEASUREMENTS, action="append", help="repeatable")
+    only = MEASUREMENTS + EXTRA_MEASUREMENTS
+    p.add_argument("--only", choices=only, action="append", help="repeatable")
     p.add_argument("--runs", type=_positive, help="runs of record(), history, rebuilds < 500k (5)")
     slow = "runs of record_many(), and of rebuilds from 500k events (3)"
     p.add_argument("--slow-runs", "--many-runs", "--large-runs", type=_positive, help=slow)

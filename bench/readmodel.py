@@ -19,6 +19,10 @@
 6. `asof`: `status --at T --pool P` at 1,000,000 vs 10,000 attempts (see `bench.asof`).
 7. `failures`: `Ledger.failures(since=24h)` and `audit(fingerprint=F)` at 1,000,000 vs 10,000
    attempts (see `bench.failures`).
+8. `rebuild-foldcheck` (asked for by name only): each run rebuilds the store of outcomes once
+   more, without the rebuild's fold check (`store/rebuild/foldcheck.py`; a private switch of
+   that module, set in the child only), after the rebuild with it or (odd runs) before; the
+   row is the median rebuild time with the check against the median without.
 
 Data: 1,000 workloads (`data.stream`), one of them hot (1% of the reports, so that it has
 50 attempts at 10,000); a store of N events holds N - 1,000 reports (the first 1,000 events
@@ -70,6 +74,7 @@ class Rebuild:
     seconds: float
     idle_kb: int
     peak_kb: int
+    cpu_seconds: float = 0.0  # the rebuilding process's own (user + system)
 
 
 # A store in the rebuild runs: the store, its events, each run's floor and rebuild.
@@ -87,10 +92,10 @@ def prefill(store: Store, cfg: Config, count: int, log: Log) -> float:
     return time.perf_counter() - start
 
 
-def rebuild_in_child(store: Store, timeout: float) -> Rebuild:
+def rebuild_in_child(store: Store, timeout: float, *, check: bool = True) -> Rebuild:
     code = "from bench.readmodel import rebuild_child; rebuild_child()"
     out = subprocess.run(
-        [sys.executable, "-c", code, store.url],
+        [sys.executable, "-c", code, store.url, *([] if check else ["--no-foldcheck"])],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -103,6 +108,10 @@ def rebuild_in_child(store: Store, timeout: float) -> Rebuild:
 
 
 def rebuild_child() -> None:
+    if "--no-foldcheck" in sys.argv[2:]:  # the cost of the check, measured: never a setting
+        from deployledger.store.rebuild import foldcheck
+
+        foldcheck._ENABLED = False
     with Ledger.open(sys.argv[1]) as ledger:
         ledger.max_position()
         ledger.read_position()  # the read-model engine is connected too
@@ -110,11 +119,21 @@ def rebuild_child() -> None:
         idle = _status_kb("VmRSS")
         with contextlib.suppress(OSError):  # VmHWM := VmRSS (Linux >= 4.0): peak is the rebuild's
             Path("/proc/self/clear_refs").write_text("5")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         events = ledger.rebuild().events
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = _status_kb("VmHWM")
-    print(json.dumps({"events": events, "seconds": seconds, "idle_kb": idle, "peak_kb": peak}))
+    print(
+        json.dumps(
+            {
+                "events": events,
+                "seconds": seconds,
+                "idle_kb": idle,
+                "peak_kb": peak,
+                "cpu_seconds": cpu,
+            }
+        )
+    )
 
 
 def _status_kb(key: str) -> int:
@@ -137,7 +156,8 @@ def run(cfg: Config, backend: str, log: Log, deadline: float) -> list[Result]:
     last: list[Rebuild] = []  # the rebuilds of the largest size measured
     estimate = 0.0  # seconds per event of a prefill and one run, from the last size
     mixed = "rebuild-mixed" in cfg.only
-    rebuilds = "rebuild" in cfg.only or mixed
+    checked = "rebuild-foldcheck" in cfg.only
+    rebuilds = "rebuild" in cfg.only or mixed or checked
     sizes = cfg.sizes if rebuilds else cfg.sizes[-1:] if "queries" in cfg.only else ()
     with contextlib.ExitStack() as stack:
         small = None
@@ -168,12 +188,19 @@ def run(cfg: Config, backend: str, log: Log, deadline: float) -> list[Result]:
             if lifecycle is not None:
                 stores.append((lifecycle, lifecycle_events, [], []))
             runs: list[str] = []
+            unchecked: list[Rebuild] = []  # the rebuilds without the fold check
             for n in range(count):
                 start = time.perf_counter()
                 for store, expected, floors, done in stores[:: 1 if n % 2 == 0 else -1]:
                     floors.append(rebuild_floor(store))
                     gc.collect()
+                    # Without the fold check: after the rebuild with it, or (odd runs) before.
+                    off = checked and store is large
+                    if off and n % 2 == 1:
+                        unchecked.append(rebuild_in_child(store, 600.0, check=False))
                     done.append(rebuild_in_child(store, max(600.0, deadline - time.time())))
+                    if off and n % 2 == 0:
+                        unchecked.append(rebuild_in_child(store, 600.0, check=False))
                     if done[-1].events != expected:
                         raise RuntimeError(f"rebuild applied {done[-1].events}, not {expected}")
                 took = time.perf_counter() - start
@@ -181,8 +208,11 @@ def run(cfg: Config, backend: str, log: Log, deadline: float) -> list[Result]:
                 for store, _, floors, done in stores:
                     r, (select_s, insert_s) = done[-1], floors[-1]
                     what = "lifecycle store: " if store is lifecycle else ""
+                    without = f", {unchecked[-1].seconds:.2f}s without the fold check" * (
+                        checked and store is large
+                    )
                     runs.append(
-                        f"run {n + 1}: {what}rebuild {r.seconds:.2f}s (RSS idle "
+                        f"run {n + 1}: {what}rebuild {r.seconds:.2f}s{without} (RSS idle "
                         f"{r.idle_kb >> 10} MB, peak {r.peak_kb >> 10} MB), floor "
                         f"{select_s:.2f}s select + {insert_s:.2f}s insert"
                     )
@@ -208,6 +238,28 @@ def run(cfg: Config, backend: str, log: Log, deadline: float) -> list[Result]:
                 ],
             )
             results.append(today)
+            if unchecked:
+                results.append(
+                    Result(
+                        backend,
+                        f"rebuild with the fold check vs without, {events:,} events",
+                        [r.seconds for r in last],
+                        [r.seconds for r in unchecked],
+                        "{:.2f} s",
+                        notes=[
+                            "per run, with / without: "
+                            + ", ".join(
+                                f"{w.seconds / wo.seconds:.3f}"
+                                for w, wo in zip(last, unchecked, strict=True)
+                            ),
+                            "the rebuilding process's CPU seconds, with / without: "
+                            + ", ".join(
+                                f"{w.cpu_seconds:.2f} / {wo.cpu_seconds:.2f}"
+                                for w, wo in zip(last, unchecked, strict=True)
+                            ),
+                        ],
+                    )
+                )
             if lifecycle is not None:
                 results += lifecycle_results(
                     backend, events, lifecycle_events, today, stores[1], lifecycle_s, runs, vs

@@ -8,7 +8,8 @@ requests) between the build and the verify step, as a wrong rule in the SQL woul
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from deployledger.store.readmodel.tables import (
     workload_history,
     workload_state,
 )
+from deployledger.store.rebuild import foldcheck
 from deployledger.store.rebuild.fold import SetFold
 
 TARGET = "rt-target"
@@ -147,3 +149,49 @@ class TestADriftingFoldStopsTheSwitch:
         assert after == before
         target = [r for r in after["workload_state"] if TARGET in r]
         assert len(target) == 1
+
+
+class TestTheFoldBesideTheSql:
+    """The Python fold runs in a thread, fed staged rows in batches between the SQL
+    statements; tiny batches and little room exercise the waiting on both sides."""
+
+    @pytest.fixture
+    def tiny_batches(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(foldcheck, "BATCH", 2)
+        monkeypatch.setattr(foldcheck, "PENDING_ROWS", 3)
+
+    @pytest.mark.usefixtures("tiny_batches")
+    def test_with_tiny_batches_the_rebuild_switches(self, ready_url: str, engine: Engine) -> None:
+        with Ledger.open(ready_url) as ledger:
+            ledger.record_many(messages())
+            ledger.catch_up()
+            before = live_rows(engine)
+            ledger.rebuild()
+            assert live_rows(engine) == before
+
+    @pytest.mark.usefixtures("tiny_batches")
+    def test_with_tiny_batches_a_wrong_value_is_still_caught(
+        self, ready_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with Ledger.open(ready_url) as ledger:
+            ledger.record_many(messages())
+            ledger.catch_up()
+            corrupt_after_fold(monkeypatch, MUTATIONS["deployed_chart_version"])
+            with pytest.raises(RebuildFailed, match="column deployed_chart_version:"):
+                ledger.rebuild()
+
+    def test_an_error_in_the_fold_thread_stops_the_rebuild_and_keeps_the_live_model(
+        self, ready_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def broken(events: Iterable[foldcheck.Event], expected: Any = None) -> Any:
+            raise ValueError("the fold broke")
+
+        with Ledger.open(ready_url) as ledger:
+            ledger.record_many(messages())
+            ledger.catch_up()
+            before = live_rows(engine)
+            monkeypatch.setattr(foldcheck, "fold_events", broken)
+            with pytest.raises(ValueError, match="the fold broke"):
+                ledger.rebuild()
+            assert live_rows(engine) == before
+        assert not [t for t in threading.enumerate() if t.name == "deployledger-foldcheck"]

@@ -93,11 +93,16 @@ def rebuild(
                 delete(projection_tracking).where(projection_tracking.c.name == tables.name)
             )
         runner = ProjectionRunner(events, engine, tables=tables, batch_size=batch_size)
+        found: foldcheck.Rebuilt | None = None
+        expected: foldcheck.Expected | None = None
         if _set_based(engine, url):
-            applied, expected = _fold_in_database(events, engine, tables, batch_size, progress)
+            applied, found, expected = _fold_in_database(
+                events, engine, tables, batch_size, progress
+            )
         else:
             applied = runner.catch_up(progress=progress)
-            expected = _fold_stored(events, runner.position(), batch_size)
+            if foldcheck._ENABLED:
+                expected = _fold_stored(events, runner.position(), batch_size)
         if engine.dialect.name == "postgresql":  # SQLite builds them once, in the switch
             with engine.begin() as conn:
                 for table in tables.all:
@@ -107,8 +112,11 @@ def rebuild(
                     conn.execute(text(f'ANALYZE "{table.name}"'))
         position = runner.position()
         _verify(events, engine, tables, position)
-        with engine.connect() as conn:
-            foldcheck.check(conn, tables.states, tables.history, expected)
+        if expected is not None:
+            if found is None:
+                with engine.connect() as conn:
+                    found = foldcheck.rebuilt(conn, tables.states, tables.history)
+            foldcheck.compare(found, expected)
         result = _switch(events, engine, tables)
         with engine.begin() as conn:
             for name in (f"{t}_{PREV}" for t in READ_MODEL_TABLES):
@@ -135,11 +143,18 @@ def _fold_in_database(
     tables: ReadModelTables,
     chunk: int,
     progress: Progress | None,
-) -> tuple[int, foldcheck.Expected]:
+) -> tuple[int, foldcheck.Rebuilt | None, foldcheck.Expected | None]:
     """Project every event recorded so far with set-based SQL (`setfold`), in
-    position-ranged chunks; return how many events there were, and what the fold of the
-    same staged events in Python gives (for the check)."""
+    position-ranged chunks; return how many events there were, and for the check, the rows
+    written and what the fold of the same staged events in Python gives (folded in a thread
+    while the SQL folds and writes)."""
     upto = events.max_position()
+    folder: foldcheck.Folder | None = None
+
+    def feed(conn: Connection) -> None:
+        if folder is not None:
+            folder.feed(conn)
+
     with engine.connect() as conn:
         stage = Stage(conn, qualified_events_table(events.url))
         fold = SetFold(conn, tables)
@@ -152,21 +167,35 @@ def _fold_in_database(
                     staged = stage.stage_chunk(lo, hi, lambda rows: records_of_rows(events, rows))
                 if progress is not None:
                     progress(staged, hi)
+            if foldcheck._ENABLED:  # after the staging: see `Folder`
+                folder = foldcheck.Folder(conn)
             with conn.begin():
                 stage.analyze()
+                feed(conn)
                 fold.fold_all()
+                feed(conn)
                 fold.fold_after()
             # The history needs no failure field: it is written while the workers finish.
             for lo, hi in ranges:
                 with conn.begin():
+                    feed(conn)
                     fold.write_history(lo, hi)
+            digests = None  # read while the fold goes on; nothing writes the history after
+            if folder is not None:
+                with conn.begin():
+                    feed(conn)
+                    digests = foldcheck.history_digests(conn, tables.history)
             with conn.begin():
+                feed(conn)
                 stage.finish_failures()
             for lo, hi in ranges:
                 with conn.begin():
+                    feed(conn)
                     fold.write_attempts(lo, hi)
+                    feed(conn)
                     fold.write_lifecycle(lo, hi)
             with conn.begin():
+                feed(conn)
                 fold.write_states()
                 fold.write_pools()
                 conn.execute(insert(projection_tracking).values(name=tables.name, position=upto))
@@ -176,12 +205,17 @@ def _fold_in_database(
                     ),
                     {"upto": upto},
                 ).scalar_one()
-            with conn.begin():
-                expected = foldcheck.fold_events(foldcheck.staged_events(conn))
+            found, expected = None, None
+            if folder is not None and digests is not None:
+                with conn.begin():
+                    found = foldcheck.Rebuilt(foldcheck.state_rows(conn, tables.states), digests)
+                    expected = folder.finish(conn)
         finally:
+            if folder is not None:
+                folder.close()
             with conn.begin():
                 stage.drop()
-    return int(total), expected
+    return int(total), found, expected
 
 
 def _fold_stored(events: EventStore, upto: int, chunk: int) -> foldcheck.Expected:

@@ -9,17 +9,22 @@ folded numbers over its history rows) covers the states between.
 
 The Python fold reads the same events as the SQL did: the staged rows, decoded once (the
 set-based path), or the stored events (the replay path). It skips what only the row
-builders need (failure categories, fingerprints), so it costs a fraction of a replay.
+builders need (failure categories, fingerprints), so it costs a fraction of a replay. On the
+set-based path it runs in a thread (`Folder`) while the database folds and writes: the SQL
+runs in C with the GIL released, so the check costs little more than reading the staged rows
+(in batches, through the raw DB-API cursor, between the SQL statements) and comparing.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select, text
+from sqlalchemy import Connection, Table, func, select
 
 from deployledger.domain.workload.kinds import EventKind
 from deployledger.errors import RebuildFailed
@@ -36,7 +41,12 @@ from deployledger.projections.project import (
 
 # The folded numbers whose sums over a workload's history rows make its history digest.
 DIGEST = ("state", "attempts", "failures", "consecutive_failures", "last_duration")
-STREAM = 5000  # staged rows fetched at once
+BATCH = 5000  # staged rows read at once
+PENDING_ROWS = 25_000  # staged rows read but not yet folded, at most
+PENDING_BYTES = 16 * 1024 * 1024  # and their messages (about)
+# Off only in the benchmark that measures what the check costs (bench/readmodel.py,
+# `--only rebuild-foldcheck`); never a setting: a rebuild always checks.
+_ENABLED = True
 
 _OUTCOME, _REGISTERED = int(EventKind.OUTCOME), int(EventKind.REGISTERED)
 _WORDS = {int(k): k.word for k in EventKind}
@@ -48,7 +58,8 @@ Difference = tuple[str, str, str, Any, Any]  # tenant, runtime id, column, rebui
 _STAGED = (
     "SELECT position, workload_id, version, kind, tenant_id, workload_rt_id, success, "
     "workload_name, pool_name, pool_rt_id, workload_type, chart_name, chart_version, "
-    "values_digest, message, message_exact, occurred_at FROM rebuild_stage ORDER BY position"
+    "values_digest, message, message_exact, occurred_at FROM rebuild_stage "
+    "WHERE position > {mark} ORDER BY position LIMIT {limit}"
 )
 
 
@@ -61,9 +72,10 @@ class Expected:
     digests: dict[str, list[float]] = field(default_factory=dict)
 
 
-def fold_events(events: Iterable[Event]) -> Expected:
-    """Fold `events` (in position order) by the projection's per-event fold."""
-    expected = Expected()
+def fold_events(events: Iterable[Event], expected: Expected | None = None) -> Expected:
+    """Fold `events` (in position order) by the projection's per-event fold, on top of
+    `expected` (the fold of the events before them) if given."""
+    expected = Expected() if expected is None else expected
     states, digests = expected.states, expected.digests
     for event in events:
         position, key, version, kind, tenant, rt_id = event[:6]
@@ -117,14 +129,106 @@ def fold_events(events: Iterable[Event]) -> Expected:
     return expected
 
 
-def staged_events(conn: Connection) -> Iterator[Event]:
-    """The set-based rebuild's staged events (the temporary `rebuild_stage` table), with
-    their staged UTC text times as datetimes."""
-    found = conn.execute(text(_STAGED).execution_options(stream_results=True, yield_per=STREAM))
-    parse = datetime.fromisoformat
-    for row in found:
-        at = row[16]
-        yield (*row[:16], None if at is None else parse(at).replace(tzinfo=UTC))
+class Folder:
+    """The fold of the set-based rebuild's staged events (the temporary `rebuild_stage`
+    table, complete), in a thread beside the SQL.
+
+    The staged rows live in the rebuild's one connection, so that connection's thread reads
+    them: `feed(conn)` between its SQL statements reads batches while fewer than
+    `PENDING_ROWS` rows (and `PENDING_BYTES` of messages) wait to be folded, and `finish(conn)`
+    reads the rest and returns the fold. Start it once the staging is done: the failure
+    classifier forks its workers only while the process has a single thread.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        self._sql = _STAGED.format(mark=mark, limit=BATCH)
+        self._after = 0  # the last position read
+        self._read_all = False
+        self._expected = Expected()
+        self._error: BaseException | None = None
+        self._batches: deque[tuple[list[Event], int]] = deque()
+        self._rows = self._bytes = 0  # read, not yet folded
+        self._stopped = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="deployledger-foldcheck")
+        self._thread.start()
+
+    def feed(self, conn: Connection) -> None:
+        """Read staged rows while there is room for them; never waits for the fold."""
+        while not self._read_all and self._room():
+            self._read(conn)
+
+    def finish(self, conn: Connection) -> Expected:
+        """Read every staged row left, wait for the fold, and return it."""
+        while not self._read_all:
+            with self._changed:
+                self._changed.wait_for(lambda: self._room() or self._error is not None)
+            self._raise()
+            self._read(conn)
+        self._thread.join()
+        self._raise()
+        return self._expected
+
+    def close(self) -> None:
+        """Stop the fold (an interrupted rebuild); what it folded is dropped."""
+        with self._changed:
+            self._stopped = True
+            self._batches.clear()
+            self._changed.notify_all()
+        self._thread.join()
+
+    def _room(self) -> bool:
+        with self._changed:
+            return self._rows < PENDING_ROWS and self._bytes < PENDING_BYTES
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _read(self, conn: Connection) -> None:
+        cursor = conn.connection.cursor()  # the raw DB-API cursor: no row objects
+        try:
+            cursor.execute(self._sql, (self._after,))
+            rows: list[Event] = list(cursor.fetchall())
+        finally:
+            cursor.close()
+        size = sum(len(r[14] or "") + len(r[15] or b"") for r in rows)
+        with self._changed:
+            if rows:
+                self._after = rows[-1][0]
+                self._batches.append((rows, size))
+                self._rows += len(rows)
+                self._bytes += size
+            self._read_all = len(rows) < BATCH
+            self._changed.notify_all()
+
+    def _run(self) -> None:
+        parse = datetime.fromisoformat
+        try:
+            while True:
+                with self._changed:
+                    self._changed.wait_for(lambda: self._batches or self._read_all or self._stopped)
+                    if self._stopped or not self._batches:
+                        return
+                    rows, size = self._batches[0]
+                fold_events(
+                    (
+                        (*row[:16], None if row[16] is None else parse(row[16]).replace(tzinfo=UTC))
+                        for row in rows
+                    ),
+                    self._expected,
+                )
+                with self._changed:
+                    if self._batches:
+                        self._batches.popleft()
+                    self._rows -= len(rows)
+                    self._bytes -= size
+                    self._changed.notify_all()
+        except BaseException as e:  # raised again in the rebuild's thread
+            with self._changed:
+                self._error = e
+                self._changed.notify_all()
 
 
 def stored_events(records: Iterable[EventRecord]) -> Iterator[Event]:
@@ -161,13 +265,50 @@ def stored_events(records: Iterable[EventRecord]) -> Iterator[Event]:
         )
 
 
+@dataclass(slots=True)
+class Rebuilt:
+    """What the rebuild wrote, as the check compares it: every state row, and each
+    workload's history digest (by tenant and runtime id)."""
+
+    states: list[dict[str, Any]]
+    digests: dict[tuple[str, str], list[Any]]
+
+
+def rebuilt(conn: Connection, states: Table, history: Table) -> Rebuilt:
+    """Read the rebuilt state rows and the history digests."""
+    return Rebuilt(state_rows(conn, states), history_digests(conn, history))
+
+
+def state_rows(conn: Connection, states: Table) -> list[dict[str, Any]]:
+    return [dict(row) for row in conn.execute(select(states)).mappings()]
+
+
+def history_digests(conn: Connection, history: Table) -> dict[tuple[str, str], list[Any]]:
+    """Each workload's history digest: one aggregate over the history rows."""
+    sums = [func.coalesce(func.sum(history.c[name]), 0) for name in DIGEST]
+    return {
+        (tenant, rt_id): values
+        for tenant, rt_id, *values in conn.execute(
+            select(history.c.tenant_id, history.c.workload_rt_id, *sums).group_by(
+                history.c.tenant_id, history.c.workload_rt_id
+            )
+        )
+    }
+
+
 def check(conn: Connection, states: Table, history: Table, expected: Expected) -> None:
     """Raise `RebuildFailed` unless every column of every row of `states`, and every
-    workload's history digest in `history`, is what `expected` says; the message names the
-    first workload and column that differ."""
+    workload's history digest in `history`, is what `expected` says (`compare`)."""
+    compare(rebuilt(conn, states, history), expected)
+
+
+def compare(found: Rebuilt, expected: Expected) -> None:
+    """Raise `RebuildFailed` unless every column of every rebuilt state row, and every
+    workload's history digest, is what `expected` says; the message names the first
+    workload and column that differ."""
     wrong: list[Difference] = []
     seen: set[str] = set()
-    for row in conn.execute(select(states)).mappings():
+    for row in found.states:
         key = row["workload_id"]
         seen.add(key)
         want = expected.states.get(key)
@@ -181,27 +322,18 @@ def check(conn: Connection, states: Table, history: Table, expected: Expected) -
         want = expected.states[key]
         wrong.append((want["tenant_id"], want["workload_rt_id"], "(row)", "absent", "present"))
     if not wrong:
-        wrong = _check_history(conn, history, expected)
+        wrong = _check_history(found.digests, expected)
     if wrong:
-        tenant, rt_id, column, found, folded = wrong[0]
+        tenant, rt_id, column, value, folded = wrong[0]
         more = f" ({len(wrong) - 1} more differences)" if len(wrong) > 1 else ""
         raise RebuildFailed(
             f"rebuilt read model disagrees with the fold of the events: workload "
-            f"{_short(tenant)}/{_short(rt_id)}, column {column}: rebuilt {_short(found)}, "
+            f"{_short(tenant)}/{_short(rt_id)}, column {column}: rebuilt {_short(value)}, "
             f"folded {_short(folded)}{more}; the live read model is untouched"
         )
 
 
-def _check_history(conn: Connection, history: Table, expected: Expected) -> list[Difference]:
-    sums = [func.coalesce(func.sum(history.c[name]), 0) for name in DIGEST]
-    found = {
-        (tenant, rt_id): values
-        for tenant, rt_id, *values in conn.execute(
-            select(history.c.tenant_id, history.c.workload_rt_id, *sums).group_by(
-                history.c.tenant_id, history.c.workload_rt_id
-            )
-        )
-    }
+def _check_history(found: dict[tuple[str, str], list[Any]], expected: Expected) -> list[Difference]:
     wrong: list[Difference] = []
     for key, want in expected.states.items():
         ident = (want["tenant_id"], want["workload_rt_id"])
