@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import math
 import os
 import re
 import sys
@@ -37,6 +38,7 @@ import click
 
 from deployledger import Receipt
 from deployledger.cli import render
+from deployledger.presentation.durations import plain_number
 
 FORMATS = ("table", "json", "jsonl", "csv")
 
@@ -299,6 +301,8 @@ def unescape_nul(text: str) -> str:
 def _csv_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and math.isfinite(value):
+        return plain_number(value)  # `0.000064`, never `6.4e-05`
     if isinstance(value, list | dict):
         return to_json(value)
     return "" if value is None else value

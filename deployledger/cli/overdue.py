@@ -10,7 +10,7 @@ import click
 from deployledger import Overdue, parse_duration
 from deployledger.cli import output, render
 from deployledger.cli.app import Settings, cli, pass_settings
-from deployledger.cli.durations import format_duration
+from deployledger.presentation.durations import format_duration
 
 DEFAULT_OLDER_THAN = "15m"
 

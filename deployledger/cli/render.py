@@ -3,103 +3,31 @@
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
-from collections.abc import Callable, Sequence
+import math
+import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from deployledger import Attempt, DeploymentState, Receipt, WorkloadState
-from deployledger.cli.durations import format_duration
-from deployledger.cli.headline import headline
+from deployledger.presentation import display, times
+from deployledger.presentation.durations import format_duration, plain_number
+from deployledger.presentation.headline import summary
 
-_SAFE = frozenset({"\n", "\t"})
-_NONE: frozenset[str] = frozenset()
-# What never reaches a terminal raw: controls (C0, DEL, C1), format characters (bidi
-# overrides such as U+202E, zero-width U+200B, ...), line and paragraph separators, and
-# surrogates.
-UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-_NOT_PLAIN = re.compile(r"[^\x20-\x7e]+")
-
-
-def is_unsafe(char: str) -> bool:
-    return unicodedata.category(char) in UNSAFE_CATEGORIES
-
-
-def replace_unsafe(text: str, escape: Callable[[str], str], keep: frozenset[str] = _SAFE) -> str:
-    """`text` with every unsafe character not in `keep` replaced by `escape(char)`."""
-
-    def fix(match: re.Match[str]) -> str:
-        run = match.group()
-        if run.isprintable():  # most non-ASCII text: no character-by-character look
-            return run
-        return "".join(escape(c) if c not in keep and is_unsafe(c) else c for c in run)
-
-    return _NOT_PLAIN.sub(fix, text)
-
-
-def escape_for_terminal(char: str) -> str:
-    """`\\x1b`, `\\u202e`, `\\U000e0001`: the Python escape of one character."""
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
-def safe(text: str, *, keep: frozenset[str] | set[str] = _SAFE) -> str:
-    """Escape control and format characters (ANSI sequences, NUL, bidi overrides, ...) so a
-    message cannot drive or garble the terminal; newlines and tabs are kept unless excluded."""
-    return replace_unsafe(text, escape_for_terminal, frozenset(keep))
-
-
-def clip(text: str, width: int) -> tuple[str, bool]:
-    """`text` made terminal-safe on one line and cut to `width` characters (the last one an
-    ellipsis when cut), never inside an escape; and whether it was cut."""
-    # Every character shows as one character or more: width + 1 of them tell whether it fits.
-    tokens = [
-        escape_for_terminal(char) if char in _SAFE or is_unsafe(char) else char
-        for char in text[: width + 1]
-    ]
-    if len(text) <= width and sum(map(len, tokens)) <= width:
-        return "".join(tokens), False
-    shown: list[str] = []
-    used = 0
-    for token in tokens:
-        if used + len(token) > width - 1:
-            break
-        shown.append(token)
-        used += len(token)
-    return "".join(shown) + "…", True
-
-
-def summary(message: str | None, width: int = 100) -> str:
-    """A message's headline (see `headline`), terminal-safe, cut to `width`; ` …` marks
-    that the message holds more than the headline."""
-    if not message:
-        return ""
-    line = headline(message)
-    shown, cut = clip(line, width)
-    more = not cut and message.strip() != line
-    return shown + (" …" if more else "")
-
-
-def when(value: datetime | None, zone: tzinfo = UTC) -> str:
-    """A time to the second in `zone`: `2024-05-01T12:00:00Z` in UTC, else with its offset."""
-    if value is None:
-        return "-"
-    local = value.astimezone(zone)
-    if zone is UTC:
-        return local.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return local.isoformat(timespec="seconds")
+_SAFE = display.KEEP
+_NONE = display.NOTHING
+UNSAFE_CATEGORIES = display.UNSAFE_CATEGORIES
+is_unsafe = display.is_unsafe
+replace_unsafe = display.replace_unsafe
+escape_for_terminal = display.escape_char
+safe = display.safe
+clip = display.clip
+one_line = display.one_line
+when = times.when
 
 
 def key(tenant_id: str, workload_rt_id: str) -> str:
     return f"{one_line(tenant_id)}/{one_line(workload_rt_id)}"
-
-
-def one_line(text: str) -> str:
-    """`safe`, newlines and tabs escaped too: for a table cell."""
-    return safe(text, keep=_NONE)
 
 
 def receipt_line(receipt: Receipt) -> str:
@@ -180,8 +108,29 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: set[i
 
 def to_json(value: Any) -> str:
     """One line of JSON, exact, with no character a terminal could act on written raw: those
-    json.dumps leaves as they are (DEL, C1, format characters, ...) become `\\uXXXX`."""
-    return replace_unsafe(json.dumps(value, ensure_ascii=False), _json_escape, keep=_NONE)
+    json.dumps leaves as they are (DEL, C1, format characters, ...) become `\\uXXXX`. Numbers
+    are plain decimals, never in exponent notation (`0.000064`, not `6.4e-05`)."""
+    raw: dict[str, str] = {}
+    text = json.dumps(_plain_floats(value, raw), ensure_ascii=False)
+    for token, number in raw.items():
+        text = text.replace(json.dumps(token), number, 1)
+    return replace_unsafe(text, _json_escape, keep=_NONE)
+
+
+def _plain_floats(value: Any, raw: dict[str, str]) -> Any:
+    """`value` with each float that Python writes in exponent notation replaced by a unique
+    placeholder string (kept in `raw` with its plain decimal text)."""
+    if isinstance(value, float):
+        if math.isfinite(value) and "e" in repr(value):
+            token = f"\x00{secrets.token_hex(8)}\x00"
+            raw[token] = plain_number(value)
+            return token
+        return value
+    if isinstance(value, dict):
+        return {k: _plain_floats(v, raw) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_floats(v, raw) for v in value]
+    return value
 
 
 def _json_escape(char: str) -> str:

@@ -14,7 +14,7 @@ from deployledger import DeliveryStats
 from deployledger.cli import output, render
 from deployledger.cli.app import Settings, cli, pass_settings
 from deployledger.cli.audit import parse_when
-from deployledger.cli.durations import format_duration
+from deployledger.presentation.durations import format_duration
 
 STATS_COLUMNS = [
     "by",

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, tzinfo
 
 from deployledger import Attempt, DeploymentState, LifecycleEntry
-from deployledger.cli.durations import format_duration
+from deployledger.presentation.durations import format_duration
 from deployledger.cli.render import chart, indent, one_line, summary, table, when
 
 Entry = Attempt | LifecycleEntry

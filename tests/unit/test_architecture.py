@@ -107,6 +107,8 @@ def test_the_contracts_hold_for_the_package(lint_graph_root: Path) -> None:
         ("store/newmod.py", "import eventsourcing.postgres\n", "Only the event-store package"),
         ("service/newmod.py", "from deployledger.store import database\n", "built in one place"),
         ("cli/newmod.py", "from deployledger.store import database\n", "public API only"),
+        ("presentation/newmod.py", "from fastapi import FastAPI\n", "The pure layers"),
+        ("presentation/newmod.py", "from deployledger.http import app\n", "Layers"),
     ],
 )
 def test_a_new_module_that_breaks_a_contract_fails_the_lint(

@@ -1,4 +1,4 @@
-"""Durations as the CLI's tables show them (`deployledger.cli.durations`): the `4m 12s`,
+"""Durations as tables and pages show them (`deployledger.presentation.durations`): the `4m 12s`,
 which `deployledger.parse_duration` reads back (the parser's own tests: `test_arguments`)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deployledger import parse_duration
-from deployledger.cli.durations import format_duration
+from deployledger.presentation.durations import format_duration
 
 
 class TestFormat:
@@ -16,15 +16,19 @@ class TestFormat:
         ("seconds", "shown"),
         [
             (None, "-"),
-            (0, "0.0s"),
-            (0.43, "0.4s"),
-            (9.99, "9.9s"),
+            (0, "< 1s"),
+            (0.000064, "< 1s"),
+            (0.43, "< 1s"),
+            (-0.5, "< 1s"),
+            (1, "1s"),
+            (9.99, "9s"),
             (10, "10s"),
             (45.7, "45s"),
             (60, "1m"),
             (252, "4m 12s"),
             (900, "15m"),
             (5400, "1h 30m"),
+            (3780, "1h 3m"),
             (3608, "1h"),
             (86400 * 2 + 3 * 3600 + 59, "2d 3h"),
             (-252, "-4m 12s"),

@@ -103,7 +103,8 @@ class TestTimeline:
             "-         -                             -     values unchanged",
             "      1  2024-05-01T11:50:00Z  outcome   Error       billing-api 1.4.2     "
             "4m 12s    upgrade --install my-release  1     "
-            "Error: UPGRADE FAILED: timed out waiting for the condition …",
+            "Error: UPGRADE FAILED: timed out waiting for the condition "
+            "(helm upgrade --install my-release, exit…",
             "      -  2024-05-01T11:48:00Z  progress  Pending     -                     "
             "-         -                             -     "
             "Pod x container 'y' waiting: ImagePullBackOff",

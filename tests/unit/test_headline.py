@@ -1,4 +1,4 @@
-"""The headline of a status message (`deployledger.cli.headline`), on real helm outputs.
+"""The headline of a status message (`deployledger.presentation.headline`), on real helm outputs.
 
 The messages below are helm 3 stderr as the operator captures it (with and without
 `--debug`), wrapped or not in the operator's `helm … failed with exit code N. stderr: …`.
@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support import EXAMPLES
 
-from deployledger.cli.headline import headline, is_debug
+from deployledger.presentation.headline import headline, is_debug, parse_headline
 
 DEBUG_TIMEOUT = """\
 history.go:56: [debug] getting history for release checkout-api
@@ -128,20 +128,30 @@ def test_the_headline_is_the_most_informative_line(message: str, expected: str) 
 
 
 class TestTheOperatorsWrapping:
-    def test_its_error_line_wins_whatever_line_it_is_on(self) -> None:
+    def test_its_error_line_wins_whatever_line_it_is_on_with_operation_and_exit_code_beside(
+        self,
+    ) -> None:
+        beside = " (helm upgrade --install checkout-api, exit code 1)"
         assert headline(OPERATOR + DEBUG_TIMEOUT) == (
-            "Error: UPGRADE FAILED: timed out waiting for the condition"
+            "Error: UPGRADE FAILED: timed out waiting for the condition" + beside
         )
         inline = OPERATOR + "Error: UPGRADE FAILED: another operation is in progress"
-        assert headline(inline) == "Error: UPGRADE FAILED: another operation is in progress"
+        assert headline(inline) == (
+            "Error: UPGRADE FAILED: another operation is in progress" + beside
+        )
+        parsed = parse_headline(inline)
+        assert (parsed.operation, parsed.exit_code) == ("upgrade --install checkout-api", 1)
+        assert parsed.text == "Error: UPGRADE FAILED: another operation is in progress"
+
+    def test_a_stderr_without_an_error_line_heads_by_its_first_line(self) -> None:
+        repo = "helm repo add acme failed with exit code 1. stderr: 401 Unauthorized"
+        assert headline(repo) == "401 Unauthorized (helm repo add acme, exit code 1)"
 
     def test_without_an_error_line_the_operator_line_names_the_failure(self) -> None:
         assert headline(OPERATOR) == "helm upgrade --install checkout-api failed with exit code 1"
         assert headline(OPERATOR + "history.go:56: [debug] x\nclient.go:2: [debug] y") == (
             "helm upgrade --install checkout-api failed with exit code 1"
         )
-        repo = "helm repo add acme failed with exit code 1. stderr: 401 Unauthorized"
-        assert headline(repo) == repo
         assert headline("helm repo update acme failed with exit code 137") == (
             "helm repo update acme failed with exit code 137"
         )
