@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from datetime import UTC, tzinfo
 
 from deployledger import Attempt, DeploymentState, LifecycleEntry
-from deployledger.presentation.durations import format_duration
 from deployledger.cli.render import chart, indent, one_line, summary, table, when
+from deployledger.presentation.durations import format_duration
 
 Entry = Attempt | LifecycleEntry
 

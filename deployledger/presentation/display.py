@@ -61,8 +61,7 @@ def clip(text: str, width: int) -> tuple[str, bool]:
     when cut), never inside an escape; and whether it was cut."""
     # Every character shows as one character or more: width + 1 of them tell whether it fits.
     tokens = [
-        escape_char(char) if char in KEEP or is_unsafe(char) else char
-        for char in text[: width + 1]
+        escape_char(char) if char in KEEP or is_unsafe(char) else char for char in text[: width + 1]
     ]
     if len(text) <= width and sum(map(len, tokens)) <= width:
         return "".join(tokens), False
