@@ -13,6 +13,7 @@ from deployledger import Attempt, DeploymentState, Receipt, WorkloadState
 from deployledger.presentation import display, times
 from deployledger.presentation.durations import format_duration, plain_number
 from deployledger.presentation.headline import summary
+from deployledger.presentation.rows import reason
 
 _SAFE = display.KEEP
 _NONE = display.NOTHING
@@ -139,14 +140,6 @@ def _json_escape(char: str) -> str:
         return f"\\u{code:04x}"
     code -= 0x10000
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
-
-
-def reason(state: WorkloadState, width: int = 100) -> str:
-    """Why a workload is in Error (the headline of its last message), or what its pending
-    deploy says (the headline of its last progress message); "" otherwise."""
-    if state.state not in (DeploymentState.ERROR, DeploymentState.PENDING):
-        return ""
-    return summary(state.status_message, width)
 
 
 def fleet_table(

@@ -101,9 +101,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.include_router(routes_failures.router)
     app.include_router(routes_insights.router)
     app.include_router(routes_health.router)
+    from deployledger.http.dashboard import insights as on_call
     from deployledger.http.dashboard import pages as dashboard
 
     app.include_router(dashboard.router, include_in_schema=False)
+    app.include_router(on_call.router, include_in_schema=False)
     app.add_middleware(RequestMetrics, metrics=metrics)
     openapi.install(app)
     return app

@@ -11,7 +11,8 @@ this package, so `status`, `history`, the fleet page and the workload page never
 - `durations`: `45s`, `4m 12s`, `1h 3m`, `< 1s` for people; plain decimal seconds (never
   exponent notation) for JSON and CSV;
 - `times`: a time to the second, `2024-05-01T12:00:00Z` in UTC;
-- `categories`: a failure's category and fingerprint, by the library's own rules.
+- `categories`: a failure's category and fingerprint, by the library's own rules;
+- `rows`: a workload row's reason and failure category.
 
 Pure: no I/O. It sits below the entry points and above the service (the layers contract in
 `pyproject.toml`), and imports the public `deployledger` package and the failure rules.
@@ -20,7 +21,8 @@ Pure: no I/O. It sits below the entry points and above the service (the layers c
 from deployledger.presentation.categories import category_of, fingerprint_of
 from deployledger.presentation.display import clip, escape_char, is_unsafe, one_line, safe
 from deployledger.presentation.durations import decimal_seconds, format_duration, plain_number
-from deployledger.presentation.headline import Headline, headline, is_debug, parse_headline
+from deployledger.presentation.headline import Headline, headline, is_debug, parse_headline, summary
+from deployledger.presentation.rows import failed_category, reason
 from deployledger.presentation.times import when
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "clip",
     "decimal_seconds",
     "escape_char",
+    "failed_category",
     "fingerprint_of",
     "format_duration",
     "headline",
@@ -37,6 +40,8 @@ __all__ = [
     "one_line",
     "parse_headline",
     "plain_number",
+    "reason",
     "safe",
+    "summary",
     "when",
 ]

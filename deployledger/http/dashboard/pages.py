@@ -5,13 +5,16 @@
 - `/workloads/{tenant}/{rtId}`: one workload, a strip of its attempts over time, then its
   whole timeline (requests, progress, outcomes with their full message, undeploys);
 - `/overdue`: the deploys that never reported back, older than a filter;
+- `/failures` and `/stats` (in `insights.py`): what is breaking deploys, and the delivery
+  metrics drawn as inline SVG bars;
 - `/login` (a form that POSTs a token, kept in the HttpOnly, SameSite=Strict cookie
   `deployledger_token`) and `/logout`.
 
-A page without a valid token redirects to `/login`; a token without the `read` scope gets
-a 403 page; a tenant-bound token sees only its tenants (another tenant's workload is a 404
-page). With auth off (`serve --no-auth`) there is no login. Every message is escaped, and
-the pages forbid every script but the one inline script they carry (a nonce in the CSP).
+A page without a valid token redirects to `/login`; the login refuses a token without the
+`read` scope (a page asked with one, by a bearer header, is a 403 page); a tenant-bound
+token sees only its tenants (another tenant's workload is a 404 page). With auth off (`serve --no-auth`) there is no login. Every value is shown safely
+(control, bidi and zero-width characters visibly escaped, then HTML-escaped), and the pages
+forbid every script but the one inline script they carry (a nonce in the CSP).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from deployledger import (
     Attempt,
@@ -45,6 +49,7 @@ from deployledger import (
     TokenGrant,
     WorkloadState,
     parse_duration,
+    presentation,
 )
 from deployledger.http import fleet
 from deployledger.http.auth import COOKIE, Grant, grant_for
@@ -66,36 +71,17 @@ STYLESHEET = "dashboard.css"  # under static/, served at /static/
 templates = Environment(
     loader=PackageLoader(PACKAGE, "templates"),
     autoescape=True,  # every page, whatever the template's name: a message may hold HTML
+    finalize=lambda value: visible(value),  # and may hold U+202E or ESC: shown escaped
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
 )
 
 
-# -- formatting (template filters) --------------------------------------------------------
+# -- formatting (template filters): the shared presentation -------------------------------
 
-
-def format_duration(seconds: float | None) -> str:
-    """`0.4s`, `45s`, `4m 12s`, `1h 30m`, `2d 3h`; `-` for None (as the CLI shows them)."""
-    if seconds is None:
-        return "-"
-    if seconds < 0:
-        return "-" + format_duration(-seconds)
-    if seconds < 10:
-        return f"{int(seconds * 10) / 10:.1f}s"
-    days, rest = divmod(int(seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
-    first = next(i for i, (amount, _) in enumerate(parts) if amount)
-    return " ".join(f"{n}{unit}" for n, unit in parts[first : first + 2] if n)
-
-
-def format_time(value: datetime | None) -> str:
-    """`2026-11-30 13:15:00Z` (UTC, to the second), `-` for None."""
-    if value is None:
-        return "-"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+format_duration = presentation.format_duration
+format_time = presentation.when
 
 
 def iso(value: datetime | None) -> str:
@@ -103,17 +89,18 @@ def iso(value: datetime | None) -> str:
 
 
 def headline(message: str | None, width: int = 160) -> str:
-    """The first non-empty line of a message, cut to `width` characters (` …` when cut or
-    when the message holds more)."""
-    if not message:
-        return ""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    if not lines:
-        return ""
-    first = lines[0]
-    if len(first) > width:
-        return first[: width - 1].rstrip() + "…"
-    return first + (" …" if len(lines) > 1 else "")
+    """The message's headline as `status` and `history` show it (`presentation.headline`),
+    made safe and cut to `width` characters (` …` when the message holds more)."""
+    return presentation.summary(message, width)
+
+
+def visible(value: Any) -> Any:
+    """What every `{{ … }}` of a page shows: text with its control, bidi and zero-width
+    characters visibly escaped (`\\u202e`), before the HTML escaping (the environment's
+    `finalize`); markup the templates built themselves, and other values, as they are."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return presentation.safe(value)
+    return value
 
 
 def chart(name: str | None, version: str | None) -> str:
@@ -132,9 +119,20 @@ def segment(value: str) -> str:
 
 
 templates.filters.update(
-    duration=format_duration, time=format_time, iso=iso, headline=headline, segment=segment
+    duration=format_duration,
+    time=format_time,
+    iso=iso,
+    headline=headline,
+    segment=segment,
+    category=presentation.category_of,
+    fingerprint=presentation.fingerprint_of,
 )
-templates.globals.update(chart=chart, states=STATES)
+templates.globals.update(
+    chart=chart,
+    states=STATES,
+    reason=lambda state: presentation.reason(state, 160),
+    failed_category=presentation.failed_category,
+)
 
 
 # -- what a page needs --------------------------------------------------------------------
@@ -485,6 +483,12 @@ def _cross_site(request: Request) -> bool:
     return request.headers.get("sec-fetch-site", "").lower() == "cross-site"
 
 
+_NO_READ = (
+    "This token has no read scope (it may only send reports), so it cannot open the "
+    "dashboard: log in with a token that has read "
+    "(deployledger token create --tenant … --scope read)."
+)
+
 _REASONS = {
     "expired": "Your token is no longer valid (revoked, or unknown): log in again.",
     "logout": "You are logged out.",
@@ -532,6 +536,9 @@ async def login(
             )
         if grant is None:
             error = "This token is malformed, unknown or revoked."
+        elif not grant.can("read"):
+            context = {"title": "Log in", "next": target, "note": None, "error": _NO_READ}
+            return render("login.html", context, status=403)
     if error is not None:
         context = {"title": "Log in", "next": target, "error": error, "note": None}
         return render("login.html", context, status=401)
