@@ -88,7 +88,7 @@ def iso(value: datetime | None) -> str:
     return "" if value is None else value.astimezone(UTC).isoformat()
 
 
-def headline(message: str | None, width: int = 160) -> str:
+def headline(message: str | None, width: int = 100) -> str:
     """The message's headline as `status` and `history` show it (`presentation.headline`),
     made safe and cut to `width` characters (` …` when the message holds more)."""
     return presentation.summary(message, width)
@@ -130,7 +130,7 @@ templates.filters.update(
 templates.globals.update(
     chart=chart,
     states=STATES,
-    reason=lambda state: presentation.reason(state, 160),
+    reason=presentation.reason,
     failed_category=presentation.failed_category,
 )
 
