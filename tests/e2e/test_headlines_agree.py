@@ -141,7 +141,8 @@ def test_a_wrapped_failure_is_headed_by_its_stderr_with_operation_and_exit_code(
     )
     line = headline(message)
     assert line.startswith("Error:")
-    assert "(helm upgrade --install rel-" in line and ", exit code " in line
+    assert "(helm upgrade --install rel-" in line
+    assert ", exit code " in line
     assert summary(message) in cli(store, "show", TENANT, rt)
 
 
@@ -159,4 +160,5 @@ def test_no_control_or_bidi_character_reaches_the_cli_or_the_page_raw(
             assert not RAW.search(text.replace("\n", "").replace("\t", "")), repr(text)
     page = dashboard.get(f"/?tenant={TENANT}").text
     assert not RAW.search(page.replace("\n", ""))
-    assert "\\u202e" in page and "\\x1b[31m" in page
+    assert "\\u202e" in page
+    assert "\\x1b[31m" in page
