@@ -12,8 +12,8 @@ from typing import Any
 from deployledger import Attempt, DeploymentState, Receipt, WorkloadState
 from deployledger.presentation import display, times
 from deployledger.presentation.durations import format_duration, plain_number
-from deployledger.presentation.headline import summary
-from deployledger.presentation.rows import reason
+from deployledger.presentation.headline import summary as summary
+from deployledger.presentation.rows import reason as reason
 
 _SAFE = display.KEEP
 _NONE = display.NOTHING

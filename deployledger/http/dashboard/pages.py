@@ -14,7 +14,8 @@ A page without a valid token redirects to `/login`; the login refuses a token wi
 `read` scope (a page asked with one, by a bearer header, is a 403 page); a tenant-bound
 token sees only its tenants (another tenant's workload is a 404 page). With auth off
 (`serve --no-auth`) there is no login. Every value is shown safely (control, bidi and
-zero-width characters visibly escaped, then HTML-escaped), and the pages forbid every script but the one inline script they carry (a nonce in the CSP).
+zero-width characters visibly escaped, then HTML-escaped), and the pages forbid every script
+but the one inline script they carry (a nonce in the CSP).
 """
 
 from __future__ import annotations
