@@ -35,6 +35,18 @@ LATE_PROGRESS = "Pod late-app-0 container 'app' waiting: ImagePullBackOff"
 
 BOUND_TENANT = "acme-prod"  # the tenant-bound token's only tenant
 
+# A sender spoofing what on-call reads: a bidi override (U+202E shows "live" as "evil") and
+# ANSI colour, in an operator-wrapped failure and in a progress message.
+SPOOF_TENANT = "acme-prod"
+SPOOF_FAILED = "66bb00000000000000000001"
+SPOOF_PENDING = "66bb00000000000000000002"
+SPOOF_MESSAGE = (
+    "helm repo add grafana failed with exit code 1. stderr: Error: looks like "
+    '"https://grafana.github.io/helm-charts" is not a valid chart repository or cannot be '
+    "reached: \x1b[31mfailed\x1b[0m to fetch \u202elive\u202c index"
+)
+SPOOF_PROGRESS = "Pod spoof-0 container 'app' waiting: \u202elive\u202c \x07"
+
 
 @dataclass(frozen=True)
 class Seeded:
@@ -64,6 +76,36 @@ def hostile_messages() -> list[dict[str, Any]]:
     return [
         report(XSS_RT_ID, success=True, message="deployed", messageId="xss-1", **common),
         report(XSS_RT_ID, success=False, message=HOSTILE, messageId="xss-2", **common),
+    ]
+
+
+def spoof_messages() -> list[dict[str, Any]]:
+    """A failure and a progress message holding bidi and ANSI characters, recorded now."""
+    return [
+        report(
+            SPOOF_FAILED,
+            tenant=SPOOF_TENANT,
+            name="spoof-app",
+            pool="pool-eu-1",
+            success=False,
+            message=SPOOF_MESSAGE,
+            messageId="spoof-1",
+        ),
+        request(
+            SPOOF_PENDING,
+            tenant=SPOOF_TENANT,
+            name="spoof-pending",
+            chart="spoof-chart",
+            version="1.0.0",
+            messageId="spoof-2",
+        ),
+        progress(
+            SPOOF_PENDING,
+            SPOOF_PROGRESS,
+            tenant=SPOOF_TENANT,
+            name="spoof-pending",
+            messageId="spoof-3",
+        ),
     ]
 
 
@@ -106,6 +148,7 @@ def seed(url: str) -> Seeded:
         ledger.record_many(_lines(LIFECYCLE))
         ledger.record_many(hostile_messages())
         ledger.record_many(late_messages())
+        ledger.record_many(spoof_messages())
         _, admin = ledger.tokens.create(admin=True, name="dashboard-admin")
         _, bound = ledger.tokens.create(tenants=[BOUND_TENANT], scopes=["read"], name="acme-ro")
         _, write_only = ledger.tokens.create(admin=True, scopes=["write"], name="writer")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,6 +21,10 @@ from dashboard_data import (
     LATE_OLD,
     LATE_PROGRESS,
     LATE_TENANT,
+    SPOOF_FAILED,
+    SPOOF_MESSAGE,
+    SPOOF_PENDING,
+    SPOOF_TENANT,
     XSS_RT_ID,
     XSS_TENANT,
     Node,
@@ -31,7 +36,7 @@ from fastapi.testclient import TestClient
 from httpx2 import Response  # what the TestClient answers (starlette picks httpx2)
 from support import EXAMPLE_RT_ID, EXAMPLE_TENANT
 
-from deployledger import Attempt, Ledger, WorkloadState
+from deployledger import FAILURE_CATEGORIES, Attempt, Ledger, WorkloadState, presentation
 from deployledger.http import ServeSettings, create_app
 from deployledger.http.dashboard.pages import format_duration
 
@@ -525,3 +530,250 @@ def test_the_stylesheet_is_served(client: TestClient) -> None:
     assert response.headers["content-type"].startswith("text/css")
     shipped = Path(__file__).parents[2] / "deployledger/http/dashboard/static/dashboard.css"
     assert response.text == shipped.read_text(encoding="utf-8")
+
+
+def test_every_page_links_the_fleet_overdue_failures_and_stats(
+    client: TestClient, seeded: Seeded
+) -> None:
+    for path in ("/", "/overdue", "/failures", "/stats", f"/workloads/{XSS_TENANT}/{XSS_RT_ID}"):
+        nav = page(client, path, seeded.admin).find("nav")
+        links = {a.text.strip(): a.attrs["href"] for a in nav.find_all("a")}
+        assert links == {
+            "Fleet": "/",
+            "Overdue": "/overdue",
+            "Failures": "/failures",
+            "Stats": "/stats",
+        }
+        current = [a.attrs["href"] for a in nav.find_all("a") if "aria-current" in a.attrs]
+        assert current == ([path] if not path.startswith("/workloads") else [])
+
+
+class TestSharedPresentation:
+    def test_the_reason_is_the_shared_headline_and_failed_rows_show_a_category_chip(
+        self, client: TestClient, seeded: Seeded
+    ) -> None:
+        doc = page(client, "/", seeded.admin)
+        states = {(w.tenant_id, w.workload_rt_id): w for w in seeded.fleet}
+        for tr in doc.find("table", "fleet").find("tbody").find_all("tr"):
+            href = tr.find("td", "c-name").find("a").attrs["href"]
+            tenant, rt = href.split("/")[2:4]
+            state = states[(tenant, rt)]
+            cell = tr.find("td", "c-reason")
+            assert cell.find("span", "headline").text == presentation.reason(state)
+            chips = cell.find_all("a", "chip")
+            if state.state.label == "Error":
+                category = presentation.category_of(state.status_message)
+                assert [c.text for c in chips] == [category]
+                assert category in FAILURE_CATEGORIES
+                assert chips[0].attrs["href"] == f"/failures?category={category}&since=all"
+            else:
+                assert chips == []
+
+    def test_an_operator_wrapped_failure_reads_by_its_stderr(
+        self, client: TestClient, seeded: Seeded
+    ) -> None:
+        doc = page(client, f"/?tenant={SPOOF_TENANT}", seeded.admin)
+        link = doc.find("a", href=f"/workloads/{SPOOF_TENANT}/{SPOOF_FAILED}")
+        tr = next(tr for tr in doc.find("tbody").find_all("tr") if link in tr.find_all("a"))
+        reason = tr.find("td", "c-reason").find("span", "headline").text
+        assert reason.startswith("Error: looks like")
+        assert reason == presentation.summary(SPOOF_MESSAGE)
+        assert "(helm repo add grafana, exit code 1)" in presentation.headline(SPOOF_MESSAGE)
+        assert tr.find("a", "chip").text == "repository-unreachable"
+
+    def test_each_failed_attempt_shows_its_category_and_fingerprint_linked_to_its_group(
+        self, client: TestClient, seeded: Seeded
+    ) -> None:
+        with Ledger.open(seeded.url) as ledger:
+            history = ledger.history(EXAMPLE_TENANT, EXAMPLE_RT_ID)
+        failed = [a for a in history if not a.success]
+        assert failed
+        doc = page(client, f"/workloads/{EXAMPLE_TENANT}/{EXAMPLE_RT_ID}", seeded.admin)
+        for attempt in failed:
+            line = doc.find("li", id=f"e-{attempt.position}").find("p", "failure")
+            category = presentation.category_of(attempt.status_message)
+            fingerprint = presentation.fingerprint_of(attempt.status_message)
+            assert line.find("a", "chip").text == category
+            link = line.find("a", "fingerprint")
+            assert link.find("code").text == fingerprint
+            assert line.find("span", "headline").text == presentation.summary(
+                attempt.status_message
+            )
+            group = page(client, link.attrs["href"], seeded.admin)
+            shown = group.find_all("li", "group")
+            assert [li.attrs["data-fingerprint"] for li in shown] == [fingerprint]
+            affected = shown[0].find("dd", "affected").find_all("a")
+            assert f"/workloads/{EXAMPLE_TENANT}/{EXAMPLE_RT_ID}" in [
+                a.attrs["href"] for a in affected
+            ]
+        for li in doc.find_all("li", "ok"):
+            assert not li.find_all("p", "failure")
+
+    def test_bidi_and_ansi_characters_are_shown_escaped_never_raw(
+        self, client: TestClient, seeded: Seeded
+    ) -> None:
+        for path in (
+            f"/?tenant={SPOOF_TENANT}",
+            f"/workloads/{SPOOF_TENANT}/{SPOOF_FAILED}",
+            f"/workloads/{SPOOF_TENANT}/{SPOOF_PENDING}",
+            "/failures",
+        ):
+            html = get(client, path, seeded.admin).text
+            for raw in ("\u202e", "\u202c", "\x1b", "\x07"):
+                assert raw not in html, (path, raw)
+            assert "\\u202elive\\u202c" in html, path
+        doc = page(client, f"/workloads/{SPOOF_TENANT}/{SPOOF_FAILED}", seeded.admin)
+        assert presentation.safe(SPOOF_MESSAGE) in [pre.text for pre in doc.find_all("pre")]
+        assert "\\x1b[31mfailed\\x1b[0m" in doc.find("pre", "message").text
+
+
+class TestFailures:
+    def groups(self, doc: Node) -> list[Node]:
+        return doc.find_all("li", "group")
+
+    def test_the_last_24_hours_by_default_largest_group_first(
+        self, client: TestClient, seeded: Seeded
+    ) -> None:
+        doc = page(client, "/failures", seeded.admin)
+        with Ledger.open(seeded.url) as ledger:
+            expected = ledger.failures(since=timedelta(hours=24), limit=100)
+        assert expected  # the hostile and spoofing failures were recorded just now
+        shown = self.groups(doc)
+        assert [li.attrs["data-fingerprint"] for li in shown] == [g.fingerprint for g in expected]
+        for li, group in zip(shown, expected, strict=True):
+            assert li.find("a", "chip").text == group.category
+            assert li.find("b", "attempts").text == str(group.attempts)
+            assert li.find("b", "workloads").text == str(group.workloads)
+            assert li.find("b", "still").text == str(group.still_failing)
+            assert li.find("dd", "tenants").text == ", ".join(group.tenants)
+            assert li.find("dd", "pools").text == (", ".join(group.pools) or "-")
+            assert presentation.when(group.first_seen) in li.text
+            assert presentation.when(group.last_seen) in li.text
+            assert li.find("pre", "template").text == presentation.safe(group.template)
+            assert li.find("p", "headline").text == presentation.summary(group.example)
+            affected = li.find("dd", "affected").find_all("a")
+            assert len(affected) == min(group.workloads, 12)
+
+    def test_all_time_shows_every_group_and_the_audit_link_lists_its_attempts(
+        self, client: TestClient, seeded: Seeded
+    ) -> None:
+        doc = page(client, "/failures?since=all", seeded.admin)
+        with Ledger.open(seeded.url) as ledger:
+            expected = ledger.failures(limit=100)
+        shown = self.groups(doc)
+        assert [li.attrs["data-fingerprint"] for li in shown] == [g.fingerprint for g in expected]
+        assert len(expected) > len(self.groups(page(client, "/failures", seeded.admin)))
+        largest = expected[0]
+        audit = shown[0].find("a", "audit").attrs["href"]
+        assert audit.startswith("/v1/audit?")
+        rows = get(client, audit, seeded.admin).json()
+        assert len(rows) == largest.attempts
+        workloads = {(r["tenantId"], r["workloadRtId"]) for r in rows}
+        assert len(workloads) == largest.workloads
+        linked = shown[0].find("dd", "affected").find_all("a")
+        assert {tuple(a.attrs["title"].split("/")) for a in linked} <= workloads
+        assert all(not r["success"] for r in rows)
+
+    def test_filters_narrow_the_groups(self, client: TestClient, seeded: Seeded) -> None:
+        with Ledger.open(seeded.url) as ledger:
+            every = ledger.failures(limit=100)
+            category = every[0].category
+            expected = ledger.failures(category=category, limit=100)
+            of_globex = ledger.failures(tenant_id="globex", limit=100)
+        doc = page(client, f"/failures?since=all&category={category}", seeded.admin)
+        assert [li.attrs["data-fingerprint"] for li in self.groups(doc)] == [
+            g.fingerprint for g in expected
+        ]
+        doc = page(client, "/failures?since=all&tenant=globex", seeded.admin)
+        assert [li.attrs["data-fingerprint"] for li in self.groups(doc)] == [
+            g.fingerprint for g in of_globex
+        ]
+
+    def test_a_tenant_bound_token_sees_only_its_tenants_groups(
+        self, client: TestClient, seeded: Seeded
+    ) -> None:
+        doc = page(client, "/failures?since=all", seeded.bound)
+        assert self.groups(doc)
+        for li in self.groups(doc):
+            assert li.find("dd", "tenants").text == BOUND_TENANT
+        assert self.groups(page(client, "/failures?since=all&tenant=globex", seeded.bound)) == []
+
+    @pytest.mark.parametrize(
+        ("query", "said"),
+        [("since=soon", "window"), ("category=gremlins", "category must be one of")],
+    )
+    def test_a_bad_filter_is_a_400_page(
+        self, client: TestClient, seeded: Seeded, query: str, said: str
+    ) -> None:
+        doc = page(client, f"/failures?{query}", seeded.admin, status=400)
+        assert said in doc.find("section", "error").text
+
+
+class TestStats:
+    def test_per_day_and_per_tenant_bars_drawn_on_the_server(
+        self, client: TestClient, seeded: Seeded
+    ) -> None:
+        response = get(client, "/stats?since=90d", seeded.admin)
+        assert response.status_code == 200
+        doc = parse_html(response.text)
+        with Ledger.open(seeded.url) as ledger:
+            found = ledger.stats(since=timedelta(days=90), by="tenant")
+        charts = doc.find_all("figure", "chart")
+        titles = [c.find("figcaption").text.split(" succeeded")[0].strip() for c in charts]
+        assert titles == [
+            "Deployments per day",
+            "Change-failure rate per day",
+            "Deployments per tenant",
+            "Change-failure rate per tenant",
+            "Recovery time (median) per tenant",
+            "Deploy duration (median) per tenant",
+        ]
+        days = {d.day for s in found for d in s.days}
+        per_day = charts[0].find_all("g", "bar")
+        assert [g.attrs["data-label"] for g in per_day] == sorted(d.isoformat() for d in days)
+        total = sum(s.outcomes for s in found)
+        shown = sum(int(g.find("title").text.split(": ")[1].split(" ")[0]) for g in per_day)
+        assert shown == total
+        per_tenant = charts[2].find_all("g", "bar")
+        assert [g.attrs["data-label"] for g in per_tenant] == [s.key for s in found]
+        for g, s in zip(per_tenant, found, strict=True):
+            assert g.find("title").text == f"{s.key}: {s.outcomes} ({s.failures} failed)"
+        rows = doc.find("table", "stats").find("tbody").find_all("tr")
+        assert [tr.attrs["data-key"] for tr in rows] == [s.key or "" for s in found]
+        # Drawn here: no script but the page's own, nothing fetched from elsewhere.
+        assert len(doc.find_all("script")) == 1
+        assert "src=" not in response.text.split("<main>")[1]
+        assert "http://" not in response.text
+        assert "https://" not in response.text
+
+    def test_per_pool(self, client: TestClient, seeded: Seeded) -> None:
+        doc = page(client, "/stats?since=90d&by=pool", seeded.admin)
+        with Ledger.open(seeded.url) as ledger:
+            found = ledger.stats(since=timedelta(days=90), by="pool")
+        bars = doc.find_all("figure", "chart")[2].find_all("g", "bar")
+        assert [g.attrs["data-label"] for g in bars] == [s.key or "(no pool)" for s in found]
+
+    def test_a_tenant_bound_token_sees_only_its_tenants(
+        self, client: TestClient, seeded: Seeded
+    ) -> None:
+        doc = page(client, "/stats?since=90d", seeded.bound)
+        bars = doc.find_all("figure", "chart")[2].find_all("g", "bar")
+        assert [g.attrs["data-label"] for g in bars] == [BOUND_TENANT]
+
+    @pytest.mark.parametrize(
+        ("query", "said"), [("by=workload", "by must be one of"), ("since=all", "window")]
+    )
+    def test_a_bad_choice_is_a_400_page(
+        self, client: TestClient, seeded: Seeded, query: str, said: str
+    ) -> None:
+        doc = page(client, f"/stats?{query}", seeded.admin, status=400)
+        assert said in doc.find("section", "error").text
+
+
+def test_the_login_refuses_a_token_without_read(client: TestClient, seeded: Seeded) -> None:
+    response = client.post("/login", data={"token": seeded.write_only, "next": "/"})
+    assert response.status_code == 403
+    assert "set-cookie" not in response.headers
+    alert = parse_html(response.text).find("p", "problem").text
+    assert "has no read scope" in alert
+    assert "--scope read" in alert
