@@ -3,8 +3,9 @@
 `deployledger serve` process, on both backends, at 1280x800.
 
 Each test logs in through the form, loads pages, checks what a person sees, and saves a
-screenshot under tests/e2e/screenshots/ (git-ignored). Without Chromium these tests skip,
-except with CI=true, where they fail.
+screenshot under tests/e2e/screenshots/ (git-ignored). With DEPLOYLEDGER_DOCS_SCREENSHOTS=1
+the fleet, failures and stats pages (SQLite) are also saved into docs/, the pictures the
+docs show. Without Chromium these tests skip, except with CI=true, where they fail.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from dashboard_data import (
     HOSTILE_NAME,
     LATE_NEW,
     LATE_OLD,
+    SPOOF_FAILED,
+    SPOOF_PENDING,
+    SPOOF_TENANT,
     XSS_RT_ID,
     XSS_TENANT,
     Seeded,
@@ -46,6 +50,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WIDTH, HEIGHT = 1280, 800
 SCREENSHOTS = Path(__file__).parent / "screenshots"
+DOCS = Path(__file__).parents[2] / "docs"
+# What a sender could use to spoof what on-call reads: never in the page as it is.
+RAW = ("\u202e", "\u202c", "\x1b", "\x07")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 COOKIE = "deployledger_token"
@@ -139,10 +146,14 @@ def web(browser: WebDriver, server: str) -> WebDriver:
     return browser
 
 
-def shot(driver: WebDriver, seeded: Seeded, name: str) -> None:
+def shot(driver: WebDriver, seeded: Seeded, name: str, *, docs: bool = False) -> None:
+    """A screenshot under tests/e2e/screenshots/; for `docs`, with SQLite and
+    DEPLOYLEDGER_DOCS_SCREENSHOTS=1, also as docs/dashboard-NAME.png."""
     SCREENSHOTS.mkdir(exist_ok=True)
     backend = "sqlite" if seeded.url.startswith("sqlite") else "postgres"
     assert driver.save_screenshot(str(SCREENSHOTS / f"{backend}-{name}.png"))
+    if docs and backend == "sqlite" and os.environ.get("DEPLOYLEDGER_DOCS_SCREENSHOTS") == "1":
+        assert driver.save_screenshot(str(DOCS / f"dashboard-{name}.png"))
 
 
 def log_in(driver: WebDriver, server: str, token: str, path: str = "/") -> None:
@@ -218,7 +229,7 @@ class TestBrowser:
         assert cookie["secure"] is False  # plain http on loopback
         assert COOKIE not in web.execute_script("return document.cookie")
         fits(web)
-        shot(web, seeded, "fleet")
+        shot(web, seeded, "fleet", docs=True)
 
     def test_the_state_filter_applies_on_change(
         self, web: WebDriver, server: str, seeded: Seeded
@@ -319,13 +330,18 @@ class TestBrowser:
         assert other.workload_name
         assert other.workload_name not in web.find_element(By.TAG_NAME, "main").text
 
-    def test_a_token_without_read_sees_a_403_page(
+    def test_the_login_refuses_a_token_without_read(
         self, web: WebDriver, server: str, seeded: Seeded
     ) -> None:
-        log_in(web, server, seeded.write_only)
-        assert "403" in web.find_element(By.TAG_NAME, "h1").text
-        assert "read scope" in web.find_element(By.CSS_SELECTOR, "section.error").text
-        shot(web, seeded, "forbidden")
+        web.get(f"{server}/login")
+        field = web.find_element(By.ID, "token")
+        field.send_keys(seeded.write_only)
+        field.submit()
+        alert = WebDriverWait(web, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, "p.problem"))
+        assert "has no read scope" in alert.text
+        assert urlsplit(web.current_url).path == "/login"
+        assert web.get_cookie(COOKIE) is None
+        shot(web, seeded, "login-no-read")
 
     def test_a_wrong_token_stays_on_the_form_and_logout_ends_the_session(
         self, web: WebDriver, server: str, seeded: Seeded
@@ -346,3 +362,69 @@ class TestBrowser:
         assert web.get_cookie(COOKIE) is None
         web.get(f"{server}/")
         assert urlsplit(web.current_url).path == "/login"
+
+
+class TestOnCall:
+    def test_the_failures_page_groups_and_links_to_the_workloads(
+        self, web: WebDriver, server: str, seeded: Seeded
+    ) -> None:
+        log_in(web, server, seeded.admin)
+        web.find_element(By.LINK_TEXT, "Failures").click()
+        WebDriverWait(web, 10).until(lambda d: urlsplit(d.current_url).path == "/failures")
+        groups = web.find_elements(By.CSS_SELECTOR, "li.group")
+        assert groups  # the failures recorded just now, in the last 24 hours
+        attempts = [int(g.find_element(By.CSS_SELECTOR, "b.attempts").text) for g in groups]
+        assert attempts == sorted(attempts, reverse=True)
+        assert all(g.find_element(By.CSS_SELECTOR, "a.chip").is_displayed() for g in groups)
+        fits(web)
+        shot(web, seeded, "failures", docs=True)
+
+        Select(web.find_element(By.NAME, "since")).select_by_value("all")  # applies on change
+        WebDriverWait(web, 10).until(lambda d: "since=all" in d.current_url)
+        assert len(web.find_elements(By.CSS_SELECTOR, "li.group")) > len(groups)
+        link = web.find_element(By.CSS_SELECTOR, "li.group dd.affected a")
+        target = link.get_attribute("href")
+        assert target is not None
+        link.click()
+        WebDriverWait(web, 10).until(lambda d: d.current_url == target)
+        assert web.find_elements(By.CSS_SELECTOR, "li.outcome.failed p.failure a.fingerprint")
+
+    def test_the_stats_page_draws_its_bars_on_the_server(
+        self, web: WebDriver, server: str, seeded: Seeded
+    ) -> None:
+        log_in(web, server, seeded.admin, "/stats")
+        charts = web.find_elements(By.CSS_SELECTOR, "figure.chart svg.bars")
+        assert len(charts) == 6
+        bars = web.find_elements(By.CSS_SELECTOR, "svg.bars rect.ok, svg.bars rect.failed")
+        assert any(bar.size["height"] > 0 for bar in bars)
+        # Nothing but this server's page and stylesheet was loaded.
+        loaded = web.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+        )
+        assert all(name.startswith(server) for name in loaded), loaded
+        fits(web)
+        shot(web, seeded, "stats", docs=True)
+        Select(web.find_element(By.NAME, "by")).select_by_value("pool")
+        WebDriverWait(web, 10).until(lambda d: "by=pool" in d.current_url)
+        assert "Deployments per pool" in web.find_element(By.TAG_NAME, "main").text
+
+    def test_a_bidi_or_ansi_message_renders_escaped(
+        self, web: WebDriver, server: str, seeded: Seeded
+    ) -> None:
+        log_in(web, server, seeded.admin, f"/?tenant={SPOOF_TENANT}")
+        for path in (
+            f"/?tenant={SPOOF_TENANT}",
+            f"/workloads/{SPOOF_TENANT}/{SPOOF_FAILED}",
+            f"/workloads/{SPOOF_TENANT}/{SPOOF_PENDING}",
+            "/failures",
+        ):
+            web.get(server + path)
+            text = web.find_element(By.TAG_NAME, "main").text
+            source = web.page_source
+            for raw in RAW:
+                assert raw not in text, (path, raw)
+                assert raw not in source, (path, raw)
+            assert "\\u202elive\\u202c" in text, path  # "live", never shown as "evil"
+        web.get(f"{server}/workloads/{SPOOF_TENANT}/{SPOOF_FAILED}")
+        assert "\\x1b[31mfailed\\x1b[0m" in web.find_element(By.CSS_SELECTOR, "pre.message").text
+        shot(web, seeded, "spoof")

@@ -161,14 +161,20 @@ class Bar:
 
 @dataclass(frozen=True, slots=True)
 class Chart:
+    """Vertical bars (one per day) or, `across`, horizontal ones (one per group, labelled)."""
+
     title: str
     bars: tuple[Bar, ...]
     width: int
     height: int
     legend: tuple[tuple[str, str], ...]  # (css class, what it means)
+    across: bool = False
 
 
 CHART_HEIGHT = 120
+LABEL_WIDTH = 150  # the group names left of horizontal bars
+BAR_LENGTH = 280  # the longest horizontal bar
+ROW = 22  # one horizontal bar's row
 
 
 def chart(
@@ -176,10 +182,11 @@ def chart(
     rows: Sequence[tuple[str, str, Sequence[tuple[str, float]]]],
     legend: Sequence[tuple[str, str]] = (),
     slot: int = 28,
+    top: float | None = None,
 ) -> Chart:
-    """Bars scaled to the largest: one per `(label, text, [(css class, value), ...])`, the
-    values of a bar stacked bottom up."""
-    top = max((sum(v for _, v in parts) for _, _, parts in rows), default=0.0) or 1.0
+    """Bars scaled to `top` (a rate: 1.0), else to the largest: one per `(label, text,
+    [(css class, value), ...])`, the values of a bar stacked bottom up."""
+    top = top or max((sum(v for _, v in parts) for _, _, parts in rows), default=0.0) or 1.0
     bars = []
     for index, (label, text, parts) in enumerate(rows):
         y = float(CHART_HEIGHT)
@@ -190,6 +197,29 @@ def chart(
             segments.append((css, round(y, 2), round(height, 2)))
         bars.append(Bar(label, text, index * slot + 2, slot - 4, tuple(segments)))
     return Chart(title, tuple(bars), max(len(rows) * slot, slot), CHART_HEIGHT, tuple(legend))
+
+
+def across(
+    title: str,
+    rows: Sequence[tuple[str, str, Sequence[tuple[str, float]]]],
+    legend: Sequence[tuple[str, str]] = (),
+    top: float | None = None,
+) -> Chart:
+    """Horizontal bars scaled to `top` (a rate: 1.0), else to the longest, one row per
+    `(label, text, parts)`, labelled on the left, the value written after the bar; `Bar.x`
+    is where the value is written, and each segment is `(css class, x, length)`."""
+    top = top or max((sum(v for _, v in parts) for _, _, parts in rows), default=0.0) or 1.0
+    bars = []
+    for label, text, parts in rows:
+        x = float(LABEL_WIDTH)
+        segments = []
+        for css, value in parts:
+            length = BAR_LENGTH * value / top
+            segments.append((css, round(x, 2), round(length, 2)))
+            x += length
+        bars.append(Bar(label, text, round(x + 6, 2), 0.0, tuple(segments)))
+    width = LABEL_WIDTH + BAR_LENGTH + 140
+    return Chart(title, tuple(bars), width, max(len(rows), 1) * ROW, tuple(legend), True)
 
 
 def _per_day(found: Sequence[DeliveryStats]) -> list[tuple[date, int, int]]:
@@ -219,7 +249,7 @@ def stats_charts(found: Sequence[DeliveryStats], by: str) -> dict[str, list[Char
                 for d, ok, bad in days
             ],
             outcome_legend,
-            slot=16 if len(days) > 40 else 24,
+            slot=16 if len(days) > 20 else 24,
         ),
         chart(
             "Change-failure rate per day",
@@ -231,7 +261,8 @@ def stats_charts(found: Sequence[DeliveryStats], by: str) -> dict[str, list[Char
                 )
                 for d, ok, bad in days
             ],
-            slot=16 if len(days) > 40 else 24,
+            slot=16 if len(days) > 20 else 24,
+            top=1.0,
         ),
     ]
 
@@ -239,7 +270,7 @@ def stats_charts(found: Sequence[DeliveryStats], by: str) -> dict[str, list[Char
         return s.key if s.key is not None else f"(no {by})"
 
     per_group = [
-        chart(
+        across(
             f"Deployments per {by}",
             [
                 (
@@ -250,31 +281,28 @@ def stats_charts(found: Sequence[DeliveryStats], by: str) -> dict[str, list[Char
                 for s in found
             ],
             outcome_legend,
-            slot=48,
         ),
-        chart(
+        across(
             f"Change-failure rate per {by}",
             [
                 (name(s), _rate(s.change_failure_rate), [("failed", s.change_failure_rate or 0.0)])
                 for s in found
             ],
-            slot=48,
+            top=1.0,
         ),
-        chart(
+        across(
             f"Recovery time (median) per {by}",
             [
                 (name(s), format_duration(s.recovery_median), [("time", s.recovery_median or 0.0)])
                 for s in found
             ],
-            slot=48,
         ),
-        chart(
+        across(
             f"Deploy duration (median) per {by}",
             [
                 (name(s), format_duration(s.duration_median), [("time", s.duration_median or 0.0)])
                 for s in found
             ],
-            slot=48,
         ),
     ]
     return {"per_day": per_day, "per_group": per_group}
