@@ -5,7 +5,8 @@ write them, `90s`, `15m`, `1h30m`: `deployledger.parse_duration`.)"""
 from __future__ import annotations
 
 import math
-from decimal import Decimal
+
+from deployledger.domain.decimals import plain_number
 
 
 def format_duration(seconds: float | None) -> str:
@@ -30,11 +31,7 @@ def format_duration(seconds: float | None) -> str:
     return " ".join(f"{amount}{unit}" for amount, unit in shown)
 
 
-def plain_number(value: float) -> str:
-    """A finite float as plain decimal text, exactly as Python reads it back, never in
-    exponent notation: `0.000064` (not `6.4e-05`), `4.0`, `10000000000000000.0`."""
-    text = format(Decimal(repr(value)), "f")
-    return text if "." in text else text + ".0"
+__all__ = ["decimal_seconds", "format_duration", "plain_number"]
 
 
 def decimal_seconds(seconds: float | None) -> str:

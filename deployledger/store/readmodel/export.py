@@ -21,6 +21,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Numeric,
     Select,
     String,
     and_,
@@ -102,6 +103,14 @@ def _cells(conn: Connection) -> list[ColumnElement[Any]]:
         duration = case((whole, as_int), else_=duration)
     # SQLite writes a REAL as repr() does (30.0), with 15 significant digits: a duration
     # (seconds, to the microsecond) fits unless it is over 31 years long.
+    # Both write a duration under 0.0001s in exponent notation (`6.4e-05`), as repr() does:
+    # written to the microsecond instead (`0.000064`, as `domain.decimals.plain_number`).
+    tiny = and_(func.abs(c.duration) < 1e-4, c.duration != 0)
+    if pg:
+        micro = cast(cast(c.duration, Numeric), String)
+    else:
+        micro = func.rtrim(func.printf(_s("%.6f"), c.duration), _s("0"))
+    duration = case((tiny, micro), else_=duration)
     return [
         text(c.tenant_id),
         text(c.workload_rt_id),
