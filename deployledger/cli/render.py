@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
@@ -111,11 +112,18 @@ def to_json(value: Any) -> str:
     """One line of JSON, exact, with no character a terminal could act on written raw: those
     json.dumps leaves as they are (DEL, C1, format characters, ...) become `\\uXXXX`. Numbers
     are plain decimals, never in exponent notation (`0.000064`, not `6.4e-05`)."""
-    raw: dict[str, str] = {}
-    text = json.dumps(_plain_floats(value, raw), ensure_ascii=False)
-    for token, number in raw.items():
-        text = text.replace(json.dumps(token), number, 1)
+    text = json.dumps(value, ensure_ascii=False)
+    if _EXPONENT.search(text) is not None:  # rare: only then look for the floats themselves
+        raw: dict[str, str] = {}
+        text = json.dumps(_plain_floats(value, raw), ensure_ascii=False)
+        for token, number in raw.items():
+            text = text.replace(json.dumps(token), number, 1)
     return replace_unsafe(text, _json_escape, keep=_NONE)
+
+
+# What json.dumps writes for a float in exponent notation (`6.4e-05`, `1e+16`); it may also
+# match inside a string, which only costs the slower path.
+_EXPONENT = re.compile(r"\d[eE][-+]?\d")
 
 
 def _plain_floats(value: Any, raw: dict[str, str]) -> Any:

@@ -433,3 +433,11 @@ class TestJSON:
         assert "\n" not in shown
         assert CONTROL.search(shown) is None
         assert json.loads(shown) == value
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20))
+def test_json_numbers_are_plain_decimals_and_read_back_exactly(value: float, text: str) -> None:
+    shown = render.to_json({"seconds": value, "nested": [value, text]})
+    assert json.loads(shown) == {"seconds": value, "nested": [value, text]}
+    number = shown.split(",", 1)[0].removeprefix('{"seconds": ')
+    assert "e" not in number.lower()
