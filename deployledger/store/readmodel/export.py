@@ -106,6 +106,7 @@ def _cells(conn: Connection) -> list[ColumnElement[Any]]:
     # Both write a duration under 0.0001s in exponent notation (`6.4e-05`), as repr() does:
     # written to the microsecond instead (`0.000064`, as `domain.decimals.plain_number`).
     tiny = and_(func.abs(c.duration) < 1e-4, c.duration != 0)
+    micro: ColumnElement[Any]
     if pg:
         micro = cast(cast(c.duration, Numeric), String)
     else:
