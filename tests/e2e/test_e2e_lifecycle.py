@@ -35,6 +35,9 @@ EU_POOL, EU_POOL_RT = "pool-eu-west-1", "6601de0000000000000000e1"
 US_POOL_RT = "6601de0000000000000000a5"
 HELM_ERROR = "Error: UPGRADE FAILED: timed out waiting for the condition"
 FAILURE = f"helm upgrade --install my-release failed with exit code 1. stderr: {HELM_ERROR}"
+# The shared headline: the stderr's error line, the operation and exit code beside it, cut
+# at the table's width of 100.
+SHOWN_ERROR = HELM_ERROR + " (helm upgrade --install my-release, exit…"
 WAITING = "Pod checkout-api-7d9f container 'api' waiting: ImagePullBackOff"
 STUCK = "Pod storefront-5c8 container 'web' waiting: CrashLoopBackOff"
 # Secrets of the deploy requests: none may ever be printed.
@@ -279,7 +282,7 @@ def test_history_is_the_whole_timeline_and_attempts_the_outcomes_alone(
             "5m",
             "upgrade --install my-release",
             "1",
-            HELM_ERROR + " …",
+            SHOWN_ERROR,
         ],
         ["-", "progress", "Pending", "-", "-", "-", "-", WAITING],
         [
@@ -351,7 +354,7 @@ def test_history_is_the_whole_timeline_and_attempts_the_outcomes_alone(
             "5m",
             "upgrade --install my-release",
             "1",
-            HELM_ERROR + " …",
+            SHOWN_ERROR,
         ],
     ]
     assert [line.split()[0] for line in attempts_table[1:]] == ["2", "1"]
