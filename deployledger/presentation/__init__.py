@@ -15,7 +15,8 @@ this package, so `status`, `history`, the fleet page and the workload page never
 - `rows`: a workload row's reason and failure category.
 
 Pure: no I/O. It sits below the entry points and above the service (the layers contract in
-`pyproject.toml`), and imports the public `deployledger` package and the failure rules.
+`pyproject.toml`), and imports the public `deployledger` package and, so that each rule
+lives once, the domain's failure rules and plain decimals.
 """
 
 from deployledger.presentation.categories import category_of, fingerprint_of
