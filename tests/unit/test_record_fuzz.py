@@ -1,0 +1,82 @@
+"""The parser behind `record`, fuzzed: 10,000 malformed inputs in CI (300 elsewhere).
+
+Each input of tests/malformed.py carries exactly one defect. Read as `record` reads its
+input (`read_reports`, in chunks of the CLI's size) and checked as `record` checks each
+value (`Limits.check`), it must give exactly one problem, shown on one line, and no valid
+message: `record` then exits 2 with that line and stores nothing. The same inputs go
+through the CLI on both backends in tests/e2e/test_e2e_fuzz.py, a few hundred per backend.
+The number of examples here: `DEPLOYLEDGER_PARSER_FUZZ_EXAMPLES`, else 10,000 in CI and 300
+elsewhere.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+from hypothesis import HealthCheck, given, settings
+from malformed import MALFORMED, base
+
+from deployledger import Problem
+from deployledger.cli import render
+from deployledger.cli.importing import Entry, Limits
+from deployledger.cli.inputs import CHUNK, RawReport, read_reports
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+EXAMPLES = int(os.environ.get("DEPLOYLEDGER_PARSER_FUZZ_EXAMPLES", "10000" if IN_CI else "300"))
+
+
+def problems_and_messages(data: bytes) -> tuple[list[Problem], list[Entry]]:
+    """What `record` finds in `data` given on stdin: the problems, and the valid messages."""
+    problems: list[Problem] = []
+    valid: list[Entry] = []
+    for item in read_reports(io.BytesIO(data).read1, CHUNK):
+        if isinstance(item, RawReport):
+            found = Limits().check(item, 0)
+            if isinstance(found, Entry):
+                valid.append(found)
+            else:
+                problems += found
+        else:
+            problems.append(item)
+    return problems, valid
+
+
+def one_line(problem: Problem) -> str:
+    """The problem as `record` says it (`deployledger.cli.record`)."""
+    return render.safe(str(problem), keep=set())
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
+@given(data=MALFORMED)
+def test_each_malformed_input_is_exactly_one_problem_on_one_line_and_nothing_valid(
+    data: bytes,
+) -> None:
+    problems, valid = problems_and_messages(data)
+    assert valid == [], data[:200]
+    assert len(problems) == 1, (data[:200], problems)
+    line = one_line(problems[0])
+    assert line.strip()
+    assert len(line.splitlines()) == 1, line
+
+
+def test_the_harness_sees_a_valid_report_as_valid() -> None:
+    problems, valid = problems_and_messages(json.dumps(base()).encode())
+    assert problems == []
+    assert [entry.number for entry in valid] == [1]
+
+
+def test_the_harness_sees_each_problem_of_an_input_with_two() -> None:
+    problems, valid = problems_and_messages(b"[1, 2]")
+    assert [p.report for p in problems] == [1, 2]
+    assert valid == []
