@@ -23,11 +23,9 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(scope="session")
-def migrated_postgres(postgres_admin_dsn: str) -> Iterator[str]:
+def migrated_postgres(postgres_admin_dsn: str, postgres_template: str) -> Iterator[str]:
     """One PostgreSQL database for the session, with the deployledger schema."""
-    url = create_database(postgres_admin_dsn, prefix="dl_itest")
-    with Ledger.open(url, create=True):
-        pass
+    url = create_database(postgres_admin_dsn, prefix="dl_itest", template=postgres_template)
     yield url
     drop_database(postgres_admin_dsn, url)
 
