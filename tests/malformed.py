@@ -115,12 +115,14 @@ def not_utf8(draw: st.DrawFn) -> bytes:
     return text[:cut] + bad + text[cut:]
 
 
-MALFORMED = st.one_of(
-    broken_json(),
-    wrong_type(),
-    missing_field(),
-    bad_id(),
-    huge_number(),
-    deep_nesting(),
-    not_utf8(),
-)
+# Each kind of defect by name, and any of them.
+DEFECTS: dict[str, st.SearchStrategy[bytes]] = {
+    "broken-json": broken_json(),
+    "wrong-type": wrong_type(),
+    "missing-field": missing_field(),
+    "bad-id": bad_id(),
+    "huge-number": huge_number(),
+    "deep-nesting": deep_nesting(),
+    "not-utf8": not_utf8(),
+}
+MALFORMED = st.one_of(*DEFECTS.values())
