@@ -35,7 +35,7 @@ def base() -> dict[str, Any]:
 def wrong_type(draw: st.DrawFn) -> bytes:
     body = base()
     field = draw(st.sampled_from([*REQUIRED, "statusMessage", "reportedAt", "poolName"]))
-    value = draw(WRONG.filter(lambda v: not isinstance(v, str)))
+    value: Any = draw(WRONG.filter(lambda v: not isinstance(v, str)))
     if field in ("poolName", "statusMessage", "reportedAt") and value is None:
         value = 1
     if field == "success" and isinstance(value, bool):
