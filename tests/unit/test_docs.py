@@ -1,11 +1,11 @@
 """The docs hold: links resolve, the CLI reference names every command, the README's tour runs.
 
-Links: every relative link of README.md and docs/*.md names a file that exists, and its
-`#anchor` a heading of that file (GitHub's slugs). Commands: every command of the click group,
-sub-commands included (`token create`), appears in docs/cli.md. The tour: the README's
-`console` blocks marked `<!-- docs-test: tour -->` run in this process against a fresh SQLite
-store, each command with the exit code 0; the block marked `serve` runs in bash, the service as
-a real process; the `python` block runs as it is.
+Links: every relative link of README.md, CHANGELOG.md and docs/*.md names a file that
+exists, and its `#anchor` a heading of that file (GitHub's slugs). Commands: every command of
+the click group, sub-commands included (`token create`), appears in docs/cli.md. The tour:
+the README's `console` blocks marked `<!-- docs-test: tour -->` run in this process against a
+fresh SQLite store, each command with the exit code 0; the block marked `serve` runs in bash,
+the service as a real process; the `python` block runs as it is.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from deployledger.cli import cli, main
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
-PAGES = [README, *sorted(DOCS.glob("*.md"))]
+PAGES = [README, ROOT / "CHANGELOG.md", *sorted(DOCS.glob("*.md"))]
 
 FENCE = re.compile(r"^(```|~~~)")
 LINK = re.compile(r"(?<!\\)\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
