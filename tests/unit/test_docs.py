@@ -214,8 +214,9 @@ def free_port() -> int:
         return port
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the README's example uses curl")
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 def test_the_readme_serve_example_answers_as_shown(tmp_path: Path) -> None:
     (block,) = marked_blocks("serve")
     steps = commands(block)
@@ -242,7 +243,7 @@ def test_the_readme_serve_example_answers_as_shown(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=50,
+        timeout=100,
     )
     assert done.returncode == 0, done.stderr
     shown = steps[-1][1][0].split(",…")[0]  # the shown answer, up to its ellipsis
