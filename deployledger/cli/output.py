@@ -49,6 +49,7 @@ RECEIPT_COLUMNS = [
     "recordedAt",
     "state",
     "duplicate",
+    "messageTruncated",
 ]
 STATE_COLUMNS = [
     "tenantId",

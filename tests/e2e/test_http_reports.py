@@ -55,11 +55,27 @@ def test_one_message_answers_201_with_its_receipt_then_200_as_a_duplicate(
     assert receipt["attempt"] == 1
     assert receipt["state"] == "Error"
     assert receipt["duplicate"] is False
+    assert receipt["messageTruncated"] is False
     assert (receipt["tenantId"], receipt["workloadRtId"]) == ("acme", sent["workloadRtId"])
     again = post(client, tokens.acme, sent)
     assert again.status_code == 200
     assert again.json() == {**receipt, "duplicate": True}
     assert len(stored(client, tokens)) == 1
+
+
+def test_a_receipt_says_when_its_message_was_stored_cut(store_url: str) -> None:
+    url = f"{store_url}{'&' if '?' in store_url else '?'}max_message_bytes=1000"
+    with in_process(url) as (client, tokens):
+        long = report(tenant="acme", success=False, message="x" * 2000, messageId="cut-1")
+        short = report("rt-short", tenant="acme", success=False, message="boom")
+        cut = post(client, tokens.acme, long)
+        assert (cut.status_code, cut.json()["messageTruncated"]) == (201, True)
+        again = post(client, tokens.acme, [long, short])
+        assert again.status_code == 201
+        assert [(r["duplicate"], r["messageTruncated"]) for r in again.json()] == [
+            (True, True),
+            (False, False),
+        ]
 
 
 def test_an_array_of_every_kind_answers_an_array_of_receipts_in_order(

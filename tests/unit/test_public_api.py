@@ -227,7 +227,8 @@ ERROR_TREE = {
 }
 
 ANSWER_FIELDS = {
-    "Receipt": "tenant_id workload_rt_id attempt position recorded_at state duplicate kind",
+    "Receipt": "tenant_id workload_rt_id attempt position recorded_at state duplicate kind "
+    "message_truncated",
     "WorkloadState": (
         "tenant_id workload_rt_id workload_name pool_name state status_message attempts "
         "failures consecutive_failures last_attempt_at last_success_at last_failure_at "
