@@ -77,20 +77,22 @@ async def failures(
     request: Request,
     grant: Reader,
     since: Annotated[
-        str | None,
+        str,
         Query(
-            description="From this time: ISO-8601 (no zone: UTC), or 90m, 24h, 7d ago.",
-            examples=["24h"],
+            description="From this time: ISO-8601 (no zone: UTC), or 90m, 24h, 7d ago. "
+            "Default: the last 24 hours (1970-01-01 for every failure kept).",
+            examples=["7d"],
         ),
-    ] = None,
+    ] = "24h",
     tenant: Annotated[str | None, Query(description="Only this tenant.")] = None,
     pool: Annotated[str | None, Query(description="Only this pool.")] = None,
     category: Annotated[Category | None, Query(description="Only this failure category.")] = None,
     limit: Annotated[int, limit_query("At most N groups.")] = 50,
 ) -> JSONResponse:
-    """Failed outcomes grouped by fingerprint, largest first (`deployledger failures`)."""
+    """Failed outcomes of the last 24 hours (or since `since`) grouped by fingerprint,
+    largest first (`deployledger failures`)."""
     try:
-        start = None if since is None else parse_when(since, datetime.now(UTC), "since")
+        start = parse_when(since, datetime.now(UTC), "since")
     except (ValueError, OverflowError) as e:
         raise invalid([{"index": None, "field": "since", "reason": str(e)}]) from None
     checked_limit(limit)
