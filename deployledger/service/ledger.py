@@ -441,7 +441,7 @@ class Ledger:
         try:
             wanted = DeploymentState.from_label(state) if isinstance(state, str) else state
         except ValueError as e:
-            raise InvalidQuery(str(e)) from None
+            raise InvalidQuery(str(e), "state") from None
         if at is not None:
             return self._read_model.fleet_at(_instant(at), tenants, pool_name, wanted)
         if tenants is None:
@@ -641,7 +641,7 @@ class Ledger:
         the exact definitions. Groups are sorted by key.
         """
         if by not in GROUPINGS:
-            raise InvalidQuery(f"by must be one of {', '.join(GROUPINGS)}, got {by!r}")
+            raise InvalidQuery(f"by must be one of {', '.join(GROUPINGS)}, got {by!r}", "by")
         tenants = check_tenants(tenant_id)
         check_texts(pool=pool)
         now = datetime.now(UTC)
@@ -786,7 +786,7 @@ def _instant(at: object) -> datetime:
     try:
         return checked.astimezone(UTC)
     except OverflowError:
-        raise InvalidQuery(f"at {checked.isoformat()} is out of range in UTC") from None
+        raise InvalidQuery(f"at {checked.isoformat()} is out of range in UTC", "at") from None
 
 
 def _audit_filter(where: AuditFilter | None, **keywords: Any) -> AuditFilter:
