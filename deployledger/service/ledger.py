@@ -525,8 +525,9 @@ class Ledger:
         `since` is a time zone-aware datetime, or a timedelta meaning that long ago (None,
         the default here: every failure kept; the CLI and HTTP default to the last 24 hours,
         a window for people, where a program states its own); it compares with when the
-        outcome occurred (reportedAt, else the recording time). `tenant_id` is one tenant or any of several; `pool` the pool
-        name of the outcome; `category` one of `deployledger.domain.insights.failures.CATEGORIES`.
+        outcome occurred (reportedAt, else the recording time). `tenant_id` is one tenant
+        or any of several; `pool` the pool name of the outcome; `category` one of
+        `deployledger.domain.insights.failures.CATEGORIES`.
         Each group counts its attempts, distinct workloads, and the workloads still
         failing now (see `FailureGroup`).
         """
