@@ -486,6 +486,7 @@ RECEIPT_KEYS = {
     "recordedAt",
     "state",
     "duplicate",
+    "messageTruncated",
 }
 STATE_KEYS = {
     "tenantId",

@@ -37,7 +37,7 @@ def api(store_url: str) -> Iterator[tuple[TestClient, Tokens]]:
 
 
 def answer(client: TestClient, token: str, path: str, query: list[tuple[str, str]]) -> Any:
-    return client.get(path, params=query, headers=bearer(token))
+    return client.get(path, params=tuple(query), headers=bearer(token))
 
 
 def tenants_in(path: str, body: Any, text: str) -> set[str]:
