@@ -208,8 +208,10 @@ def run(cfg: Config, backend: str, log: Log, deadline: float) -> list[Result]:
                 for store, _, floors, done in stores:
                     r, (select_s, insert_s) = done[-1], floors[-1]
                     what = "lifecycle store: " if store is lifecycle else ""
-                    without = f", {unchecked[-1].seconds:.2f}s without the fold check" * (
-                        checked and store is large
+                    without = (
+                        f", {unchecked[-1].seconds:.2f}s without the fold check"
+                        if checked and store is large and unchecked
+                        else ""
                     )
                     runs.append(
                         f"run {n + 1}: {what}rebuild {r.seconds:.2f}s{without} (RSS idle "

@@ -5,6 +5,12 @@ PostgreSQL tests run against `DEPLOYLEDGER_TEST_POSTGRES`
 own database there and drops it at the end. Outside CI, an unreachable server
 skips those tests with one line of reason. With `CI=true` it fails the run, and
 any skipped test fails the session.
+
+Migrating a store costs a quarter of a second on SQLite and a second on PostgreSQL, and
+dropping a PostgreSQL database waits for a server checkpoint. So a migrated store is
+migrated once per session (per xdist worker) and copied for each test (`migrated_sqlite`,
+`postgres_migrated`: `CREATE DATABASE ... TEMPLATE`), and the databases of the tests are
+dropped a batch at a time, several at once (`DatabaseDropper`).
 """
 
 from __future__ import annotations
@@ -14,8 +20,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import create_database, drop_database, postgres_unreachable
+from support import (
+    DatabaseDropper,
+    create_database,
+    drop_database,
+    postgres_unreachable,
+    wait_until_unused,
+)
 from timeouts import pytest_timeout_set_timer  # noqa: F401  # a hook: every test's time limit
+
+from deployledger import Ledger
 
 ADMIN_DSN = os.environ.get(
     "DEPLOYLEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -35,12 +49,44 @@ def postgres_admin_dsn() -> str:
     return ADMIN_DSN
 
 
+@pytest.fixture(scope="session")
+def dropper(postgres_admin_dsn: str) -> Iterator[DatabaseDropper]:
+    """Drops the databases of the tests a batch at a time; the last ones at the end."""
+    dropping = DatabaseDropper(postgres_admin_dsn)
+    yield dropping
+    failed = dropping.close()
+    assert not failed, "databases not dropped:\n" + "\n".join(failed)
+
+
 @pytest.fixture
-def fresh_postgres(postgres_admin_dsn: str) -> Iterator[str]:
+def fresh_postgres(postgres_admin_dsn: str, dropper: DatabaseDropper) -> Iterator[str]:
     """A brand-new, empty PostgreSQL database for one test, dropped afterwards."""
     url = create_database(postgres_admin_dsn)
     yield url
+    dropper.drop(url)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_dsn: str) -> Iterator[str]:
+    """A PostgreSQL database with the deployledger schema, migrated once per session, that
+    nothing stays connected to: only `postgres_migrated` copies it."""
+    url = create_database(postgres_admin_dsn, prefix="dl_tmpl")
+    with Ledger.open(url, create=True):
+        pass
+    wait_until_unused(postgres_admin_dsn, url)
+    yield url
     drop_database(postgres_admin_dsn, url)
+
+
+@pytest.fixture
+def postgres_migrated(
+    postgres_admin_dsn: str, postgres_template: str, dropper: DatabaseDropper
+) -> Iterator[str]:
+    """A new PostgreSQL database for one test, with the deployledger schema and no data
+    (a copy of `postgres_template`), dropped afterwards."""
+    url = create_database(postgres_admin_dsn, template=postgres_template)
+    yield url
+    dropper.drop(url)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
-from support import create_database, drop_database, report
+from support import DatabaseDropper, create_database, drop_database, migrated_sqlite, report
 
 from deployledger import DeployLedgerError, Ledger
 
@@ -47,11 +47,24 @@ class Situation:
 
 
 class Where:
-    """What a case may use: a directory of its own and, on PostgreSQL, the admin DSN."""
+    """What a case may use: a directory of its own and, on PostgreSQL, the admin DSN.
 
-    def __init__(self, tmp_path: Path, admin_dsn: Callable[[], str]) -> None:
+    Given them (the fixtures `postgres_template` and `dropper`, asked for when first
+    needed), a migrated database is a copy of the template, and databases are dropped a
+    batch at a time."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        admin_dsn: Callable[[], str],
+        *,
+        template: Callable[[], str] | None = None,
+        dropper: Callable[[], DatabaseDropper] | None = None,
+    ) -> None:
         self.tmp_path = tmp_path
         self._admin_dsn = admin_dsn
+        self._template = template
+        self._dropper = dropper
 
     @property
     def admin_dsn(self) -> str:
@@ -60,23 +73,30 @@ class Where:
     @contextmanager
     def database(self, *, migrated: bool = True, records: int = 0) -> Iterator[str]:
         """A new PostgreSQL database (with the schema, and `records` reports), dropped after."""
-        url = create_database(self.admin_dsn, prefix="dl_errors")
+        if migrated and self._template is not None:
+            url = create_database(self.admin_dsn, prefix="dl_errors", template=self._template())
+        else:
+            url = create_database(self.admin_dsn, prefix="dl_errors")
         try:
             fill(url, migrated=migrated, records=records)
             yield url
         finally:
-            drop_database(self.admin_dsn, url)
+            if self._dropper is not None:
+                self._dropper().drop(url)
+            else:
+                drop_database(self.admin_dsn, url)
 
     def sqlite(self, name: str = "ledger.db", *, migrated: bool = True, records: int = 0) -> str:
-        url = f"sqlite:///{self.tmp_path / 'store' / name}"
+        path = self.tmp_path / "store" / name
         (self.tmp_path / "store").mkdir(exist_ok=True)
+        url = migrated_sqlite(path) if migrated else f"sqlite:///{path}"
         fill(url, migrated=migrated, records=records)
         return url
 
 
 def fill(url: str, *, migrated: bool, records: int) -> None:
     if migrated:
-        with Ledger.open(url, create=True) as ledger:
+        with Ledger.open(url, create=True) as ledger:  # quick on a copy of a migrated store
             for n in range(records):
                 ledger.record(report(messageId=f"m-{n}"))
 

@@ -10,20 +10,28 @@ The workers that run in "spawn" child processes live here too: children import t
   `projection_runner(ledger, engine)`, `every_attempt(ledger, **filters)`, `eventually()`.
 - Models of what was recorded, to check the read-model queries against:
   `audit_trail(url)` (`AuditTrail`), `fleet_of(url)` (`Fleet`), `EXACT_MESSAGES`.
-- The installed `deployledger` console script: `run_cli`, `spawn`, `Runner` (`Cli`),
-  `Result`, `Running`, `cli_args`, `cli_env`; `EXAMPLES` and the keys of its JSON output.
-- PostgreSQL databases: `create_database`, `drop_database`, `empty_postgres`,
-  `postgres_tables`, `postgres_unreachable`, `database_url`, `with_password`.
+- The installed `deployledger` console script: `run_cli`, `spawn`, `Result`, `Running`,
+  `cli_args`, `cli_env`; the same command in this process: `run_in_process`; both behind
+  `Runner` (`Cli`); `EXAMPLES` and the keys of its JSON output.
+- PostgreSQL databases: `create_database`, `drop_database`, `DatabaseDropper`,
+  `empty_postgres`, `postgres_tables`, `postgres_unreachable`, `database_url`, `with_password`.
+- Template stores, migrated once per process and copied per test: `migrated_sqlite`,
+  `wait_until_unused`.
 - Concurrency: `run_threads`, `run_processes` and their child workers.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import multiprocessing
 import os
 import queue
 import random
+import select as os_select
+import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -31,7 +39,8 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +48,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import pytest
 from psycopg import sql
 from sqlalchemy import Engine, select
 
@@ -544,9 +554,25 @@ class Running:
 
     def __init__(self, argv: list[str], proc: subprocess.Popen[bytes], data: bytes | None) -> None:
         self.argv, self._proc, self._data = argv, proc, data
+        self._err_seen = b""
 
     def send_signal(self, signal: int) -> None:
         self._proc.send_signal(signal)
+
+    def wait_for_stderr(self, text: str, timeout: float = 60) -> None:
+        """Wait until the process has said `text` on stderr (for a process that runs until
+        it is stopped: its input is not sent). What was read is kept for `result()`."""
+        assert self._proc.stderr is not None
+        fd = self._proc.stderr.fileno()
+        deadline = time.monotonic() + timeout
+        while text.encode("utf-8") not in self._err_seen:
+            left = deadline - time.monotonic()
+            ready, _, _ = os_select.select([fd], [], [], max(left, 0))
+            chunk = os.read(fd, 65536) if ready else b""
+            if not chunk:
+                said = self._err_seen.decode("utf-8", "replace")
+                raise AssertionError(f"{self.argv[1:]!r} did not say {text!r}; it said:\n{said}")
+            self._err_seen += chunk
 
     def result(self, expect: int | None = 0, timeout: float = 120) -> Result:
         """Wait for the process; check its exit code (unless `expect=None`) and that stderr
@@ -557,14 +583,9 @@ class Running:
             self._proc.kill()
             self._proc.communicate()
             raise
+        err = self._err_seen + err
         result = Result(self.argv, self._proc.returncode, out.decode("utf-8"), err.decode("utf-8"))
-        where = f"{self.argv[1:]!r} exited {result.code}\n"
-        where += f"--- stdout\n{result.out}\n--- stderr\n{result.err}"
-        assert "Traceback" not in result.err, where
-        assert "Exception ignored" not in result.err, where
-        if expect is not None:
-            assert result.code == expect, where
-        return result
+        return _checked(result, expect)
 
 
 def cli_args(*args: str | os.PathLike[str], store: str | None = None) -> list[str]:
@@ -614,17 +635,167 @@ def run_cli(
     return spawn(*args, store=store, stdin=stdin, env=env, cwd=cwd).result(expect)
 
 
-class Runner:
-    """`cli(...)` runs one command; `cli.spawn(...)` starts one and returns a `Running`."""
+# ---------------------------------------------------------------------------------------
+# The same command, in this process
 
-    run = staticmethod(run_cli)
-    spawn = staticmethod(spawn)
+
+class _Pipe(io.BytesIO):
+    """Bytes read as from a pipe: not seekable, so `record -` copies them aside as it must
+    for a real pipe (and `fileno()` fails, as `os.fstat` of a pipe says nothing useful)."""
+
+    def seekable(self) -> bool:
+        return False
+
+
+class _Captured(io.BytesIO):
+    """Bytes written as to a pipe, still there once the stream's wrapper has closed it."""
+
+    def close(self) -> None:
+        pass
+
+
+@contextmanager
+def _isolated(
+    data: bytes | None, env: dict[str, str] | None, cwd: Path | None
+) -> Iterator[tuple[io.BytesIO, io.BytesIO]]:
+    """Run the block as in a new `deployledger` process started by `spawn`: stdin a pipe
+    holding `data` (empty if None), stdout and stderr pipes (their bytes are yielded), the
+    environment of `cli_env(env)` (COLUMNS 80 when unset, as on a pipe), the working
+    directory `cwd`. Everything is put back afterwards, the SIGINT and SIGTERM handlers too."""
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    saved_handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    out, err = _Captured(), _Captured()
+    try:
+        child_env = cli_env(env)
+        child_env.setdefault("COLUMNS", "80")
+        os.environ.clear()
+        os.environ.update(child_env)
+        if cwd is not None:
+            os.chdir(cwd)
+        sys.stdin = io.TextIOWrapper(_Pipe(data or b""), encoding="utf-8")
+        sys.stdout = io.TextIOWrapper(out, encoding="utf-8", errors="strict")
+        sys.stderr = io.TextIOWrapper(
+            err, encoding="utf-8", errors="backslashreplace", line_buffering=True
+        )
+        yield out, err
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(ValueError):  # closed by the command (a broken pipe)
+                stream.flush()
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        for signum, handler in saved_handlers.items():
+            signal.signal(signum, handler)
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+
+
+def _checked(result: Result, expect: int | None) -> Result:
+    """`result`, once checked as `Running.result` checks a process's."""
+    where = f"{result.argv[1:]!r} exited {result.code}\n"
+    where += f"--- stdout\n{result.out}\n--- stderr\n{result.err}"
+    assert "Traceback" not in result.err, where
+    assert "Exception ignored" not in result.err, where
+    if expect is not None:
+        assert result.code == expect, where
+    return result
+
+
+def _exit_code(exit: SystemExit) -> int:
+    """The exit status a process ending with this `SystemExit` has (and its message said on
+    stderr, as the interpreter says it)."""
+    if exit.code is None:
+        return 0
+    if isinstance(exit.code, int):
+        return exit.code
+    print(exit.code, file=sys.stderr)
+    return 1
+
+
+def run_in_process(
+    *args: str | os.PathLike[str],
+    store: str | None = None,
+    stdin: str | bytes | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    expect: int | None = 0,
+) -> Result:
+    """`run_cli`, without a process: `deployledger.cli.main(ARGS)` in this one, as the
+    script calls it, with stdin, stdout, stderr, the environment and the working directory
+    of a new process (`_isolated`). Checks what `run_cli` checks, and that the command
+    left no thread running (a process would not have exited)."""
+    from deployledger.cli import main
+
+    argv = cli_args(*args, store=store)
+    data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
+    before = set(threading.enumerate())
+    with _isolated(data, env, cwd) as (out, err):
+        try:
+            main(argv[1:])
+            code = 0
+        except SystemExit as e:
+            code = _exit_code(e)
+    result = Result(argv, code, out.getvalue().decode("utf-8"), err.getvalue().decode("utf-8"))
+    _checked(result, expect)
+    left = set(threading.enumerate()) - before
+    for thread in left:
+        thread.join(timeout=10)
+    running = [t for t in left if t.is_alive()]
+    assert not running, f"{argv[1:]!r} left threads running: {running}"
+    return result
+
+
+class Finished:
+    """What `Runner.spawn` gives in process: the command has run already, to the end (one
+    after another, where processes would run side by side); `result()` checks it as
+    `Running.result` does."""
+
+    def __init__(self, result: Result) -> None:
+        self._result = result
+
+    def result(self, expect: int | None = 0, timeout: float = 120) -> Result:
+        return _checked(self._result, expect)
+
+    def send_signal(self, signal: int) -> None:
+        raise AssertionError("signals need a real process: use support.spawn")
+
+
+class Runner:
+    """`cli(...)` runs one command; `cli.spawn(...)` starts one and returns a `Running`
+    (`Finished` in process).
+
+    By default the command runs in this process (`run_in_process`): starting the installed
+    script costs half a second or more, mostly imports. `Runner(process=True)` runs the
+    installed script, for what needs a real process: its exit status, signals, bytes on a
+    pipe or a pty, the script itself."""
+
+    def __init__(self, *, process: bool = False) -> None:
+        self.process = process
 
     def __call__(self, *args: Any, **kwargs: Any) -> Result:
-        return run_cli(*args, **kwargs)
+        return self.run(*args, **kwargs)
+
+    def run(self, *args: Any, **kwargs: Any) -> Result:
+        return run_cli(*args, **kwargs) if self.process else run_in_process(*args, **kwargs)
+
+    def spawn(self, *args: Any, **kwargs: Any) -> Running | Finished:
+        if self.process:
+            return spawn(*args, **kwargs)
+        return Finished(run_in_process(*args, expect=None, **kwargs))
 
 
 Cli = Runner
+
+
+def sqlite_only(fixture: str = "store") -> pytest.MarkDecorator:
+    """Run a test on SQLite alone, its `fixture` (`store` or `store_url`) parametrized so.
+
+    For what the CLI says and how it says it (formats, time zones, usage errors) where the
+    backend is not what is tested: whatever stores or reads data, or turns a backend's
+    error into a message, runs on both."""
+    return pytest.mark.parametrize(fixture, ["sqlite"], indirect=True)
 
 
 def is_sqlite(url: str) -> bool:
@@ -661,12 +832,33 @@ def postgres_unreachable(admin_dsn: str) -> str | None:
         return f"PostgreSQL not reachable at {where}: {str(e).strip()}"
 
 
-def create_database(admin_dsn: str, prefix: str = "dl_test") -> str:
-    """Create a fresh, uniquely named database beside the admin one; return its URL."""
+def create_database(admin_dsn: str, prefix: str = "dl_test", template: str | None = None) -> str:
+    """Create a fresh, uniquely named database beside the admin one; return its URL. With
+    `template` (a database URL), the new one is a copy of that database, which must have
+    no open connections (see `wait_until_unused`)."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        source = urlsplit(template).path.lstrip("/")
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(source))
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(create)
     return database_url(admin_dsn, name)
+
+
+def wait_until_unused(admin_dsn: str, url: str, timeout: float = 30) -> None:
+    """Wait until no session is connected to the database of `url` (a pool that was just
+    disposed can take a moment to hang up), so that it can be a template."""
+    name = urlsplit(url).path.lstrip("/")
+
+    def unused() -> bool:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
+            ).fetchone()
+        return row is not None and row[0] == 0
+
+    eventually(unused, timeout, f"the last connection to {name} to close", every=0.05)
 
 
 def drop_database(admin_dsn: str, url: str) -> None:
@@ -676,6 +868,49 @@ def drop_database(admin_dsn: str, url: str) -> None:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+class DatabaseDropper:
+    """Drops databases a batch at a time, several at once.
+
+    A DROP DATABASE waits for a checkpoint of the whole server, which takes a second or more
+    on a busy machine; drops issued together share one. So a test hands its database over
+    here, and every `BATCH` databases (and at `close()`, at the end of the session) they are
+    dropped together, from threads that are gone before the next test starts: the library
+    behaves differently in a process with more than one thread (deployledger.store.rebuild.classify
+    forks its workers only from a single-threaded one)."""
+
+    BATCH = 12
+
+    def __init__(self, admin_dsn: str) -> None:
+        self._admin = admin_dsn
+        self._pending: list[str] = []
+        self.errors: list[str] = []
+
+    def drop(self, url: str) -> None:
+        """Drop the database of `url` (its connections are closed first), soon."""
+        self._pending.append(url)
+        if len(self._pending) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Drop every database handed over so far, all at once."""
+        batch, self._pending = self._pending, []
+        if batch:
+            with ThreadPoolExecutor(len(batch)) as pool:
+                self.errors += [e for e in pool.map(self._drop_one, batch) if e]
+
+    def close(self) -> list[str]:
+        """Drop the last databases; return the drops that failed, and why."""
+        self.flush()
+        return self.errors
+
+    def _drop_one(self, url: str) -> str | None:
+        try:
+            drop_database(self._admin, url)
+        except Exception as e:  # reported by close()
+            return f"{database_url(url, '')}: {type(e).__name__}: {e}"
+        return None
 
 
 def postgres_tables(url: str, schema: str = "public") -> set[str]:
@@ -697,6 +932,41 @@ def empty_postgres(url: str) -> None:
                 sql.SQL(", ").join(sql.Identifier(t) for t in tables)
             )
         )
+
+
+# ---------------------------------------------------------------------------------------
+# Template stores
+
+_sqlite_template: Path | None = None
+
+
+def _migrated_sqlite_template() -> Path:
+    """This process's migrated SQLite store, made at first use; removed at exit."""
+    global _sqlite_template  # one template per process, made at first use
+    if _sqlite_template is None:
+        import atexit
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="dl-template-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        path = folder / "ledger.db"
+        with Ledger.open(f"sqlite:///{path}", create=True):
+            pass
+        # Closed, the store is one file; make sure of it, so that a plain copy is whole.
+        with closing(sqlite3.connect(path)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        _sqlite_template = path
+    return _sqlite_template
+
+
+def migrated_sqlite(path: Path | str) -> str:
+    """A SQLite store with the deployledger schema and no events at `path`, and its URL:
+    a copy of a store migrated once per process (running every migration for each test
+    and each hypothesis example would cost a quarter of a second each)."""
+    shutil.copyfile(_migrated_sqlite_template(), path)
+    return f"sqlite:///{path}"
 
 
 # ---------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from deployledger.cli.audit import parse_when
 TENANT, RT_ID = "acme-prod", "64f1c0ffee0000000000beef"
 AT_HELP = (
     "As of this moment: ISO-8601 (no zone means UTC), or a duration ago (90m, 2h, 7d). "
-    "Each workload as after its last message by then (see the README: effective time)."
+    "Each workload as after its last message by then (see docs/asof.md: effective time)."
 )
 
 

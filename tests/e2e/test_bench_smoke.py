@@ -1,4 +1,5 @@
-"""The benchmarks run end to end on both backends (quick sizes): `python -m bench all`."""
+"""The benchmarks run end to end on both backends (quick sizes): each suite of
+`python -m bench all`."""
 
 from __future__ import annotations
 
@@ -11,14 +12,34 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# `bench all` runs these suites one after the other; one test each lets pytest-xdist spread
+# them over its workers. What each must print beside the backends' names:
+SUITES = {
+    "writes": "record_many",
+    "readmodel": "rebuild",
+    "http": "HTTP",
+    "export": "Export",
+    "log": "Tamper-evident log",
+}  # in bench's own order
+
+
+def test_all_is_every_suite() -> None:
+    code = "from bench.__main__ import SUITES, parse; print(*SUITES, parse(['all'])[0])"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == [*SUITES, "all"]
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.timeout(1500)  # beyond the run's own 1,200 s
-def test_bench_all_quick_prints_the_readme_tables_on_both_backends(
-    tmp_path: Path, postgres_admin_dsn: str
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_a_quick_bench_prints_the_readme_tables_on_both_backends(
+    tmp_path: Path, postgres_admin_dsn: str, suite: str
 ) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "all", "--quick", "--output", str(tmp_path)],
+        [sys.executable, "-m", "bench", suite, "--quick", "--output", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -26,9 +47,9 @@ def test_bench_all_quick_prints_the_readme_tables_on_both_backends(
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    for heading in ("SQLite", "PostgreSQL", "record_many", "rebuild"):
+    for heading in ("SQLite", "PostgreSQL", SUITES[suite]):
         assert heading in done.stdout
-    assert {p.name for p in tmp_path.iterdir()} >= {"writes.md", "readmodel.md"}
+    assert {p.name for p in tmp_path.iterdir()} == {f"{suite}.md"}
 
 
 @pytest.mark.slow

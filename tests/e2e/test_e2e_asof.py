@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from support import EXAMPLE_RT_ID, EXAMPLE_TENANT, Cli, create_database, drop_database, report
+from support import (
+    EXAMPLE_RT_ID,
+    EXAMPLE_TENANT,
+    Cli,
+    create_database,
+    drop_database,
+    report,
+    sqlite_only,
+)
 from test_e2e_fuzz import run
 
 from deployledger import Ledger
@@ -94,6 +102,7 @@ class TestStatusAt:
         ago = (datetime.now(UTC) - datetime(2026, 11, 1, tzinfo=UTC)) // timedelta(days=1)
         assert cli("status", "--at", f"{ago + 1}d", "-o", "json", store=recorded).json() == []
 
+    @sqlite_only()
     @pytest.mark.parametrize("bad", ["yesterday", "2026-13-01", "99999999999d", ""])
     def test_a_bad_moment_is_one_line_and_exit_2(self, recorded: str, cli: Cli, bad: str) -> None:
         result = cli("status", "--at", bad, store=recorded, expect=2)

@@ -27,7 +27,12 @@ ARGS = {
 
 @pytest.fixture
 def where(request: pytest.FixtureRequest, tmp_path: Path) -> Where:
-    return Where(tmp_path, lambda: str(request.getfixturevalue("postgres_admin_dsn")))
+    return Where(
+        tmp_path,
+        lambda: str(request.getfixturevalue("postgres_admin_dsn")),
+        template=lambda: str(request.getfixturevalue("postgres_template")),
+        dropper=lambda: request.getfixturevalue("dropper"),
+    )
 
 
 def one_line(text: str) -> str:

@@ -8,7 +8,7 @@ import csv
 import io
 
 import pytest
-from support import TENANT, Cli, report
+from support import TENANT, Cli, report, sqlite_only
 from test_e2e_output import EVERYTHING, LOOKS_ESCAPED, csv_messages
 
 from deployledger import Ledger
@@ -62,6 +62,7 @@ def test_an_empty_export_is_the_header_alone(exported: str, cli: Cli) -> None:
     assert cli("audit", "--all", "--tenant", "nobody", "-o", "jsonl", store=exported).out == ""
 
 
+@sqlite_only("store_url")
 @pytest.mark.parametrize(
     ("args", "said"),
     [

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from logsupport import event_rows, events_table, execute, root_from_rows
-from support import EXAMPLE_RT_ID, EXAMPLE_TENANT, EXAMPLES, Cli
+from support import EXAMPLE_RT_ID, EXAMPLE_TENANT, EXAMPLES, Cli, spawn, sqlite_only
 
 
 @pytest.fixture
@@ -101,6 +101,7 @@ class TestCheckpointAndVerify:
         ]
         assert data["intact"] is False
 
+    @sqlite_only()
     def test_bad_input_exits_2(
         self, published: Path, recorded: str, keys: tuple[Path, Path], cli: Cli, tmp_path: Path
     ) -> None:
@@ -207,7 +208,7 @@ class TestFollowerCheckpoints:
     ) -> None:
         private, public = keys
         cli("migrate", store=store)
-        follower = cli.spawn(
+        follower = spawn(  # a real process, stopped by a signal
             "project",
             "--follow",
             "--poll-interval",

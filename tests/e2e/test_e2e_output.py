@@ -31,6 +31,7 @@ from support import (
     cli_args,
     cli_env,
     report,
+    sqlite_only,
 )
 
 from deployledger import Ledger
@@ -241,6 +242,7 @@ def test_tables_escape_what_data_keeps(exact: str, cli: Cli) -> None:
 
 
 class TestOutputOptions:
+    @sqlite_only()
     def test_o_json_and_json_are_the_same_and_disagreeing_formats_are_refused(
         self, recorded: str, cli: Cli
     ) -> None:
@@ -258,6 +260,7 @@ class TestOutputOptions:
         assert refused.out == ""
         assert "choose one output format" in refused.err
 
+    @sqlite_only()
     def test_tz_sets_the_zone_of_table_times_and_json_stays_utc(
         self, recorded: str, cli: Cli
     ) -> None:
@@ -294,6 +297,7 @@ class TestOutputOptions:
         assert "'nowhere' is not a time zone" in bad.err
 
 
+@sqlite_only()
 def test_an_empty_history_page_says_no_attempts_match(recorded: str, cli: Cli) -> None:
     key = (EXAMPLE_TENANT, EXAMPLE_RT_ID)
     running = [

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import lifecycle_keys
-from support import EXAMPLE_RT_ID, EXAMPLE_TENANT, EXAMPLES, Cli, report
+from support import EXAMPLE_RT_ID, EXAMPLE_TENANT, EXAMPLES, Cli, report, spawn
 
 
 def _expected_failures(examples: list[dict[str, Any]], tenant: str) -> int:
@@ -124,8 +124,10 @@ def test_project_and_rebuild_keep_the_same_answers(recorded: str, cli: Cli) -> N
 
 def test_a_follower_keeps_the_view_live_and_stops_on_sigterm(store: str, cli: Cli) -> None:
     cli("record", EXAMPLES, store=store)
-    follower = cli.spawn("project", "--follow", "--poll-interval", "0.2", store=store)
+    # A real process: it is stopped by a signal, once it follows.
+    follower = spawn("project", "--follow", "--poll-interval", "0.2", store=store)
     try:
+        follower.wait_for_stderr("following (leader)")
         sent = report(
             "rt-follow",
             tenant="t-follow",

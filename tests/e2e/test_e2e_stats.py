@@ -9,7 +9,7 @@ import io
 
 import pytest
 from stats_model import HAND_FLEET, SINCE, UNTIL
-from support import Cli
+from support import Cli, sqlite_only
 
 from deployledger import Ledger
 
@@ -76,6 +76,7 @@ def test_an_empty_period_says_so(fleet: str, cli: Cli) -> None:
         (("--tenant", "a\x01b", "--json"), None),
     ],
 )
+@sqlite_only("store_url")
 def test_bad_input_is_one_line_and_exit_2(
     fleet: str, cli: Cli, args: tuple[str, ...], said: str | None
 ) -> None:

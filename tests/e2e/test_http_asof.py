@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from http_support import Tokens, bearer, in_process, problem_of
-from support import EXAMPLES, report, run_cli
+from support import EXAMPLES, report, run_in_process
 from test_http_reads import get, lines
 
 from deployledger import Ledger
@@ -33,8 +33,8 @@ def test_the_fleet_and_one_workload_then_are_the_json_of_the_cli(
 ) -> None:
     client, tokens, url = api
     tenant, rt_id = "acme-prod", "64f1c0ffee0000000000beef"
-    status = run_cli("status", "--at", THEN, "--json", store=url).json()
-    show = run_cli("show", tenant, rt_id, "--at", THEN, "--json", store=url).json()
+    status = run_in_process("status", "--at", THEN, "--json", store=url).json()
+    show = run_in_process("show", tenant, rt_id, "--at", THEN, "--json", store=url).json()
     assert get(client, tokens.admin, "/v1/workloads", at=THEN) == status
     assert get(client, tokens.admin, f"/v1/workloads/{tenant}/{rt_id}", at=THEN) == show
     assert status != get(client, tokens.admin, "/v1/workloads")

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from http_support import Tokens, bearer, in_process, problem_of
 from stats_model import HAND_FLEET, SINCE, UNTIL
-from support import report, run_cli
+from support import report, run_in_process
 from test_e2e_output import EVERYTHING, csv_messages
 
 from deployledger import Ledger
@@ -46,7 +46,7 @@ def test_the_csv_export_is_the_cli_export(api: tuple[TestClient, Tokens, str]) -
     client, tokens, url = api
     answer = fetch(client, tokens.admin, "/v1/audit/export", format="csv")
     assert answer.headers["content-type"] == "text/csv; charset=utf-8"
-    assert answer.text == run_cli("audit", "--all", store=url).out
+    assert answer.text == run_in_process("audit", "--all", store=url).out
     rows = list(csv.DictReader(io.StringIO(answer.text, newline="")))
     assert len(rows) == 3 * len(MESSAGES)
     assert csv_messages(answer.text)[: len(MESSAGES)] == [m or "" for m in reversed(MESSAGES)]
@@ -57,7 +57,7 @@ def test_the_jsonl_export_follows_the_filters(api: tuple[TestClient, Tokens, str
     answer = fetch(client, tokens.admin, "/v1/audit/export", format="jsonl", failed="true")
     assert answer.headers["content-type"] == "application/x-ndjson"
     got = [json.loads(line) for line in answer.text.split("\n") if line]
-    cli = run_cli("audit", "--all", "--failed", "-o", "jsonl", store=url).json_lines()
+    cli = run_in_process("audit", "--all", "--failed", "-o", "jsonl", store=url).json_lines()
     assert got == cli
     assert {r["success"] for r in got} == {False}
     assert [r["statusMessage"] for r in got if r["tenantId"] == "acme"] == [

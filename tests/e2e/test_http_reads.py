@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 from http_support import Tokens, bearer, in_process, problem_of
-from support import EXAMPLES, REPO, report, request, run_cli
+from support import EXAMPLES, REPO, report, request, run_in_process
 
 from deployledger import Ledger
 
@@ -49,13 +49,17 @@ def test_reads_give_the_json_of_the_cli(api: tuple[TestClient, Tokens, str]) -> 
     record_examples(client, tokens)
     tenant, rt_id = "acme-prod", "64f1c0ffee0000000000beef"
     cli = {
-        "status": run_cli("status", "--json", store=url).json(),
-        "show": run_cli("show", tenant, rt_id, "--json", store=url).json(),
-        "history": run_cli("history", tenant, rt_id, "--json", store=url).json(),
-        "attempts": run_cli("history", tenant, rt_id, "--attempts", "--json", store=url).json(),
-        "audit": run_cli("audit", "--limit", "20", "--json", store=url).json(),
-        "failed": run_cli("audit", "--failed", "--tenant", tenant, "--json", store=url).json(),
-        "overdue": run_cli("overdue", "--older-than", "1m", "--json", store=url).json(),
+        "status": run_in_process("status", "--json", store=url).json(),
+        "show": run_in_process("show", tenant, rt_id, "--json", store=url).json(),
+        "history": run_in_process("history", tenant, rt_id, "--json", store=url).json(),
+        "attempts": run_in_process(
+            "history", tenant, rt_id, "--attempts", "--json", store=url
+        ).json(),
+        "audit": run_in_process("audit", "--limit", "20", "--json", store=url).json(),
+        "failed": run_in_process(
+            "audit", "--failed", "--tenant", tenant, "--json", store=url
+        ).json(),
+        "overdue": run_in_process("overdue", "--older-than", "1m", "--json", store=url).json(),
     }
     admin = tokens.admin
     assert get(client, admin, "/v1/workloads") == cli["status"]

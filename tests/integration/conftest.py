@@ -3,8 +3,9 @@
 `store_url` (tests/conftest.py) gives an *empty* store: a new SQLite file, or a brand-new
 PostgreSQL database. Tests about creating the schema use it directly. Creating and
 dropping a PostgreSQL database costs about half a second, though, so tests that only need
-a migrated store with no events use `ready_url`: a new SQLite file, or one migrated
-PostgreSQL database per session, emptied (TRUNCATE ... RESTART IDENTITY) before each test.
+a migrated store with no events use `ready_url`: a copy of a SQLite store migrated once
+per session, or one migrated PostgreSQL database per session, emptied (TRUNCATE ...
+RESTART IDENTITY) before each test.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import create_database, drop_database, empty_postgres
+from support import create_database, drop_database, empty_postgres, migrated_sqlite
 
 from deployledger import Ledger
 
@@ -22,11 +23,9 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(scope="session")
-def migrated_postgres(postgres_admin_dsn: str) -> Iterator[str]:
+def migrated_postgres(postgres_admin_dsn: str, postgres_template: str) -> Iterator[str]:
     """One PostgreSQL database for the session, with the deployledger schema."""
-    url = create_database(postgres_admin_dsn, prefix="dl_itest")
-    with Ledger.open(url, create=True):
-        pass
+    url = create_database(postgres_admin_dsn, prefix="dl_itest", template=postgres_template)
     yield url
     drop_database(postgres_admin_dsn, url)
 
@@ -34,10 +33,7 @@ def migrated_postgres(postgres_admin_dsn: str) -> Iterator[str]:
 @pytest.fixture
 def sqlite_ready_url(tmp_path: Path) -> str:
     """A new SQLite store with the deployledger schema."""
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    with Ledger.open(url, create=True):
-        pass
-    return url
+    return migrated_sqlite(tmp_path / "ledger.db")
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from steps import message
-from support import engine_for, report
+from support import engine_for, migrated_sqlite, report
 from test_fold_agreement import STEP
 
 from deployledger import DeploymentState, InvalidQuery, Ledger, WorkloadNotFound, WorkloadState
@@ -195,7 +195,7 @@ class TestAsOfAgainstAReplay:
             return
         with (
             tempfile.TemporaryDirectory() as folder,
-            Ledger.open(f"sqlite:///{Path(folder) / 'ledger.db'}", create=True) as ledger,
+            Ledger.open(migrated_sqlite(Path(folder) / "ledger.db"), create=True) as ledger,
         ):
             check_as_of(ledger, record_and_replay(ledger, "tenant", steps))
 

@@ -19,7 +19,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from steps import record_in_chunks, steps
-from support import report
+from support import migrated_sqlite, report
 
 from deployledger import Ledger
 
@@ -74,7 +74,7 @@ class TestOneFold:
             check_agreement(ready_url, f"tenant-{uuid.uuid4().hex[:10]}", scenario)
             return
         with tempfile.TemporaryDirectory() as folder:
-            check_agreement(f"sqlite:///{Path(folder) / 'ledger.db'}", "tenant", scenario)
+            check_agreement(migrated_sqlite(Path(folder) / "ledger.db"), "tenant", scenario)
 
     def test_the_comparison_sees_a_read_model_row_that_disagrees(self, ready_url: str) -> None:
         from sqlalchemy import create_engine, text

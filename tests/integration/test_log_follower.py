@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from logsupport import event_rows, execute, leaf_hashes_from_rows, root_from_rows
-from support import engine_for, projection_runner, report
+from support import engine_for, migrated_sqlite, projection_runner, report
 
 from deployledger import Ledger
 from deployledger.domain.storeurl import StoreURL
@@ -61,7 +61,7 @@ class TestIncrementalEqualsFromScratch:
             run(store_url, records, runner_batches)
             return
         with tempfile.TemporaryDirectory() as folder:
-            run(f"sqlite:///{Path(folder) / 'ledger.db'}", records, runner_batches)
+            run(migrated_sqlite(Path(folder) / "ledger.db"), records, runner_batches)
 
 
 def run(url: str, records: list[int], runner_batches: list[int]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import engine_for, projection_runner, report, view_rows
+from support import engine_for, migrated_sqlite, projection_runner, report, view_rows
 
 from deployledger import Ledger
 from deployledger.domain.storeurl import parse_store_url
@@ -143,7 +143,7 @@ class TestIncrementalProjectionEqualsRebuild:
             run_scenario(store_url, f"tenant-{uuid.uuid4().hex[:10]}", scenario)
             return
         with tempfile.TemporaryDirectory() as folder:
-            run_scenario(f"sqlite:///{Path(folder) / 'ledger.db'}", "tenant", scenario)
+            run_scenario(migrated_sqlite(Path(folder) / "ledger.db"), "tenant", scenario)
 
     def test_the_comparison_sees_a_row_the_incremental_view_got_wrong(self, store_url: str) -> None:
         with Ledger.open(store_url, create=True) as ledger, engine_for(store_url) as engine:

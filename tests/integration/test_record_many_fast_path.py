@@ -37,7 +37,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from steps import message as steps_message
 from steps import steps
-from support import progress, report, request, undeploy
+from support import migrated_sqlite, progress, report, request, undeploy
 
 from deployledger import Ledger
 from deployledger.domain.messages.inbox import parse_messages
@@ -95,7 +95,7 @@ def event_by_event(raw: list[dict[str, Any]]) -> tuple[list[StoredEvent], dict[A
     """The library's own path, one event per transaction, into a scratch SQLite store:
     its stored rows in position order, and the aggregates it built."""
     with tempfile.TemporaryDirectory() as folder:
-        store = EventStore(parse_store_url(f"sqlite:///{Path(folder) / 'ref.db'}"), create=True)
+        store = EventStore(parse_store_url(migrated_sqlite(Path(folder) / "ref.db")), create=True)
         try:
             workloads: dict[Any, Workload] = {}
             for m in parse_messages(raw):
@@ -183,7 +183,7 @@ class TestFastPathEqualsTheLibrarysPath:
             check_same(ready_url, [message(tenant, s) for s in steps], sizes, clock)
             return
         with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite:///{Path(folder) / 'ledger.db'}"
+            url = migrated_sqlite(Path(folder) / "ledger.db")
             check_same(url, [message("tenant", s) for s in steps], sizes, clock)
 
     def test_a_large_batch_in_one_call(self, ready_url: str, clock: Callable[[], Clock]) -> None:

@@ -3,7 +3,7 @@
 A unique canary string goes into every secret-bearing field of deploy requests
 (`repositoryPassword`, `repositoryUsername`, the userinfo of `repositoryUrl`, every value
 marked `isSecret`, `valuesYaml`). They are recorded through the library and through the
-installed CLI (a resend, an idempotency conflict and invalid requests included), the read
+CLI (a resend, an idempotency conflict and invalid requests included), the read
 model is caught up and rebuilt, and every query and every CLI read command runs in every
 output format, with logging at DEBUG captured. Then the canary is searched for in the
 SQLite file bytes (and its -wal/-shm), a `pg_dump` of the PostgreSQL database, every CLI
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import is_sqlite, run_cli, spawn, sqlite_path
+from support import Runner, is_sqlite, sqlite_path
 
 from deployledger import (
     IdempotencyConflict,
@@ -352,7 +352,7 @@ def _json(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------
-# Through the installed CLI
+# Through the CLI
 
 
 def _jsonl(items: list[dict[str, Any]]) -> str:
@@ -360,10 +360,11 @@ def _jsonl(items: list[dict[str, Any]]) -> str:
 
 
 def test_the_cli_never_stores_prints_or_logs_a_secret(store_url: str, tmp_path: Path) -> None:
+    cli = Runner()  # in this process, as a new one would run it
     canary = Canary()
     sent = messages(canary)
     if not is_sqlite(store_url):
-        run_cli("migrate", store=store_url)
+        cli("migrate", store=store_url)
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     (inputs / "all.jsonl").write_text(_jsonl(sent), encoding="utf-8")
@@ -387,14 +388,14 @@ def test_the_cli_never_stores_prints_or_logs_a_secret(store_url: str, tmp_path: 
         outputs[f"{name} stderr"] = result.err
         return result
 
-    first = keep("record", run_cli("record", "-o", "jsonl", inputs / "all.jsonl", store=store_url))
+    first = keep("record", cli("record", "-o", "jsonl", inputs / "all.jsonl", store=store_url))
     receipts = first.json_lines()
     assert [r["kind"] for r in receipts] == [m.get("kind", "outcome") for m in sent]
     assert not any(r["duplicate"] for r in receipts)
     for fmt in FORMATS:  # every resend is a duplicate, in every output format
         again = keep(
             f"record again -o {fmt}",
-            run_cli("record", "-o", fmt, inputs / "all.jsonl", store=store_url),
+            cli("record", "-o", fmt, inputs / "all.jsonl", store=store_url),
         )
         assert again.out.count("true" if fmt != "table" else "duplicate") >= len(sent)
     for name, code in [
@@ -403,15 +404,11 @@ def test_the_cli_never_stores_prints_or_logs_a_secret(store_url: str, tmp_path: 
         ("broken.jsonl", 2),
         ("bare.json", 2),
     ]:
-        refused = keep(
-            f"record {name}", run_cli("record", inputs / name, store=store_url, expect=code)
-        )
+        refused = keep(f"record {name}", cli("record", inputs / name, store=store_url, expect=code))
         assert refused.err.strip(), f"record {name} said nothing"
-    keep(
-        "record stdin", run_cli("record", "-", stdin=json.dumps(changed), store=store_url, expect=2)
-    )
-    keep("project", run_cli("project", store=store_url))
-    keep("rebuild", run_cli("rebuild", store=store_url))
+    keep("record stdin", cli("record", "-", stdin=json.dumps(changed), store=store_url, expect=2))
+    keep("project", cli("project", store=store_url))
+    keep("rebuild", cli("rebuild", store=store_url))
 
     reads: dict[str, list[str]] = {
         "show A": ["show", TENANT, A],
@@ -423,11 +420,13 @@ def test_the_cli_never_stores_prints_or_logs_a_secret(store_url: str, tmp_path: 
         "overdue": ["overdue"],
     }
     running = {
-        (name, fmt): spawn(*args, "-o", fmt, store=store_url)
+        (name, fmt): cli.spawn(*args, "-o", fmt, store=store_url)
         for name, args in reads.items()
         for fmt in FORMATS
     }
-    running[("history A --full", "table")] = spawn("history", "--full", TENANT, A, store=store_url)
+    running[("history A --full", "table")] = cli.spawn(
+        "history", "--full", TENANT, A, store=store_url
+    )
     results = {key: proc.result() for key, proc in running.items()}
     for (name, fmt), result in results.items():
         keep(f"{name} -o {fmt}", result)

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from steps import record_in_chunks, steps
-from support import engine_for, event_store, report
+from support import engine_for, event_store, migrated_sqlite, report
 
 from deployledger import Ledger
 from deployledger.domain.storeurl import parse_store_url
@@ -81,7 +81,7 @@ class TestTheSetBasedRebuild:
             rebuilt_equals_live(ready_url, f"tenant-{uuid.uuid4().hex[:10]}", scenario)
             return
         with tempfile.TemporaryDirectory() as folder:
-            rebuilt_equals_live(f"sqlite:///{Path(folder) / 'ledger.db'}", "tenant", scenario)
+            rebuilt_equals_live(migrated_sqlite(Path(folder) / "ledger.db"), "tenant", scenario)
 
 
 @pytest.fixture

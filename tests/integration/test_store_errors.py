@@ -37,7 +37,12 @@ from deployledger.store.errors import translate
 
 @pytest.fixture
 def where(request: pytest.FixtureRequest, tmp_path: Path) -> Where:
-    return Where(tmp_path, lambda: str(request.getfixturevalue("postgres_admin_dsn")))
+    return Where(
+        tmp_path,
+        lambda: str(request.getfixturevalue("postgres_admin_dsn")),
+        template=lambda: str(request.getfixturevalue("postgres_template")),
+        dropper=lambda: request.getfixturevalue("dropper"),
+    )
 
 
 def everything_shown(error: BaseException) -> str:

@@ -1,6 +1,6 @@
 """Delivery metrics (`Ledger.stats`): the DORA measures a ledger of outcomes can give.
 
-Pure: the read model hands in outcome rows, this folds them. Definitions (see README):
+Pure: the read model hands in outcome rows, this folds them. Definitions (docs/stats-and-export.md):
 
 - **deployment frequency** (DORA, exact): successful outcomes per day of the period;
 - **change failure rate** (DORA proxy): failed outcomes / all outcomes of the period;
