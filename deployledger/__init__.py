@@ -16,6 +16,7 @@ from deployledger.domain.messages.lifecycle import (
     WorkloadDeploymentProgress,
     WorkloadUndeployed,
 )
+from deployledger.domain.messages.nesting import MAX_JSON_DEPTH, nested_too_deep
 from deployledger.domain.messages.reports import WorkloadDeploymentStatus, parse_report
 from deployledger.domain.storeurl import StoreURL
 from deployledger.domain.tlog.bundle import BundleSummary, verify_bundle
@@ -66,6 +67,7 @@ from deployledger.service.ledger import Ledger
 
 __all__ = [
     "FAILURE_CATEGORIES",
+    "MAX_JSON_DEPTH",
     "Attempt",
     "AuditFilter",
     "AuditPage",
@@ -118,6 +120,7 @@ __all__ = [
     "generate_key",
     "load_signing_key",
     "load_verifier_key",
+    "nested_too_deep",
     "parse_checkpoint",
     "parse_duration",
     "parse_message",

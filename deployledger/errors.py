@@ -97,7 +97,12 @@ class InvalidStoreURL(DeployLedgerError, ValueError):
 
 
 class InvalidQuery(DeployLedgerError, ValueError):
-    """A query filter, limit or pagination cursor cannot be used."""
+    """A query filter, limit or pagination cursor cannot be used. `parameter` names the
+    argument at fault (`tenant_id`, `limit`, `cursor`, ...), when it is one argument."""
+
+    def __init__(self, message: str, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
 
 
 class SchemaMissing(DeployLedgerError):

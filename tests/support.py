@@ -496,6 +496,7 @@ RECEIPT_KEYS = {
     "recordedAt",
     "state",
     "duplicate",
+    "messageTruncated",
 }
 STATE_KEYS = {
     "tenantId",

@@ -38,7 +38,14 @@ FAILURE_COLUMNS = [
         "deployledger audit --fingerprint F   # every attempt of one group",
     )
 )
-@click.option("--since", metavar="WHEN", help="From this time: ISO-8601, or 90m, 24h, 7d ago.")
+@click.option(
+    "--since",
+    metavar="WHEN",
+    default="24h",
+    show_default=True,
+    help="From this time: ISO-8601, or 90m, 24h, 7d ago (the last 24 hours unless given; "
+    "--since 1970-01-01 for every failure kept).",
+)
 @click.option("--tenant", metavar="T", help="Only this tenant.")
 @click.option("--pool", metavar="P", help="Only this pool.")
 @click.option(
@@ -60,7 +67,7 @@ FAILURE_COLUMNS = [
 @pass_settings
 def failures(
     settings: Settings,
-    since: str | None,
+    since: str,
     tenant: str | None,
     pool: str | None,
     category: str | None,
@@ -68,8 +75,9 @@ def failures(
     fmt: str,
     zone: tzinfo,
 ) -> None:
-    """Failed outcomes grouped by fingerprint (the message with names, ids, numbers and
-    times masked), largest group first: one problem, however many workloads it hit.
+    """Failed outcomes of the last 24 hours (or --since) grouped by fingerprint (the message
+    with names, ids, numbers and times masked), largest group first: one problem, however
+    many workloads it hit.
     STILL counts the group's workloads whose latest outcome is this failure (state Error);
     the table shows the template's cause, -o json|jsonl|csv the whole template and the full
     example message of each group."""
@@ -87,7 +95,7 @@ def failures(
     elif groups:
         output.write_table(failures_table(groups, zone))
     else:
-        click.echo("no failed attempts match", err=True)
+        click.echo(f"no failed attempts match since {since}", err=True)
 
 
 def failures_table(groups: Sequence[FailureGroup], zone: tzinfo = UTC) -> str:

@@ -22,17 +22,16 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployledger import Problem
+from deployledger import MAX_JSON_DEPTH, Problem, nested_too_deep
 from deployledger.cli.textstream import CHUNK, WS, NotUTF8, Read, Text, decode_text, text_chunks
 
 __all__ = ["CHUNK", "RawReport", "Read", "decode_text", "json_kind", "read_reports"]
 # A decode that fails, or a number that ends, this close to the end of the text read so far
 # may only be cut short by the chunk boundary: read more and decode again.
 _MARGIN = 32
-# A report is flat; deeper nesting than this anywhere in one is refused (the same way
+# A report is flat; deeper nesting anywhere in one is refused, as over HTTP (the same way
 # whatever the depth of the stack the parser starts from).
-MAX_DEPTH = 64
-_TOO_DEEP = f"invalid JSON: nested deeper than {MAX_DEPTH} levels"
+_TOO_DEEP = f"invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,18 +164,10 @@ def _after_scalar(src: Text) -> str | None:
 
 
 def _report(value: Any, number: int, line: int, end_line: int = 0) -> Item:
-    """A decoded value as a report, unless it nests deeper than `MAX_DEPTH`."""
-    level = [value]
-    for _ in range(MAX_DEPTH):
-        level = [
-            inner
-            for outer in level
-            if isinstance(outer, dict | list)
-            for inner in (outer.values() if isinstance(outer, dict) else outer)
-        ]
-        if not any(isinstance(inner, dict | list) for inner in level):
-            return RawReport(value, number, line, end_line)
-    return Problem("(json)", _TOO_DEEP, number, line)
+    """A decoded value as a report, unless it nests deeper than `MAX_JSON_DEPTH`."""
+    if nested_too_deep(value):
+        return Problem("(json)", _TOO_DEEP, number, line)
+    return RawReport(value, number, line, end_line)
 
 
 def _array(src: Text, number: int) -> Generator[Item, None, tuple[int, bool]]:

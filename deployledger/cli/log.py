@@ -360,6 +360,7 @@ def export_bundle(
     "verify-bundle",
     epilog=examples(
         "deployledger verify-bundle audit-acme.json --key ledger.key.pub",
+        "deployledger verify-bundle audit-acme.json --allow-unsigned   # contents only",
     ),
 )
 @click.argument("bundle", type=click.Path(dir_okay=False))
@@ -367,9 +368,22 @@ def export_bundle(
     "--key", "key_paths", multiple=True, metavar="PUB", help="Require a signature by this key."
 )
 @click.option("--key-name", metavar="NAME", help=KEY_NAME_HELP)
-def verify_bundle_command(bundle: str, key_paths: tuple[str, ...], key_name: str | None) -> None:
+@click.option(
+    "--allow-unsigned",
+    is_flag=True,
+    help="Without --key: check the contents only, and say that the signature was not checked.",
+)
+def verify_bundle_command(
+    bundle: str, key_paths: tuple[str, ...], key_name: str | None, allow_unsigned: bool
+) -> None:
     """Check an audit bundle offline (no database): every leaf, proof, the checkpoint and
-    its signature. Exit 0 and say what it proves, 1 if anything fails, 2 on bad input."""
+    its signature by --key. Exit 0 and say what it proves, 1 if anything fails or no --key
+    is given (unless --allow-unsigned), 2 on bad input."""
+    if key_paths and allow_unsigned:
+        raise click.UsageError("--key and --allow-unsigned exclude each other")
+    if not key_paths and not allow_unsigned:
+        click.echo(f"NOT VERIFIED: {UNSIGNED}", err=True)
+        sys.exit(EXIT_ERROR)
     text = _read(bundle, "bundle")
     keys = _verifier_keys(key_paths, key_name)
     try:
@@ -378,6 +392,15 @@ def verify_bundle_command(bundle: str, key_paths: tuple[str, ...], key_name: str
         click.echo(f"NOT VERIFIED: {render.safe(str(e))}", err=True)
         sys.exit(EXIT_ERROR)
     click.echo(_proves(summary))
+    if not key_paths:
+        click.echo("the signature was NOT checked (--allow-unsigned): anyone could have made it")
+
+
+UNSIGNED = (
+    "no --key given, so the checkpoint's signature cannot be checked and anyone could have "
+    "made this bundle: give --key PUB (the ledger's public key), or --allow-unsigned to check "
+    "the contents only"
+)
 
 
 def _proves(s: BundleSummary) -> str:

@@ -51,6 +51,7 @@ RECEIPT_COLUMNS = [
     "recordedAt",
     "state",
     "duplicate",
+    "messageTruncated",
 ]
 STATE_COLUMNS = [
     "tenantId",

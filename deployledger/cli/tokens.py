@@ -7,12 +7,12 @@ A token is bound to tenants (or, with `--admin`, to all of them) and to scopes (
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import click
 
-from deployledger import TokenGrant, TokenNotFound
+from deployledger import TokenGrant
 from deployledger.cli import output, render
 from deployledger.cli.app import Settings, cli, pass_settings
 
@@ -97,17 +97,24 @@ def list_tokens(settings: Settings, include_revoked: bool, fmt: str, zone: tzinf
         click.echo("no tokens", err=True)
 
 
-@token.command(epilog=output.examples("deployledger token revoke 3f9a0c1d2e4b"))
-@click.argument("token_id")
+@token.command(
+    epilog=output.examples(
+        "deployledger token revoke 3f9a0c1d2e4b", 'deployledger token revoke "$TOKEN"'
+    )
+)
+@click.argument("token_id", metavar="TOKEN_OR_ID")
 @pass_settings
 def revoke(settings: Settings, token_id: str) -> None:
-    """Revoke a token: requests with it answer 401 from now on."""
+    """Revoke a token, given by its id (`token list`) or as the token itself: requests with
+    it answer 401 from now on. A token already revoked stays so, and is said to be."""
+    started = datetime.now(UTC)
     with settings.ledger(create=None) as ledger:
-        try:
-            grant = ledger.tokens.revoke(token_id)
-        except TokenNotFound as e:
-            raise click.BadParameter(str(e), param_hint="TOKEN_ID") from None
-    click.echo(f"revoked token {grant.token_id} ({_grant_text(grant)})")
+        grant = ledger.tokens.revoke(token_id)  # TokenNotFound: one line, exit 1
+    if grant.revoked_at is not None and grant.revoked_at < started:
+        at = render.when(grant.revoked_at)
+        click.echo(f"token {grant.token_id} was already revoked at {at} ({_grant_text(grant)})")
+    else:
+        click.echo(f"revoked token {grant.token_id} ({_grant_text(grant)})")
 
 
 def _grant_text(grant: TokenGrant) -> str:

@@ -48,13 +48,15 @@ def check_text(name: str, value: object, *, nul: bool = False) -> None:
     if value is None:
         return
     if not isinstance(value, str):
-        raise InvalidQuery(f"{name} must be text, got {type(value).__name__}")
+        raise InvalidQuery(f"{name} must be text, got {type(value).__name__}", parameter=name)
     if not nul and "\x00" in value:
-        raise InvalidQuery(f"{name} must not contain NUL (\\x00)")
+        raise InvalidQuery(f"{name} must not contain NUL (\\x00)", parameter=name)
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidQuery(f"{name} is not valid Unicode text (a lone surrogate)") from None
+        raise InvalidQuery(
+            f"{name} is not valid Unicode text (a lone surrogate)", parameter=name
+        ) from None
 
 
 def check_texts(**values: object) -> None:
@@ -72,10 +74,12 @@ def check_tenants(value: object, name: str = "tenant_id") -> tuple[str, ...] | N
     elif isinstance(value, Sequence | set | frozenset) and not isinstance(value, bytes):
         tenants = tuple(value)
     else:
-        raise InvalidQuery(f"{name} must be text or a sequence of text, got {value!r}")
+        raise InvalidQuery(
+            f"{name} must be text or a sequence of text, got {value!r}", parameter=name
+        )
     for one in tenants:
         if not isinstance(one, str):
-            raise InvalidQuery(f"each {name} must be text, got {one!r}")
+            raise InvalidQuery(f"each {name} must be text, got {one!r}", parameter=name)
         check_text(name, one)
     return tenants  # type: ignore[return-value]  # each checked to be str above
 
@@ -86,7 +90,9 @@ def check_category(value: object, name: str = "category") -> str | None:
         return None
     if not isinstance(value, str) or value.lower() not in CATEGORIES:
         names = ", ".join(CATEGORIES)
-        raise InvalidQuery(f"unknown failure category {value!r}; expected one of {names}")
+        raise InvalidQuery(
+            f"unknown failure category {value!r}; expected one of {names}", parameter=name
+        )
     return value.lower()
 
 
@@ -104,7 +110,7 @@ def check_limit(
         wanted = f"an integer of {lowest} or more"
     else:
         wanted = f"an integer from {lowest} to {highest}"
-    raise InvalidQuery(f"{name} must be {wanted}, got {value!r}")
+    raise InvalidQuery(f"{name} must be {wanted}, got {value!r}", parameter=name)
 
 
 # -- durations and times -----------------------------------------------------------------
@@ -119,13 +125,14 @@ def parse_duration(text: str, name: str = "duration") -> timedelta:
         if not _WHOLE.match(text):
             raise InvalidQuery(
                 f"{text!r} is not a duration: use seconds (900) or a number and a unit "
-                "(s, m, h, d, w), like 90s, 15m, 2h, 1d or 1h30m"
+                "(s, m, h, d, w), like 90s, 15m, 2h, 1d or 1h30m",
+                parameter=name,
             ) from None
         seconds = sum(int(n) * _SECONDS[unit.lower()] for n, unit in _PART.findall(text))
     if not math.isfinite(seconds) or seconds < 0:
-        raise InvalidQuery(f"{text!r} is not a duration of 0 or more seconds")
+        raise InvalidQuery(f"{text!r} is not a duration of 0 or more seconds", parameter=name)
     if seconds > MAX_DURATION.total_seconds():
-        raise InvalidQuery(f"{text!r} is too long a duration (at most 100 years)")
+        raise InvalidQuery(f"{text!r} is too long a duration (at most 100 years)", parameter=name)
     return timedelta(seconds=seconds)
 
 
@@ -133,11 +140,15 @@ def check_duration(value: object, name: str = "duration") -> timedelta:
     """A `timedelta` from 0 to 100 years (text is the entry points' to read, with
     `parse_duration`: the library takes typed values)."""
     if not isinstance(value, timedelta):
-        raise InvalidQuery(f"{name} must be a timedelta of 0 or more, got {value!r}")
+        raise InvalidQuery(
+            f"{name} must be a timedelta of 0 or more, got {value!r}", parameter=name
+        )
     if value < timedelta(0):
-        raise InvalidQuery(f"{name} must not be a negative duration, got {value}")
+        raise InvalidQuery(f"{name} must not be a negative duration, got {value}", parameter=name)
     if value > MAX_DURATION:
-        raise InvalidQuery(f"{name} {value} is too long a duration (at most 100 years)")
+        raise InvalidQuery(
+            f"{name} {value} is too long a duration (at most 100 years)", parameter=name
+        )
     return value
 
 
@@ -150,7 +161,8 @@ def parse_when(text: str, now: datetime | None = None, name: str = "time") -> da
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
         raise InvalidQuery(
-            f"{text!r} is neither an ISO-8601 time nor a duration like 90m, 24h, 7d"
+            f"{text!r} is neither an ISO-8601 time nor a duration like 90m, 24h, 7d",
+            parameter=name,
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -166,9 +178,9 @@ def check_time(
     if ago and isinstance(value, timedelta):
         return _ago(check_duration(value, name), now, name, str(value))
     if not isinstance(value, datetime):
-        raise InvalidQuery(f"{name} must be a datetime, got {type(value).__name__}")
+        raise InvalidQuery(f"{name} must be a datetime, got {type(value).__name__}", parameter=name)
     if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidQuery(f"{name} {value.isoformat()} needs a time zone")
+        raise InvalidQuery(f"{name} {value.isoformat()} needs a time zone", parameter=name)
     return value
 
 
@@ -176,7 +188,8 @@ def check_period(since: datetime | None, until: datetime | None) -> None:
     """`since` before `until`, when both are given."""
     if since is not None and until is not None and since >= until:
         raise InvalidQuery(
-            f"since ({since.isoformat()}) must be before until ({until.isoformat()})"
+            f"since ({since.isoformat()}) must be before until ({until.isoformat()})",
+            parameter="since",
         )
 
 
@@ -184,4 +197,4 @@ def _ago(duration: timedelta, now: datetime | None, name: str, text: str) -> dat
     try:
         return (now or datetime.now(UTC)) - duration
     except OverflowError:
-        raise InvalidQuery(f"{name} {text} reaches before the year 1") from None
+        raise InvalidQuery(f"{name} {text} reaches before the year 1", parameter=name) from None

@@ -12,6 +12,7 @@ import base64
 import binascii
 import heapq
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -30,11 +31,15 @@ from deployledger.http.auth import Grant
 MERGED = "m."
 
 
-def tenants_for(grant: Grant, tenant: str | None) -> list[str] | None:
-    """The tenants to query: None for all (an admin without a filter), else a list (empty
-    when the filter names a tenant the token does not hold)."""
+Tenants = str | Sequence[str] | None
+
+
+def tenants_for(grant: Grant, tenant: Tenants) -> list[str] | None:
+    """The tenants to query: None for all (an admin without a filter), else a list: those
+    the filter names (one, or any of several) that the token holds, maybe none."""
     if tenant is not None:
-        return [tenant] if grant.sees(tenant) else []
+        asked = [tenant] if isinstance(tenant, str) else list(dict.fromkeys(tenant))
+        return [one for one in asked if grant.sees(one)]
     if grant.admin:
         return None
     return sorted(set(grant.tenants))
@@ -43,7 +48,7 @@ def tenants_for(grant: Grant, tenant: str | None) -> list[str] | None:
 def workloads(
     ledger: Ledger,
     grant: Grant,
-    tenant: str | None,
+    tenant: Tenants,
     pool: str | None,
     state: str | None,
     at: datetime | None = None,
@@ -56,7 +61,7 @@ def workloads(
 
 
 def overdue(
-    ledger: Ledger, grant: Grant, older_than: Any, tenant: str | None, pool: str | None
+    ledger: Ledger, grant: Grant, older_than: Any, tenant: Tenants, pool: str | None
 ) -> list[Overdue]:
     wanted = tenants_for(grant, tenant)
     if wanted is None:
@@ -90,29 +95,33 @@ def _decode(cursor: str, tenants: list[str]) -> dict[str, str | None]:
             raise ValueError
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidQuery(
-            f"invalid cursor {cursor!r}: pass the value a previous page gave"
+            f"invalid cursor {cursor!r}: pass the value a previous page gave", "cursor"
         ) from None
     return {t: states.get(t) for t in tenants}
 
 
 def audit(ledger: Ledger, grant: Grant, where: AuditFilter, limit: int, cursor: str | None) -> Page:
-    """One page of `ledger.audit(where=where)` over the tenants the token sees (`where`
-    names one tenant at most: the query's)."""
-    wanted = tenants_for(grant, where.tenants[0] if where.tenants else None)
+    """One page of `ledger.audit(where=where)` over the tenants the token sees (of
+    `where.tenants`, the query's, if it names any)."""
+    wanted = tenants_for(grant, where.tenants)
 
     def of(tenant: str | None) -> AuditFilter:
         return replace(where, tenants=None if tenant is None else (tenant,))
 
     if wanted is None or len(wanted) == 1:
         if cursor is not None and cursor.startswith(MERGED):
-            raise InvalidQuery(f"invalid cursor {cursor!r}: pass the value a previous page gave")
+            raise InvalidQuery(
+                f"invalid cursor {cursor!r}: pass the value a previous page gave", "cursor"
+            )
         tenant = wanted[0] if wanted else None
         page = ledger.audit(where=of(tenant), limit=limit, cursor=cursor)
         return Page(page.items, page.next_cursor)
     if not wanted:
         return Page([], None)
     if cursor is not None and not cursor.startswith(MERGED):
-        raise InvalidQuery(f"invalid cursor {cursor!r}: pass the value a previous page gave")
+        raise InvalidQuery(
+            f"invalid cursor {cursor!r}: pass the value a previous page gave", "cursor"
+        )
     states: dict[str, str | None] = _decode(cursor, wanted) if cursor else dict.fromkeys(wanted, "")
     pages: dict[str, AuditPage] = {}
     for tenant, state in states.items():

@@ -88,19 +88,41 @@ class HTTPProblem(Exception):
         )
 
 
-def invalid(problems: Sequence[dict[str, Any]], detail: str | None = None) -> HTTPProblem:
-    """422: every problem of the request, nothing stored."""
+# The library's argument names, as the query parameters that carry them.
+QUERY_NAMES = {
+    "tenant_id": "tenant",
+    "tenants": "tenant",
+    "pool_name": "pool",
+    "pools": "pool",
+    "workload_name": "workload",
+    "workload_rt_id": "rtId",
+    "older_than": "olderThan",
+    "before_attempt": "before",
+}
+READS = ("GET", "HEAD")
+
+
+def invalid(
+    problems: Sequence[dict[str, Any]], detail: str | None = None, *, write: bool = True
+) -> HTTPProblem:
+    """422: every problem of the request; a write says that nothing was stored (a read
+    has nothing to store, and says nothing of storing)."""
     count = len(problems)
     said = detail or (
         "1 problem in the request" if count == 1 else f"{count} problems in the request"
     )
     return HTTPProblem(
         422,
-        said + "; nothing was stored",
+        said + ("; nothing was stored" if write else ""),
         kind="invalid-request",
         title="Invalid request",
         problems=problems,
     )
+
+
+def bad_parameter(name: str, reason: str) -> HTTPProblem:
+    """422 for one query parameter of a read, named as the client wrote it."""
+    return invalid([{"index": None, "field": name, "reason": reason}], write=False)
 
 
 def report_problems(error: InvalidReport, *, batch: bool) -> list[dict[str, Any]]:
@@ -150,7 +172,7 @@ def install(app: FastAPI, retry_after: int) -> None:
             {"index": None, "field": _field(e.get("loc", ())), "reason": str(e.get("msg"))}
             for e in exc.errors()
         ]
-        return invalid(problems).response()
+        return invalid(problems, write=request.method not in READS).response()
 
     @app.exception_handler(InvalidReport)
     async def on_invalid_report(request: Request, exc: InvalidReport) -> ProblemResponse:
@@ -158,8 +180,9 @@ def install(app: FastAPI, retry_after: int) -> None:
 
     @app.exception_handler(InvalidQuery)
     async def on_invalid_query(request: Request, exc: InvalidQuery) -> ProblemResponse:
-        problems = [{"index": None, "field": "(query)", "reason": str(exc)}]
-        return invalid(problems).response()
+        name = QUERY_NAMES.get(exc.parameter or "", exc.parameter) or "(request)"
+        problems = [{"index": None, "field": name, "reason": str(exc)}]
+        return invalid(problems, write=request.method not in READS).response()
 
     @app.exception_handler(WorkloadNotFound)
     async def on_not_found(request: Request, exc: WorkloadNotFound) -> ProblemResponse:

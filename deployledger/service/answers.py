@@ -20,6 +20,7 @@ def receipt(
     duplicate: bool,
 ) -> Receipt:
     """Where a message landed: its new event, or (a duplicate) the original one."""
+    fields = event.fields if isinstance(event, NewEvent) else vars(event)
     return Receipt(
         tenant_id=workload.tenant_id,
         workload_rt_id=workload.workload_rt_id,
@@ -29,6 +30,7 @@ def receipt(
         state=event.state_after(),
         duplicate=duplicate,
         kind=event.KIND,
+        message_truncated=bool(fields.get("message_truncated", False)),
     )
 
 

@@ -441,7 +441,7 @@ class Ledger:
         try:
             wanted = DeploymentState.from_label(state) if isinstance(state, str) else state
         except ValueError as e:
-            raise InvalidQuery(str(e)) from None
+            raise InvalidQuery(str(e), "state") from None
         if at is not None:
             return self._read_model.fleet_at(_instant(at), tenants, pool_name, wanted)
         if tenants is None:
@@ -522,10 +522,12 @@ class Ledger:
         """What is breaking deploys: failed outcomes grouped by fingerprint (the message with
         its variable parts masked), largest group first, at most `limit` groups.
 
-        `since` is a time zone-aware datetime, or a timedelta meaning that long ago (None:
-        every failure kept); it compares with when the outcome occurred (reportedAt, else
-        the recording time). `tenant_id` is one tenant or any of several; `pool` the pool
-        name of the outcome; `category` one of `deployledger.domain.insights.failures.CATEGORIES`.
+        `since` is a time zone-aware datetime, or a timedelta meaning that long ago (None,
+        the default here: every failure kept; the CLI and HTTP default to the last 24 hours,
+        a window for people, where a program states its own); it compares with when the
+        outcome occurred (reportedAt, else the recording time). `tenant_id` is one tenant
+        or any of several; `pool` the pool name of the outcome; `category` one of
+        `deployledger.domain.insights.failures.CATEGORIES`.
         Each group counts its attempts, distinct workloads, and the workloads still
         failing now (see `FailureGroup`).
         """
@@ -640,7 +642,7 @@ class Ledger:
         the exact definitions. Groups are sorted by key.
         """
         if by not in GROUPINGS:
-            raise InvalidQuery(f"by must be one of {', '.join(GROUPINGS)}, got {by!r}")
+            raise InvalidQuery(f"by must be one of {', '.join(GROUPINGS)}, got {by!r}", "by")
         tenants = check_tenants(tenant_id)
         check_texts(pool=pool)
         now = datetime.now(UTC)
@@ -785,7 +787,7 @@ def _instant(at: object) -> datetime:
     try:
         return checked.astimezone(UTC)
     except OverflowError:
-        raise InvalidQuery(f"at {checked.isoformat()} is out of range in UTC") from None
+        raise InvalidQuery(f"at {checked.isoformat()} is out of range in UTC", "at") from None
 
 
 def _audit_filter(where: AuditFilter | None, **keywords: Any) -> AuditFilter:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from deployledger.domain.tokens import SCOPES, TokenGrant, digest, new_token, token_id_of
-from deployledger.errors import InvalidQuery
+from deployledger.errors import InvalidQuery, TokenNotFound
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 CACHE_SECONDS = 5.0
@@ -90,7 +90,15 @@ class Tokens:
         return grants if include_revoked else [g for g in grants if g.revoked_at is None]
 
     def revoke(self, token_id: str) -> TokenGrant:
-        """Revoke a token by its id; `TokenNotFound` if there is none. Revoking twice is fine."""
+        """Revoke a token, given by its id or as the token itself; `TokenNotFound` if there
+        is none (a token string is never repeated in the message). Revoking twice is fine:
+        the grant keeps the time of the first revocation (`revoked_at`)."""
+        whole = token_id_of(token_id)
+        if whole is not None:
+            found = self._store.find(whole)
+            if found is None or not hmac.compare_digest(found[1], digest(token_id)):
+                raise TokenNotFound("no API token is the token given (see `token list`)")
+            token_id = whole
         grant = self._store.revoke(token_id, datetime.now(UTC))
         with self._lock:
             self._cache.clear()

@@ -585,3 +585,5 @@ def test_an_oversized_progress_message_is_cut_and_said_or_refused(
     assert item["messageTruncated"] is True
     assert item["message"].startswith("é")
     assert len(item["message"].encode("utf-8")) <= 200
+    as_json = cli("record", "--max-message-bytes", "200", "-o", "json", path, store=store)
+    assert [r["messageTruncated"] for r in as_json.json()] == [True]

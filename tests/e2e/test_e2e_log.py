@@ -184,8 +184,21 @@ class TestProveAndBundles:
                 )
             bad = tmp_path / f"bad-{field}.json"
             bad.write_text(json.dumps(edited))
-            assert "NOT VERIFIED" in cli("verify-bundle", bad, cwd=offline, expect=1).err
+            for check in (["--allow-unsigned"], ["--key", public]):
+                refused = cli("verify-bundle", bad, *check, cwd=offline, expect=1)
+                assert "NOT VERIFIED" in refused.err
         assert entry["index"] >= 0
+
+        unsigned = cli("verify-bundle", bundle, cwd=offline, expect=1)
+        assert unsigned.err.startswith("NOT VERIFIED: no --key given, so the checkpoint's")
+        assert unsigned.out == ""
+        allowed = cli("verify-bundle", bundle, "--allow-unsigned", cwd=offline).lines()
+        assert allowed[0].startswith(f"verified: {attempts} attempts of tenant acme-prod")
+        assert allowed[-1] == (
+            "the signature was NOT checked (--allow-unsigned): anyone could have made it"
+        )
+        both = cli("verify-bundle", bundle, "--allow-unsigned", "--key", public, expect=2)
+        assert "--key and --allow-unsigned exclude each other" in both.err
 
 
 @pytest.mark.slow

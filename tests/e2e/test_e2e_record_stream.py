@@ -386,6 +386,8 @@ def test_an_oversized_message_is_kept_cut_and_its_receipt_says_so(
     assert result.lines() == [
         f"recorded {TENANT}/cut-0001 attempt 1 Error (message cut: {limit + 1:,} bytes)"
     ]
+    (receipt,) = cli("record", *flags, "-o", "json", store=url, stdin=json.dumps(sent)).json()
+    assert (receipt["duplicate"], receipt["messageTruncated"]) == (True, True)
     (attempt,) = cli("history", "--json", TENANT, "cut-0001", store=store).json()
     assert attempt["messageTruncated"] is True
     kept = attempt["statusMessage"]

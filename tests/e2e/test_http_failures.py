@@ -4,6 +4,7 @@ SQLite and PostgreSQL: the library's answer, and tenant isolation."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -96,3 +97,22 @@ def test_bad_parameters_are_problems_not_crashes(
 def test_failures_need_a_token(api: tuple[TestClient, Tokens, Ledger]) -> None:
     client, _, _ = api
     assert client.get("/v1/failures").status_code == 401
+
+
+def test_failures_cover_the_last_24_hours_unless_since_is_given(
+    api: tuple[TestClient, Tokens, Ledger],
+) -> None:
+    client, tokens, ledger = api
+    old = (datetime.now(UTC) - timedelta(hours=30)).isoformat()
+    ledger.record(report("rt-7", tenant="initech", success=False, message=LOCK, reportedAt=old))
+    (recent,) = get(client, tokens.admin, "/v1/failures", category="lock-held")
+    assert recent["attempts"] == 1
+    (both,) = get(client, tokens.admin, "/v1/failures", category="lock-held", since="2d")
+    assert both["attempts"] == 2
+    (since,) = [
+        p
+        for p in client.get("/openapi.json").json()["paths"]["/v1/failures"]["get"]["parameters"]
+        if p["name"] == "since"
+    ]
+    assert since["schema"]["default"] == "24h"
+    assert "last 24 hours" in since["description"]

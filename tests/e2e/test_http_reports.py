@@ -10,11 +10,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from http_support import Tokens, bearer, in_process, problem_of
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from support import eventually, progress, report, request, undeploy
 
-from deployledger import Ledger
+from deployledger import MAX_JSON_DEPTH, Ledger
+from deployledger.cli import cli as main_cli
 
 
 @pytest.fixture
@@ -55,11 +59,27 @@ def test_one_message_answers_201_with_its_receipt_then_200_as_a_duplicate(
     assert receipt["attempt"] == 1
     assert receipt["state"] == "Error"
     assert receipt["duplicate"] is False
+    assert receipt["messageTruncated"] is False
     assert (receipt["tenantId"], receipt["workloadRtId"]) == ("acme", sent["workloadRtId"])
     again = post(client, tokens.acme, sent)
     assert again.status_code == 200
     assert again.json() == {**receipt, "duplicate": True}
     assert len(stored(client, tokens)) == 1
+
+
+def test_a_receipt_says_when_its_message_was_stored_cut(store_url: str) -> None:
+    url = f"{store_url}{'&' if '?' in store_url else '?'}max_message_bytes=1000"
+    with in_process(url) as (client, tokens):
+        long = report(tenant="acme", success=False, message="x" * 2000, messageId="cut-1")
+        short = report("rt-short", tenant="acme", success=False, message="boom")
+        cut = post(client, tokens.acme, long)
+        assert (cut.status_code, cut.json()["messageTruncated"]) == (201, True)
+        again = post(client, tokens.acme, [long, short])
+        assert again.status_code == 201
+        assert [(r["duplicate"], r["messageTruncated"]) for r in again.json()] == [
+            (True, True),
+            (False, False),
+        ]
 
 
 def test_an_array_of_every_kind_answers_an_array_of_receipts_in_order(
@@ -308,6 +328,38 @@ def test_a_body_that_is_not_json_is_400_or_415(
         "/v1/reports", content=content, headers={**bearer(tokens.acme), "content-type": media}
     )
     problem_of(answer, status)
+
+
+def nested(depth: int, array: bool) -> dict[str, Any]:
+    """An outcome whose extra field makes it `depth` levels deep (its object is level 1)."""
+    inner: Any = 1
+    for _ in range(depth - 1):
+        inner = [inner] if array else {"a": inner}
+    return report("rt-deep", tenant="acme", extra=inner) if depth > 1 else report(tenant="acme")
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(depth=st.integers(60, 200), array=st.booleans(), batch=st.booleans())
+def test_http_and_record_take_json_nested_as_deep_and_no_deeper(
+    api: tuple[TestClient, Tokens], depth: int, array: bool, batch: bool
+) -> None:
+    client, tokens = api
+    message = nested(depth, array)
+    text = json.dumps([message] if batch else message)
+    headers = {**bearer(tokens.acme), "content-type": "application/json"}
+    answer = client.post("/v1/reports", content=text, headers=headers)
+    cli = CliRunner().invoke(main_cli, ["--store", "sqlite:///:memory:", "record"], input=text)
+    if depth <= MAX_JSON_DEPTH:
+        assert answer.status_code in (200, 201), answer.text
+        assert cli.exit_code == 0, cli.output
+    else:
+        problem = problem_of(answer, 400)
+        too_deep = f"nested deeper than {MAX_JSON_DEPTH} levels"
+        assert problem["detail"] == f"the body is not valid JSON: {too_deep}"
+        assert cli.exit_code == 2
+        assert f"invalid JSON: {too_deep}" in cli.output
 
 
 def test_json_without_a_content_type_and_json_suffix_types_are_taken(

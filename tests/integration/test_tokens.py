@@ -100,6 +100,25 @@ class TestListAndRevoke:
         with pytest.raises(TokenNotFound, match="token list"):
             ledger.tokens.revoke("000000000000")
 
+    def test_a_token_is_revoked_by_its_id_or_by_the_token_itself(self, ledger: Ledger) -> None:
+        grant, token = ledger.tokens.create(tenants=["acme"])
+        revoked = ledger.tokens.revoke(token)
+        assert (revoked.token_id, ledger.tokens.verify(token)) == (grant.token_id, None)
+        assert revoked.revoked_at is not None
+        again = ledger.tokens.revoke(grant.token_id)  # twice: the first time is kept
+        assert again.revoked_at == revoked.revoked_at
+        assert ledger.tokens.revoke(token).revoked_at == revoked.revoked_at
+
+    def test_a_token_with_a_known_id_and_a_wrong_secret_revokes_nothing(
+        self, ledger: Ledger
+    ) -> None:
+        grant, token = ledger.tokens.create(tenants=["acme"])
+        forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+        with pytest.raises(TokenNotFound, match="no API token is the token given") as caught:
+            ledger.tokens.revoke(forged)
+        assert forged not in str(caught.value)
+        assert ledger.tokens.verify(token) == grant
+
 
 class TestBadArguments:
     @pytest.mark.parametrize(

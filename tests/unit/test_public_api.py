@@ -37,6 +37,7 @@ def public_names(module: ModuleType) -> set[str]:
 # The public API, written out: a removal or a rename must fail here first.
 EXPORTED = [
     "FAILURE_CATEGORIES",
+    "MAX_JSON_DEPTH",
     "Attempt",
     "AuditFilter",
     "AuditPage",
@@ -89,6 +90,7 @@ EXPORTED = [
     "generate_key",
     "load_signing_key",
     "load_verifier_key",
+    "nested_too_deep",
     "parse_checkpoint",
     "parse_duration",
     "parse_message",
@@ -227,7 +229,8 @@ ERROR_TREE = {
 }
 
 ANSWER_FIELDS = {
-    "Receipt": "tenant_id workload_rt_id attempt position recorded_at state duplicate kind",
+    "Receipt": "tenant_id workload_rt_id attempt position recorded_at state duplicate kind "
+    "message_truncated",
     "WorkloadState": (
         "tenant_id workload_rt_id workload_name pool_name state status_message attempts "
         "failures consecutive_failures last_attempt_at last_success_at last_failure_at "

@@ -30,6 +30,7 @@ class TestJSONForms:
             "recordedAt": "2024-05-01T12:00:00.123456+00:00",
             "state": "Error",
             "duplicate": False,
+            "messageTruncated": False,
         }
 
     def test_a_state_has_exactly_the_contract_keys(self) -> None:
@@ -117,6 +118,7 @@ class TestLifecycleForms:
             "recordedAt": "2024-05-01T12:00:00.123456+00:00",
             "state": "Pending",
             "duplicate": True,
+            "messageTruncated": False,
         }
 
     def test_a_pending_state_knows_its_age(self) -> None:

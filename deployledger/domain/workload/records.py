@@ -22,7 +22,9 @@ class Receipt:
     """The answer to `record()`: where the message landed, or that it was a duplicate.
 
     `kind` is `request`, `progress`, `outcome` or `undeploy`; `attempt` is the outcome's
-    attempt number (None for the other kinds); `state` is the state that message leaves."""
+    attempt number (None for the other kinds); `state` is the state that message leaves;
+    `message_truncated` says that its status or progress message was stored with its middle
+    cut out (over the store's `max_message_bytes`)."""
 
     tenant_id: str
     workload_rt_id: str
@@ -32,6 +34,7 @@ class Receipt:
     state: DeploymentState
     duplicate: bool
     kind: str = "outcome"
+    message_truncated: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,6 +46,7 @@ class Receipt:
             "recordedAt": _iso(self.recorded_at),
             "state": self.state.label,
             "duplicate": self.duplicate,
+            "messageTruncated": self.message_truncated,
         }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 from fastapi import Request
 
+from deployledger import MAX_JSON_DEPTH, nested_too_deep
 from deployledger.http.problems import HTTPProblem
 
 JSON_TYPES = ("application/json",)
@@ -81,15 +82,23 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+TOO_DEEP = f"nested deeper than {MAX_JSON_DEPTH} levels"
+
+
 def decode(body: bytes) -> Any:
     """The JSON value of the body; 400 with the reason when it is not valid JSON (a key
-    given twice in one object counts as invalid: JSON parsers disagree on which wins)."""
+    given twice in one object counts as invalid: JSON parsers disagree on which wins; a
+    message nested deeper than `record` takes, too)."""
     try:
-        return json.loads(
+        value = json.loads(
             body, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
         )
+        messages = value if isinstance(value, list) else [value]
+        if not any(nested_too_deep(message) for message in messages):
+            return value
+        reason = TOO_DEEP
     except RecursionError:
-        reason = "nested too deeply"
+        reason = TOO_DEEP
     except (ValueError, UnicodeDecodeError) as e:
         reason = str(e)
     raise HTTPProblem(

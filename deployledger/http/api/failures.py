@@ -14,13 +14,13 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from deployledger import FAILURE_CATEGORIES, FailureGroup, parse_when
-from deployledger.http.api.read import checked_limit, limit_query, no_nul
+from deployledger.http.api.read import QUERY_CHECKS, TenantQuery, checked_limit, limit_query
 from deployledger.http.auth import Grant, require
 from deployledger.http.fleet import tenants_for
-from deployledger.http.problems import invalid
+from deployledger.http.problems import bad_parameter
 from deployledger.http.state import ledger_of
 
-router = APIRouter(tags=["read"], dependencies=[Depends(no_nul)])
+router = APIRouter(tags=["read"], dependencies=QUERY_CHECKS)
 Reader = Annotated[Grant, Depends(require("read"))]
 Category = Literal[FAILURE_CATEGORIES]  # type: ignore[valid-type]
 
@@ -77,22 +77,24 @@ async def failures(
     request: Request,
     grant: Reader,
     since: Annotated[
-        str | None,
+        str,
         Query(
-            description="From this time: ISO-8601 (no zone: UTC), or 90m, 24h, 7d ago.",
-            examples=["24h"],
+            description="From this time: ISO-8601 (no zone: UTC), or 90m, 24h, 7d ago. "
+            "Default: the last 24 hours (1970-01-01 for every failure kept).",
+            examples=["7d"],
         ),
-    ] = None,
-    tenant: Annotated[str | None, Query(description="Only this tenant.")] = None,
+    ] = "24h",
+    tenant: TenantQuery = None,
     pool: Annotated[str | None, Query(description="Only this pool.")] = None,
     category: Annotated[Category | None, Query(description="Only this failure category.")] = None,
     limit: Annotated[int, limit_query("At most N groups.")] = 50,
 ) -> JSONResponse:
-    """Failed outcomes grouped by fingerprint, largest first (`deployledger failures`)."""
+    """Failed outcomes of the last 24 hours (or since `since`) grouped by fingerprint,
+    largest first (`deployledger failures`)."""
     try:
-        start = None if since is None else parse_when(since, datetime.now(UTC), "since")
+        start = parse_when(since, datetime.now(UTC), "since")
     except (ValueError, OverflowError) as e:
-        raise invalid([{"index": None, "field": "since", "reason": str(e)}]) from None
+        raise bad_parameter("since", str(e)) from None
     checked_limit(limit)
     wanted = tenants_for(grant, tenant)
     ledger = await ledger_of(request)

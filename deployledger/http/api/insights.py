@@ -22,14 +22,19 @@ from pydantic import BaseModel
 from deployledger import Attempt, parse_when
 from deployledger.http import fleet
 from deployledger.http.api import schemas
-from deployledger.http.api.read import audit_filter, no_nul
+from deployledger.http.api.read import QUERY_CHECKS, TenantQuery, audit_filter
 from deployledger.http.auth import Grant, require
-from deployledger.http.problems import invalid
+from deployledger.http.problems import bad_parameter
 from deployledger.http.state import ledger_of
 
-router = APIRouter(tags=["insights"], dependencies=[Depends(no_nul)])
+router = APIRouter(tags=["insights"], dependencies=QUERY_CHECKS)
 Reader = Annotated[Grant, Depends(require("read"))]
 CHUNK = 2000
+# What `audit --all` says of --limit and --cursor, as the export's 422 says it.
+PAGED = (
+    ("limit", "the export gives every matching row: page with GET /v1/audit instead"),
+    ("cursor", "the export has no pages: page with GET /v1/audit instead"),
+)
 CSV_TYPE = "text/csv; charset=utf-8"
 JSONL_TYPE = "application/x-ndjson"
 
@@ -86,10 +91,6 @@ class DeliveryStats(BaseModel):
     days: list[DayCount]
 
 
-def _bad(field: str, reason: str) -> Exception:
-    return invalid([{"index": None, "field": field, "reason": reason}])
-
-
 def _times(**values: str | None) -> dict[str, datetime | None]:
     now = datetime.now(UTC)
     times: dict[str, datetime | None] = {}
@@ -97,7 +98,7 @@ def _times(**values: str | None) -> dict[str, datetime | None]:
         try:
             times[name] = None if value is None else parse_when(value, now, name)
         except (ValueError, OverflowError) as e:
-            raise _bad(name, str(e)) from None
+            raise bad_parameter(name, str(e)) from None
     return times
 
 
@@ -107,7 +108,6 @@ SinceQuery = Annotated[
 UntilQuery = Annotated[
     str | None, Query(description="Before this time: ISO-8601, or a duration ago.")
 ]
-TenantQuery = Annotated[str | None, Query(description="Only this tenant.")]
 
 
 @router.get(
@@ -188,7 +188,11 @@ async def audit_export(
     ] = None,
 ) -> StreamingResponse:
     """Every attempt `GET /v1/audit` would list with these filters, newest first, in one
-    streamed answer (`deployledger audit --all`), in constant memory on the server."""
+    streamed answer (`deployledger audit --all`), in constant memory on the server. It has
+    no pages: `limit` or `cursor` answers 422."""
+    for name, reason in PAGED:
+        if name in request.query_params:
+            raise bad_parameter(name, reason)
     where = audit_filter(
         None, pool, workload, rt_id, since, until, failed, succeeded, grep, category, fingerprint
     )

@@ -25,8 +25,30 @@ from deployledger import (
 from deployledger.http import fleet
 from deployledger.http.api import schemas
 from deployledger.http.auth import Grant, require
-from deployledger.http.problems import invalid
+from deployledger.http.problems import bad_parameter, invalid
 from deployledger.http.state import ledger_of
+
+# A query parameter that may be given more than once, meaning any of its values.
+ANY_OF = frozenset({"tenant"})
+
+
+def once_each(request: Request) -> None:
+    """422 for a query parameter given twice, other than those that mean "any of"
+    (`ANY_OF`): which one would count is never guessed."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    repeated = sorted({name for name in names if names.count(name) > 1} - ANY_OF)
+    if repeated:
+        raise invalid(
+            [
+                {
+                    "index": None,
+                    "field": name,
+                    "reason": f"is given {names.count(name)} times: give it once",
+                }
+                for name in repeated
+            ],
+            write=False,
+        )
 
 
 def no_nul(request: Request) -> None:
@@ -38,16 +60,20 @@ def no_nul(request: Request) -> None:
         if "\x00" in value
     ]
     if problems:
-        raise invalid(problems)
+        raise invalid(problems, write=False)
 
 
-router = APIRouter(tags=["read"], dependencies=[Depends(no_nul)])
+QUERY_CHECKS = [Depends(once_each), Depends(no_nul)]
+router = APIRouter(tags=["read"], dependencies=QUERY_CHECKS)
 Reader = Annotated[Grant, Depends(require("read"))]
 TenantPath = Annotated[str, Path(description="The tenant.", examples=["acme-prod"])]
 RtIdPath = Annotated[
     str, Path(alias="rtId", description="The workload's runtime id.", examples=[schemas.RT_ID])
 ]
-TenantQuery = Annotated[str | None, Query(description="Only this tenant.")]
+TenantQuery = Annotated[
+    list[str] | None,
+    Query(description="Only this tenant; given more than once, any of them (tenant=a&tenant=b)."),
+]
 PoolQuery = Annotated[str | None, Query(description="Only this pool: its name or its runtime id.")]
 
 
@@ -68,11 +94,7 @@ def _at(value: str | None) -> datetime | None:
     try:
         return parse_when(value, datetime.now(UTC), "at")
     except (ValueError, OverflowError) as e:
-        raise _bad("at", str(e)) from None
-
-
-def _bad(field: str, reason: str) -> Exception:
-    return invalid([{"index": None, "field": field, "reason": reason}])
+        raise bad_parameter("at", str(e)) from None
 
 
 def limit_query(description: str, highest: int = 10_000) -> Any:
@@ -85,7 +107,7 @@ def checked_limit(value: int, highest: int = 10_000) -> int:
     try:
         return check_limit(value, highest=highest)
     except InvalidQuery as e:
-        raise _bad("limit", str(e)) from None
+        raise bad_parameter("limit", str(e)) from None
 
 
 def _not_found(tenant: str, rt_id: str, at: datetime | None = None) -> WorkloadNotFound:
@@ -247,7 +269,7 @@ async def audit(
 
 
 def audit_filter(
-    tenant: str | None,
+    tenant: list[str] | None,
     pool: str | None,
     workload: str | None,
     rt_id: str | None,
@@ -262,14 +284,14 @@ def audit_filter(
     """The `AuditFilter` of an audit query's parameters (`/v1/audit`, `/v1/audit/export`);
     a time that cannot be read answers 422 naming its parameter."""
     if failed and succeeded:
-        raise _bad("failed", "failed and succeeded exclude each other")
+        raise bad_parameter("failed", "failed and succeeded exclude each other")
     now = datetime.now(UTC)
     times: dict[str, datetime | None] = {}
     for name, value in (("since", since), ("until", until)):
         try:
             times[name] = None if value is None else parse_when(value, now, name)
         except (ValueError, OverflowError) as e:
-            raise _bad(name, str(e)) from None
+            raise bad_parameter(name, str(e)) from None
     return AuditFilter(
         tenants=tenant,
         pools=pool,
@@ -308,7 +330,7 @@ async def overdue(
     try:
         age = parse_duration(older_than, "olderThan")
     except (ValueError, OverflowError) as e:
-        raise _bad("olderThan", str(e)) from None
+        raise bad_parameter("olderThan", str(e)) from None
     ledger = await ledger_of(request)
     found = await to_thread.run_sync(fleet.overdue, ledger, grant, age, tenant, pool)
     return JSONResponse([o.to_json() for o in found])

@@ -170,6 +170,7 @@ class Receipt(BaseModel):
             "recordedAt": AT,
             "state": "Error",
             "duplicate": False,
+            "messageTruncated": False,
         }
     )
     kind: Literal["request", "progress", "outcome", "undeploy"]
@@ -180,6 +181,10 @@ class Receipt(BaseModel):
     recorded_at: datetime
     state: State = Field(description="The state the message leaves.")
     duplicate: bool
+    message_truncated: bool = Field(
+        description="The status or progress message was stored with its middle cut out "
+        "(it was over the store's max_message_bytes)."
+    )
 
 
 STATE_EXAMPLE = {

@@ -36,7 +36,7 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError(raw)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidQuery(
-            f"invalid cursor {cursor!r}: pass the value a previous page gave"
+            f"invalid cursor {cursor!r}: pass the value a previous page gave", "cursor"
         ) from None
     return position
 
