@@ -82,6 +82,7 @@ class TestSnapshots:
     def test_a_snapshot_folded_under_older_fold_rules_is_not_used(
         self, ready_url: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        from deployledger.domain.workload.fold import FOLD_RULES
         from deployledger.store.events import compat
 
         used: list[Any] = []
@@ -91,7 +92,7 @@ class TestSnapshots:
             used.append(snapshot)
             return original(snapshot, events, aggregate)
 
-        monkeypatch.setattr(compat, "FOLD_RULES", compat.FOLD_RULES - 1)
+        monkeypatch.setattr(compat, "FOLD_RULES", FOLD_RULES - 1)
         record_35(ready_url)  # snapshots stamped with the older rules
         monkeypatch.undo()
         monkeypatch.setattr(compat, "replay", spy)
@@ -107,4 +108,4 @@ class TestSnapshots:
             assert ledger.current(TENANT, RT_ID) is not None
         assert used
         assert used[0] is not None
-        assert used[0].state["fold_rules"] == compat.FOLD_RULES
+        assert used[0].state["fold_rules"] == FOLD_RULES

@@ -205,12 +205,6 @@ class WorkloadSnapshot(Snapshot):
         snapshot.state["fold_rules"] = FOLD_RULES
         return snapshot
 
-    @property
-    def current_rules(self) -> bool:
-        """Whether the state was folded under the current fold rules (snapshots written
-        before the rules were versioned were not)."""
-        return bool(self.state.get("fold_rules") == FOLD_RULES)
-
     def mutate(self, aggregate: Any) -> Any:
         state = {**registered(), **self.state}
         state.pop("fold_rules", None)
@@ -226,3 +220,9 @@ class WorkloadSnapshot(Snapshot):
 
 
 register_topic(WorkloadSnapshot.TOPIC, WorkloadSnapshot)
+
+
+def folded_under_current_rules(snapshot: Any) -> bool:
+    """Whether a snapshot's state was folded under the current fold rules (`FOLD_RULES`);
+    snapshots written before the rules were versioned were not."""
+    return bool(snapshot.state.get("fold_rules") == FOLD_RULES)
