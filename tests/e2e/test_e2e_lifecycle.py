@@ -394,7 +394,7 @@ def test_show_has_the_charts_the_pending_age_and_the_last_duration(story: str, c
     assert fields["deployed chart"] == "checkout-api 1.4.3"
     assert fields["pending chart"] == "checkout-api 1.4.4"
     assert re.fullmatch(r"(59m \d+s|1h( \d+m)?) \(requested \S+Z\)", fields["pending age"])
-    assert fields["last duration"] == "1m 30s"
+    assert fields["last measured"] == "1m 30s"
     assert fields["attempts"] == "2 (1 failed, 0 in a row)"
     assert fields["message"] == "-"
 

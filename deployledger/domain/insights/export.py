@@ -34,6 +34,8 @@ AUDIT_CSV_COLUMNS = (
     "durationSeconds",
     "helmOperation",
     "exitCode",
+    "category",
+    "fingerprint",
     "statusMessageEscaped",
 )
 
