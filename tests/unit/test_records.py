@@ -75,6 +75,8 @@ class TestJSONForms:
             "p",
             "m",
             7,
+            category="unknown",
+            fingerprint="0123456789ab",
         )
         assert attempt.to_json() == {
             "kind": "outcome",
@@ -95,6 +97,8 @@ class TestJSONForms:
             "durationSeconds": None,
             "helmOperation": None,
             "exitCode": None,
+            "category": "unknown",
+            "fingerprint": "0123456789ab",
         }
 
     def test_every_json_form_serialises_and_keeps_the_message_exactly(self) -> None:
