@@ -264,13 +264,14 @@ def test_history_is_the_whole_timeline_and_attempts_the_outcomes_alone(
         "DURATION",
         "HELM",
         "EXIT",
+        "CATEGORY",
         "MESSAGE",
     ]
     cells = [re.split(r"\s{2,}", line.strip()) for line in table[1:]]
     assert [c[:1] + c[2:] for c in cells] == [
-        ["-", "request", "Pending", "checkout-api 1.4.4", "-", "-", "-", "values changed"],
-        ["2", "outcome", "Deployed", "checkout-api 1.4.3", "1m 30s", "-", "-"],
-        ["-", "request", "Pending", "checkout-api 1.4.3", "-", "-", "-", "values changed"],
+        ["-", "request", "Pending", "checkout-api 1.4.4", "-", "-", "-", "-", "values changed"],
+        ["2", "outcome", "Deployed", "checkout-api 1.4.3", "1m 30s", "-", "-", "-"],
+        ["-", "request", "Pending", "checkout-api 1.4.3", "-", "-", "-", "-", "values changed"],
         [
             "1",
             "outcome",
@@ -279,9 +280,10 @@ def test_history_is_the_whole_timeline_and_attempts_the_outcomes_alone(
             "5m",
             "upgrade --install my-release",
             "1",
+            "wait-timeout",
             HELM_ERROR + " …",
         ],
-        ["-", "progress", "Pending", "-", "-", "-", "-", WAITING],
+        ["-", "progress", "Pending", "-", "-", "-", "-", "-", WAITING],
         [
             "-",
             "progress",
@@ -290,9 +292,10 @@ def test_history_is_the_whole_timeline_and_attempts_the_outcomes_alone(
             "-",
             "-",
             "-",
+            "-",
             "Pod checkout-api-7d9f container 'api' waiting: ContainerCreating",
         ],
-        ["-", "request", "Pending", "checkout-api 1.4.2", "-", "-", "-", "first request"],
+        ["-", "request", "Pending", "checkout-api 1.4.2", "-", "-", "-", "-", "first request"],
     ]
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", c[1]) for c in cells)
 
@@ -341,16 +344,18 @@ def test_history_is_the_whole_timeline_and_attempts_the_outcomes_alone(
         "DURATION",
         "HELM",
         "EXIT",
+        "CATEGORY",
         "MESSAGE",
     ]
     assert [re.split(r"\s{2,}", line.strip())[2:] for line in attempts_table[1:]] == [
-        ["Deployed", "checkout-api 1.4.3", "1m 30s", "-", "-"],
+        ["Deployed", "checkout-api 1.4.3", "1m 30s", "-", "-", "-"],
         [
             "Error",
             "checkout-api 1.4.2",
             "5m",
             "upgrade --install my-release",
             "1",
+            "wait-timeout",
             HELM_ERROR + " …",
         ],
     ]
