@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from deployledger import Ledger, SchemaMissing
+from deployledger.domain.insights.failures import categorize, fingerprint
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # The timestamps the ledger stamped itself: they differ from store to store.
@@ -86,6 +87,9 @@ LIFECYCLE_KEYS = (
     "durationSeconds",
     "helmOperation",
     "exitCode",
+    # Attempt, since issue 20: derived from the message by the failure rules
+    "category",
+    "fingerprint",
 )
 # What names an answer in a failure message.
 IDENTITY = ("tenantId", "workloadRtId", "attempt", "messageId", "position")
@@ -110,6 +114,11 @@ def lifecycle_values(item: dict[str, Any]) -> dict[str, Any]:
         want["helmOperation"] = operation
     if "exitCode" in want:
         want["exitCode"] = exit_code
+    failed = item.get("success") is False
+    if "category" in want and failed:
+        want["category"] = categorize(item.get("statusMessage"))
+    if "fingerprint" in want and failed:
+        want["fingerprint"] = fingerprint(item.get("statusMessage"))
     return want
 
 

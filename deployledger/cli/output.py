@@ -95,6 +95,8 @@ HISTORY_COLUMNS = [
     "durationSeconds",
     "helmOperation",
     "exitCode",
+    "category",
+    "fingerprint",
 ]
 AUDIT_COLUMNS = ["tenantId", "workloadRtId", *HISTORY_COLUMNS]
 # A timeline mixes outcomes (the history columns) with requests, progress and undeploys:

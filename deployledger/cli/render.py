@@ -79,7 +79,9 @@ def state_block(state: WorkloadState, zone: tzinfo = UTC, now: datetime | None =
         ("last attempt", when(state.last_attempt_at, zone)),
         ("last success", when(state.last_success_at, zone)),
         ("last failure", when(state.last_failure_at, zone)),
-        ("last duration", format_duration(state.last_duration)),
+        # The last duration measured (an outcome closing a request), not necessarily the
+        # last attempt's: an outcome with no request open measures nothing.
+        ("last measured", format_duration(state.last_duration)),
     ]
     if state.undeployed_at is not None:
         rows.append(("undeployed at", when(state.undeployed_at, zone)))
@@ -179,7 +181,7 @@ def fleet_table(
 
 def audit_table(attempts: Sequence[Attempt], zone: tzinfo = UTC) -> str:
     headers = ["POSITION", "OCCURRED AT", "WORKLOAD", "NAME", "POOL", "ATTEMPT", "STATE"]
-    headers += ["MESSAGE"]
+    headers += ["CATEGORY", "MESSAGE"]
     rows = [
         [
             str(a.position),
@@ -189,6 +191,7 @@ def audit_table(attempts: Sequence[Attempt], zone: tzinfo = UTC) -> str:
             one_line(a.pool_name or "-"),
             str(a.attempt),
             a.state.label,
+            a.category or "-",
             summary(a.status_message, width=80),
         ]
         for a in attempts

@@ -4,9 +4,9 @@ undeploys) with a KIND column, or its attempts alone (`--attempts`). Terminal-sa
 Each row: the attempt number (outcomes; `-` otherwise), when it occurred, the state it
 left, the chart (a request's, or the one of the request an outcome closed), how long the
 request took to its outcome, the helm operation and exit code read from an operator's
-failure message, and a one-line message: an outcome's or progress message's headline, a
-request's `values changed` / `values unchanged` / `first request`. `--full` prints under
-each row the whole message, or what a request asked for.
+failure message, a failure's category, and a one-line message: an outcome's or progress
+message's headline, a request's `values changed` / `values unchanged` / `first request`.
+`--full` prints under each row the whole message, or what a request asked for.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def history_table(
     """The rows of `entries` (newest first, as given); with `kinds`, a KIND column too (the
     timeline), else the attempts' table as it always was, plus CHART to EXIT."""
     headers = ["ATTEMPT", "OCCURRED AT", *(["KIND"] if kinds else []), "STATE", "CHART"]
-    headers += ["DURATION", "HELM", "EXIT", "MESSAGE"]
+    headers += ["DURATION", "HELM", "EXIT", "CATEGORY", "MESSAGE"]
     rows = []
     for entry in entries:
         row = _row(entry, zone)
@@ -54,7 +54,7 @@ def history_table(
 
 
 def _row(entry: Entry, zone: tzinfo) -> list[str]:
-    """ATTEMPT, OCCURRED AT, KIND, STATE, CHART, DURATION, HELM, EXIT, MESSAGE."""
+    """ATTEMPT, OCCURRED AT, KIND, STATE, CHART, DURATION, HELM, EXIT, CATEGORY, MESSAGE."""
     occurred = when(entry.occurred_at, zone)
     if isinstance(entry, Attempt):
         return [
@@ -66,13 +66,15 @@ def _row(entry: Entry, zone: tzinfo) -> list[str]:
             format_duration(entry.duration),
             one_line(entry.helm_operation) if entry.helm_operation else "-",
             "-" if entry.exit_code is None else str(entry.exit_code),
+            entry.category or "-",
             summary(entry.status_message),
         ]
     state = STATE_AFTER.get(entry.kind)
     what = ["-", occurred, one_line(entry.kind), "-" if state is None else state.label]
     if entry.kind == "request":
-        return [*what, chart(entry.chart_name, entry.chart_version), "-", "-", "-", values(entry)]
-    return [*what, "-", "-", "-", "-", summary(entry.message)]
+        chart_ = chart(entry.chart_name, entry.chart_version)
+        return [*what, chart_, "-", "-", "-", "-", values(entry)]
+    return [*what, "-", "-", "-", "-", "-", summary(entry.message)]
 
 
 def values(request: LifecycleEntry) -> str:

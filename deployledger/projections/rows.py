@@ -76,6 +76,8 @@ def attempt_from_row(row: Mapping[Any, Any]) -> Attempt:
         duration=row["duration"],
         helm_operation=row["helm_operation"],
         exit_code=row["exit_code"],
+        category=row["category"],
+        fingerprint=row["fingerprint"],
     )
 
 

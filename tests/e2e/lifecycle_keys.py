@@ -26,6 +26,8 @@ _OUTCOME = {
     "durationSeconds",
     "helmOperation",
     "exitCode",
+    "category",  # issue 20
+    "fingerprint",
 }
 HISTORY = HISTORY_KEYS | _OUTCOME
 AUDIT = AUDIT_KEYS | _OUTCOME

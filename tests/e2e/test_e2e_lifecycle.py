@@ -267,13 +267,14 @@ def test_history_is_the_whole_timeline_and_attempts_the_outcomes_alone(
         "DURATION",
         "HELM",
         "EXIT",
+        "CATEGORY",
         "MESSAGE",
     ]
     cells = [re.split(r"\s{2,}", line.strip()) for line in table[1:]]
     assert [c[:1] + c[2:] for c in cells] == [
-        ["-", "request", "Pending", "checkout-api 1.4.4", "-", "-", "-", "values changed"],
-        ["2", "outcome", "Deployed", "checkout-api 1.4.3", "1m 30s", "-", "-"],
-        ["-", "request", "Pending", "checkout-api 1.4.3", "-", "-", "-", "values changed"],
+        ["-", "request", "Pending", "checkout-api 1.4.4", "-", "-", "-", "-", "values changed"],
+        ["2", "outcome", "Deployed", "checkout-api 1.4.3", "1m 30s", "-", "-", "-"],
+        ["-", "request", "Pending", "checkout-api 1.4.3", "-", "-", "-", "-", "values changed"],
         [
             "1",
             "outcome",
@@ -282,9 +283,10 @@ def test_history_is_the_whole_timeline_and_attempts_the_outcomes_alone(
             "5m",
             "upgrade --install my-release",
             "1",
+            "wait-timeout",
             SHOWN_ERROR,
         ],
-        ["-", "progress", "Pending", "-", "-", "-", "-", WAITING],
+        ["-", "progress", "Pending", "-", "-", "-", "-", "-", WAITING],
         [
             "-",
             "progress",
@@ -293,9 +295,10 @@ def test_history_is_the_whole_timeline_and_attempts_the_outcomes_alone(
             "-",
             "-",
             "-",
+            "-",
             "Pod checkout-api-7d9f container 'api' waiting: ContainerCreating",
         ],
-        ["-", "request", "Pending", "checkout-api 1.4.2", "-", "-", "-", "first request"],
+        ["-", "request", "Pending", "checkout-api 1.4.2", "-", "-", "-", "-", "first request"],
     ]
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", c[1]) for c in cells)
 
@@ -344,16 +347,18 @@ def test_history_is_the_whole_timeline_and_attempts_the_outcomes_alone(
         "DURATION",
         "HELM",
         "EXIT",
+        "CATEGORY",
         "MESSAGE",
     ]
     assert [re.split(r"\s{2,}", line.strip())[2:] for line in attempts_table[1:]] == [
-        ["Deployed", "checkout-api 1.4.3", "1m 30s", "-", "-"],
+        ["Deployed", "checkout-api 1.4.3", "1m 30s", "-", "-", "-"],
         [
             "Error",
             "checkout-api 1.4.2",
             "5m",
             "upgrade --install my-release",
             "1",
+            "wait-timeout",
             SHOWN_ERROR,
         ],
     ]
@@ -397,7 +402,7 @@ def test_show_has_the_charts_the_pending_age_and_the_last_duration(story: str, c
     assert fields["deployed chart"] == "checkout-api 1.4.3"
     assert fields["pending chart"] == "checkout-api 1.4.4"
     assert re.fullmatch(r"(59m \d+s|1h( \d+m)?) \(requested \S+Z\)", fields["pending age"])
-    assert fields["last duration"] == "1m 30s"
+    assert fields["last measured"] == "1m 30s"
     assert fields["attempts"] == "2 (1 failed, 0 in a row)"
     assert fields["message"] == "-"
 

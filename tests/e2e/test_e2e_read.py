@@ -12,9 +12,12 @@ from typing import Any
 import lifecycle_keys
 from support import EXAMPLE_RT_ID, EXAMPLE_TENANT, TENANT, Cli, report
 
+from deployledger.domain.insights.failures import categorize
+
 # ATTEMPT, OCCURRED AT, KIND, STATE, CHART, DURATION, HELM, EXIT, MESSAGE: the examples are
 # outcomes with no request before them, so no chart and no duration.
-ROW = re.compile(r"^\s*(\d+)  (\S+)  outcome  (Deployed|Error)\s+-\s+-\s+-\s+-\s*(.*)$")
+# ATTEMPT, OCCURRED AT, KIND, STATE, CHART to EXIT (none here), CATEGORY, MESSAGE
+ROW = re.compile(r"^\s*(\d+)  (\S+)  outcome  (Deployed|Error)\s+-\s+-\s+-\s+-\s+([a-z-]+)\s*(.*)$")
 TERMINAL_CONTROLS = ("\x1b", "\x00", "\x07", "\r")
 
 
@@ -87,7 +90,8 @@ def test_history_table_limit_full_json_and_unknown_workload(
 
     table = running[0].result().lines()
     assert re.fullmatch(
-        r"ATTEMPT\s+OCCURRED AT\s+KIND\s+STATE\s+CHART\s+DURATION\s+HELM\s+EXIT\s+MESSAGE",
+        r"ATTEMPT\s+OCCURRED AT\s+KIND\s+STATE\s+CHART\s+DURATION\s+HELM\s+EXIT\s+CATEGORY"
+        r"\s+MESSAGE",
         table[0],
     ), table[0]
     assert len(table) == 1 + 7
@@ -97,10 +101,11 @@ def test_history_table_limit_full_json_and_unknown_workload(
         assert int(row[1]) == attempt
         instant(row[2])
         assert row[3] == ("Deployed" if sent["success"] else "Error")
+        assert row[4] == ("-" if sent["success"] else categorize(sent["statusMessage"]))
         # The headline: helm's last `Error:` line, else the first line.
         lines = sent["statusMessage"].splitlines()
         first = [line for line in lines if line.startswith("Error:")][-1:] or lines[:1]
-        assert row[4].startswith(first[0][:80]), (row[4], first)
+        assert row[5].startswith(first[0][:80]), (row[5], first)
     assert "LAST DEPLOYED:" not in "\n".join(table)  # only headlines in the table
     assert "[debug]" not in "\n".join(table)
 

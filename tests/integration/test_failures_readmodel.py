@@ -435,3 +435,40 @@ def test_a_message_kept_as_exact_bytes_is_classified_from_its_exact_text(store_u
         assert set(_columns(store_url).values()) == expected
         (group,) = ledger.failures()
         assert (group.category, group.example) == ("lock-held", message)
+
+
+WRAPPED = (
+    "helm upgrade --install checkout failed with exit code 1. stderr: "
+    "Error: UPGRADE FAILED: timed out waiting for the condition"
+)
+BARE = "Error: UPGRADE FAILED: timed out waiting for the condition"
+
+
+@pytest.mark.parametrize("apply", ["reclassify", "rebuild"])
+def test_reclassify_and_rebuild_group_wrapped_and_bare_forms_stored_under_rules_1(
+    store_url: str, apply: str
+) -> None:
+    """Rows classified under rules 1 gave the wrapped form a fingerprint of its own; the
+    change to rules 2 reaches them through `reclassify` and through `rebuild`."""
+    with Ledger.open(store_url, create=True) as ledger:
+        ledger.record(report("rt-1", success=False, message=WRAPPED))
+        ledger.record(report("rt-2", success=False, message=BARE))
+        ledger.catch_up()
+        with engine_for(store_url) as engine, engine.begin() as conn:
+            c = deployment_attempts.c
+            conn.execute(
+                update(deployment_attempts)
+                .where(c.workload_rt_id == "rt-1")
+                .values(fingerprint="0123456789ab")  # what rules 1 gave the wrapped form
+            )
+            conn.execute(text("UPDATE failure_rules SET version = 1"))
+        assert len(ledger.failures()) == 2
+        if apply == "reclassify":
+            result = ledger.reclassify()
+            assert (result.previous_version, result.version, result.changed) == (1, 2, 1)
+        else:
+            ledger.rebuild()
+        (group,) = ledger.failures()
+        assert (group.fingerprint, group.attempts, group.workloads) == (fingerprint(BARE), 2, 2)
+        with engine_for(store_url) as engine, engine.connect() as conn:
+            assert recorded_version(conn) == RULES_VERSION == 2

@@ -4,8 +4,10 @@ For any sequence of lifecycle messages (deploy requests, progress, outcomes, und
 over a few workloads, recorded in random chunks, `Ledger.current()` (the aggregate's
 fold) equals that workload's row of `Ledger.workloads()` (the projection's fold), field
 by field, `history()` (the events) equals the workload's `audit()` rows (the read
-model), and a rebuild changes nothing. SQLite gets a fresh file
-per example; PostgreSQL a tenant of its own per example in one migrated database.
+model), both follow the lifecycle rules on the deployed chart and the last measured
+duration (for outcomes with and without an open request), and a rebuild changes nothing.
+SQLite gets a fresh file per example; PostgreSQL a tenant of its own per example in one
+migrated database.
 """
 
 from __future__ import annotations
@@ -29,6 +31,22 @@ SCENARIO = st.tuples(
 )
 
 
+def deployed_and_measured(timeline: list[Any]) -> tuple[tuple[Any, Any], float | None]:
+    """The lifecycle rules, read off the timeline (newest first): the chart of the last
+    success that closed a request, unless an undeploy came after it, and the duration of the
+    last outcome that closed a request. Outcomes with no request open change neither."""
+    chart: tuple[Any, Any] = (None, None)
+    duration = None
+    for event in reversed(timeline):
+        if event.kind == "undeploy":
+            chart = (None, None)
+        elif event.kind == "outcome" and event.request_position is not None:
+            duration = event.duration
+            if event.success:
+                chart = (event.chart_name, event.chart_version)
+    return chart, duration
+
+
 def check_agreement(
     url: str, tenant: str, scenario: tuple[list[dict[str, Any]], list[int]]
 ) -> None:
@@ -49,6 +67,10 @@ def check_agreement(
             assert [e for e in timeline if e.kind == "outcome"] == history
             assert [e.position for e in timeline] == sorted(
                 (e.position for e in timeline), reverse=True
+            )
+            assert deployed_and_measured(timeline) == (
+                (current.deployed_chart_name, current.deployed_chart_version),
+                current.last_duration,
             )
         before = [dataclasses.asdict(w) for w in ledger.workloads(tenant_id=tenant)]
         pages = ledger.audit(tenant_id=tenant, limit=1000).items

@@ -7,6 +7,7 @@ from contextlib import closing
 from typing import Any
 
 import psycopg
+import pytest
 from support import RT_ID, TENANT, report
 
 from deployledger import DeploymentState, Ledger
@@ -77,3 +78,34 @@ class TestSnapshots:
             state = ledger.current(TENANT, RT_ID)
             assert state is not None
             assert state.attempts == 35
+
+    def test_a_snapshot_folded_under_older_fold_rules_is_not_used(
+        self, ready_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from deployledger.domain.workload.fold import FOLD_RULES
+        from deployledger.store.events import compat
+
+        used: list[Any] = []
+        original = compat.replay
+
+        def spy(snapshot: Any, events: Any, aggregate: Any = None) -> Any:
+            used.append(snapshot)
+            return original(snapshot, events, aggregate)
+
+        monkeypatch.setattr(compat, "FOLD_RULES", FOLD_RULES - 1)
+        record_35(ready_url)  # snapshots stamped with the older rules
+        monkeypatch.undo()
+        monkeypatch.setattr(compat, "replay", spy)
+        with Ledger.open(ready_url, snapshot_interval=10, cache_size=0) as ledger:
+            state = ledger.current(TENANT, RT_ID)
+            assert state is not None
+            assert state.attempts == 35
+            assert used == [None]  # every event replayed
+            for n in range(36, 46):  # crosses an interval: a snapshot under the current rules
+                ledger.record(report_number(n))
+        used.clear()
+        with Ledger.open(ready_url, snapshot_interval=10, cache_size=0) as ledger:
+            assert ledger.current(TENANT, RT_ID) is not None
+        assert used
+        assert used[0] is not None
+        assert used[0].state["fold_rules"] == FOLD_RULES

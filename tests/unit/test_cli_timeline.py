@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from deployledger import Attempt, DeploymentState, LifecycleEntry, Overdue
 from deployledger.cli import timeline
 from deployledger.cli.overdue import overdue_table
+from deployledger.domain.insights.failures import categorize, fingerprint
 
 AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 UNSAFE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
@@ -52,6 +53,9 @@ def outcome(number: int, minutes: int, message: str | None, **fields: Any) -> At
         "pool_name": "pool-a",
         "message_id": None,
         "position": 100 - minutes,
+        # As the ledger derives them: a failure's category and fingerprint, none for a success.
+        "category": None if message is None else categorize(message),
+        "fingerprint": None if message is None else fingerprint(message),
     }
     values.update(fields)
     return Attempt(**values)
@@ -89,27 +93,28 @@ LIFECYCLE: list[Attempt | LifecycleEntry] = [
 
 
 class TestTimeline:
-    def test_every_kind_is_a_row_with_its_state_chart_duration_helm_exit_and_message(
+    def test_every_kind_is_a_row_with_its_state_chart_duration_helm_exit_category_and_message(
         self,
     ) -> None:
         assert timeline.history_table(LIFECYCLE, full=False, kinds=True).split("\n") == [
             "ATTEMPT  OCCURRED AT           KIND      STATE       CHART                 "
-            "DURATION  HELM                          EXIT  MESSAGE",
+            "DURATION  HELM                          EXIT  CATEGORY      MESSAGE",
             "      -  2024-05-01T11:59:00Z  undeploy  Undeployed  -                     "
-            "-         -                             -",
+            "-         -                             -     -",
             "      2  2024-05-01T11:55:00Z  outcome   Deployed    billing-api 1.4.3     "
-            "1m 30s    -                             -",
+            "1m 30s    -                             -     -",
             "      -  2024-05-01T11:53:00Z  request   Pending     billing-api 1.4.3     "
-            "-         -                             -     values unchanged",
+            "-         -                             -     -             values unchanged",
             "      1  2024-05-01T11:50:00Z  outcome   Error       billing-api 1.4.2     "
-            "4m 12s    upgrade --install my-release  1     "
+            "4m 12s    upgrade --install my-release  1     wait-timeout  "
             "Error: UPGRADE FAILED: timed out waiting for the condition "
             "(helm upgrade --install my-release, exit…",
             "      -  2024-05-01T11:48:00Z  progress  Pending     -                     "
-            "-         -                             -     "
+            "-         -                             -     -             "
             "Pod x container 'y' waiting: ImagePullBackOff",
             "      -  2024-05-01T11:46:00Z  request   Pending     billing-api (newest)  "
-            "-         -                             -     first request, reconciliation",
+            "-         -                             -     -             "
+            "first request, reconciliation",
         ]
 
     def test_values_say_changed_unchanged_or_first(self) -> None:

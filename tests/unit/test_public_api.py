@@ -240,7 +240,8 @@ ANSWER_FIELDS = {
     "Attempt": (
         "tenant_id workload_rt_id attempt recorded_at reported_at success state "
         "status_message workload_name pool_name message_id position message_truncated "
-        "chart_name chart_version request_position duration helm_operation exit_code"
+        "chart_name chart_version request_position duration helm_operation exit_code "
+        "category fingerprint"
     ),
     "LifecycleEntry": (
         "kind tenant_id workload_rt_id position recorded_at reported_at workload_name "

@@ -76,6 +76,8 @@ class TestJSONForms:
             "p",
             "m",
             7,
+            category="unknown",
+            fingerprint="0123456789ab",
         )
         assert attempt.to_json() == {
             "kind": "outcome",
@@ -96,6 +98,8 @@ class TestJSONForms:
             "durationSeconds": None,
             "helmOperation": None,
             "exitCode": None,
+            "category": "unknown",
+            "fingerprint": "0123456789ab",
         }
 
     def test_every_json_form_serialises_and_keeps_the_message_exactly(self) -> None:

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from deployledger import Attempt, DeploymentState, Receipt, WorkloadState
 from deployledger.cli import render, timeline
+from deployledger.domain.insights.failures import categorize, fingerprint
 from deployledger.presentation.headline import headline
 
 AT = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -83,6 +84,9 @@ def attempt(number: int, message: str | None, **fields: Any) -> Attempt:
         "pool_name": "pool-a",
         "message_id": None,
         "position": number * 10,
+        # As the ledger derives them: a failure's category and fingerprint, none for a success.
+        "category": None if message is None else categorize(message),
+        "fingerprint": None if message is None else fingerprint(message),
     }
     values.update(fields)
     return Attempt(**values)
@@ -223,7 +227,7 @@ class TestBlocksAndTables:
                 "  last attempt    2024-05-01T12:00:00Z",
                 "  last success    2024-05-01T11:00:00Z",
                 "  last failure    2024-05-01T12:00:00Z",
-                "  last duration   -",
+                "  last measured   -",
                 "  reason          Error: UPGRADE FAILED …",
                 "  message         Error: UPGRADE FAILED",
                 "                  line \\x1b[31mtwo",
@@ -260,7 +264,7 @@ class TestBlocksAndTables:
             "  last attempt    -",
             "  last success    -",
             "  last failure    -",
-            "  last duration   -",
+            "  last measured   -",
             "  message         -",
         ]
 
@@ -284,7 +288,7 @@ class TestBlocksAndTables:
             "  pending chart   billing-api (newest)",
             "  pending age     4m 12s (requested 2024-05-01T11:55:48Z)",
         ]
-        assert "  last duration   1m 35s" in lines
+        assert "  last measured   1m 35s" in lines
         assert not any(line.startswith("  reason") for line in lines)
         assert lines[-1] == "  message         Pod x container 'y' waiting: ImagePullBackOff"
 
@@ -318,18 +322,21 @@ class TestBlocksAndTables:
         ]
 
         assert timeline.history_table(attempts, full=False).split("\n") == [
-            "ATTEMPT  OCCURRED AT           STATE     CHART  DURATION  HELM  EXIT  MESSAGE",
-            "     12  2024-05-01T12:00:00Z  Deployed  -      -         -     -",
-            "      3  2024-05-01T11:00:00Z  Error     -      -         -     -     boom …",
-            "      2  2024-05-01T12:00:00Z  Error     -      -         -     -"
-            "     Error: UPGRADE FAILED: \\u202eoops …",
+            "ATTEMPT  OCCURRED AT           STATE     CHART  DURATION  HELM  EXIT  CATEGORY"
+            "  MESSAGE",
+            "     12  2024-05-01T12:00:00Z  Deployed  -      -         -     -     -",
+            "      3  2024-05-01T11:00:00Z  Error     -      -         -     -     unknown"
+            "   boom …",
+            "      2  2024-05-01T12:00:00Z  Error     -      -         -     -     unknown"
+            "   Error: UPGRADE FAILED: \\u202eoops …",
         ]
         attempts = attempts[:2]
         assert timeline.history_table(attempts, full=True).split("\n") == [
-            "ATTEMPT  OCCURRED AT           STATE     CHART  DURATION  HELM  EXIT  MESSAGE",
-            "     12  2024-05-01T12:00:00Z  Deployed  -      -         -     -",
+            "ATTEMPT  OCCURRED AT           STATE     CHART  DURATION  HELM  EXIT  CATEGORY"
+            "  MESSAGE",
+            "     12  2024-05-01T12:00:00Z  Deployed  -      -         -     -     -",
             "    -",
-            "      3  2024-05-01T11:00:00Z  Error     -      -         -     -",
+            "      3  2024-05-01T11:00:00Z  Error     -      -         -     -     unknown",
             "    boom",
             "    \\x1b[1msecond\tline",
         ]
@@ -383,10 +390,10 @@ class TestBlocksAndTables:
         rows = [attempt(12, None), attempt(3, "y" * 90 + "\nmore", pool_name=None)]
         assert render.audit_table(rows).split("\n") == [
             "POSITION  OCCURRED AT           WORKLOAD  NAME         POOL    ATTEMPT  STATE"
-            "     MESSAGE",
-            "     120  2024-05-01T12:00:00Z  t1/rt-1   billing-api  pool-a       12  Deployed",
+            "     CATEGORY  MESSAGE",
+            "     120  2024-05-01T12:00:00Z  t1/rt-1   billing-api  pool-a       12  Deployed  -",
             "      30  2024-05-01T12:00:00Z  t1/rt-1   billing-api  -             3  Error"
-            "     " + "y" * 79 + "…",
+            "     unknown   " + "y" * 79 + "…",
         ]
 
     @given(tenant=control_heavy, name=control_heavy, message=st.one_of(st.none(), control_heavy))

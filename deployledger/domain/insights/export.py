@@ -37,6 +37,8 @@ AUDIT_CSV_COLUMNS = (
     "durationSeconds",
     "helmOperation",
     "exitCode",
+    "category",
+    "fingerprint",
     "statusMessageEscaped",
 )
 

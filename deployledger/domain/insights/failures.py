@@ -7,10 +7,11 @@ several (a root cause before the wrapper that reports it: `cannot patch ... fiel
 immutable` inside `has been rolled back due to atomic being set` is `immutable-field`).
 Anything unmatched is `unknown`.
 
-`template(message)` is the message with its variable parts masked (release and resource
-names, namespaces, ids, hashes, numbers, durations, timestamps, IPs, URLs, quoted values);
-`fingerprint(message)` is a short stable hash of it, so the same helm error on 300
-workloads has one fingerprint.
+`template(message)` is helm's error in the message with its variable parts masked (release
+and resource names, namespaces, ids, hashes, numbers, durations, timestamps, IPs, URLs,
+quoted values), the upstream operator's wrapper (`helm OPERATION failed with exit code N.
+stderr: `) left out; `fingerprint(message)` is a short stable hash of it, so the same helm
+error on 300 workloads, wrapped or bare, has one fingerprint.
 
 Categories and fingerprints are derived, never stored in events: change `RULES` (or the
 masks) and bump `RULES_VERSION`, then `deployledger reclassify` (or `rebuild`) applies it.
@@ -23,8 +24,10 @@ import importlib
 import re
 from dataclasses import dataclass
 
-# Bump on any change to RULES or to the masks below; a test pins a digest of both.
-RULES_VERSION = 1
+# Bump on any change to RULES, to the masks below or to what `template` masks; a test pins
+# a digest of the rules and masks. 2: the operator's wrapper and helm's action prefix
+# (`UPGRADE FAILED: `, ...) are left out of the template.
+RULES_VERSION = 2
 
 UNKNOWN = "unknown"
 
@@ -284,6 +287,9 @@ def categorize(message: str | None) -> str:
 # placeholders have no digits, quotes or names left in them).
 _WORD = r"[A-Za-z0-9][\w.\-/]*"
 _MASKS: tuple[tuple[str, str], ...] = (
+    # helm's action prefix names no cause (DESIGN.md): an upgrade --install fails with
+    # INSTALLATION FAILED the first time and UPGRADE FAILED after, for one problem.
+    (r"^Error: (?:UPGRADE|INSTALLATION|ROLLBACK|UNINSTALL(?:ATION)?) FAILED: ", "Error: "),
     (r"\[deployledger: \d+ bytes cut from the middle of \d+ \(sha256 [0-9a-f]+\)\]", "[cut]"),
     (r"<[^<>\s]{1,200}>", "<expr>"),  # template expressions: <.Values.a.b>
     (r"\b[a-z][a-z0-9+.-]*://[^\s\"'<>]+", "<url>"),
@@ -332,7 +338,7 @@ _COMPILED_MASKS = tuple((required_literal(p), re.compile(p), r) for p, r in _MAS
 
 # The upstream operator's wrapper: `helm upgrade --install NAME failed with exit code N.
 # stderr: ...`: the operation's arguments are names, its flags are not.
-_HELM_WRAPPER = re.compile(r"helm (\S[^\n]{0,500}?) failed with exit code -?\d{1,10}\. stderr: ")
+_HELM_WRAPPER = re.compile(r"helm (\S[^\n]{0,500}?) failed with exit code -?\d{1,10}\. stderr: ?")
 _DEBUG_LINE = re.compile(r"^\S+\.go:\d+: \[debug\]", re.MULTILINE)
 MAX_TEMPLATE = 2000
 
@@ -347,21 +353,25 @@ def _wrapper(operation: str) -> str:
 
 
 def template(message: str | None) -> str:
-    """The message with its variable parts masked, whitespace collapsed, at most
-    `MAX_TEMPLATE` characters. helm's `--debug` lines after the error are left out."""
+    """The helm error in the message with its variable parts masked, whitespace collapsed,
+    at most `MAX_TEMPLATE` characters. The upstream operator's wrapper (`helm OPERATION
+    failed with exit code N. stderr: `), the warnings before helm's error and its
+    `--debug` lines after it are left out, so a wrapped and a bare form of one error share
+    a template; a wrapper around an empty stderr is all there is, so it is the template."""
     if not message:
         return ""
-    prefix, text = unmasked(message)
+    wrapper, text = unmasked(message)
     for literal, pattern, replacement in _COMPILED_MASKS:
         if literal in text:
             text = pattern.sub(replacement, text)
-    return (prefix + text.strip())[:MAX_TEMPLATE]
+    text = text.strip()
+    return (text or wrapper.strip())[:MAX_TEMPLATE]
 
 
 def unmasked(message: str) -> tuple[str, str]:
-    """The template's two parts before masking: the helm wrapper's template (or "") and
-    the text the masks apply to (helm's error, without the warnings before it and the
-    `--debug` lines after it)."""
+    """The message before masking, in two parts: the helm wrapper's template (or "") and
+    the text the masks apply to (helm's error, without the wrapper, the warnings before it
+    and the `--debug` lines after it)."""
     text = _scanned(message)
     prefix = ""
     wrapper = _HELM_WRAPPER.match(text)
@@ -385,4 +395,5 @@ def fingerprint(message: str | None) -> str:
 def rules_digest() -> str:
     """A digest of the rule table and the masks: a test pins it to `RULES_VERSION`."""
     parts = [repr((r.category, r.patterns)) for r in RULES] + [repr(m) for m in _MASKS]
+    parts.append(f"wrapper left out: {_HELM_WRAPPER.pattern}")
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:16]

@@ -6,7 +6,10 @@ so `Ledger.current()` and `Ledger.workloads()` cannot disagree on the rule.
 
 The lifecycle: a deploy request makes the workload Pending and opens the request;
 progress keeps it Pending with the progress text as its message; the outcome
-(Deployed or Error) closes the open request; an undeploy makes it Undeployed.
+(Deployed or Error) closes the open request; an undeploy makes it Undeployed. An outcome
+that closes no request measures nothing and deploys no known chart: the last measured
+duration and the deployed chart stay. The rules, one per case, are in
+docs/lifecycle-rules.md.
 
 `fold_event` is the one dispatch from an event (its kind and stored fields) to its
 `fold_*` call; the aggregate and the projection both go through it.
@@ -21,6 +24,11 @@ from typing import Any
 
 from deployledger.domain.workload.kinds import EventKind
 from deployledger.domain.workload.state import DeploymentState
+
+# The version of these rules. A snapshot of the aggregate records the rules it was folded
+# under; one folded under other rules is not used (the events are replayed instead).
+# 2: a success with no open request keeps the deployed chart.
+FOLD_RULES = 2
 
 # The fields the fold owns that answers show; each side may keep more of its own (the
 # idempotency window, the read model's last position and exact message bytes).
@@ -183,8 +191,11 @@ def fold_attempt(
     if success:
         state["consecutive_failures"] = 0
         state["last_success_at"] = at
-        state["deployed_chart_name"] = correlation.chart_name
-        state["deployed_chart_version"] = correlation.chart_version
+        if correlation is not NO_REQUEST:
+            # A success with no open request says nothing about the chart: the previously
+            # deployed one (None after an undeploy) stays.
+            state["deployed_chart_name"] = correlation.chart_name
+            state["deployed_chart_version"] = correlation.chart_version
     else:
         state["failures"] += 1
         state["consecutive_failures"] += 1

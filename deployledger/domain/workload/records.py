@@ -118,7 +118,9 @@ class Attempt:
 
     When it closed a deploy request: that request's chart, its position, and the seconds
     from request to outcome. `helm_operation` and `exit_code` are read from a message in
-    the upstream operator's format (`helm {operation} failed with exit code {N}. ...`)."""
+    the upstream operator's format (`helm {operation} failed with exit code {N}. ...`).
+    A failure has its `category` and `fingerprint` (`deployledger.domain.insights.failures`);
+    a success has neither."""
 
     tenant_id: str
     workload_rt_id: str
@@ -139,6 +141,8 @@ class Attempt:
     duration: float | None = None
     helm_operation: str | None = None
     exit_code: int | None = None
+    category: str | None = None
+    fingerprint: str | None = None
 
     kind = "outcome"
 
@@ -168,6 +172,8 @@ class Attempt:
             "durationSeconds": self.duration,
             "helmOperation": self.helm_operation,
             "exitCode": self.exit_code,
+            "category": self.category,
+            "fingerprint": self.fingerprint,
         }
 
     def to_audit_json(self) -> dict[str, Any]:

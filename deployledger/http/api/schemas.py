@@ -261,6 +261,8 @@ ATTEMPT_EXAMPLE = {
     "durationSeconds": 252.1,
     "helmOperation": "upgrade --install checkout-api",
     "exitCode": 1,
+    "category": "wait-timeout",
+    "fingerprint": "d2739c6e1525",
 }
 
 
@@ -284,6 +286,13 @@ class _Attempt(BaseModel):
     duration_seconds: float | None
     helm_operation: str | None
     exit_code: int | None
+    category: str | None = Field(
+        description="The failure's category (see `GET /v1/failures`); null for a success"
+    )
+    fingerprint: str | None = Field(
+        description="12 hex digits naming the failure's problem (its helm error with the "
+        "variable parts masked, the operator's wrapper left out); null for a success"
+    )
 
 
 class Attempt(_Attempt):

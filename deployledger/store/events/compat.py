@@ -58,7 +58,7 @@ from eventsourcing.persistence import EventStore as LibraryEventStore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from eventsourcing.utils import get_topic, register_topic
 
-from deployledger.domain.workload.fold import registered
+from deployledger.domain.workload.fold import FOLD_RULES, registered
 
 CHECKED_VERSION = "9.5.6"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -202,10 +202,12 @@ class WorkloadSnapshot(Snapshot):
         snapshot = super().take(aggregate)
         window: dict[str, int] = snapshot.state.pop("message_ids")  # a copy of vars()
         snapshot.state["message_versions"] = ["\n".join(window), list(window.values())]
+        snapshot.state["fold_rules"] = FOLD_RULES
         return snapshot
 
     def mutate(self, aggregate: Any) -> Any:
         state = {**registered(), **self.state}
+        state.pop("fold_rules", None)
         versions = state.pop("message_versions", None)
         attempts = state.pop("message_window", None)
         if attempts is not None:  # written before lifecycle events: attempt n is version n + 1
@@ -218,3 +220,9 @@ class WorkloadSnapshot(Snapshot):
 
 
 register_topic(WorkloadSnapshot.TOPIC, WorkloadSnapshot)
+
+
+def folded_under_current_rules(snapshot: Any) -> bool:
+    """Whether a snapshot's state was folded under the current fold rules (`FOLD_RULES`);
+    snapshots written before the rules were versioned were not."""
+    return bool(snapshot.state.get("fold_rules") == FOLD_RULES)

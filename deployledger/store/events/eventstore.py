@@ -73,6 +73,8 @@ class EventStore:
         assert self.app.snapshots is not None
         with translated(self.url):
             snapshot = next(iter(self.app.snapshots.get(workload, desc=True, limit=1)), None)
+            if snapshot is not None and not compat.folded_under_current_rules(snapshot):
+                snapshot = None  # folded under older rules: replay every event
             after = snapshot.originator_version if snapshot is not None else None
             events = self.app.events.get(workload, gt=after)
             return cast(Workload | None, compat.replay(snapshot, events))

@@ -133,6 +133,8 @@ def _cells(conn: Connection) -> list[ColumnElement[Any]]:
         duration,
         text(c.helm_operation),
         number(c.exit_code),
+        text(c.category),
+        text(c.fingerprint),
         _s("false"),  # statusMessageEscaped: such rows are written again (see `_again`)
     ]
 

@@ -125,8 +125,9 @@ class SetFold(Sql):
         window = "PARTITION BY f.workload_id ORDER BY f.position ROWS UNBOUNDED PRECEDING"
         outcome = kind_is("f.kind", K.OUTCOME)
         ok = f"{outcome} AND f.success"
-        # A success sets the deployed chart, an undeploy clears it.
-        sets = f"{ok} OR {kind_is('f.kind', K.UNDEPLOY)}"
+        # A success that closes a request sets the deployed chart, an undeploy clears it;
+        # a success that closes none leaves it.
+        sets = f"({ok} AND f.corr_request_position IS NOT NULL) OR {kind_is('f.kind', K.UNDEPLOY)}"
         inner = (
             "SELECT f.position, f.failures, "
             f"max(CASE WHEN {ok} THEN f.failures END) OVER w AS failures_at_success, "
