@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from deployledger.domain.insights.failures import categorize, fingerprint
@@ -98,17 +97,6 @@ def failure_fields(
     return operation, exit_code, categorize(message), fingerprint(message)
 
 
-def in_utc(value: datetime | None) -> datetime | None:
-    """A time as the read model stores it: in UTC. The sender's offset may be any that
-    Python takes (up to 24 hours); PostgreSQL's `timestamptz` refuses one over 15:59."""
-    if value is None or value.tzinfo is None:
-        return value
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:  # past year 9999 in UTC: kept as sent
-        return value
-
-
 def attempt_row(record: EventRecord) -> dict[str, Any]:
     """An outcome's row, before the fold numbers it and correlates it with its request."""
     data = record.data
@@ -121,8 +109,8 @@ def attempt_row(record: EventRecord) -> dict[str, Any]:
         "workload_rt_id": data["workload_rt_id"],
         "attempt": 0,
         "recorded_at": data["timestamp"],
-        "reported_at": in_utc(data["reported_at"]),
-        "occurred_at": in_utc(data["reported_at"] or data["timestamp"]),
+        "reported_at": data["reported_at"],  # the sender's offset; stored in UTC
+        "occurred_at": data["reported_at"] or data["timestamp"],
         "success": success,
         "state": int(DeploymentState.after_attempt(success)),
         "status_message": text,
@@ -169,8 +157,8 @@ def lifecycle_row(record: EventRecord, kind: str) -> dict[str, Any]:
         "workload_rt_id": data["workload_rt_id"],
         "kind": kind,
         "recorded_at": data["timestamp"],
-        "reported_at": in_utc(data["reported_at"]),
-        "occurred_at": in_utc(data["reported_at"] or data["timestamp"]),
+        "reported_at": data["reported_at"],  # the sender's offset; stored in UTC
+        "occurred_at": data["reported_at"] or data["timestamp"],
         "workload_name": data["workload_name"],
         "message_id": data["message_id"],
         "pool_rt_id": data.get("pool_rt_id"),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg.types.datetime import DatetimeDumper
 from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool, StaticPool
 
@@ -26,6 +29,23 @@ _ENGINE_URLS: weakref.WeakKeyDictionary[Engine, StoreURL] = weakref.WeakKeyDicti
 def engine_url(engine: Engine, default: StoreURL) -> StoreURL:
     """The store URL `engine` was made for by `make_engine`, else `default`."""
     return _ENGINE_URLS.get(engine, default)
+
+
+class UTCDatetimeDumper(DatetimeDumper):
+    """Aware datetimes sent to PostgreSQL as text in UTC: the same instant, but never with
+    the sender's offset, which Python takes up to 24 hours and `timestamptz` refuses over
+    15:59 (a report's `reportedAt` of `+19:19` once stopped the projection)."""
+
+    def dump(self, obj: datetime) -> bytes | bytearray | memoryview | None:
+        if obj.tzinfo is not None:
+            with contextlib.suppress(OverflowError):  # past year 9999 in UTC: sent as it is
+                obj = obj.astimezone(UTC)
+        return super().dump(obj)
+
+
+# Registered once for every psycopg connection (the instant is unchanged, so this is safe
+# for an embedding program's own connections too); binary COPY already sends UTC.
+psycopg.adapters.register_dumper(datetime, UTCDatetimeDumper)
 
 
 def make_engine(url: StoreURL, *, single_connection: bool = False) -> Engine:

@@ -19,6 +19,8 @@ from deployledger import (
     WorkloadState,
     parse_report,
 )
+from deployledger.domain.insights.failures import categorize
+from deployledger.domain.insights.failures import fingerprint as fingerprint_of
 
 MIB = 1024 * 1024
 HELM_FAILURE = (
@@ -285,7 +287,10 @@ class TestHistory:
             pool_name="pool-eu",
             message_id="op-7f3a/attempt-1",
             position=receipt.position,
+            category=categorize(HELM_FAILURE),
+            fingerprint=fingerprint_of(HELM_FAILURE),
         )
+        assert item.category == "immutable-field"
         assert item.reported_at is not None
         assert item.reported_at.utcoffset() == timedelta(hours=2)
 
