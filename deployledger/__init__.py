@@ -18,7 +18,7 @@ from deployledger.domain.messages.lifecycle import (
 )
 from deployledger.domain.messages.nesting import MAX_JSON_DEPTH, nested_too_deep
 from deployledger.domain.messages.reports import WorkloadDeploymentStatus, parse_report
-from deployledger.domain.storeurl import StoreURL
+from deployledger.domain.storeurl import StoreServer, StoreURL
 from deployledger.domain.tlog.bundle import BundleSummary, verify_bundle
 from deployledger.domain.tlog.checkpoints import (
     Checkpoint,
@@ -102,6 +102,7 @@ __all__ = [
     "SignedCheckpoint",
     "SigningKey",
     "StoreMisconfigured",
+    "StoreServer",
     "StoreURL",
     "StoreUnavailable",
     "Tampering",

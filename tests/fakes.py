@@ -30,7 +30,7 @@ from deployledger.domain.insights.export import AUDIT_CSV_COLUMNS, csv_row
 from deployledger.domain.insights.failure_groups import FailureGroup, ReclassifyResult
 from deployledger.domain.insights.failures import RULES_VERSION, categorize, fingerprint, template
 from deployledger.domain.insights.stats import DeliveryStats, OutcomeRow, fold
-from deployledger.domain.storeurl import StoreURL
+from deployledger.domain.storeurl import StoreServer, StoreURL
 from deployledger.domain.tlog import merkle
 from deployledger.domain.tlog.leaf import leaf_bytes
 from deployledger.domain.tlog.report import LogStatus, Recomputed, StoredCheckpoint, Tampering
@@ -43,7 +43,7 @@ from deployledger.domain.workload.records import (
     WorkloadState,
 )
 from deployledger.domain.workload.state import DeploymentState
-from deployledger.errors import ProjectionBehind, WriteConflict
+from deployledger.errors import ProjectionBehind, StoreUnavailable, WriteConflict
 from deployledger.projections.project import EventRecord
 from deployledger.service import answers
 from deployledger.service.ports import EventStorePort, LogPort, Positions, Progress, ReadModelPort
@@ -129,6 +129,9 @@ class FakeEventStore(EventStorePort):
 
     def max_position(self) -> int:
         return len(self.events)
+
+    def server(self) -> StoreServer | None:
+        return None  # an embedded store, like SQLite
 
     def close(self) -> None:
         pass
@@ -394,6 +397,7 @@ class FakeReadModel(ReadModelPort):
         on_standby: Callable[[], None] | None = None,
         on_batch: Progress | None = None,
         on_idle: Callable[[], None] | None = None,
+        on_outage: Callable[[StoreUnavailable], None] | None = None,
     ) -> None:
         # The only follower there is: it leads at once and never stands by.
         if on_leader is not None:

@@ -105,7 +105,8 @@ def _read_only_database(where: Where) -> Iterator[Situation]:
         with psycopg.connect(where.admin_dsn, autocommit=True) as conn:
             dbname = url.rsplit("/", 1)[1]
             conn.execute(f"ALTER DATABASE {dbname} SET default_transaction_read_only = on")
-        yield Situation(url, "record", StoreMisconfigured, 2, ("read-only transaction",))
+        # A read-only server is a standby, or a primary a failover demoted: retry (exit 3).
+        yield Situation(url, "record", StoreUnavailable, 3, ("read-only transaction", "read-write"))
 
 
 @case("never-migrated", "postgres")

@@ -88,6 +88,7 @@ def project(
             on_checkpoint=lambda made: click.echo(
                 f"checkpoint of {made.checkpoint.size} events:\n{made.text()}", err=True
             ),
+            on_outage=lambda error: click.echo(f"{error}; reconnecting", err=True),
         )
         click.echo(f"stopped at position {ledger.read_position()}", err=True)
 

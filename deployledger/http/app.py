@@ -45,7 +45,11 @@ def _follow(holder: LedgerHolder, stop: threading.Event, poll_interval: float) -
     said = None
     while not stop.is_set():
         try:
-            holder.get().follow(stop, poll_interval=poll_interval)
+            holder.get().follow(
+                stop,
+                poll_interval=poll_interval,
+                on_outage=lambda e: log.warning("read-model follower: %s; reconnecting", e),
+            )
         except DeployLedgerError as e:
             if not stop.is_set() and str(e) != said:
                 log.warning("read-model follower: %s; retrying every second", e)

@@ -36,7 +36,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from deployledger import DeployLedgerError, Ledger
+from deployledger import DeployLedgerError, Ledger, StoreServer
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OUTCOMES = ("accepted", "duplicate", "rejected")
@@ -89,15 +89,18 @@ class Live:
     lag_seconds: float = 0.0
     overdue: int = 0
     reason: str | None = None
+    server: StoreServer | None = None  # asked for by /readyz only
 
 
-def measure(ledger: Ledger, clock: LagClock, *, overdue: bool = True) -> Live:
-    """Ask the store (blocking). A store error is a `Live` that is not up, with the reason."""
+def measure(ledger: Ledger, clock: LagClock, *, overdue: bool = True, server: bool = False) -> Live:
+    """Ask the store (blocking). A store error is a `Live` that is not up, with the reason.
+    With `server`, also which server writes go to (PostgreSQL)."""
     try:
+        writes_to = ledger.store_server() if server else None
         read = ledger.read_position()
         top = ledger.max_position()
         clock.saw(top)
-        lag = Live(True, max(0, top - read), clock.lag_seconds(read))
+        lag = Live(True, max(0, top - read), clock.lag_seconds(read), server=writes_to)
         if not overdue:
             return lag
         return Live(True, lag.lag_events, lag.lag_seconds, len(ledger.overdue()))

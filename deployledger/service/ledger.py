@@ -39,7 +39,7 @@ from deployledger.domain.insights.failure_groups import FailureGroup, Reclassify
 from deployledger.domain.insights.stats import GROUPINGS, DeliveryStats
 from deployledger.domain.messages.inbox import Message, MessageInput, parse_messages
 from deployledger.domain.messages.reports import DEFAULT_MAX_MESSAGE_BYTES
-from deployledger.domain.storeurl import StoreURL
+from deployledger.domain.storeurl import StoreServer, StoreURL
 from deployledger.domain.tlog.checkpoints import (
     SignedCheckpoint,
     SigningKey,
@@ -61,6 +61,7 @@ from deployledger.errors import (
     IdempotencyConflict,
     InvalidQuery,
     Problem,
+    StoreUnavailable,
     WorkloadNotFound,
     WriteConflict,
 )
@@ -415,6 +416,12 @@ class Ledger:
         """The highest global position in the event store (0 when empty)."""
         return self._store.max_position()
 
+    def store_server(self) -> StoreServer | None:
+        """PostgreSQL: the server that writes go to (chosen by libpq from the URL's host
+        list), and whether it is the primary; None on SQLite. `StoreUnavailable` when no
+        server answers."""
+        return self._store.server()
+
     # -- read model --------------------------------------------------------------------
 
     def workloads(
@@ -677,6 +684,7 @@ class Ledger:
         checkpoint_key: SigningKey | None = None,
         checkpoint_origin: str = logbook.DEFAULT_ORIGIN,
         on_checkpoint: Callable[[SignedCheckpoint], None] | None = None,
+        on_outage: Callable[[StoreUnavailable], None] | None = None,
     ) -> None:
         """Keep the read model live until `stop` is set (see `deployledger project --follow`).
 
@@ -687,6 +695,10 @@ class Ledger:
         The active follower writes a checkpoint (signed with `checkpoint_key` if given)
         once `checkpoint_every` new events were logged, or `checkpoint_minutes` after the
         last one if the log grew since; `on_checkpoint(checkpoint)` is called for each.
+
+        An outage of the store (a restart, or a failover to a standby) does not end it:
+        `on_outage(error)` is called, and the follower reconnects, takes the lead again
+        and resumes where the read model stands.
         """
         schedule = logbook.Schedule(checkpoint_every, checkpoint_minutes)
         logbook.check_origin(checkpoint_origin)
@@ -710,6 +722,7 @@ class Ledger:
             on_standby=on_standby,
             on_batch=on_batch if active else None,
             on_idle=tick if active else None,
+            on_outage=on_outage,
         )
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> RebuildResult:

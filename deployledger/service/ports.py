@@ -15,7 +15,7 @@ from uuid import UUID
 from deployledger.domain.auditfilter import AuditFilter
 from deployledger.domain.insights.failure_groups import FailureGroup, ReclassifyResult
 from deployledger.domain.insights.stats import DeliveryStats
-from deployledger.domain.storeurl import StoreURL
+from deployledger.domain.storeurl import StoreServer, StoreURL
 from deployledger.domain.tlog.report import LogStatus, Recomputed, StoredCheckpoint, Tampering
 from deployledger.domain.workload.aggregate import Workload
 from deployledger.domain.workload.records import (
@@ -26,6 +26,7 @@ from deployledger.domain.workload.records import (
     WorkloadState,
 )
 from deployledger.domain.workload.state import DeploymentState
+from deployledger.errors import StoreUnavailable
 from deployledger.projections.project import EventRecord
 
 # A stored event's place: (workload id, version) -> global position.
@@ -64,6 +65,9 @@ class EventStorePort(Protocol):
 
     def max_position(self) -> int:
         """The highest global position stored (0 when empty)."""
+
+    def server(self) -> StoreServer | None:
+        """The server writes go to (PostgreSQL), or None (SQLite)."""
 
     def close(self) -> None:
         """Finish background work and release every connection."""
@@ -147,10 +151,12 @@ class ReadModelPort(Protocol):
         on_standby: Callable[[], None] | None = None,
         on_batch: Progress | None = None,
         on_idle: Callable[[], None] | None = None,
+        on_outage: Callable[[StoreUnavailable], None] | None = None,
     ) -> None:
         """Keep the tables live until `stop` is set; say when this follower stands by
         (another is active) and when it leads; call `on_batch(applied, position)` after
-        each batch and `on_idle()` after each round of catching up."""
+        each batch and `on_idle()` after each round of catching up. An outage calls
+        `on_outage(error)`, then the follower reconnects and resumes."""
 
     def rebuild(self, progress: Progress | None) -> RebuildResult:
         """Rebuild beside the live tables, verify, switch."""

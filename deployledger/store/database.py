@@ -15,7 +15,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 
 from deployledger.domain.storeurl import StoreURL
 from deployledger.migrations import HEAD
-from deployledger.store.errors import translated
+from deployledger.store.errors import READ_ONLY_SQLSTATE, translated
 from deployledger.store.readmodel.queries import contains_ci
 
 # Serialises schema changes across processes (PostgreSQL advisory lock key).
@@ -59,24 +59,20 @@ def make_engine(url: StoreURL, *, single_connection: bool = False) -> Engine:
 def _make_engine(url: StoreURL, *, single_connection: bool) -> Engine:
     if url.is_postgres:
         lock_ms = max(1, round(url.lock_timeout * 1000))
-        sa_url = URL.create(
-            "postgresql+psycopg",
-            username=url.user,
-            password=url.password or None,
-            host=url.host,
-            port=url.port,
-            database=url.dbname,
-        )
-        return create_engine(
+        sa_url = URL.create("postgresql+psycopg", database=url.dbname)
+        # The whole host list and target_session_attrs go to libpq as they are.
+        engine = create_engine(
             sa_url,
             pool_size=max(1, url.pool_size),
             max_overflow=5,
             pool_pre_ping=True,
             connect_args={
-                "connect_timeout": max(1, round(url.connect_timeout)),
+                **url.dsn_kwargs(),
                 "options": f"-c search_path={url.schema} -c lock_timeout={lock_ms}",
             },
         )
+        event.listen(engine, "handle_error", _drop_read_only_connection)
+        return engine
     if url.memory:
         engine = create_engine(
             f"sqlite:///{url.path}&uri=true",
@@ -101,6 +97,14 @@ def _make_engine(url: StoreURL, *, single_connection: bool) -> Engine:
         dbapi_connection.create_function("dl_contains_ci", 2, contains_ci, deterministic=True)
 
     return engine
+
+
+def _drop_read_only_connection(context: Any) -> None:
+    """A server that refuses a write as read-only (SQLSTATE 25006) is a standby, or a
+    primary demoted by a failover: its connection is dropped like a dead one, so that the
+    next checkout reconnects through the host list to the primary."""
+    if getattr(context.original_exception, "sqlstate", None) == READ_ONLY_SQLSTATE:
+        context.is_disconnect = True
 
 
 MIGRATE_WAIT_MS = 120_000  # SQLite: how long `migrate` waits for another one to finish

@@ -14,10 +14,11 @@ What a caller can do about it:
 - `StoreUnavailable` (exit 3): a retry can succeed. Connection refused, reset or timed out;
   a lock wait timed out (55P03, SQLite busy/locked); the server is shutting down or
   starting (57P01-57P03); serialization failure (40001); deadlock (40P01); too many
-  connections (53300).
+  connections (53300); a read-only server (25006: a standby, or a primary that a failover
+  demoted, so the next connection through the host list finds the new primary).
 - `StoreMisconfigured` (exit 2): fix the store first. No such database (3D000), role or
-  refused login (28000, 28P01), permission denied (42501), a read-only transaction or
-  file, a missing directory, a file that is not a SQLite database.
+  refused login (28000, 28P01), permission denied (42501), a read-only SQLite file, a
+  missing directory, a file that is not a SQLite database.
 - `SchemaMissing` (exit 2): a table, schema, function or column is missing (42P01, 3F000,
   42883, 42703, 42704; SQLite `no such table`).
 - anything else: `DeployLedgerError` (exit 1), with the driver's first line.
@@ -61,13 +62,14 @@ RETRY_STATES = {
     "40001": "serialization_failure",
     "40P01": "deadlock_detected",
     "53300": "too_many_connections",
+    "25006": "read_only_sql_transaction",
 }
+READ_ONLY_SQLSTATE = "25006"
 FIX_STATES = {
     "3D000": "invalid_catalog_name",
     "28000": "invalid_authorization_specification",
     "28P01": "invalid_password",
     "42501": "insufficient_privilege",
-    "25006": "read_only_sql_transaction",
 }
 SCHEMA_STATES = {
     "42P01": "undefined_table",
@@ -170,12 +172,16 @@ def _postgres(error: psycopg.Error, text: str) -> Verdict:
         if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
             return Verdict("retry", text)  # refused, reset, timed out, closed
         return Verdict("other", text)
+    if state == READ_ONLY_SQLSTATE:  # a standby, or a primary demoted by a failover
+        return Verdict(
+            "retry",
+            f"the server is read-only, a standby ({text}); during a failover, retry; "
+            "with several hosts, give target_session_attrs=read-write",
+        )
     if state in RETRY_STATES or state.startswith("08"):  # class 08: connection exception
         return Verdict("retry", text)
     if state == "3D000":
         return Verdict("fix", f"{text}: create it, then {MIGRATE}")
-    if state == "25006":  # a standby, or default_transaction_read_only
-        return Verdict("fix", f"the database is read-only ({text})")
     if state in FIX_STATES:
         return Verdict("fix", text)
     if state in SCHEMA_STATES:

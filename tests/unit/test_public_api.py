@@ -72,6 +72,7 @@ EXPORTED = [
     "SignedCheckpoint",
     "SigningKey",
     "StoreMisconfigured",
+    "StoreServer",
     "StoreURL",
     "StoreUnavailable",
     "Tampering",
@@ -133,7 +134,8 @@ LEDGER_METHODS = {
         "checkpoint_minutes: float | None = None, "
         "checkpoint_key: SigningKey | None = None, "
         "checkpoint_origin: str = deployledger, "
-        "on_checkpoint: Callable[[SignedCheckpoint], None] | None = None) -> None"
+        "on_checkpoint: Callable[[SignedCheckpoint], None] | None = None, "
+        "on_outage: Callable[[StoreUnavailable], None] | None = None) -> None"
     ),
     "checkpoint": (
         "(self, *, key: SigningKey | None = None, origin: str = deployledger) -> SignedCheckpoint"
@@ -171,6 +173,7 @@ LEDGER_METHODS = {
         "before_attempt: int | None = None) -> list[Attempt]"
     ),
     "max_position": "(self) -> int",
+    "store_server": "(self) -> StoreServer | None",
     "open": (
         "(url: str, *, create: bool | None = None, lock_timeout: float | None = None, "
         "connect_timeout: float | None = None, max_message_bytes: int | None = None, "

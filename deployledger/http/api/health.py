@@ -21,7 +21,7 @@ async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-async def _live(request: Request, *, overdue: bool) -> Live:
+async def _live(request: Request, *, overdue: bool, server: bool = False) -> Live:
     metrics: Metrics = request.app.state.metrics
     holder = holder_of(request)
 
@@ -30,7 +30,7 @@ async def _live(request: Request, *, overdue: bool) -> Live:
             ledger = holder.get()
         except DeployLedgerError as e:
             return Live(False, reason=str(e))
-        return measure(ledger, metrics.clock, overdue=overdue)
+        return measure(ledger, metrics.clock, overdue=overdue, server=server)
 
     return await to_thread.run_sync(run)
 
@@ -43,12 +43,18 @@ async def _live(request: Request, *, overdue: bool) -> Live:
     responses={503: {"model": schemas.Readiness, "description": "Not ready, and why"}},
 )
 async def readyz(request: Request) -> JSONResponse:
-    """200 when the store answers and the read model is at most `maxLagEvents` behind;
-    else 503 with the reason."""
+    """200 when the store answers, writes go to a primary (PostgreSQL: `server` names it)
+    and the read model is at most `maxLagEvents` behind; else 503 with the reason."""
     limit = settings_of(request).ready_max_lag_events
-    live = await _live(request, overdue=False)
+    live = await _live(request, overdue=False, server=True)
     reason = live.reason
-    if live.up and live.lag_events > limit:
+    server = live.server
+    if live.up and server is not None and not server.primary:
+        reason = (
+            f"no primary is reachable: writes would go to {server.host}:{server.port}, "
+            "a read-only standby"
+        )
+    elif live.up and live.lag_events > limit:
         reason = f"the read model is {live.lag_events} events behind (at most {limit})"
     body = {
         "status": "ready" if reason is None else "not ready",
@@ -56,6 +62,8 @@ async def readyz(request: Request) -> JSONResponse:
         "readModelLagEvents": live.lag_events if live.up else None,
         "readModelLagSeconds": round(live.lag_seconds, 3) if live.up else None,
         "maxLagEvents": limit,
+        "server": f"{server.host}:{server.port}" if server else None,
+        "serverRole": ("primary" if server.primary else "standby") if server else None,
         "reason": reason,
     }
     return JSONResponse(body, status_code=200 if reason is None else 503)

@@ -497,6 +497,8 @@ class Readiness(BaseModel):
             "readModelLagEvents": 0,
             "readModelLagSeconds": 0.0,
             "maxLagEvents": 10000,
+            "server": "db-b:5432",
+            "serverRole": "primary",
             "reason": None,
         },
         {
@@ -505,6 +507,8 @@ class Readiness(BaseModel):
             "readModelLagEvents": None,
             "readModelLagSeconds": None,
             "maxLagEvents": 10000,
+            "server": None,
+            "serverRole": None,
             "reason": "store postgresql://app@127.0.0.1:1/ledger is unavailable: ...",
         },
     )
@@ -513,4 +517,10 @@ class Readiness(BaseModel):
     read_model_lag_events: int | None
     read_model_lag_seconds: float | None
     max_lag_events: int
+    server: str | None = Field(
+        None, description="PostgreSQL: the host:port writes go to (from the URL's host list)"
+    )
+    server_role: Literal["primary", "standby"] | None = Field(
+        None, description="PostgreSQL: `standby` means no primary is reachable (503)"
+    )
     reason: str | None

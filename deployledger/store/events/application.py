@@ -58,6 +58,8 @@ class LedgerApplication(Application[UUID]):
         factory = super().construct_factory(env)
         if isinstance(factory, SQLiteFactory):
             compat.set_sqlite_lock_timeout(factory.datastore, self.url.lock_timeout)
+        elif isinstance(factory, PostgresFactory):
+            compat.set_postgres_connect_kwargs(factory.datastore, self.url.dsn_kwargs())
         return factory
 
     def construct_recorder(self) -> ApplicationRecorder:
@@ -93,8 +95,8 @@ def _env(url: StoreURL) -> dict[str, str]:
         env.update(
             PERSISTENCE_MODULE="eventsourcing.postgres",
             POSTGRES_DBNAME=url.dbname,
-            POSTGRES_HOST=url.host,
-            POSTGRES_PORT=str(url.port),
+            POSTGRES_HOST=str(url.dsn_kwargs()["host"]),  # libpq's list: "db-a,db-b"
+            POSTGRES_PORT=str(url.dsn_kwargs()["port"]),
             POSTGRES_USER=url.user,
             POSTGRES_PASSWORD=url.password,
             POSTGRES_SCHEMA=url.schema,

@@ -35,6 +35,10 @@ fails if an upgrade breaks it; nothing else in deployledger touches these names.
     as `{"_type_": name, "_data_": encoded}`: `StateEncoder`, which the bulk path uses
     instead of building event objects. `EventStore.put()` is `insert_events()` of the
     mapped events: `insert_stored()`.
+12. The PostgreSQL datastore's pool opens lazily and passes its `kwargs` dict to
+    `psycopg.connect` for each new connection, so libpq settings the library has no
+    environment key for (`target_session_attrs`) may be added after construction:
+    `set_postgres_connect_kwargs()`.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 from eventsourcing.persistence import EventStore as LibraryEventStore
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from eventsourcing.utils import get_topic, register_topic
 
@@ -73,6 +78,14 @@ def unretried(method: F) -> F:
 def set_sqlite_lock_timeout(datastore: SQLiteDatastore, seconds: float) -> None:
     """Wait at most `seconds` for SQLite's lock (the environment takes whole seconds only)."""
     datastore.pool.lock_timeout = seconds  # type: ignore[assignment]
+
+
+def set_postgres_connect_kwargs(datastore: PostgresDatastore, kwargs: dict[str, Any]) -> None:
+    """Connect with exactly these libpq keywords (the host list, its ports, and
+    `target_session_attrs`), keeping the library's own (row factory)."""
+    current = datastore.pool.kwargs
+    assert isinstance(current, dict), "the library passes a dict of connect keywords"
+    current.update(kwargs)
 
 
 def sqlite_db_name(datastore: SQLiteDatastore) -> str:

@@ -21,7 +21,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 from psycopg.rows import tuple_row
 from sqlalchemy import Engine
 
-from deployledger.domain.storeurl import StoreURL
+from deployledger.domain.storeurl import StoreServer, StoreURL
 from deployledger.domain.workload.aggregate import NewEvent, Workload
 from deployledger.errors import DeployLedgerError, WriteConflict
 from deployledger.projections.project import EventRecord
@@ -29,6 +29,7 @@ from deployledger.store.database import make_engine, migrate
 from deployledger.store.errors import translated
 from deployledger.store.events import compat
 from deployledger.store.events.application import LedgerApplication, check_schema, events_table
+from deployledger.store.events.recorders import PostgresRecorder
 
 DEFAULT_SNAPSHOT_INTERVAL = 200
 
@@ -234,6 +235,14 @@ class EventStore:
                 )
                 while rows := raw.fetchmany(chunk):
                     yield rows
+
+    def server(self) -> StoreServer | None:
+        """PostgreSQL: the server writes go to, and whether it is the primary. SQLite: None."""
+        recorder = self.app.recorder
+        if not isinstance(recorder, PostgresRecorder):
+            return None
+        with translated(self.url):
+            return recorder.server()
 
     def max_position(self) -> int:
         """The highest global position recorded so far (0 when empty)."""

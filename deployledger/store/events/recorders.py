@@ -15,6 +15,7 @@ Both pass the library's own recorder contract suites (tests/integration/test_rec
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sqlite3
 import threading
@@ -33,8 +34,9 @@ from eventsourcing.postgres import (
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from psycopg import sql
 
-from deployledger.domain.storeurl import StoreURL
+from deployledger.domain.storeurl import StoreServer, StoreURL
 from deployledger.store.database import pg_connect
+from deployledger.store.errors import READ_ONLY_SQLSTATE
 from deployledger.store.events import compat
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -118,8 +120,7 @@ class PostgresRecorder(PostgresApplicationRecorder):
             except psycopg.IntegrityError as e:
                 raise es.IntegrityError(str(e)) from e
             except psycopg.Error as e:
-                if self._writer is not None and (self._writer.broken or self._writer.closed):
-                    self._writer = None
+                self._drop_writer_after(e)
                 raise es.OperationalError(str(e)) from e
             return [row[0] for row in rows]
 
@@ -149,8 +150,7 @@ class PostgresRecorder(PostgresApplicationRecorder):
             except psycopg.IntegrityError as e:
                 raise es.IntegrityError(str(e)) from e
             except psycopg.Error as e:
-                if self._writer is not None and (self._writer.broken or self._writer.closed):
-                    self._writer = None
+                self._drop_writer_after(e)
                 raise es.OperationalError(str(e)) from e
             return ids
 
@@ -160,6 +160,34 @@ class PostgresRecorder(PostgresApplicationRecorder):
         if self._writer is None or self._writer.closed:
             self._writer = pg_connect(self._url)
         return self._writer
+
+    def server(self) -> StoreServer:
+        """The server this recorder writes to (asked on the writing connection itself)."""
+        with self._writing:
+            try:
+                conn = self._connection()
+                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+                host, port = conn.info.host, conn.info.port
+            except psycopg.Error as e:
+                self._drop_writer_after(e)
+                raise es.OperationalError(str(e)) from e
+            primary = row is not None and not row[0]
+            if not primary:  # connect again next time: a failover may have promoted another
+                self._writer = None
+                conn.close()
+            return StoreServer(host, int(port), primary)
+
+    def _drop_writer_after(self, error: psycopg.Error) -> None:
+        """Forget the writing connection if it broke, or if its server refused the write
+        as read-only (a standby, or a primary a failover demoted): the next write connects
+        again through the host list, to the primary."""
+        writer = self._writer
+        if writer is None:
+            return
+        if writer.broken or writer.closed or error.sqlstate == READ_ONLY_SQLSTATE:
+            with contextlib.suppress(psycopg.Error):
+                writer.close()
+            self._writer = None
 
     def close(self) -> None:
         if self._writer is not None:

@@ -21,6 +21,7 @@ from deployledger.domain.workload.records import (
     WorkloadState,
 )
 from deployledger.domain.workload.state import DeploymentState
+from deployledger.errors import StoreUnavailable
 from deployledger.store.database import make_engine
 from deployledger.store.errors import translated
 from deployledger.store.events.eventstore import EventStore
@@ -167,6 +168,7 @@ class ReadModel:
         on_standby: Callable[[], None] | None = None,
         on_batch: Progress | None = None,
         on_idle: Callable[[], None] | None = None,
+        on_outage: Callable[[StoreUnavailable], None] | None = None,
     ) -> None:
         self.runner.follow(
             stop,
@@ -175,6 +177,7 @@ class ReadModel:
             on_standby=on_standby,
             on_batch=on_batch,
             on_idle=on_idle,
+            on_outage=on_outage,
         )
 
     def rebuild(self, progress: Progress | None) -> RebuildResult:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from deployledger.errors import ProjectionBehind
+from deployledger.errors import ProjectionBehind, StoreUnavailable
 from deployledger.projections.project import EventRecord, project
 from deployledger.store.database import engine_url, pg_connect
 from deployledger.store.errors import translated
@@ -42,6 +42,8 @@ DEFAULT_BATCH = 2000
 MIN_BATCH = 1000
 BATCH_BYTES = 64 * 1024 * 1024  # rough bound on the events one batch holds in memory
 FOLLOW_LOCK_KEY = 0x666F6C6C6F77  # "follow": one active follower per projection
+OUTAGE_BACKOFF_FIRST = 0.5  # seconds before a follower reconnects after an outage
+OUTAGE_BACKOFF_MAX = 5.0
 CATCHING_UP = "the read model must catch up on new events first, and that writes to it"
 
 
@@ -180,6 +182,7 @@ class ProjectionRunner:
         on_leader: Callable[[], None] | None = None,
         on_standby: Callable[[], None] | None = None,
         on_idle: Callable[[], None] | None = None,
+        on_outage: Callable[[StoreUnavailable], None] | None = None,
     ) -> None:
         """Keep the read model live until `stop` is set. `on_idle()` is called after each
         round of catching up (new events applied or not).
@@ -188,8 +191,38 @@ class ProjectionRunner:
         when it dies (`on_standby()` is called once if it must wait, `on_leader()` once it
         leads). New events are announced by LISTEN/NOTIFY, and a poll every
         `poll_interval` seconds covers a lost notification. SQLite: polling.
+
+        An outage (`StoreUnavailable`: the server is down, restarting, or was demoted by a
+        failover, so the lock session is gone) never ends the follow: `on_outage(error)` is
+        called, then the follower connects again (through the host list, to the new
+        primary), takes the lock again and resumes at the tracked position, with a
+        backoff of 0.5 s doubling to 5 s. Exactly-once holds across it: every batch moves
+        the tracking position in its own transaction, under the tracking row's lock.
         """
         stop = stop or threading.Event()
+        backoff = OUTAGE_BACKOFF_FIRST
+        while not stop.is_set():
+            try:
+                self._follow_session(stop, poll_interval, on_batch, on_leader, on_standby, on_idle)
+                return
+            except StoreUnavailable as e:
+                if stop.is_set():
+                    return
+                if on_outage is not None:
+                    on_outage(e)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, OUTAGE_BACKOFF_MAX)
+
+    def _follow_session(
+        self,
+        stop: threading.Event,
+        poll_interval: float,
+        on_batch: Callable[[int, int], None] | None,
+        on_leader: Callable[[], None] | None,
+        on_standby: Callable[[], None] | None,
+        on_idle: Callable[[], None] | None,
+    ) -> None:
+        """One session of following: lead (or wait to), then catch up until `stop`."""
         with self._leadership(stop, on_standby) as listener:
             if stop.is_set():
                 return
