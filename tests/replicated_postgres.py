@@ -135,6 +135,22 @@ class ReplicatedPair:
         with psycopg.connect(self.standby.url("postgres"), autocommit=True) as conn:
             conn.execute("SELECT pg_wal_replay_resume()")
 
+    def cut_stream(self, timeout: float = 60) -> None:
+        """Stop the standby receiving WAL (as a partition or a stalled link would): its
+        `primary_conninfo` is emptied and reloaded. It keeps what it has replayed."""
+        with psycopg.connect(self.standby.url("postgres"), autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET primary_conninfo = ''")
+            conn.execute("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + timeout
+        while True:
+            with psycopg.connect(self.primary.url("postgres"), autocommit=True) as conn:
+                row = conn.execute("SELECT count(*) FROM pg_stat_replication").fetchone()
+            if row is not None and row[0] == 0:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError("the standby still streams after its conninfo was emptied")
+            time.sleep(0.05)
+
     # -- failover --------------------------------------------------------------------
 
     def kill_primary(self) -> float:

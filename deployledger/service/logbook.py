@@ -147,7 +147,10 @@ def verify(
                     "checkpoint",
                     None,
                     f"{source} covers {cp.size} events, but the event store now holds "
-                    f"only {tree.size} of them: logged events were deleted",
+                    f"only {tree.size} of them: logged events were deleted, or lost by a "
+                    "restore from an older backup or a failover to a standby that had not "
+                    f"received them; the first missing is log entry {tree.size + 1} of "
+                    f"{cp.size} (the event after position {tree.position})",
                 )
             )
         elif expected != cp.root:
