@@ -12,6 +12,8 @@ this package, so `status`, `history`, the fleet page and the workload page never
   exponent notation) for JSON and CSV (`plain_number`, `plain_json`);
 - `times`: a time to the second, `2024-05-01T12:00:00Z` in UTC;
 - `categories`: a failure's category and fingerprint, by the library's own rules;
+- `csvcells`: a CSV cell (booleans, plain decimal seconds, a message's NUL escaped), by the
+  rules of the library's audit export;
 - `rows`: a workload row's reason and failure category.
 
 Pure: no I/O. It sits below the entry points and above the service (the layers contract in
@@ -20,6 +22,7 @@ lives once, the domain's failure rules and plain decimals.
 """
 
 from deployledger.presentation.categories import category_of, fingerprint_of
+from deployledger.presentation.csvcells import csv_cell, escape_nul
 from deployledger.presentation.display import clip, escape_char, is_unsafe, one_line, safe
 from deployledger.presentation.durations import (
     decimal_seconds,
@@ -35,8 +38,10 @@ __all__ = [
     "Headline",
     "category_of",
     "clip",
+    "csv_cell",
     "decimal_seconds",
     "escape_char",
+    "escape_nul",
     "failed_category",
     "fingerprint_of",
     "format_duration",
