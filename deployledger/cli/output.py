@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import math
 import os
 import re
 import sys
@@ -38,7 +37,8 @@ import click
 
 from deployledger import Receipt
 from deployledger.cli import render
-from deployledger.presentation.durations import plain_number
+from deployledger.presentation.csvcells import csv_cell
+from deployledger.presentation.csvcells import escape_nul as escape_nul
 
 FORMATS = ("table", "json", "jsonl", "csv")
 
@@ -292,23 +292,16 @@ def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, header:
     return out.getvalue()
 
 
-def escape_nul(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\x00", "\\0")
-
-
 def unescape_nul(text: str) -> str:
     """The reverse of the CSV escape: `\\0` is NUL, `\\\\` a backslash."""
     return re.sub(r"\\(.)", lambda m: "\x00" if m[1] == "0" else m[1], text, flags=re.DOTALL)
 
 
 def _csv_value(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and math.isfinite(value):
-        return plain_number(value)  # `0.000064`, never `6.4e-05`
+    """The export's cell (`presentation.csv_cell`); lists as JSON text, None empty."""
     if isinstance(value, list | dict):
         return to_json(value)
-    return "" if value is None else value
+    return "" if value is None else csv_cell(value)
 
 
 class ReceiptWriter:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import math
-import re
-import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from deployledger import Attempt, DeploymentState, Receipt, WorkloadState
 from deployledger.presentation import display, times
-from deployledger.presentation.durations import format_duration, plain_number
+from deployledger.presentation.durations import format_duration, plain_json
 from deployledger.presentation.headline import summary as summary
 from deployledger.presentation.rows import reason as reason
 
@@ -114,34 +110,7 @@ def to_json(value: Any) -> str:
     """One line of JSON, exact, with no character a terminal could act on written raw: those
     json.dumps leaves as they are (DEL, C1, format characters, ...) become `\\uXXXX`. Numbers
     are plain decimals, never in exponent notation (`0.000064`, not `6.4e-05`)."""
-    text = json.dumps(value, ensure_ascii=False)
-    if _EXPONENT.search(text) is not None:  # rare: only then look for the floats themselves
-        raw: dict[str, str] = {}
-        text = json.dumps(_plain_floats(value, raw), ensure_ascii=False)
-        for token, number in raw.items():
-            text = text.replace(json.dumps(token), number, 1)
-    return replace_unsafe(text, _json_escape, keep=_NONE)
-
-
-# What json.dumps writes for a float in exponent notation (`6.4e-05`, `1e+16`); it may also
-# match inside a string, which only costs the slower path.
-_EXPONENT = re.compile(r"\d[eE][-+]?\d")
-
-
-def _plain_floats(value: Any, raw: dict[str, str]) -> Any:
-    """`value` with each float that Python writes in exponent notation replaced by a unique
-    placeholder string (kept in `raw` with its plain decimal text)."""
-    if isinstance(value, float):
-        if math.isfinite(value) and "e" in repr(value):
-            token = f"\x00{secrets.token_hex(8)}\x00"
-            raw[token] = plain_number(value)
-            return token
-        return value
-    if isinstance(value, dict):
-        return {k: _plain_floats(v, raw) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain_floats(v, raw) for v in value]
-    return value
+    return replace_unsafe(plain_json(value), _json_escape, keep=_NONE)
 
 
 def _json_escape(char: str) -> str:

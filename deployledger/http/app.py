@@ -23,6 +23,7 @@ from deployledger.http.api import insights as routes_insights
 from deployledger.http.api import openapi
 from deployledger.http.api import read as routes_read
 from deployledger.http.api import reports as routes_reports
+from deployledger.http.jsonbody import PlainJSONResponse
 from deployledger.http.metrics import Metrics
 from deployledger.http.middleware import RequestMetrics
 from deployledger.http.settings import ServeSettings
@@ -94,6 +95,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        default_response_class=PlainJSONResponse,
     )
     app.state.settings = settings
     app.state.ledger = None

@@ -15,7 +15,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from deployledger import (
@@ -28,13 +27,14 @@ from deployledger import (
     StoreUnavailable,
     WorkloadNotFound,
 )
+from deployledger.http.jsonbody import PlainJSONResponse
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:deployledger:problem:"
 log = logging.getLogger("deployledger.http")
 
 
-class ProblemResponse(JSONResponse):
+class ProblemResponse(PlainJSONResponse):
     media_type = MEDIA_TYPE
 
 

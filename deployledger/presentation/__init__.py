@@ -9,9 +9,11 @@ this package, so `status`, `history`, the fleet page and the workload page never
 - `display`: safe display, every control, C1, bidi and zero-width character shown visibly
   escaped (`\\x1b`, `\\u202e`), in a terminal table and in HTML alike;
 - `durations`: `45s`, `4m 12s`, `1h 3m`, `< 1s` for people; plain decimal seconds (never
-  exponent notation) for JSON and CSV;
+  exponent notation) for JSON and CSV (`plain_number`, `plain_json`);
 - `times`: a time to the second, `2024-05-01T12:00:00Z` in UTC;
 - `categories`: a failure's category and fingerprint, by the library's own rules;
+- `csvcells`: a CSV cell (booleans, plain decimal seconds, a message's NUL escaped), by the
+  rules of the library's audit export;
 - `rows`: a workload row's reason and failure category.
 
 Pure: no I/O. It sits below the entry points and above the service (the layers contract in
@@ -20,8 +22,14 @@ lives once, the domain's failure rules and plain decimals.
 """
 
 from deployledger.presentation.categories import category_of, fingerprint_of
+from deployledger.presentation.csvcells import csv_cell, escape_nul
 from deployledger.presentation.display import clip, escape_char, is_unsafe, one_line, safe
-from deployledger.presentation.durations import decimal_seconds, format_duration, plain_number
+from deployledger.presentation.durations import (
+    decimal_seconds,
+    format_duration,
+    plain_json,
+    plain_number,
+)
 from deployledger.presentation.headline import Headline, headline, is_debug, parse_headline, summary
 from deployledger.presentation.rows import failed_category, reason
 from deployledger.presentation.times import when
@@ -30,8 +38,10 @@ __all__ = [
     "Headline",
     "category_of",
     "clip",
+    "csv_cell",
     "decimal_seconds",
     "escape_char",
+    "escape_nul",
     "failed_category",
     "fingerprint_of",
     "format_duration",
@@ -40,6 +50,7 @@ __all__ = [
     "is_unsafe",
     "one_line",
     "parse_headline",
+    "plain_json",
     "plain_number",
     "reason",
     "safe",

@@ -7,6 +7,10 @@ zero-width characters) is recorded, one failing workload per message. Then, for 
 process), and the fleet page's reason, the workload page's reason and its timeline headline
 (the dashboard, through the real app) are one and the same text: the shared
 `deployledger.presentation` headline, made safe, cut to the same width.
+
+`show` and the workload page also label a workload's fields alike, with the same values:
+the last measured duration reads `last measured` on both, after a success that closed no
+request as before it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +27,7 @@ from click.testing import CliRunner
 from dashboard_data import Node, parse_html
 from fastapi.testclient import TestClient
 from http_support import in_process
-from support import report
+from support import report, request
 
 from deployledger import Ledger
 from deployledger.cli import cli as deployledger_cli
@@ -162,3 +167,34 @@ def test_no_control_or_bidi_character_reaches_the_cli_or_the_page_raw(
     assert not RAW.search(page.replace("\n", ""))
     assert "\\u202e" in page
     assert "\\x1b[31m" in page
+
+
+# What the workload page shows that `show` leaves out (the workload type is in `-o json`).
+PAGE_ONLY = {"type"}
+
+
+def test_show_and_the_workload_page_label_the_last_measured_duration_alike(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'labels.db'}"
+    rt, t0 = "64f1c0ffee0000000000beef", datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    with Ledger.open(url, create=True) as ledger:
+        ledger.record(request(rt, tenant=TENANT, reportedAt=t0.isoformat()))
+        for minutes in (1.5, 60):  # closes the request after 1m 30s; then closes none
+            at = (t0 + timedelta(minutes=minutes)).isoformat()
+            ledger.record(report(rt, tenant=TENANT, success=True, reportedAt=at))
+    show = cli(Store(url, {}), "show", TENANT, rt)
+    shown = dict(
+        (line[2:18].strip(), line[18:].strip())
+        for line in show.splitlines()[1:]
+        if line.startswith("  ") and line[2] != " "
+    )
+    assert shown["last measured"] == "1m 30s"
+    with in_process(url, auth=False) as (client, _):
+        page = parse_html(client.get(f"/workloads/{TENANT}/{rt}").text)
+    summary_list = page.find("section", "summary").find("dl")
+    labels = [dt.text.strip().lower() for dt in summary_list.find_all("dt")]
+    values = [dd.text.strip() for dd in summary_list.find_all("dd")]
+    on_page = dict(zip(labels, values, strict=True))
+    assert on_page["last measured"] == "1m 30s"
+    assert set(on_page) - PAGE_ONLY <= set(shown), set(on_page) - set(shown)

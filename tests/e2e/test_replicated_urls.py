@@ -23,7 +23,7 @@ import pytest
 from http_harness import IN_CI, Service, admin_token, running
 from private_postgres import free_port, unavailable
 from replicated_postgres import ReplicatedPair
-from support import Cli, Runner, report
+from support import Cli, Runner, report, spawn
 
 from deployledger import Ledger
 
@@ -116,7 +116,7 @@ def test_project_follow_outlives_a_crash_of_the_primary(
     pair: ReplicatedPair, tmp_path: Path
 ) -> None:
     url = pair.url("ledger")
-    follower = Runner(process=True).spawn("project", "--follow", store=url)
+    follower = spawn("project", "--follow", store=url)
     try:
         follower.wait_for_stderr("following")
         _record(url, "rt-follow-1")

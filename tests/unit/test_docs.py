@@ -205,6 +205,18 @@ def test_the_readme_tour_runs_as_written(tmp_path: Path, monkeypatch: pytest.Mon
         if shown:  # the output starts as shown (its first words: times and ages move)
             first = output.splitlines()[0] if output else ""
             assert first.split()[:2] == shown[0].split()[:2], (command, output)
+            if shown[0] == shown[0].upper():  # a table's header: every column, as shown
+                assert first.split() == shown[0].split(), (command, output)
+            # A block's fields (`  label  value`): the labels shown, in the order printed.
+            labels = block_labels(shown)
+            assert labels == block_labels(output.splitlines())[: len(labels)], (command, output)
+
+
+def block_labels(lines: list[str]) -> list[str]:
+    """The labels of a key/value block's field lines (`  last measured   2m 42s`)."""
+    return [
+        line.strip().split("  ")[0] for line in lines if re.match(r"^  [a-z][a-z ]*[a-z]  ", line)
+    ]
 
 
 def free_port() -> int:

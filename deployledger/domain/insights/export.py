@@ -49,14 +49,22 @@ def csv_row(attempt: Attempt) -> list[Any]:
     message = row["statusMessage"]
     escaped = isinstance(message, str) and "\x00" in message
     if escaped:
-        row["statusMessage"] = message.replace("\\", "\\\\").replace("\x00", "\\0")
-    cells = [_cell(row[name]) for name in AUDIT_CSV_COLUMNS[:-1]]
+        row["statusMessage"] = escape_nul(message)
+    cells = [csv_cell(row[name]) for name in AUDIT_CSV_COLUMNS[:-1]]
     return [*cells, "true" if escaped else "false"]
 
 
-def _cell(value: Any) -> Any:
+def csv_cell(value: Any) -> Any:
+    """One CSV cell, by the rules every CSV of deployledger follows (this export and the
+    CLI's `-o csv`): booleans true/false, floats as plain decimals (`0.000064`, never
+    `6.4e-05`); anything else as it is (None: the csv writer's empty field)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and math.isfinite(value):
-        return plain_number(value)  # `0.000064`, never `6.4e-05`
+        return plain_number(value)
     return value
+
+
+def escape_nul(text: str) -> str:
+    """A message as a CSV keeps it when it holds a NUL: NUL as `\\0`, a backslash as `\\\\`."""
+    return text.replace("\\", "\\\\").replace("\x00", "\\0")

@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -17,6 +16,7 @@ from deployledger import FAILURE_CATEGORIES, FailureGroup, parse_when
 from deployledger.http.api.read import QUERY_CHECKS, TenantQuery, checked_limit, limit_query
 from deployledger.http.auth import Grant, require
 from deployledger.http.fleet import tenants_for
+from deployledger.http.jsonbody import PlainJSONResponse
 from deployledger.http.problems import bad_parameter
 from deployledger.http.state import ledger_of
 
@@ -88,7 +88,7 @@ async def failures(
     pool: Annotated[str | None, Query(description="Only this pool.")] = None,
     category: Annotated[Category | None, Query(description="Only this failure category.")] = None,
     limit: Annotated[int, limit_query("At most N groups.")] = 50,
-) -> JSONResponse:
+) -> PlainJSONResponse:
     """Failed outcomes of the last 24 hours (or since `since`) grouped by fingerprint,
     largest first (`deployledger failures`)."""
     try:
@@ -104,4 +104,4 @@ async def failures(
             since=start, tenant_id=wanted, pool=pool, category=category, limit=limit
         )
 
-    return JSONResponse([g.to_json() for g in await to_thread.run_sync(read)])
+    return PlainJSONResponse([g.to_json() for g in await to_thread.run_sync(read)])

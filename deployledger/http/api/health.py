@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from anyio import to_thread
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from deployledger import DeployLedgerError
 from deployledger.http.api import schemas
+from deployledger.http.jsonbody import PlainJSONResponse
 from deployledger.http.metrics import CONTENT_TYPE, Live, Metrics, measure
 from deployledger.http.state import holder_of, settings_of
 
@@ -16,9 +17,9 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", summary="Liveness", response_model=schemas.Health, operation_id="healthz")
-async def healthz() -> JSONResponse:
+async def healthz() -> PlainJSONResponse:
     """200 while the process can answer; it asks nothing of the store."""
-    return JSONResponse({"status": "ok"})
+    return PlainJSONResponse({"status": "ok"})
 
 
 async def _live(request: Request, *, overdue: bool, server: bool = False) -> Live:
@@ -42,7 +43,7 @@ async def _live(request: Request, *, overdue: bool, server: bool = False) -> Liv
     operation_id="readyz",
     responses={503: {"model": schemas.Readiness, "description": "Not ready, and why"}},
 )
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(request: Request) -> PlainJSONResponse:
     """200 when the store answers, writes go to a primary (PostgreSQL: `server` names it)
     and the read model is at most `maxLagEvents` behind; else 503 with the reason."""
     limit = settings_of(request).ready_max_lag_events
@@ -66,7 +67,7 @@ async def readyz(request: Request) -> JSONResponse:
         "serverRole": ("primary" if server.primary else "standby") if server else None,
         "reason": reason,
     }
-    return JSONResponse(body, status_code=200 if reason is None else 503)
+    return PlainJSONResponse(body, status_code=200 if reason is None else 503)
 
 
 @router.get(

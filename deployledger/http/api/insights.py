@@ -7,7 +7,6 @@ problem, not a cut-off 200), the rest as the library yields it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from deployledger import Attempt, parse_when
@@ -24,8 +23,10 @@ from deployledger.http import fleet
 from deployledger.http.api import schemas
 from deployledger.http.api.read import QUERY_CHECKS, TenantQuery, audit_filter
 from deployledger.http.auth import Grant, require
+from deployledger.http.jsonbody import PlainJSONResponse
 from deployledger.http.problems import bad_parameter
 from deployledger.http.state import ledger_of
+from deployledger.presentation import plain_json
 
 router = APIRouter(tags=["insights"], dependencies=QUERY_CHECKS)
 Reader = Annotated[Grant, Depends(require("read"))]
@@ -126,7 +127,7 @@ async def stats(
     ] = "tenant",
     tenant: TenantQuery = None,
     pool: Annotated[str | None, Query(description="Only this pool.")] = None,
-) -> JSONResponse:
+) -> PlainJSONResponse:
     """Per group, over the outcomes of the period: deployment frequency, change failure
     rate, failed deployment recovery time (median, p90, unrecovered), deploy duration
     (median, p90), deploys overdue now, and a count per day (`deployledger stats`)."""
@@ -140,11 +141,11 @@ async def stats(
         found = ledger.stats(since=start, until=times["until"], by=by, tenant_id=tenants, pool=pool)
         return [s.to_json() for s in found]
 
-    return JSONResponse(await to_thread.run_sync(read))
+    return PlainJSONResponse(await to_thread.run_sync(read))
 
 
 def jsonl_chunk(attempts: list[Attempt]) -> str:
-    return "".join(json.dumps(a.to_audit_json(), ensure_ascii=False) + "\n" for a in attempts)
+    return "".join(plain_json(a.to_audit_json()) + "\n" for a in attempts)
 
 
 @router.get(

@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
 
 from deployledger import (
     AuditFilter,
@@ -25,6 +24,7 @@ from deployledger import (
 from deployledger.http import fleet
 from deployledger.http.api import schemas
 from deployledger.http.auth import Grant, require
+from deployledger.http.jsonbody import PlainJSONResponse
 from deployledger.http.problems import bad_parameter, invalid
 from deployledger.http.state import ledger_of
 
@@ -133,14 +133,14 @@ async def list_workloads(
         ),
     ] = None,
     at: AtQuery = None,
-) -> JSONResponse:
+) -> PlainJSONResponse:
     """Every workload's current state, by tenant then runtime id (`deployledger status`).
     With `at`, the fleet as it was then (`deployledger status --at`): the filters apply to
     the states of then, and workloads with no message by then are not listed."""
     when = _at(at)
     ledger = await ledger_of(request)
     states = await to_thread.run_sync(fleet.workloads, ledger, grant, tenant, pool, state, when)
-    return JSONResponse([s.to_json() for s in states])
+    return PlainJSONResponse([s.to_json() for s in states])
 
 
 @router.get(
@@ -151,7 +151,7 @@ async def list_workloads(
 )
 async def get_workload(
     request: Request, grant: Reader, tenant: TenantPath, rt_id: RtIdPath, at: AtQuery = None
-) -> JSONResponse:
+) -> PlainJSONResponse:
     """The current state of one workload (`deployledger show`); with `at`, as it was then
     (404 if it had no message by then)."""
     when = _at(at)
@@ -159,7 +159,7 @@ async def get_workload(
         raise _not_found(tenant, rt_id, when)
     ledger = await ledger_of(request)
     state = await to_thread.run_sync(lambda: ledger.get(tenant, rt_id, at=when))
-    return JSONResponse(state.to_json())
+    return PlainJSONResponse(state.to_json())
 
 
 @router.get(
@@ -183,7 +183,7 @@ async def get_history(
         int | None,
         Query(ge=1, description="Only attempts numbered below this (implies attempts=true)."),
     ] = None,
-) -> JSONResponse:
+) -> PlainJSONResponse:
     """The workload's timeline, newest first: deploy requests, progress, outcomes and
     undeploys (`deployledger history`); with `attempts=true` the outcomes alone."""
     if not grant.sees(tenant):
@@ -199,7 +199,7 @@ async def get_history(
             ledger.get(tenant, rt_id)  # WorkloadNotFound, unless the page is just empty
         return [e.to_json() for e in entries]
 
-    return JSONResponse(await to_thread.run_sync(read))
+    return PlainJSONResponse(await to_thread.run_sync(read))
 
 
 @router.get(
@@ -251,7 +251,7 @@ async def audit(
     fingerprint: Annotated[
         str | None, Query(description="Only failed attempts with this fingerprint.")
     ] = None,
-) -> JSONResponse:
+) -> PlainJSONResponse:
     """Attempts across the fleet, newest first, a page at a time (`deployledger audit`).
     When there is more, the `Link` header names the next page (`rel="next"`)."""
     where = audit_filter(
@@ -265,7 +265,7 @@ async def audit(
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
         query.append(("cursor", page.next_cursor))
         headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
-    return JSONResponse([a.to_audit_json() for a in page.items], headers=headers)
+    return PlainJSONResponse([a.to_audit_json() for a in page.items], headers=headers)
 
 
 def audit_filter(
@@ -324,7 +324,7 @@ async def overdue(
     ] = "15m",
     tenant: TenantQuery = None,
     pool: PoolQuery = None,
-) -> JSONResponse:
+) -> PlainJSONResponse:
     """Workloads whose latest deploy request has had no outcome and no undeploy for longer
     than `olderThan`, oldest request first (`deployledger overdue`)."""
     try:
@@ -333,4 +333,4 @@ async def overdue(
         raise bad_parameter("olderThan", str(e)) from None
     ledger = await ledger_of(request)
     found = await to_thread.run_sync(fleet.overdue, ledger, grant, age, tenant, pool)
-    return JSONResponse([o.to_json() for o in found])
+    return PlainJSONResponse([o.to_json() for o in found])

@@ -20,11 +20,11 @@ from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse
 
 from deployledger import InvalidReport, Ledger, Receipt, parse_message
 from deployledger.http.api.body import check_media_type, decode, read_body
 from deployledger.http.auth import Grant, require
+from deployledger.http.jsonbody import PlainJSONResponse
 from deployledger.http.metrics import Metrics
 from deployledger.http.problems import HTTPProblem, invalid, report_problems
 from deployledger.http.state import ledger_of, settings_of
@@ -131,7 +131,7 @@ async def record_reports(
             description="The messageId of a single message (not for an array body).",
         ),
     ] = None,
-) -> JSONResponse:
+) -> PlainJSONResponse:
     """Record one message (a JSON object) or many (a JSON array, all or nothing) of any
     kind: deploy request, progress, outcome, undeploy. Keys in any casing."""
     settings = settings_of(request)
@@ -183,4 +183,4 @@ async def record_reports(
         metrics.received(receipt.kind, "duplicate" if receipt.duplicate else "accepted")
     status = 200 if all(r.duplicate for r in receipts) else 201
     content = [r.to_json() for r in receipts] if batch else receipts[0].to_json()
-    return JSONResponse(content, status_code=status)
+    return PlainJSONResponse(content, status_code=status)
