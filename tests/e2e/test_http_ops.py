@@ -93,12 +93,15 @@ def test_readiness_says_when_the_read_model_is_behind(store_url: str) -> None:
         assert client.get("/v1/workloads", headers=bearer(tokens.admin)).status_code == 200
         caught_up = client.get("/readyz")
         assert caught_up.status_code == 200
+        on_postgres = store_url.startswith("postgresql")
         assert caught_up.json() == {
             "status": "ready",
             "store": "reachable",
             "readModelLagEvents": 0,
             "readModelLagSeconds": 0.0,
             "maxLagEvents": 3,
+            "server": "127.0.0.1:5432" if on_postgres else None,
+            "serverRole": "primary" if on_postgres else None,
             "reason": None,
         }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -209,3 +210,54 @@ class TestPasswordNeverShown:
 
     def test_a_store_url_built_by_hand_hides_its_password_in_repr(self) -> None:
         assert PASSWORD not in repr(StoreURL("postgres", password=PASSWORD, dbname="x"))
+
+
+class TestMultiHostURLs:
+    """libpq's host list: every host tried in turn, `target_session_attrs` passed on."""
+
+    def test_every_host_and_port_is_kept_in_order(self) -> None:
+        parsed = parse_store_url(
+            "postgresql://app:pw@db-a:5432,db-b:5433,db-c/ledger?target_session_attrs=read-write"
+        )
+        assert parsed.all_hosts == (("db-a", 5432), ("db-b", 5433), ("db-c", 5432))
+        assert (parsed.host, parsed.port) == ("db-a", 5432)
+        assert parsed.multi_host
+        kwargs = parsed.dsn_kwargs()
+        assert (kwargs["host"], kwargs["port"]) == ("db-a,db-b,db-c", "5432,5433,5432")
+        assert kwargs["target_session_attrs"] == "read-write"
+
+    def test_the_redacted_form_lists_every_host_and_hides_the_password(self) -> None:
+        parsed = parse_store_url(
+            "postgresql://app:s3cret@db-a:5432,[::1]:6543/ledger?target_session_attrs=primary"
+        )
+        shown = parsed.redacted()
+        assert shown == (
+            "postgresql://app:***@db-a:5432,[::1]:6543/ledger?target_session_attrs=primary"
+        )
+        assert "s3cret" not in shown
+
+    def test_one_host_keeps_the_single_host_form(self) -> None:
+        parsed = parse_store_url("postgresql://app@db:5432/ledger")
+        assert not parsed.multi_host
+        assert parsed.redacted() == "postgresql://app@db:5432/ledger"
+        assert "target_session_attrs" not in parsed.dsn_kwargs()
+
+    @pytest.mark.parametrize(
+        ("url", "says"),
+        [
+            ("postgresql://a:5432,,b/db", "bad host ''"),
+            ("postgresql://a:5432,b:0/db", "between 1 and 65535, got 0"),
+            ("postgresql://a,b:99999/db", "got '99999'"),
+            ("postgresql://a,b:x/db", "got 'x'"),
+            ("postgresql://a,b/db?target_session_attrs=writable", "must be one of any, read-write"),
+        ],
+    )
+    def test_a_malformed_host_list_says_what_is_wrong(self, url: str, says: str) -> None:
+        with pytest.raises(InvalidStoreURL, match=re.escape(says)):
+            parse_store_url(url)
+
+    def test_with_target_sets_and_checks_the_session_attrs(self) -> None:
+        parsed = parse_store_url("postgresql://a,b/db").with_target("prefer-standby")
+        assert parsed.dsn_kwargs()["target_session_attrs"] == "prefer-standby"
+        with pytest.raises(InvalidStoreURL):
+            parsed.with_target("nope")
