@@ -63,6 +63,7 @@ from deployledger.errors import (
     WorkloadNotFound,
     WriteConflict,
 )
+from deployledger.service.groupcommit import GroupWriter
 from deployledger.service.ledger import Ledger
 
 __all__ = [
@@ -79,6 +80,7 @@ __all__ = [
     "DeployLedgerError",
     "DeploymentState",
     "FailureGroup",
+    "GroupWriter",
     "IdempotencyConflict",
     "InclusionProof",
     "InvalidBundle",

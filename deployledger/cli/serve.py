@@ -124,6 +124,30 @@ def _check_port(host: str, port: int) -> None:
     help="Keep the read model live in each worker (a projection follower).",
 )
 @click.option(
+    "--group-commit/--no-group-commit",
+    default=True,
+    show_default=True,
+    help="Append each worker's POSTs through one writer, many per transaction; each is "
+    "answered after its own commit.",
+)
+@click.option(
+    "--commit-batch",
+    type=click.IntRange(min=1, max=100_000),
+    default=256,
+    show_default=True,
+    metavar="MESSAGES",
+    help="Group commit: a batch closes when it holds this many messages.",
+)
+@click.option(
+    "--commit-wait",
+    type=click.FloatRange(min=0, max=10),
+    default=0.002,
+    show_default=True,
+    metavar="SECONDS",
+    help="Group commit: a batch closes this long after its first message, at most "
+    "(a request with none beside it is committed at once).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
@@ -150,6 +174,9 @@ def serve(
     graceful_timeout: int,
     ready_max_lag: int,
     follow: bool,
+    group_commit: bool,
+    commit_batch: int,
+    commit_wait: float,
     log_level: str,
     access_log: bool,
 ) -> None:
@@ -169,6 +196,9 @@ def serve(
             body_timeout=body_timeout,
             ready_max_lag_events=ready_max_lag,
             follow=follow,
+            group_commit=group_commit,
+            commit_batch=commit_batch,
+            commit_wait=commit_wait,
         )
     except ValueError as e:
         raise click.UsageError(str(e)) from None

@@ -99,8 +99,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.ledger = None
-    app.state.holder = LedgerHolder(app, settings)
+    app.state.holder = holder = LedgerHolder(app, settings)
     app.state.metrics = metrics = Metrics()
+    holder.on_commit = metrics.committed
     problems.install(app, settings.retry_after)
     app.include_router(routes_reports.router)
     app.include_router(routes_read.router)

@@ -5,6 +5,8 @@
   (invalid, or for a tenant the token does not hold; nothing stored);
 - `deployledger_record_duration_seconds`: histogram of the time to record one request's
   messages (one transaction);
+- `deployledger_commit_batch_messages`, `deployledger_commit_seconds`: histograms of the
+  group commit's batches: messages per transaction, and each transaction's time;
 - `deployledger_http_requests_total{route,method,status}`: requests by route template;
 - `deployledger_read_model_lag_events`, `deployledger_read_model_lag_seconds`: how far the
   read model is behind the event store, measured at the scrape;
@@ -44,6 +46,7 @@ KINDS = ("request", "progress", "outcome", "undeploy", "unknown")
 # No `*_created` series: they would double the output and tell nothing here.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 RECORD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 def multiprocess_dir() -> str | None:
@@ -163,6 +166,18 @@ class Metrics:
             buckets=RECORD_BUCKETS,
             registry=target,
         )
+        self.commit_batch = Histogram(
+            "deployledger_commit_batch_messages",
+            "Messages appended per group-commit transaction",
+            buckets=BATCH_BUCKETS,
+            registry=target,
+        )
+        self.commit_seconds = Histogram(
+            "deployledger_commit_seconds",
+            "Time of each group-commit transaction",
+            buckets=RECORD_BUCKETS,
+            registry=target,
+        )
         self.requests = Counter(
             "deployledger_http_requests",
             "HTTP requests, by route template, method and status code",
@@ -170,6 +185,11 @@ class Metrics:
             registry=target,
         )
         self.clock = LagClock()
+
+    def committed(self, messages: int, seconds: float) -> None:
+        """One group-commit batch: its size and its transaction's time."""
+        self.commit_batch.observe(messages)
+        self.commit_seconds.observe(seconds)
 
     def received(self, kind: str, outcome: str, count: int = 1) -> None:
         self.reports.labels(kind if kind in KINDS else "unknown", outcome).inc(count)

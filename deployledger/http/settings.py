@@ -34,7 +34,9 @@ class ServeSettings:
     unless `host` is a loopback address. `body_timeout` bounds the time to read a request
     body (an abandoned upload cannot hold a worker); `ready_max_lag_events` is the largest
     read-model lag (in events) at which `/readyz` still answers 200. `follow` runs a
-    projection follower in the process, so the read model stays live between queries."""
+    projection follower in the process, so the read model stays live between queries.
+    `group_commit` appends the POSTed messages of each worker through one writer, in
+    batches of up to `commit_batch` messages gathered for at most `commit_wait` seconds."""
 
     store: str
     read_model: str | None = None
@@ -46,6 +48,9 @@ class ServeSettings:
     follow: bool = True
     poll_interval: float = 1.0
     retry_after: int = 1  # seconds, in the Retry-After of a 503
+    group_commit: bool = True  # POSTs appended by one writer per worker, batched
+    commit_batch: int = 256  # messages: a batch closes when it holds this many
+    commit_wait: float = 0.002  # seconds after a batch's first message, at most
 
     def __post_init__(self) -> None:
         if not self.auth and not is_loopback(self.host):
@@ -53,9 +58,17 @@ class ServeSettings:
                 f"--no-auth is only allowed on a loopback host (127.0.0.1, ::1, localhost), "
                 f"not {self.host!r}"
             )
-        for name in ("max_body_bytes", "body_timeout", "poll_interval", "retry_after"):
+        for name in (
+            "max_body_bytes",
+            "body_timeout",
+            "poll_interval",
+            "retry_after",
+            "commit_batch",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if not 0 <= self.commit_wait <= 10:
+            raise ValueError(f"commit_wait must be 0 to 10 seconds, got {self.commit_wait!r}")
         if self.ready_max_lag_events < 0:
             raise ValueError("ready_max_lag_events must not be negative")
 

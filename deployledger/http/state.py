@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from anyio import to_thread
 from fastapi import FastAPI, Request
 
-from deployledger import DeployLedgerError, Ledger, StoreUnavailable
+from deployledger import DeployLedgerError, GroupWriter, Ledger, StoreUnavailable
 from deployledger.http.settings import ServeSettings
 
 REOPEN_INTERVAL = 1.0
@@ -31,6 +32,8 @@ class LedgerHolder:
         self._failed_at = 0.0
         self._error: DeployLedgerError | None = None
         self.ledger: Ledger | None = None
+        self.writer: GroupWriter | None = None  # with group commit, made with the ledger
+        self.on_commit: Callable[[int, float], None] | None = None
         self.closed = False
 
     def get(self) -> Ledger:
@@ -53,6 +56,12 @@ class LedgerHolder:
             except DeployLedgerError as e:
                 self._error, self._failed_at = e, time.monotonic()
                 raise
+            if self._settings.group_commit:
+                self.writer = ledger.writer(
+                    max_batch=self._settings.commit_batch,
+                    max_wait=self._settings.commit_wait,
+                    on_commit=self.on_commit,
+                )
             self.ledger = self._app.state.ledger = ledger
             self._error = None
             return ledger
@@ -60,6 +69,9 @@ class LedgerHolder:
     def close(self) -> None:
         with self._lock:
             self.closed = True
+            if self.writer is not None:
+                self.writer.close()
+                self.writer = None
             if self.ledger is not None:
                 self.ledger.close()
                 self.ledger = self._app.state.ledger = None

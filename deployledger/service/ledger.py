@@ -58,6 +58,7 @@ from deployledger.domain.workload.records import (
 )
 from deployledger.domain.workload.state import DeploymentState
 from deployledger.errors import (
+    DeployLedgerError,
     IdempotencyConflict,
     InvalidQuery,
     Problem,
@@ -65,8 +66,9 @@ from deployledger.errors import (
     WorkloadNotFound,
     WriteConflict,
 )
-from deployledger.service import answers, bootstrap, logbook
+from deployledger.service import answers, bootstrap, groupcommit, logbook
 from deployledger.service.cache import DEFAULT_CACHE_SIZE, WorkloadCache
+from deployledger.service.groupcommit import GroupWriter
 from deployledger.service.log import Log
 from deployledger.service.ports import EventStorePort, Positions, ReadModelPort
 from deployledger.service.tokens import Tokens
@@ -81,6 +83,14 @@ _NAMES = {"request": "deploy request", "progress": "progress message", "undeploy
 # What one message does: its workload, the version of its event (the original's for a
 # duplicate), its attempt number (outcomes only), and whether it is a duplicate.
 _Plan = tuple[Workload, int, int | None, bool]
+
+
+class _CallFailed(Exception):
+    """One call of a group commit failed on its own (a conflicting messageId)."""
+
+    def __init__(self, index: int, error: DeployLedgerError) -> None:
+        super().__init__(str(error))
+        self.index, self.error = index, error
 
 
 class Ledger:
@@ -257,11 +267,128 @@ class Ledger:
             "the same workloads; retry later"
         )
 
+    def writer(
+        self,
+        *,
+        max_batch: int = groupcommit.DEFAULT_BATCH,
+        max_wait: float = groupcommit.DEFAULT_WAIT,
+        max_queue: int = groupcommit.DEFAULT_QUEUE,
+        on_commit: Callable[[int, float], None] | None = None,
+    ) -> GroupWriter:
+        """A group-commit writer over this ledger, for many threads writing at once: each
+        `record`/`record_many` call waits in a bounded queue, one thread appends the waiting
+        calls in one transaction, and each call returns (or raises) only after that commit.
+        A batch closes at `max_batch` messages or `max_wait` seconds after its first one;
+        a call with nothing queued beside it is committed at once. A call's messages are
+        never split across transactions, and one call's `IdempotencyConflict` or
+        `InvalidReport` never fails the others. A full queue raises `StoreUnavailable`.
+        `on_commit(messages, seconds)` is called after each batch's commit. Close it (or
+        use it as a context manager) before closing the ledger."""
+        return GroupWriter(
+            self._record_group,
+            parse=self._parse,
+            max_batch=max_batch,
+            max_wait=max_wait,
+            max_queue=max_queue,
+            timeout=self.url.lock_timeout + self.url.connect_timeout,
+            on_commit=on_commit,
+        )
+
+    def _parse(self, messages: Iterable[MessageInput]) -> list[Message]:
+        return parse_messages(
+            messages,
+            max_message_bytes=self.max_message_bytes,
+            reject_oversized=self.reject_oversized,
+        )
+
+    def _record_group(self, calls: list[list[Message]]) -> list[list[Receipt] | DeployLedgerError]:
+        """Several calls' messages in one transaction, each call's answer as `record_many`
+        would give it alone, in this order. A call whose messages conflict is answered with
+        its error and the rest are applied again without it; when other writers keep
+        winning the race for the same workloads, each call is written alone."""
+        answers_of: dict[int, list[Receipt] | DeployLedgerError] = {}
+        live = [i for i, call in enumerate(calls) if call]
+        answers_of.update({i: [] for i, call in enumerate(calls) if not call})
+        alone: list[int] = []
+        while live:
+            ids = {i: [workload_id(m.tenant_id, m.workload_rt_id) for m in calls[i]] for i in live}
+            try:
+                with self._cache.locked([key for i in live for key in ids[i]]):
+                    answers_of.update(self._record_group_locked(live, calls, ids))
+                live = []
+            except _CallFailed as failed:
+                answers_of[failed.index] = failed.error
+                live.remove(failed.index)
+            except WriteConflict as e:
+                if len(live) == 1:
+                    answers_of[live[0]] = e
+                else:
+                    alone = live
+                live = []
+            except DeployLedgerError as e:  # the store: every call of the batch failed
+                answers_of.update({i: e for i in live})
+                live = []
+        for i in alone:
+            try:
+                answers_of[i] = self.record_many(calls[i])
+            except DeployLedgerError as e:
+                answers_of[i] = e
+        return [answers_of[i] for i in range(len(calls))]
+
+    def _record_group_locked(
+        self, live: list[int], calls: list[list[Message]], ids: dict[int, list[UUID]]
+    ) -> dict[int, list[Receipt]]:
+        unique_ids = list(dict.fromkeys(key for i in live for key in ids[i]))
+        workloads = {key: self._cache.take(key) for key in unique_ids}
+        deadline = time.monotonic() + self.url.lock_timeout
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            try:
+                cold = [key for key in unique_ids if workloads[key] is None]
+                known = self._store.existing(cold) if len(cold) > 1 else set(cold)
+                for key in cold:
+                    workloads[key] = self._store.load(key) if key in known else None
+                fresh: dict[tuple[UUID, int], NewEvent] = {}
+                numbers: dict[tuple[UUID, int], int] = {}
+                plans: dict[int, list[_Plan]] = {}
+                events: list[object] = []
+                for i in live:
+                    try:
+                        plans[i], added, _ = self._apply(
+                            calls[i], ids[i], workloads, fresh, numbers
+                        )
+                    except DeployLedgerError as e:
+                        # The workloads hold this call's half-applied events: they stay out
+                        # of the cache, and the others are applied again from the store.
+                        raise _CallFailed(i, e) from None
+                    events += added
+                touched = [w for w in workloads.values() if w is not None]
+                positions = self._store.save(events, touched) if events else {}
+            except WriteConflict:
+                workloads = dict.fromkeys(unique_ids)
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
+                continue
+            receipts = {
+                i: [self._receipt(plan, positions, fresh) for plan in call_plans]
+                for i, call_plans in plans.items()
+            }
+            for cached in workloads.values():
+                if cached is not None:
+                    self._cache.put(cached)
+            return receipts
+        raise WriteConflict(
+            f"gave up after {attempt + 1} attempts: other writers kept changing "
+            "the same workloads; retry later"
+        )
+
     def _apply(
         self,
         messages: list[Message],
         ids: list[UUID],
         workloads: dict[UUID, Workload | None],
+        fresh: dict[tuple[UUID, int], NewEvent] | None = None,
+        numbers: dict[tuple[UUID, int], int] | None = None,
     ) -> tuple[list[_Plan], list[object], dict[tuple[UUID, int], NewEvent]]:
         """Append the events in memory, in input order: one plan per message, the new
         events in the order they are to be stored (so positions follow the input), and the
@@ -273,11 +400,14 @@ class Ledger:
 
         A `messageId` seen before is a duplicate when the content is the same, and an
         `IdempotencyConflict` (for the whole batch, before anything is stored) when not.
+        `fresh` and `numbers` carry the new events of the requests before this one in a
+        group commit.
         """
         plans: list[_Plan] = []
         events: list[object] = []
-        fresh: dict[tuple[UUID, int], NewEvent] = {}
-        numbers: dict[tuple[UUID, int], int] = {}  # attempt numbers of new outcomes
+        # Shared by the requests of one group commit: a later one sees the earlier's events.
+        fresh = {} if fresh is None else fresh
+        numbers = {} if numbers is None else numbers  # attempt numbers of new outcomes
         conflicts: list[Problem] = []
         for number, (message, key) in enumerate(zip(messages, ids, strict=True), start=1):
             workload = workloads[key]

@@ -49,6 +49,7 @@ EXPORTED = [
     "DeployLedgerError",
     "DeploymentState",
     "FailureGroup",
+    "GroupWriter",
     "IdempotencyConflict",
     "InclusionProof",
     "InvalidBundle",
@@ -174,6 +175,10 @@ LEDGER_METHODS = {
     ),
     "max_position": "(self) -> int",
     "store_server": "(self) -> StoreServer | None",
+    "writer": (
+        "(self, *, max_batch: int = 256, max_wait: float = 0.002, max_queue: int = 1024, "
+        "on_commit: Callable[[int, float], None] | None = None) -> GroupWriter"
+    ),
     "open": (
         "(url: str, *, create: bool | None = None, lock_timeout: float | None = None, "
         "connect_timeout: float | None = None, max_message_bytes: int | None = None, "

@@ -7,9 +7,10 @@
   own `messageId` must carry the same one); the same key with a different body answers 422.
   An array body with the header answers 422: give each message its own `messageId`;
 - 404 when a message is for a tenant the token does not hold (nothing stored);
-- 503 with `Retry-After` when the store is unavailable: send it again with the same key or
-  `messageId`. A 2xx is only ever sent after the commit; if a commit landed just before the
-  connection was lost, the retry answers 200 with the original receipt.
+- 503 with `Retry-After` when the store is unavailable, or the worker's write queue is full
+  (group commit): send it again with the same key or `messageId`. A 2xx is only ever sent
+  after the commit that holds the message; if a commit landed just before the connection
+  was lost, the retry answers 200 with the original receipt.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from typing import Annotated, Any
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Header, Request
 
-from deployledger import InvalidReport, Ledger, Receipt, parse_message
+from deployledger import GroupWriter, InvalidReport, Ledger, Receipt, parse_message
 from deployledger.http.api.body import check_media_type, decode, read_body
 from deployledger.http.auth import Grant, require
 from deployledger.http.jsonbody import PlainJSONResponse
 from deployledger.http.metrics import Metrics
 from deployledger.http.problems import HTTPProblem, invalid, report_problems
-from deployledger.http.state import ledger_of, settings_of
+from deployledger.http.state import holder_of, ledger_of, settings_of
 
 router = APIRouter(tags=["reports"])
 KINDS = ("request", "progress", "outcome", "undeploy")
@@ -107,9 +108,13 @@ def _validate(ledger: Ledger, items: Sequence[Any], batch: bool) -> list[Any]:
     return parsed
 
 
-def _record(ledger: Ledger, metrics: Metrics, messages: list[Any]) -> list[Receipt]:
+def _record(
+    ledger: Ledger, writer: GroupWriter | None, metrics: Metrics, messages: list[Any]
+) -> list[Receipt]:
+    """Record the messages: through the worker's group-commit writer (appended with the
+    other requests' in one transaction, answered after its commit), else alone."""
     started = time.perf_counter()
-    receipts = ledger.record_many(messages)
+    receipts = writer.submit(messages) if writer is not None else ledger.record_many(messages)
     metrics.record_duration.observe(time.perf_counter() - started)
     metrics.clock.saw(max(r.position for r in receipts))
     return receipts
@@ -171,7 +176,8 @@ async def record_reports(
                 title="Tenant not found",
             )
         try:
-            receipts = await to_thread.run_sync(_record, ledger, metrics, messages)
+            writer = holder_of(request).writer
+            receipts = await to_thread.run_sync(_record, ledger, writer, metrics, messages)
         except InvalidReport as e:  # a messageId reused with other content
             raise invalid(report_problems(e, batch=batch)) from None
     except HTTPProblem as e:
