@@ -31,6 +31,20 @@ def test_all_is_every_suite() -> None:
     assert done.stdout.split() == [*SUITES, "all"]
 
 
+def test_a_run_that_measured_0_is_a_warning_in_the_details_not_a_crash() -> None:
+    """On a starved machine a run can complete no request: its rate is 0."""
+    code = (
+        "from bench.report import Result, details; "
+        "rows = [Result('sqlite', 'rps', [5.0, 7.0], [0.0, 90.0], '{:,.0f}/s')]; "
+        "print(*details(rows), sep='\\n')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert "  per-run ratios: –, 0.08\n" in done.stdout
+    assert "the baseline varied from 0 across runs" in done.stdout
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.timeout(1500)  # beyond the run's own 1,200 s
