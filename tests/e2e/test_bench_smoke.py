@@ -21,6 +21,25 @@ SUITES = {
     "export": "Export",
     "log": "Tamper-evident log",
 }  # in bench's own order
+# Smaller still than `--quick`: one run of everything, stores of a few thousand rows. The
+# smoke test is that every measurement of a suite runs and is reported on both backends;
+# the sizes that make the numbers mean something are the full run's.
+SMOKE = [
+    "--quick",
+    "--runs=1",  # and --slow-runs 1
+    "--ops=20",
+    "--prior=500",
+    "--many=2000",
+    "--imports=5000",
+    "--sizes=2000,5000",
+    "--query-small=2000",
+    "--queries=10",
+    "--overdue-fleet=1000,5000",
+    "--asof-sizes=2000,5000",
+    "--failures-sizes=2000,10000",
+    "--export-rows=5000",
+    "--log-events=5000",
+]
 
 
 def test_all_is_every_suite() -> None:
@@ -53,7 +72,7 @@ def test_a_quick_bench_prints_the_readme_tables_on_both_backends(
     tmp_path: Path, postgres_admin_dsn: str, suite: str
 ) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bench", suite, "--quick", "--output", str(tmp_path)],
+        [sys.executable, "-m", "bench", suite, *SMOKE, "--output", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
