@@ -1,6 +1,7 @@
 """Schemathesis against `/openapi.json`: at least 500 generated requests across every
-operation on each backend (1,000 in all), with an admin token and with a tenant-bound one. No 5xx, and every response
-conforms to the schema (status code, content type, headers, body)."""
+operation on each backend (1,000 in all), with an admin token and with a tenant-bound one.
+No 5xx, and every response conforms to the schema (status code, content type, headers,
+body)."""
 
 from __future__ import annotations
 
