@@ -65,7 +65,7 @@ browser:
 # Tests run shuffled (pytest-randomly) with a fixed seed: a test that leans on state another
 # test leaves behind fails here, and every run is the same run. Another seed: --randomly-seed=N.
 test: lint typecheck browser
-	$(BIN)/pytest -n 2 --durations=15 --randomly-seed=1
+	$(BIN)/pytest -n 2 --dist worksteal --durations=15 --randomly-seed=1
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench all

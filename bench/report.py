@@ -105,8 +105,10 @@ def details(results: list[Result]) -> list[str]:
             lines.append("  per-run ratios: " + ", ".join(_show("{:.2f}", x) for x in ratios))
         lines += [f"  {note}" for note in r.notes]
         if not r.absolute and len(r.baseline) > 1 and max(r.baseline) > 1.5 * min(r.baseline):
+            low = min(r.baseline)  # 0 when no request completed in a run
+            spread = f"{max(r.baseline) / low:.1f}x" if low else "from 0"
             lines.append(
-                f"  WARNING: the baseline varied {max(r.baseline) / min(r.baseline):.1f}x across "
+                f"  WARNING: the baseline varied {spread} across "
                 "runs: the machine was noisy (other load, disk contention); the ratio is unreliable"
             )
     return lines

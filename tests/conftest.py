@@ -97,6 +97,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("fresh_postgres"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `slow` tests first (a stable sort: pytest-randomly's order within each part), so
+    that under pytest-xdist (`--dist worksteal`) the longest ones start early and the short
+    ones fill in around them, instead of one long test running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """In CI, a skipped test is a failure: PostgreSQL tests must really run."""
     if not IN_CI:

@@ -108,7 +108,7 @@ def test_a_database_restart_and_crash_lose_no_acknowledged_report_and_serve_reco
     url = cluster.create_database("ledger")
     cli("migrate", store=url)
     token = admin_token(url)
-    plans = plan_load(6_000, 120, 20, seed=21, prefix="restart")
+    plans = plan_load(3_000, 120, 20, seed=21, prefix="restart")  # 1,000 before the crash
     windows: list[tuple[float, float]] = []  # (database surely down from, until)
     timings: dict[str, float] = {}
 
@@ -205,7 +205,7 @@ def test_a_worker_killed_mid_load_loses_no_acknowledged_report(
     fresh_postgres = cluster.create_database("ledger")
     cli("migrate", store=fresh_postgres)
     token = admin_token(fresh_postgres)
-    plans = plan_load(5_000, 100, 20, seed=33, prefix="crash")
+    plans = plan_load(4_000, 100, 20, seed=33, prefix="crash")
     killed: list[int] = []
     with running(Service(fresh_postgres, tmp_path, workers=2)) as (service,):
         load = run_load(
@@ -230,7 +230,7 @@ def test_serve_killed_mid_load_on_sqlite_loses_no_acknowledged_report(tmp_path: 
     with Ledger.open(url, create=True):
         pass
     token = admin_token(url)
-    plans = plan_load(3_000, 60, 20, seed=44, prefix="sqlite-crash")
+    plans = plan_load(2_000, 60, 20, seed=44, prefix="sqlite-crash")
     first = Service(url, tmp_path, workers=1, name="first")
     second = Service(url, tmp_path, workers=1, port=first.port, name="second")
 
