@@ -168,6 +168,10 @@ def test_metrics_count_reports_requests_and_recording_time(store_url: str) -> No
         assert count("unmatched", "GET", 404) == 1
         assert found[("deployledger_record_duration_seconds_count", ())] == 2
         assert found[("deployledger_record_duration_seconds_sum", ())] > 0
+        # Group commit (on by default): one batch per request here, of 2 messages then 1.
+        assert found[("deployledger_commit_batch_messages_count", ())] == 2
+        assert found[("deployledger_commit_batch_messages_sum", ())] == 3
+        assert found[("deployledger_commit_seconds_count", ())] == 2
         assert found[("deployledger_overdue_workloads", ())] == 1
         assert found[("deployledger_read_model_lag_events", ())] == 0
         assert found[("deployledger_store_up", ())] == 1
