@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from http_harness import (
     Load,
@@ -33,6 +34,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # thousands of reques
 
 CLIENTS = 50
 QUIET = ("--no-access-log",)  # 9,000 access-log lines cost CPU the load needs
+
+
+def batching(service: Service) -> float:
+    """The mean messages per group-commit transaction, from the service's /metrics."""
+    text = httpx.get(service.url + "/metrics", timeout=10).text
+    values = {
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith("deployledger_commit_batch_messages_")
+    }
+    count = values.get("deployledger_commit_batch_messages_count", 0.0)
+    assert count > 0, "no group-commit batch was measured"
+    return values["deployledger_commit_batch_messages_sum"] / count
 
 
 def check_load(url: str, load: Load, service: Service) -> None:
@@ -84,7 +98,10 @@ def test_6000_reports_from_50_clients_on_postgres_with_2_workers_are_stored_exac
             plans,
             during=lambda load: peak.append(peak_connections(cluster, "ledger", load, requests)),
         )
+        mean = batching(service)
     print(f"at most {peak[0]} connections were open to the database")
+    print(f"group commit: {mean:.1f} messages per transaction on average")
+    assert mean > 1.2, "50 clients, and the transactions held one message each: no grouping"
     check_load(url, load, service)
 
 
@@ -98,4 +115,7 @@ def test_2000_reports_from_50_clients_on_sqlite_with_1_worker_are_stored_exactly
     plans = plan_load(2_000, 100, CLIENTS, seed=4)
     with running(Service(url, tmp_path, workers=1, extra=QUIET)) as (service,):
         load = run_load(service.url, token, plans)
+        mean = batching(service)
+    print(f"group commit: {mean:.1f} messages per transaction on average")
+    assert mean > 1.2, "50 clients, and the transactions held one message each: no grouping"
     check_load(url, load, service)
