@@ -163,6 +163,8 @@ def serve(
         serve_settings = ServeSettings(
             store=settings.store,
             read_model=settings.read_model,
+            read_store=settings.read_store,
+            read_wait=settings.read_wait,
             auth=not no_auth,
             host=host,
             max_body_bytes=max_body_bytes,

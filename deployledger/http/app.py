@@ -26,7 +26,7 @@ from deployledger.http.api import reports as routes_reports
 from deployledger.http.metrics import Metrics
 from deployledger.http.middleware import RequestMetrics
 from deployledger.http.settings import ServeSettings
-from deployledger.http.state import LedgerHolder
+from deployledger.http.state import LedgerHolder, ReadSourceHeader
 
 log = logging.getLogger("deployledger.http")
 DESCRIPTION = """\
@@ -110,6 +110,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     app.include_router(dashboard.router, include_in_schema=False)
     app.include_router(on_call.router, include_in_schema=False)
+    app.add_middleware(ReadSourceHeader)
     app.add_middleware(RequestMetrics, metrics=metrics)
     openapi.install(app)
     return app

@@ -69,7 +69,9 @@ def wire(
                 engine.dispose()
     standby = None
     if read_url is not None:
-        standby = Standby(_standby_url(events_url, read_url, read_model_url).with_settings(**timeouts))
+        standby = Standby(
+            _standby_url(events_url, read_url, read_model_url).with_settings(**timeouts)
+        )
     events = EventStore(events_url, create=create, snapshot_interval=snapshot_interval)
     return Wiring(
         events,

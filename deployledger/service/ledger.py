@@ -877,9 +877,9 @@ class Ledger:
 
 
 def _check_wait(value: object, name: str) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if math.isfinite(value) and 0 <= value <= 3600:
-            return float(value)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and math.isfinite(value) and 0 <= value <= 3600:  # type: ignore[arg-type,operator]
+        return float(value)  # type: ignore[arg-type]
     raise InvalidQuery(f"{name} must be a number of seconds from 0 to 3600, got {value!r}")
 
 
