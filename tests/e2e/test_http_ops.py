@@ -99,6 +99,10 @@ def test_readiness_says_when_the_read_model_is_behind(store_url: str) -> None:
             "readModelLagEvents": 0,
             "readModelLagSeconds": 0.0,
             "maxLagEvents": 3,
+            "server": caught_up.json()["server"],
+            "serverRole": caught_up.json()["serverRole"],
+            "replicaLagEvents": None,
+            "replicaLagSeconds": None,
             "reason": None,
         }
 
