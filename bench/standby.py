@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def seed(url: str, workloads: int, attempts: int) -> None:
         ledger.catch_up()
 
 
-QUERIES = (
+QUERIES: tuple[Callable[[Ledger], object], ...] = (
     lambda ledger: ledger.workloads(),
     lambda ledger: ledger.audit(limit=50),
     lambda ledger: ledger.failures(since=timedelta(days=1)),
@@ -146,7 +147,7 @@ def measure(
     took = time.monotonic() - started
     sync[2].set()
     process.join(timeout=120)
-    return sum(written) / took, sum(counts) / took
+    return sum(written) / took, sum(counts[:]) / took
 
 
 def main(argv: list[str] | None = None) -> int:

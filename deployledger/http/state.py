@@ -94,11 +94,15 @@ async def ledger_of(request: Request) -> Ledger:
     state = request.scope.get("state") or {}
     if not state.get("reads"):
         return ledger
-    minimum = state.get("min_position")
-    if minimum is not None and ledger.read_from == "standby":
-        ledger = await to_thread.run_sync(ledger.reading, minimum)
-    request.state.read_from = ledger.read_from
-    return ledger
+    chosen: Ledger | None = state.get("reading")  # chosen once per request
+    if chosen is None:
+        chosen = ledger
+        minimum = state.get("min_position")
+        if minimum is not None and ledger.read_from == "standby":
+            chosen = await to_thread.run_sync(ledger.reading, minimum)
+        request.state.reading = chosen
+        request.state.read_from = chosen.read_from
+    return chosen
 
 
 class ReadSourceHeader:
