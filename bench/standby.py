@@ -6,8 +6,9 @@ load the primary through `Ledger.record()` (one `Ledger`, each thread its own wo
 while 16 reader threads, in a process of their own (so they do not share the writers'
 GIL), run the dashboard's and the auditors' queries in a loop: the fleet
 (`workloads()`), one audit page (`audit(limit=50)`), the failure groups of the last day
-and the delivery stats of the last 30 days. A projection follower keeps the primary's read
-model live, as `serve` does.
+and the delivery stats of the last 30 days (each reader waits `--reader-pause` after each
+query). A projection follower keeps the primary's read model live, in a process of its own
+too, as `deployledger project --follow` does.
 
 Each run measures the writers' throughput twice, for `--seconds` each: with the readers on
 the standby (`Ledger.open(primary, read_url=standby)`) and with the readers on the primary;
@@ -150,18 +151,25 @@ def measure(
     return sum(written) / took, sum(counts[:]) / took
 
 
+def follow(url: str, stop: Any) -> None:
+    """The follower process: keep the primary's read model live until `stop`."""
+    with Ledger.open(url) as ledger:
+        ledger.follow(stop, poll_interval=0.2)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.standby", description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--workloads", type=int, default=400, help="seeded workloads")
     parser.add_argument("--attempts", type=int, default=5, help="seeded attempts each")
     parser.add_argument(
         "--reader-pause",
         type=float,
-        default=0.1,
-        help="seconds each reader waits after each query: the same offered read load "
-        "wherever the readers go (0: as fast as they can)",
+        default=1.0,
+        help="seconds each reader waits after each query (default 1: about 16 queries a "
+        "second in all, which both sides sustain here, so the writers meet the same read "
+        "load wherever the readers go; 0: as fast as they can)",
     )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(TESTS))
@@ -182,12 +190,11 @@ def main(argv: list[str] | None = None) -> int:
             f"seeded {args.workloads * args.attempts} reports in {time.monotonic() - started:.0f}s",
             file=sys.stderr,
         )
-        stop = threading.Event()
+        context = multiprocessing.get_context("spawn")
+        stop = context.Event()
+        follower = context.Process(target=follow, args=(primary, stop))
+        follower.start()
         with Ledger.open(primary) as ledger:
-            follower = threading.Thread(
-                target=ledger.follow, args=(stop,), kwargs={"poll_interval": 0.2}
-            )
-            follower.start()
             rows = []
             try:
                 for run in range(args.runs):
@@ -212,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
             finally:
                 stop.set()
-                follower.join(timeout=30)
+                follower.join(timeout=60)
     median = statistics.median(r[2] for r in rows)
     print(
         f"| writers | readers | runs × s | writes/s, readers on standby | writes/s, readers on "
