@@ -155,7 +155,8 @@ def _scrubber(args: list[str]) -> Callable[[str], str]:
     candidates = [a.split("=", 1)[-1] for a in args if "://" in a]
     import os
 
-    candidates.append(os.environ.get("DEPLOYLEDGER_STORE", ""))
+    for name in ("DEPLOYLEDGER_STORE", "DEPLOYLEDGER_READ_MODEL", "DEPLOYLEDGER_READ_STORE"):
+        candidates.append(os.environ.get(name, ""))
     passwords = []
     for candidate in candidates:
         try:

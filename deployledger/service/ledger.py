@@ -152,6 +152,7 @@ class Ledger:
         `replica_lag()`. `read_wait` is how long `reading(min_position)` waits for it.
         Raises `InvalidStoreURL` for a URL or setting that cannot be used.
         """
+        _check_wait(read_wait, "read_wait")  # before anything is opened
         parts = bootstrap.wire(
             url,
             create=create,

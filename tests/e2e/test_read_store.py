@@ -269,3 +269,22 @@ def test_http_refuses_a_bad_min_position(
     )
     assert answer.status_code == 422
     assert "minPosition" in answer.text
+
+
+def test_without_a_read_store_every_read_is_on_the_store(tmp_path: Path) -> None:
+    from deployledger import InvalidQuery
+
+    with Ledger.open(f"sqlite:///{tmp_path / 'l.db'}") as ledger:
+        position = ledger.record(report("64f1c0ffee00000000000020", tenant=TENANT)).position
+        assert ledger.read_from == "primary"
+        assert ledger.replica_lag() is None
+        assert ledger.reading(position) is ledger
+        assert ledger.reading(position).workloads(TENANT)
+        for bad in (-1, True, 1.5, "3"):
+            with pytest.raises(InvalidQuery, match="min_position"):
+                ledger.reading(bad)  # type: ignore[arg-type]
+        for wait in (-1.0, float("nan"), 4000):
+            with pytest.raises(InvalidQuery, match="wait"):
+                ledger.reading(position, wait=wait)
+        with pytest.raises(InvalidQuery, match="read_wait"):
+            Ledger.open(f"sqlite:///{tmp_path / 'l.db'}", read_wait=-1)
