@@ -34,17 +34,63 @@ EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 
 class Settings:
-    def __init__(self, store: str, read_model: str | None) -> None:
+    def __init__(
+        self,
+        store: str,
+        read_model: str | None,
+        read_store: str | None = None,
+        read_wait: float = 2.0,
+    ) -> None:
         self.store = store
         self.read_model = read_model
+        self.read_store = read_store
+        self.read_wait = read_wait
+        self.min_position: int | None = None  # a read command's --min-position
 
     @contextmanager
     def ledger(self, *, create: bool | None = False) -> Iterator[Ledger]:
-        with Ledger.open(self.store, create=create, read_model_url=self.read_model) as ledger:
+        with Ledger.open(
+            self.store,
+            create=create,
+            read_model_url=self.read_model,
+            read_url=self.read_store,
+            read_wait=self.read_wait,
+        ) as ledger:
             yield ledger
+
+    @contextmanager
+    def reader(self) -> Iterator[Ledger]:
+        """The ledger for a query: on the read store (if any) once it has reached
+        `--min-position`, else on the primary (said on stderr)."""
+        with self.ledger() as ledger:
+            view = ledger.reading(self.min_position)
+            if view.read_from != ledger.read_from:
+                click.echo(
+                    f"deployledger: note: the read store had not reached position "
+                    f"{self.min_position} within {ledger.read_wait:g}s; read from the primary",
+                    err=True,
+                )
+            yield view
 
 
 pass_settings = click.make_pass_decorator(Settings)
+
+
+def _keep_min_position(ctx: click.Context, _param: click.Parameter, value: int | None) -> None:
+    ctx.ensure_object(Settings).min_position = value
+
+
+def min_position_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--min-position N` on a query: read-your-writes through a read store."""
+    return click.option(
+        "--min-position",
+        type=click.IntRange(min=0),
+        metavar="N",
+        expose_value=False,
+        callback=_keep_min_position,
+        help="See every event up to position N (a receipt's): with --read-store, wait up "
+        "to --read-wait for the standby to reach it, else read from the primary.",
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -62,11 +108,34 @@ pass_settings = click.make_pass_decorator(Settings)
     metavar="URL",
     help="Keep the read model in another database (env: DEPLOYLEDGER_READ_MODEL).",
 )
+@click.option(
+    "--read-store",
+    envvar="DEPLOYLEDGER_READ_STORE",
+    metavar="URL",
+    help="Send every query to this streaming standby of the (PostgreSQL) store; writes, "
+    "project, rebuild, migrate and checkpoints stay on --store (env: DEPLOYLEDGER_READ_STORE).",
+)
+@click.option(
+    "--read-wait",
+    envvar="DEPLOYLEDGER_READ_WAIT",
+    type=click.FloatRange(0, 3600),
+    default=2.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long a query with --min-position waits for the read store before it reads "
+    "from the primary (env: DEPLOYLEDGER_READ_WAIT).",
+)
 @click.version_option(package_name="deployledger")
 @click.pass_context
-def cli(ctx: click.Context, store: str, read_model: str | None) -> None:
+def cli(
+    ctx: click.Context,
+    store: str,
+    read_model: str | None,
+    read_store: str | None,
+    read_wait: float,
+) -> None:
     """Keep every helm deployment status report; answer what happened, and when."""
-    ctx.obj = Settings(store, read_model)
+    ctx.obj = Settings(store, read_model, read_store, read_wait)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -86,7 +155,8 @@ def _scrubber(args: list[str]) -> Callable[[str], str]:
     candidates = [a.split("=", 1)[-1] for a in args if "://" in a]
     import os
 
-    candidates.append(os.environ.get("DEPLOYLEDGER_STORE", ""))
+    for name in ("DEPLOYLEDGER_STORE", "DEPLOYLEDGER_READ_MODEL", "DEPLOYLEDGER_READ_STORE"):
+        candidates.append(os.environ.get(name, ""))
     passwords = []
     for candidate in candidates:
         try:

@@ -11,7 +11,7 @@ from deployledger import FAILURE_CATEGORIES as CATEGORIES
 from deployledger import AuditFilter, InvalidQuery, check_limit
 from deployledger import parse_when as parse_time
 from deployledger.cli import export, output, render
-from deployledger.cli.app import Settings, cli, pass_settings
+from deployledger.cli.app import Settings, cli, min_position_option, pass_settings
 
 
 class Limit(click.IntRange):
@@ -69,6 +69,7 @@ class Limit(click.IntRange):
 )
 @output.option(format_alias=True)
 @output.tz_option()
+@min_position_option()
 @pass_settings
 def audit(
     settings: Settings,
@@ -109,10 +110,10 @@ def audit(
         fingerprint=fingerprint,
     )
     if everything:
-        with settings.ledger() as ledger:
+        with settings.reader() as ledger:
             export.stream(ledger, where, "jsonl" if fmt == "jsonl" else "csv")
         return
-    with settings.ledger() as ledger:
+    with settings.reader() as ledger:
         page = ledger.audit(where=where, limit=limit, cursor=cursor)
     if fmt != "table":
         rows = [a.to_audit_json() for a in page.items]

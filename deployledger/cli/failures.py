@@ -11,7 +11,7 @@ import click
 from deployledger import FAILURE_CATEGORIES as CATEGORIES
 from deployledger import FailureGroup
 from deployledger.cli import output, render
-from deployledger.cli.app import Settings, cli, pass_settings
+from deployledger.cli.app import Settings, cli, min_position_option, pass_settings
 from deployledger.cli.audit import Limit, parse_when
 
 FAILURE_COLUMNS = [
@@ -64,6 +64,7 @@ FAILURE_COLUMNS = [
 )
 @output.option()
 @output.tz_option()
+@min_position_option()
 @pass_settings
 def failures(
     settings: Settings,
@@ -82,7 +83,7 @@ def failures(
     the table shows the template's cause, -o json|jsonl|csv the whole template and the full
     example message of each group."""
     now = datetime.now(UTC)
-    with settings.ledger() as ledger:
+    with settings.reader() as ledger:
         groups = ledger.failures(
             since=parse_when(since, now, "--since"),
             tenant_id=tenant,

@@ -9,7 +9,7 @@ import click
 
 from deployledger import Overdue, parse_duration
 from deployledger.cli import output, render
-from deployledger.cli.app import Settings, cli, pass_settings
+from deployledger.cli.app import Settings, cli, min_position_option, pass_settings
 from deployledger.presentation.durations import format_duration
 
 DEFAULT_OLDER_THAN = "15m"
@@ -41,6 +41,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> timedel
 @click.option("--pool", metavar="P", help="Only this pool (its name or its runtime id).")
 @output.option()
 @output.tz_option()
+@min_position_option()
 @pass_settings
 def overdue(
     settings: Settings,
@@ -53,7 +54,7 @@ def overdue(
     """Deploys that never reported back: workloads whose latest deploy request has had no
     outcome and no undeploy for longer than --older-than, oldest request first. AGE is how
     long the request has waited; PROGRESS, the headline of its last progress message."""
-    with settings.ledger() as ledger:
+    with settings.reader() as ledger:
         found = ledger.overdue(older_than=older_than, tenant_id=tenant, pool=pool)
     if fmt != "table":
         output.write_data([o.to_json() for o in found], fmt, output.OVERDUE_COLUMNS)

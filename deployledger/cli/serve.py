@@ -190,6 +190,8 @@ def serve(
         serve_settings = ServeSettings(
             store=settings.store,
             read_model=settings.read_model,
+            read_store=settings.read_store,
+            read_wait=settings.read_wait,
             auth=not no_auth,
             host=host,
             max_body_bytes=max_body_bytes,
@@ -226,6 +228,9 @@ def serve(
         _say("note: SQLite takes one writer at a time; more workers add no write throughput")
     plural = "s" if workers > 1 else ""
     _say(f"serving {redacted} on http://{host}:{port} ({workers} worker{plural})")
+    if settings.read_store is not None:
+        standby = StoreURL.parse(settings.read_store).redacted()
+        _say(f"queries read {standby} (--read-store; minPosition waits {settings.read_wait:g}s)")
     try:
         uvicorn.run(
             APP,

@@ -12,7 +12,7 @@ import click
 
 from deployledger import DeliveryStats
 from deployledger.cli import output, render
-from deployledger.cli.app import Settings, cli, pass_settings
+from deployledger.cli.app import Settings, cli, min_position_option, pass_settings
 from deployledger.cli.audit import parse_when
 from deployledger.presentation.durations import format_duration
 
@@ -65,6 +65,7 @@ BLOCKS = " ▁▂▃▄▅▆▇█"
 @click.option("--tenant", metavar="T", multiple=True, help="Only this tenant (repeatable).")
 @click.option("--pool", metavar="P", help="Only this pool.")
 @output.option()
+@min_position_option()
 @pass_settings
 def stats(
     settings: Settings,
@@ -84,7 +85,7 @@ def stats(
     start = parse_when(since, now, "--since")
     end = parse_when(until, now, "--until")
     assert start is not None
-    with settings.ledger() as ledger:
+    with settings.reader() as ledger:
         found = ledger.stats(
             since=start, until=end, by=by, tenant_id=list(tenant) or None, pool=pool
         )

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from deployledger.cli import output, render, timeline
-from deployledger.cli.app import Settings, cli, pass_settings
+from deployledger.cli.app import Settings, cli, min_position_option, pass_settings
 from deployledger.cli.audit import parse_when
 
 TENANT, RT_ID = "acme-prod", "64f1c0ffee0000000000beef"
@@ -49,6 +49,7 @@ def as_of(when: datetime | None, zone: tzinfo) -> None:
 @at_option()
 @output.option()
 @output.tz_option()
+@min_position_option()
 @pass_settings
 def show(
     settings: Settings,
@@ -63,7 +64,7 @@ def show(
     as it was at that moment (pending age measured to it)."""
     now = datetime.now(UTC)
     when = parse_at(at, now)
-    with settings.ledger() as ledger:
+    with settings.reader() as ledger:
         state = ledger.get(tenant, workload_rt_id, at=when)
     if fmt == "table":
         as_of(when, zone)
@@ -99,6 +100,7 @@ def show(
 @click.option("--full", is_flag=True, help="Show whole messages under each row (tables).")
 @output.option()
 @output.tz_option()
+@min_position_option()
 @pass_settings
 def history(
     settings: Settings,
@@ -116,7 +118,7 @@ def history(
     code) and undeploys. Tables show each message's headline (its `Error:` line, if any);
     -o json|jsonl|csv gives whole messages."""
     attempts_only = attempts_only or before is not None
-    with settings.ledger() as ledger:
+    with settings.reader() as ledger:
         if attempts_only:
             entries: list[timeline.Entry] = list(
                 ledger.history(tenant, workload_rt_id, limit=limit, before_attempt=before)
@@ -152,6 +154,7 @@ STATES = ["deployed", "error", "pending", "undeployed"]
 @at_option()
 @output.option()
 @output.tz_option()
+@min_position_option()
 @pass_settings
 def status(
     settings: Settings,
@@ -169,7 +172,7 @@ def status(
     workloads with no message by then are not listed."""
     now = datetime.now(UTC)
     when = parse_at(at, now)
-    with settings.ledger() as ledger:
+    with settings.reader() as ledger:
         states = ledger.workloads(tenant_id=tenant, pool_name=pool, state=state, at=when)
     if fmt != "table":
         output.write_data([s.to_json() for s in states], fmt, output.STATE_COLUMNS)

@@ -27,7 +27,7 @@ from deployledger.http.jsonbody import PlainJSONResponse
 from deployledger.http.metrics import Metrics
 from deployledger.http.middleware import RequestMetrics
 from deployledger.http.settings import ServeSettings
-from deployledger.http.state import LedgerHolder
+from deployledger.http.state import LedgerHolder, ReadSourceHeader
 
 log = logging.getLogger("deployledger.http")
 DESCRIPTION = """\
@@ -113,6 +113,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     app.include_router(dashboard.router, include_in_schema=False)
     app.include_router(on_call.router, include_in_schema=False)
+    app.add_middleware(ReadSourceHeader)
     app.add_middleware(RequestMetrics, metrics=metrics)
     openapi.install(app)
     return app

@@ -10,6 +10,11 @@
 - `deployledger_http_requests_total{route,method,status}`: requests by route template;
 - `deployledger_read_model_lag_events`, `deployledger_read_model_lag_seconds`: how far the
   read model is behind the event store, measured at the scrape;
+- `deployledger_replica_lag_events`, `deployledger_replica_lag_seconds` (with a read store
+  only): the events on the primary that the standby's read model has not applied, and,
+  while it is behind, the seconds since the primary committed the last transaction the
+  standby replayed (`now() - pg_last_xact_replay_timestamp()` on the standby); both 0 when
+  it has caught up;
 - `deployledger_overdue_workloads`: deploys waiting for their outcome longer than 15 minutes;
 - `deployledger_store_up`: 1 if the store answered the scrape's queries, else 0.
 
@@ -25,7 +30,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from prometheus_client import (
     CollectorRegistry,
@@ -93,6 +98,7 @@ class Live:
     overdue: int = 0
     reason: str | None = None
     server: StoreServer | None = None  # asked for by /readyz only
+    replica: tuple[int, float] | None = None  # with a read store: its lag (events, seconds)
 
 
 def measure(ledger: Ledger, clock: LagClock, *, overdue: bool = True, server: bool = False) -> Live:
@@ -103,10 +109,13 @@ def measure(ledger: Ledger, clock: LagClock, *, overdue: bool = True, server: bo
         read = ledger.read_position()
         top = ledger.max_position()
         clock.saw(top)
-        lag = Live(True, max(0, top - read), clock.lag_seconds(read), server=writes_to)
+        replica = ledger.replica_lag()
+        lag = Live(
+            True, max(0, top - read), clock.lag_seconds(read), server=writes_to, replica=replica
+        )
         if not overdue:
             return lag
-        return Live(True, lag.lag_events, lag.lag_seconds, len(ledger.overdue()))
+        return replace(lag, overdue=len(ledger.overdue()))
     except DeployLedgerError as e:
         return Live(False, reason=str(e))
 
@@ -132,6 +141,18 @@ class _LiveCollector(Collector):
             "Age of the oldest event not yet applied to the read model",
             live.lag_seconds,
         )
+        if live.replica is not None:
+            yield GaugeMetricFamily(
+                "deployledger_replica_lag_events",
+                "Events on the primary the read store's read model has not applied yet",
+                live.replica[0],
+            )
+            yield GaugeMetricFamily(
+                "deployledger_replica_lag_seconds",
+                "While the read store is behind: seconds since the primary committed the last "
+                "transaction it replayed (0 when caught up)",
+                live.replica[1],
+            )
         yield GaugeMetricFamily(
             "deployledger_overdue_workloads",
             "Workloads whose latest deploy request has waited over 15 minutes for its outcome",

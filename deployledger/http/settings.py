@@ -33,13 +33,17 @@ class ServeSettings:
     `auth=False` (`serve --no-auth`) gives every request an admin grant; it is refused
     unless `host` is a loopback address. `body_timeout` bounds the time to read a request
     body (an abandoned upload cannot hold a worker); `ready_max_lag_events` is the largest
-    read-model lag (in events) at which `/readyz` still answers 200. `follow` runs a
-    projection follower in the process, so the read model stays live between queries.
-    `group_commit` appends the POSTed messages of each worker through one writer, in
-    batches of up to `commit_batch` messages gathered for at most `commit_wait` seconds."""
+    read-model lag (in events) at which `/readyz` still answers 200. With `read_store`, every
+    query goes to that standby; a read with `minPosition` waits up to `read_wait` seconds for
+    it, then reads from the primary. `follow` runs a projection follower in the process, so
+    the read model stays live between queries. `group_commit` appends the POSTed messages of
+    each worker through one writer, in batches of up to `commit_batch` messages gathered for
+    at most `commit_wait` seconds."""
 
     store: str
     read_model: str | None = None
+    read_store: str | None = None  # a streaming standby every query goes to
+    read_wait: float = 2.0  # seconds a read with minPosition waits for it
     auth: bool = True
     host: str = "127.0.0.1"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -69,6 +73,8 @@ class ServeSettings:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         if not 0 <= self.commit_wait <= 10:
             raise ValueError(f"commit_wait must be 0 to 10 seconds, got {self.commit_wait!r}")
+        if not 0 <= self.read_wait <= 3600:
+            raise ValueError(f"read_wait must be from 0 to 3600 seconds, got {self.read_wait!r}")
         if self.ready_max_lag_events < 0:
             raise ValueError("ready_max_lag_events must not be negative")
 

@@ -15,11 +15,13 @@ from collections.abc import Callable
 
 from anyio import to_thread
 from fastapi import FastAPI, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deployledger import DeployLedgerError, GroupWriter, Ledger, StoreUnavailable
 from deployledger.http.settings import ServeSettings
 
 REOPEN_INTERVAL = 1.0
+READ_FROM_HEADER = b"x-deployledger-read-from"
 
 
 class LedgerHolder:
@@ -51,7 +53,11 @@ class LedgerHolder:
                 raise self._error.with_traceback(None)
             try:
                 ledger = Ledger.open(
-                    self._settings.store, create=None, read_model_url=self._settings.read_model
+                    self._settings.store,
+                    create=None,
+                    read_model_url=self._settings.read_model,
+                    read_url=self._settings.read_store,
+                    read_wait=self._settings.read_wait,
                 )
             except DeployLedgerError as e:
                 self._error, self._failed_at = e, time.monotonic()
@@ -88,8 +94,48 @@ def settings_of(request: Request) -> ServeSettings:
 
 
 async def ledger_of(request: Request) -> Ledger:
-    """The app's open ledger (opening it in a worker thread if it is not open yet)."""
+    """The app's open ledger (opening it in a worker thread if it is not open yet).
+
+    For a read (a route with the `minPosition` parameter, which marks `request.state`), the
+    ledger its queries go to: the read store once it has reached `minPosition`, else the
+    primary; `request.state.read_from` says which (the `X-Deployledger-Read-From` header)."""
     holder = holder_of(request)
-    if holder.ledger is not None:
-        return holder.ledger
-    return await to_thread.run_sync(holder.get)
+    ledger = holder.ledger
+    if ledger is None:
+        ledger = await to_thread.run_sync(holder.get)
+    state = request.scope.get("state") or {}
+    if not state.get("reads"):
+        return ledger
+    chosen: Ledger | None = state.get("reading")  # chosen once per request
+    if chosen is None:
+        chosen = ledger
+        minimum = state.get("min_position")
+        if minimum is not None and ledger.read_from == "standby":
+            chosen = await to_thread.run_sync(ledger.reading, minimum)
+        request.state.reading = chosen
+        request.state.read_from = chosen.read_from
+    return chosen
+
+
+class ReadSourceHeader:
+    """ASGI middleware: `X-Deployledger-Read-From: standby | primary` on every answer to a
+    read, naming the database its queries went to."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                source = (scope.get("state") or {}).get("read_from")
+                if source is not None:
+                    headers = list(message.get("headers", []))
+                    headers.append((READ_FROM_HEADER, source.encode("ascii")))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, sending)

@@ -9,23 +9,26 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from deployledger.domain.messages.reports import DEFAULT_MAX_MESSAGE_BYTES
-from deployledger.domain.storeurl import parse_store_url
+from deployledger.domain.storeurl import StoreURL, parse_store_url
 from deployledger.errors import InvalidStoreURL
-from deployledger.service.ports import EventStorePort, ReadModelPort
+from deployledger.service.ports import EventStorePort, ReadModelPort, StandbyPort
 from deployledger.service.tokens import Tokens
 from deployledger.store.database import make_engine, migrate
 from deployledger.store.events.eventstore import EventStore
 from deployledger.store.readmodel.model import ReadModel
+from deployledger.store.standby import Standby
 from deployledger.store.tokens import TokenStore
 
 
 class Wiring(NamedTuple):
-    """The parts of a `Ledger`: its two ports, its token store, its message size limit."""
+    """The parts of a `Ledger`: its two ports, its token store, its message size limit, and
+    the standby queries go to (`read_url`), if any."""
 
     events: EventStorePort
     read_model: ReadModelPort
     tokens: Tokens
     max_message_bytes: int
+    standby: StandbyPort | None = None
 
 
 def wire(
@@ -38,6 +41,7 @@ def wire(
     snapshot_interval: int,
     cache_size: int,
     read_model_url: str | None,
+    read_url: str | None = None,
 ) -> Wiring:
     """The parts of a `Ledger` on the store at `url`; see `Ledger.open` for the arguments."""
     timeouts = {"lock_timeout": lock_timeout, "connect_timeout": connect_timeout}
@@ -63,7 +67,33 @@ def wire(
                 migrate(read_model_at, engine)
             finally:
                 engine.dispose()
+    standby = None
+    if read_url is not None:
+        standby = Standby(
+            _standby_url(events_url, read_url, read_model_url).with_settings(**timeouts)
+        )
     events = EventStore(events_url, create=create, snapshot_interval=snapshot_interval)
     return Wiring(
-        events, ReadModel(events, read_model_at), Tokens(TokenStore(events_url)), max_message_bytes
+        events,
+        ReadModel(events, read_model_at),
+        Tokens(TokenStore(events_url)),
+        max_message_bytes,
+        standby,
     )
+
+
+def _standby_url(events_url: StoreURL, read_url: str, read_model_url: str | None) -> StoreURL:
+    """The read store's URL, checked: a PostgreSQL standby of a PostgreSQL store, which
+    holds the read model beside the events."""
+    at = parse_store_url(read_url)
+    if not (events_url.is_postgres and at.is_postgres):
+        raise InvalidStoreURL(
+            "a read store is a streaming standby of the store's PostgreSQL primary: both "
+            "must be postgresql:// URLs (SQLite has no standby; read the store itself)"
+        )
+    if read_model_url is not None:
+        raise InvalidStoreURL(
+            "a read store cannot be combined with a separate read model: the standby holds "
+            "the read model replicated with the events"
+        )
+    return at

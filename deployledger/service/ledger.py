@@ -12,7 +12,9 @@ The logic here (duplicates, the optimistic retry, the cache) runs over two ports
 
 from __future__ import annotations
 
+import copy
 import heapq
+import math
 import random
 import threading
 import time
@@ -70,13 +72,14 @@ from deployledger.service import answers, bootstrap, groupcommit, logbook
 from deployledger.service.cache import DEFAULT_CACHE_SIZE, WorkloadCache
 from deployledger.service.groupcommit import GroupWriter
 from deployledger.service.log import Log
-from deployledger.service.ports import EventStorePort, Positions, ReadModelPort
+from deployledger.service.ports import EventStorePort, Positions, ReadModelPort, StandbyPort
 from deployledger.service.tokens import Tokens
 
 MAX_WRITE_ATTEMPTS = 200  # and at most lock_timeout seconds of retrying
 DEFAULT_SNAPSHOT_INTERVAL = 200
 
 DEFAULT_OVERDUE = timedelta(minutes=15)
+DEFAULT_READ_WAIT = 2.0  # seconds a read with a minimum position waits for the standby
 _NAMES = {"request": "deploy request", "progress": "progress message", "undeploy": "undeploy"}
 
 
@@ -111,9 +114,16 @@ class Ledger:
         reject_oversized: bool = False,
         cache_size: int = DEFAULT_CACHE_SIZE,
         tokens: Tokens | None = None,
+        standby: StandbyPort | None = None,
+        read_wait: float = DEFAULT_READ_WAIT,
     ) -> None:
         self._store = events
         self._read_model = read_model
+        self._standby = standby
+        self.read_wait = _check_wait(read_wait, "read_wait")
+        self._owner = True
+        # Where queries go: the standby's events and read model, if there is one.
+        self._read_from = "primary" if standby is None else "standby"
         self._tokens = tokens
         self.max_message_bytes = max_message_bytes
         self.reject_oversized = reject_oversized
@@ -133,6 +143,8 @@ class Ledger:
         snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
         cache_size: int = DEFAULT_CACHE_SIZE,
         read_model_url: str | None = None,
+        read_url: str | None = None,
+        read_wait: float = DEFAULT_READ_WAIT,
     ) -> Ledger:
         """Open the store at `url` (`sqlite:///path.db` or `postgresql://user@host:port/db`).
 
@@ -144,8 +156,13 @@ class Ledger:
         the largest status message kept whole: a longer one is stored with its middle cut
         out and `message_truncated` set, or refused (`InvalidReport`) with `reject_oversized`.
         `read_model_url` keeps the read model in another database (default: the same one).
+        `read_url` is a streaming standby of the (PostgreSQL) store: every query then reads
+        the events and the replicated read model there, while writes, the follower, rebuild
+        and the log stay on the store; see `reading()` for read-your-writes, and
+        `replica_lag()`. `read_wait` is how long `reading(min_position)` waits for it.
         Raises `InvalidStoreURL` for a URL or setting that cannot be used.
         """
+        _check_wait(read_wait, "read_wait")  # before anything is opened
         parts = bootstrap.wire(
             url,
             create=create,
@@ -155,6 +172,7 @@ class Ledger:
             snapshot_interval=snapshot_interval,
             cache_size=cache_size,
             read_model_url=read_model_url,
+            read_url=read_url,
         )
         return cls(
             parts.events,
@@ -163,6 +181,8 @@ class Ledger:
             reject_oversized=reject_oversized,
             cache_size=cache_size,
             tokens=parts.tokens,
+            standby=parts.standby,
+            read_wait=read_wait,
         )
 
     @property
@@ -180,7 +200,11 @@ class Ledger:
 
     def close(self) -> None:
         """Finish background snapshots and release every connection. The ledger cannot be
-        used afterwards."""
+        used afterwards. (On a view from `reading()`, nothing: close the ledger itself.)"""
+        if not self._owner:
+            return
+        if self._standby is not None:
+            self._standby.close()
         self._store.close()
         self._read_model.close()
         if self._tokens is not None:
@@ -462,6 +486,69 @@ class Ledger:
             event, position = self._store.event_at(workload.id, version)
         return answers.receipt(workload, attempt, event, position, duplicate=duplicate)
 
+    # -- where queries go --------------------------------------------------------------
+
+    @property
+    def _reads_events(self) -> EventStorePort:
+        return self._store if self._read_from == "primary" else self._standby_port.events
+
+    @property
+    def _reads_model(self) -> ReadModelPort:
+        return self._read_model if self._read_from == "primary" else self._standby_port.read_model
+
+    @property
+    def _standby_port(self) -> StandbyPort:
+        assert self._standby is not None
+        return self._standby
+
+    @property
+    def read_from(self) -> str:
+        """Where this ledger's queries go: `"standby"` (opened with `read_url`) or
+        `"primary"` (the store itself)."""
+        return self._read_from
+
+    def reading(self, min_position: int | None = None, *, wait: float | None = None) -> Ledger:
+        """This ledger for reads that must see every event up to `min_position` (a receipt's
+        `position`): itself, when its queries go to the store, or to a standby whose read
+        model has reached `min_position` within `wait` seconds (default `read_wait`);
+        else a view of it whose queries go to the primary. `read_from` says which. A view
+        shares this ledger's connections and writes like it; close the ledger, not the view.
+        """
+        if min_position is not None:
+            check_limit(min_position, lowest=0, name="min_position")
+        wait = self.read_wait if wait is None else _check_wait(wait, "wait")
+        if min_position is None or self._read_from == "primary":
+            return self
+        deadline = time.monotonic() + wait
+        pause = 0.005
+        try:
+            while self._standby_port.read_model.position() < min_position:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return self._on_primary()
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, 0.1)
+        except StoreUnavailable:
+            return self._on_primary()
+        return self
+
+    def _on_primary(self) -> Ledger:
+        view = copy.copy(self)
+        view._read_from = "primary"
+        view._owner = False
+        return view
+
+    def replica_lag(self) -> tuple[int, float] | None:
+        """How far the standby's read model is behind (None without `read_url`): the
+        events stored on the primary that it has not applied, and the seconds since the
+        primary committed the last transaction the standby replayed while it is behind
+        (0 when it is not). `StoreUnavailable` when either server does not answer."""
+        if self._standby is None:
+            return None
+        top = self._store.max_position()
+        behind = max(0, top - self._standby.read_model.position())
+        return behind, (round(self._standby.replay_delay(), 3) if behind else 0.0)
+
     # -- reading -----------------------------------------------------------------------
 
     def current(
@@ -476,8 +563,11 @@ class Ledger:
         """
         check_texts(tenant_id=tenant_id, workload_rt_id=workload_rt_id)
         if at is not None:
-            return self._read_model.state_at(tenant_id, workload_rt_id, _instant(at))
+            return self._reads_model.state_at(tenant_id, workload_rt_id, _instant(at))
         key = workload_id(tenant_id, workload_rt_id)
+        if self._read_from == "standby":  # never cache a workload read from a standby
+            found = self._reads_events.load(key)
+            return None if found is None else answers.state_of(found)
         with self._cache.locked([key]):
             workload = self._cache.take(key)
             if workload is None:
@@ -539,7 +629,7 @@ class Ledger:
 
     def _timeline(self, tenant_id: str, workload_rt_id: str) -> list[TimelineEntry]:
         check_texts(tenant_id=tenant_id, workload_rt_id=workload_rt_id)
-        records = self._store.records_of(workload_id(tenant_id, workload_rt_id))
+        records = self._reads_events.records_of(workload_id(tenant_id, workload_rt_id))
         return answers.timeline_of(records)
 
     def max_position(self) -> int:
@@ -580,12 +670,12 @@ class Ledger:
         except ValueError as e:
             raise InvalidQuery(str(e), "state") from None
         if at is not None:
-            return self._read_model.fleet_at(_instant(at), tenants, pool_name, wanted)
+            return self._reads_model.fleet_at(_instant(at), tenants, pool_name, wanted)
         if tenants is None:
-            return self._read_model.fleet(None, pool_name, wanted)
+            return self._reads_model.fleet(None, pool_name, wanted)
         if len(tenants) == 1:
-            return self._read_model.fleet(tenants[0], pool_name, wanted)
-        found = [s for one in set(tenants) for s in self._read_model.fleet(one, pool_name, wanted)]
+            return self._reads_model.fleet(tenants[0], pool_name, wanted)
+        found = [s for one in set(tenants) for s in self._reads_model.fleet(one, pool_name, wanted)]
         return sorted(found, key=lambda s: (s.tenant_id, s.workload_rt_id))
 
     def overdue(
@@ -603,7 +693,7 @@ class Ledger:
         """
         older_than = check_duration(older_than, "older_than")
         check_texts(tenant_id=tenant_id, pool=pool)
-        return self._read_model.overdue(older_than, tenant_id, pool)
+        return self._reads_model.overdue(older_than, tenant_id, pool)
 
     def audit(
         self,
@@ -645,7 +735,7 @@ class Ledger:
         )
         check_limit(limit, highest=MAX_PAGE)
         check_texts(cursor=cursor)
-        return self._read_model.audit(query, limit=limit, cursor=cursor)
+        return self._reads_model.audit(query, limit=limit, cursor=cursor)
 
     def failures(
         self,
@@ -672,7 +762,7 @@ class Ledger:
         check_texts(pool=pool)
         if limit is not None:
             check_limit(limit, highest=MAX_PAGE)
-        return self._read_model.failures(
+        return self._reads_model.failures(
             since=check_time(since, "since"),
             tenant_id=tenant_id if isinstance(tenant_id, str) else tenants,
             pool=pool,
@@ -721,9 +811,9 @@ class Ledger:
             fingerprint=fingerprint,
         )
         if query.tenants is None or len(query.tenants) == 1:
-            return self._read_model.audit_iter(query)
+            return self._reads_model.audit_iter(query)
         each = [
-            self._read_model.audit_iter(replace(query, tenants=(t,)))
+            self._reads_model.audit_iter(replace(query, tenants=(t,)))
             for t in dict.fromkeys(query.tenants)
         ]
         return heapq.merge(*each, key=lambda a: -a.position)
@@ -761,7 +851,7 @@ class Ledger:
             category=category,
             fingerprint=fingerprint,
         )
-        return self._read_model.audit_csv(query)
+        return self._reads_model.audit_csv(query)
 
     def stats(
         self,
@@ -787,7 +877,7 @@ class Ledger:
         end = check_time(until, "until", now, ago=False) or now
         assert start is not None
         check_period(start, end)
-        return self._read_model.stats(by=by, since=start, until=end, tenants=tenants, pool=pool)
+        return self._reads_model.stats(by=by, since=start, until=end, tenants=tenants, pool=pool)
 
     def read_position(self) -> int:
         """The last event position the read model has applied."""
@@ -915,6 +1005,13 @@ class Ledger:
         """Deprecated: `ledger.log.export_bundle()`."""
         _deprecated("export_bundle")
         return self._log.export_bundle(tenant_id, since=since, until=until, checkpoint=checkpoint)
+
+
+def _check_wait(value: object, name: str) -> float:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and math.isfinite(value) and 0 <= value <= 3600:  # type: ignore[arg-type,operator]
+        return float(value)  # type: ignore[arg-type]
+    raise InvalidQuery(f"{name} must be a number of seconds from 0 to 3600, got {value!r}")
 
 
 def _deprecated(name: str) -> None:

@@ -169,6 +169,25 @@ class ReadModelPort(Protocol):
         """Release every connection."""
 
 
+class StandbyPort(Protocol):
+    """A streaming standby of the store (`--read-store`): its events and its replicated read
+    model, only ever read (the read model never catches up by itself there)."""
+
+    @property
+    def events(self) -> EventStorePort:
+        """The standby's events."""
+
+    @property
+    def read_model(self) -> ReadModelPort:
+        """The standby's read model, as replicated."""
+
+    def replay_delay(self) -> float:
+        """Seconds since the primary committed the last transaction the standby replayed."""
+
+    def close(self) -> None:
+        """Release every connection."""
+
+
 class LogPort(Protocol):
     """The tamper-evident log's storage: its state, checkpoints, leaves, and the events
     recomputed into a tree."""

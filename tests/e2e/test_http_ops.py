@@ -102,6 +102,8 @@ def test_readiness_says_when_the_read_model_is_behind(store_url: str) -> None:
             "maxLagEvents": 3,
             "server": "127.0.0.1:5432" if on_postgres else None,
             "serverRole": "primary" if on_postgres else None,
+            "replicaLagEvents": None,
+            "replicaLagSeconds": None,
             "reason": None,
         }
 

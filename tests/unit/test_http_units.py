@@ -29,8 +29,11 @@ def test_settings_travel_through_the_environment() -> None:
         body_timeout=2.5,
         ready_max_lag_events=7,
         follow=False,
+        read_store="postgresql://app@db-replica/ledger",
+        read_wait=0.25,
     )
     env = settings.to_env()
+    assert env["DEPLOYLEDGER_SERVE_READ_STORE"] == "postgresql://app@db-replica/ledger"
     assert env["DEPLOYLEDGER_SERVE_STORE"] == "postgresql://app@db/ledger"
     assert env["DEPLOYLEDGER_SERVE_AUTH"] == "0"
     assert ServeSettings.from_env(env) == settings
@@ -39,6 +42,12 @@ def test_settings_travel_through_the_environment() -> None:
     )
     with pytest.raises(ValueError, match="deployledger serve"):
         ServeSettings.from_env({})
+
+
+def test_the_read_wait_is_bounded() -> None:
+    for wait in (-0.1, 3600.5):
+        with pytest.raises(ValueError, match="read_wait"):
+            ServeSettings(store="sqlite:///x.db", read_wait=wait)
 
 
 def test_no_auth_needs_a_loopback_host() -> None:

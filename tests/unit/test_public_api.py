@@ -183,8 +183,12 @@ LEDGER_METHODS = {
         "(url: str, *, create: bool | None = None, lock_timeout: float | None = None, "
         "connect_timeout: float | None = None, max_message_bytes: int | None = None, "
         "reject_oversized: bool = False, snapshot_interval: int = 200, cache_size: int = 1000, "
-        "read_model_url: str | None = None) -> Ledger"
+        "read_model_url: str | None = None, read_url: str | None = None, "
+        "read_wait: float = 2.0) -> Ledger"
     ),
+    "read_from": "property",
+    "reading": "(self, min_position: int | None = None, *, wait: float | None = None) -> Ledger",
+    "replica_lag": "(self) -> tuple[int, float] | None",
     "read_position": "(self) -> int",
     "rebuild": "(self, progress: Callable[[int, int], None] | None = None) -> RebuildResult",
     "overdue": (

@@ -65,6 +65,8 @@ async def readyz(request: Request) -> PlainJSONResponse:
         "maxLagEvents": limit,
         "server": f"{server.host}:{server.port}" if server else None,
         "serverRole": ("primary" if server.primary else "standby") if server else None,
+        "replicaLagEvents": live.replica[0] if live.replica else None,
+        "replicaLagSeconds": live.replica[1] if live.replica else None,
         "reason": reason,
     }
     return PlainJSONResponse(body, status_code=200 if reason is None else 503)

@@ -63,7 +63,38 @@ def no_nul(request: Request) -> None:
         raise invalid(problems, write=False)
 
 
-QUERY_CHECKS = [Depends(once_each), Depends(no_nul)]
+MinPositionQuery = Annotated[
+    str | None,
+    Query(
+        alias="minPosition",
+        description="Read your writes: answer from a state that holds every message up to "
+        "this position (a receipt's `position`). With a read store, the service waits up to "
+        "its read wait (2 s by default) for the standby to reach it, then reads from the "
+        "primary; the `X-Deployledger-Read-From` header says which answered.",
+        json_schema_extra={"pattern": "^[0-9]+$"},
+        examples=["1234"],
+    ),
+]
+MAX_POSITION = 2**63 - 1
+
+
+def min_position(request: Request, value: MinPositionQuery = None) -> None:
+    """Mark the request as a read, with its `minPosition` (422 unless a whole number of 0
+    or more); `ledger_of` then picks the database its queries go to."""
+    wanted = None
+    if value is not None:
+        text = value.strip()
+        if not (text.isascii() and text.isdigit()) or int(text) > MAX_POSITION:
+            raise bad_parameter(
+                "minPosition",
+                f"minPosition must be an integer from 0 to {MAX_POSITION}, got {value!r}",
+            )
+        wanted = int(text)
+    request.state.reads = True
+    request.state.min_position = wanted
+
+
+QUERY_CHECKS = [Depends(once_each), Depends(no_nul), Depends(min_position)]
 router = APIRouter(tags=["read"], dependencies=QUERY_CHECKS)
 Reader = Annotated[Grant, Depends(require("read"))]
 TenantPath = Annotated[str, Path(description="The tenant.", examples=["acme-prod"])]

@@ -499,6 +499,8 @@ class Readiness(BaseModel):
             "maxLagEvents": 10000,
             "server": "db-b:5432",
             "serverRole": "primary",
+            "replicaLagEvents": 0,
+            "replicaLagSeconds": 0.0,
             "reason": None,
         },
         {
@@ -509,6 +511,8 @@ class Readiness(BaseModel):
             "maxLagEvents": 10000,
             "server": None,
             "serverRole": None,
+            "replicaLagEvents": None,
+            "replicaLagSeconds": None,
             "reason": "store postgresql://app@127.0.0.1:1/ledger is unavailable: ...",
         },
     )
@@ -522,5 +526,15 @@ class Readiness(BaseModel):
     )
     server_role: Literal["primary", "standby"] | None = Field(
         None, description="PostgreSQL: `standby` means no primary is reachable (503)"
+    )
+    replica_lag_events: int | None = Field(
+        None,
+        description="With a read store: events on the primary its read model has not applied "
+        "yet (null without one)",
+    )
+    replica_lag_seconds: float | None = Field(
+        None,
+        description="With a read store, while it is behind: seconds since the primary "
+        "committed the last transaction it replayed (0 when caught up; null without one)",
     )
     reason: str | None

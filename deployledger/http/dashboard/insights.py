@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from deployledger import (
@@ -26,10 +26,11 @@ from deployledger import (
     parse_duration,
 )
 from deployledger.http import fleet
+from deployledger.http.api.read import min_position
 from deployledger.http.dashboard.pages import Page, _in_thread, _param, _serve, render
 from deployledger.presentation import format_duration
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(min_position)])
 
 WINDOWS = ("1h", "24h", "7d", "30d", "all")
 DEFAULT_WINDOW = "24h"

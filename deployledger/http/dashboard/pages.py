@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from anyio import to_thread
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -53,10 +53,11 @@ from deployledger import (
     presentation,
 )
 from deployledger.http import fleet
+from deployledger.http.api.read import min_position
 from deployledger.http.auth import COOKIE, Grant, grant_for
 from deployledger.http.state import ledger_of, settings_of
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(min_position)])
 log = logging.getLogger("deployledger.http")
 # The package that ships the templates and the stylesheet beside this module.
 PACKAGE = __name__.rpartition(".")[0]
