@@ -287,6 +287,8 @@ def _rowids(conn: sqlite3.Connection, table: str, rows: list[Any], first: int) -
     transaction, the first at `first`: consecutive, since SQLite gives a new row the largest
     rowid plus one and the transaction holds the write lock. Looked up row by row in the
     one case where that does not hold (the largest rowid reached 2**63 - 1)."""
+    if len(rows) == 1:  # one insert: `first` is its rowid (the usual `record()`)
+        return [first]
     last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
     if last - first == len(rows) - 1:
         return list(range(first, last + 1))
