@@ -63,7 +63,6 @@ MONITOR_SETTINGS = {
     "pgautofailover.health_check_retry_delay": "500",
     "pgautofailover.node_considered_unhealthy_timeout": "3000",
     "pgautofailover.primary_demote_timeout": "5000",
-    "listen_addresses": "'127.0.0.1'",
 }
 NODE_SETTINGS = {"timeout.network_partition_timeout": "3"}
 PROMOTED = ("wait_primary", "primary")
@@ -228,6 +227,15 @@ class Formation:
         # postgresql.auto.conf is read last: these win over pg_autoctl's own settings.
         with (monitor.pgdata / "postgresql.auto.conf").open("a") as conf:
             conf.writelines(f"{k} = {v}\n" for k, v in MONITOR_SETTINGS.items())
+        # pg_autoctl starts the monitor's server with `-h *` unless told otherwise.
+        self.run(
+            "config",
+            "set",
+            "--pgdata",
+            str(monitor.pgdata),
+            "postgresql.listen_addresses",
+            "127.0.0.1",
+        )
         self._spawn(monitor, "run", "--pgdata", str(monitor.pgdata))
         deadline = time.monotonic() + timeout
         while True:
@@ -367,6 +375,34 @@ class Formation:
         if what == "uri":
             args += ["--formation", "default"]
         return self.run(*args)
+
+    def diagnose(self) -> str:
+        """What the monitor and the nodes say (for a failed test): states, the last events,
+        each data node's connections and replication, and the logs' tails."""
+        parts: list[str] = []
+        for what in ("state", "events"):
+            try:
+                parts.append(self.show(what))
+            except (RuntimeError, subprocess.TimeoutExpired) as error:
+                parts.append(f"show {what}: {error}")
+        for node in self.nodes:
+            try:
+                with psycopg.connect(node.url(), autocommit=True, connect_timeout=3) as conn:
+                    rows = conn.execute(
+                        "SELECT current_setting('max_connections'), "
+                        "(SELECT count(*) FROM pg_stat_activity), "
+                        "(SELECT string_agg(application_name || ' ' || state || ' ' || "
+                        "sync_state, ', ') FROM pg_stat_replication), "
+                        "current_setting('synchronous_standby_names'), pg_is_in_recovery()"
+                    ).fetchone()
+                parts.append(
+                    f"{node.name}: max_connections, backends, replication, sync "
+                    f"names, in recovery = {rows}"
+                )
+            except psycopg.Error as error:
+                parts.append(f"{node.name}: {error}")
+        parts += [self.log_tail(n, 40) for n in (*self.nodes, self.monitor)]
+        return "\n".join(parts)
 
     def log_tail(self, node: Node, lines: int = 25) -> str:
         try:

@@ -7,6 +7,7 @@ against a checkpoint published before the failover, the reads of `make run` work
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,15 +120,24 @@ def failover_load(
     seed: int,
 ) -> tuple[Load, Failover, Service]:
     """Run the load through a failover: after 600 acknowledged reports a checkpoint is
-    published, 300 more later `fail(failover)` loses the primary and gets the standby
-    promoted (setting `killed`, `promoted` and `promote_took`); then the follower is
-    waited for on `new_primary` (a single-host URL of the promoted server)."""
+    published (the clients paused meanwhile); 300 more later, `fail(failover)` loses the
+    primary and gets the standby promoted (setting `killed`, `promoted`, `promote_took`);
+    then the follower is waited for on `new_primary` (single-host URL of the promoted server)."""
     plans = plan_load(REPORTS, 120, CLIENTS, seed=seed, prefix=f"failover-{seed}")
     failover = Failover()
+    gate = threading.Event()
+    gate.set()
 
     def faults(load: Load) -> None:
         wait_until(lambda: acked(load) >= 600, "600 acknowledged reports")
-        publish_checkpoint(cli, url, tmp_path, failover)
+        # The load is held back while the checkpoint is made: `checkpoint` catches the log
+        # up first, and under 20 writers on a busy machine it could chase the load to its
+        # end, leaving nothing to fail over under.
+        gate.clear()
+        try:
+            publish_checkpoint(cli, url, tmp_path, failover)
+        finally:
+            gate.set()
         floor = acked(load) + 300
         wait_until(lambda: acked(load) >= floor, "300 more after the checkpoint")
         fail(failover)
@@ -141,7 +151,7 @@ def failover_load(
 
     service = Service(url, tmp_path, workers=2)
     with running(service):
-        load = run_load(service.url, token, plans, retry=True, during=faults)
+        load = run_load(service.url, token, plans, retry=True, during=faults, gate=gate)
         failover.notes.append(f"/readyz after: {ready_after(service, failover)}")
     return load, failover, service
 

@@ -55,9 +55,13 @@ def test_the_monitor_promotes_the_synchronous_secondary_and_no_acknowledged_repo
         _, failover.promoted = formation.wait_promoted(old)
         failover.promote_took = failover.promoted - failover.killed
 
-    load, failover, service = failover_load(
-        url, new.url("ledger"), token, cli, tmp_path, fail, seed=23
-    )
+    try:
+        load, failover, service = failover_load(
+            url, new.url("ledger"), token, cli, tmp_path, fail, seed=23
+        )
+    except BaseException:
+        print(formation.diagnose())
+        raise
     print(formation.show("state"))
     figures = check_failover(url, new.url("ledger"), new.port, load, failover, service, cli)
     print(
