@@ -7,7 +7,7 @@ DEMO_TENANT ?= acme-prod
 DEMO_RT_ID  ?= 64f1c0ffee0000000000beef
 PORT   ?= 8080
 
-.PHONY: run serve test lint typecheck bench clean browser
+.PHONY: run serve test lint typecheck bench clean browser autofailover
 
 $(BIN)/deployledger: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,9 +62,22 @@ browser:
 			chromium chromium-driver >/dev/null; \
 	fi
 
+# The automatic failover test (tests/e2e/test_auto_failover.py) runs a pg_auto_failover
+# formation: Debian's pg_autoctl (/usr/bin) and the monitor's extension for the server's
+# PostgreSQL version (postgresql-NN-auto-failover, NN from pg_config).
+autofailover:
+	@PGV=$$(pg_config --version 2>/dev/null | sed -E 's/^PostgreSQL ([0-9]+).*/\1/'); PGV=$${PGV:-15}; \
+	if ! command -v pg_autoctl >/dev/null || [ ! -f /usr/lib/postgresql/$$PGV/lib/pgautofailover.so ]; then \
+		echo "installing pg-auto-failover-cli and postgresql-$$PGV-auto-failover (for the failover test)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			pg-auto-failover-cli postgresql-$$PGV-auto-failover >/dev/null; \
+	fi
+
 # Tests run shuffled (pytest-randomly) with a fixed seed: a test that leans on state another
 # test leaves behind fails here, and every run is the same run. Another seed: --randomly-seed=N.
-test: lint typecheck browser
+test: lint typecheck browser autofailover
 	$(BIN)/pytest -n 2 --dist worksteal --durations=15 --randomly-seed=1
 
 bench: $(VENV)/.dev

@@ -343,13 +343,16 @@ def run_load(
     give_up_after: float = 600.0,
     timeout: float = 900.0,
     during: Callable[[Load], None] | None = None,
+    gate: threading.Event | None = None,
 ) -> Load:
     """Send every plan from its own thread and keep-alive client; return what happened.
 
     `retry`: resend after a 503 or a failed connection until acknowledged (or until
     `give_up_after` seconds from the start). A client still sending after `timeout` seconds
     fails the run (a hung service). `during(load)` runs in the calling thread while
-    the clients send (to restart a database, kill a worker ...)."""
+    the clients send (to restart a database, kill a worker ...). `gate`: while it is
+    clear, the clients send nothing new (requests under way finish); `during` may clear it
+    to hold the load back for a while, and must set it again."""
     load = Load(plans)
     started = time.monotonic()
     barrier = threading.Barrier(len(plans) + 1)
@@ -363,6 +366,8 @@ def run_load(
             for planned in plans[number]:
                 sends = 2 if planned.repeat else 1
                 for _ in range(sends):
+                    if gate is not None:
+                        gate.wait(timeout)
                     _deliver(c, planned, load, retry, started + give_up_after)
 
     def target(number: int) -> None:

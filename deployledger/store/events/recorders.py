@@ -164,13 +164,19 @@ class PostgresRecorder(PostgresApplicationRecorder):
     def server(self) -> StoreServer:
         """The server this recorder writes to (asked on the writing connection itself)."""
         with self._writing:
-            try:
-                conn = self._connection()
-                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-                host, port = conn.info.host, conn.info.port
-            except psycopg.Error as e:
-                self._drop_writer_after(e)
-                raise es.OperationalError(str(e)) from e
+            for attempt in (1, 2):
+                try:
+                    conn = self._connection()
+                    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+                    host, port = conn.info.host, conn.info.port
+                    break
+                except psycopg.Error as e:
+                    reused = self._writer is not None
+                    self._drop_writer_after(e)
+                    # A connection kept from before a failover is dead: ask once more, on a
+                    # new one, before saying that no server answers.
+                    if attempt == 2 or not reused or self._writer is not None:
+                        raise es.OperationalError(str(e)) from e
             primary = row is not None and not row[0]
             if not primary:  # connect again next time: a failover may have promoted another
                 self._writer = None
