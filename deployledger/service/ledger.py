@@ -258,38 +258,10 @@ class Ledger:
             return self._record_locked(parsed, ids)
 
     def _record_locked(self, messages: list[Message], ids: list[UUID]) -> list[Receipt]:
-        unique_ids = list(dict.fromkeys(ids))
-        workloads = {key: self._cache.take(key) for key in unique_ids}
-        deadline = time.monotonic() + self.url.lock_timeout
-        for attempt in range(MAX_WRITE_ATTEMPTS):
-            try:
-                cold = [key for key in unique_ids if workloads[key] is None]
-                known = self._store.existing(cold) if len(cold) > 1 else set(cold)
-                for key in cold:
-                    workloads[key] = self._store.load(key) if key in known else None
-                plans, events, fresh = self._apply(messages, ids, workloads)
-                # A conflict raised here leaves the changed workloads out of the cache (they
-                # were taken out of it), so nothing unstored is ever remembered.
-                touched = [w for w in workloads.values() if w is not None]
-                positions = self._store.save(events, touched) if events else {}
-            except WriteConflict:
-                # Another writer got there first: reload and replay the batch on top.
-                workloads = dict.fromkeys(unique_ids)
-                if time.monotonic() > deadline:
-                    break
-                # Full jitter, exponential up to 50 ms: losers spread out instead of
-                # colliding again on the next version.
-                time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
-                continue
-            receipts = [self._receipt(plan, positions, fresh) for plan in plans]
-            for cached in workloads.values():
-                if cached is not None:
-                    self._cache.put(cached)
-            return receipts
-        raise WriteConflict(
-            f"gave up after {attempt + 1} attempts: other writers kept changing "
-            "the same workloads; retry later"
-        )
+        try:
+            return self._record_group_locked([0], [messages], {0: ids})[0]
+        except _CallFailed as failed:
+            raise failed.error from None
 
     def writer(
         self,
@@ -362,6 +334,10 @@ class Ledger:
     def _record_group_locked(
         self, live: list[int], calls: list[list[Message]], ids: dict[int, list[UUID]]
     ) -> dict[int, list[Receipt]]:
+        """The calls numbered `live` in one transaction (their workloads' locks held).
+        A call that fails on its own raises `_CallFailed`; a conflict leaves every changed
+        workload out of the cache (they were taken out of it), so nothing unstored is
+        ever remembered."""
         unique_ids = list(dict.fromkeys(key for i in live for key in ids[i]))
         workloads = {key: self._cache.take(key) for key in unique_ids}
         deadline = time.monotonic() + self.url.lock_timeout
@@ -388,9 +364,12 @@ class Ledger:
                 touched = [w for w in workloads.values() if w is not None]
                 positions = self._store.save(events, touched) if events else {}
             except WriteConflict:
+                # Another writer got there first: reload and replay the calls on top.
                 workloads = dict.fromkeys(unique_ids)
                 if time.monotonic() > deadline:
                     break
+                # Full jitter, exponential up to 50 ms: losers spread out instead of
+                # colliding again on the next version.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
                 continue
             receipts = {

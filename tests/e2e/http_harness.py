@@ -43,6 +43,16 @@ REPORTS = "/v1/reports"
 # A PostgreSQL server of the test's own
 
 
+def require(reason: str | None, what: str) -> None:
+    """Go on when `reason` is None; else skip the test, or, with CI=true, fail it: a
+    test that CI must run is never skipped there."""
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true requires {what}: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 @contextmanager
 def private_server() -> Iterator[PrivateCluster]:
     """A private PostgreSQL cluster (tests/private_postgres.py), removed on exit. Every
@@ -50,11 +60,7 @@ def private_server() -> Iterator[PrivateCluster]:
     (per worker a pool of events, one of the read model, a writer and a follower), which
     must not exhaust the shared server's `max_connections` for the tests running beside.
     Skipped outside CI if no cluster can be made here; a failure with CI=true."""
-    reason = unavailable()
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"CI=true requires a private PostgreSQL cluster: {reason}", pytrace=False)
-        pytest.skip(reason)
+    require(unavailable(), "a private PostgreSQL cluster")
     with PrivateCluster.start() as made:
         yield made
 

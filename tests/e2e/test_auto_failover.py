@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from auto_failover import Formation, unavailable
 from failover_support import Failover, check_failover, failover_load
-from http_harness import IN_CI, admin_token
+from http_harness import admin_token, require
 from support import Cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(400)]
@@ -29,11 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(400)]
 
 @pytest.fixture
 def formation() -> Iterator[Formation]:
-    reason = unavailable()
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"CI=true requires pg_auto_failover: {reason}", pytrace=False)
-        pytest.skip(reason)
+    require(unavailable(), "pg_auto_failover")
     with Formation.start() as made:
         made.tune()
         yield made

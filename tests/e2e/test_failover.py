@@ -36,12 +36,12 @@ from failover_support import (
     wait_until,
 )
 from http_harness import (
-    IN_CI,
     Load,
     Service,
     admin_token,
     plan_load,
     read_stored,
+    require,
     run_load,
     running,
 )
@@ -57,11 +57,7 @@ DOWN = 1.0  # seconds between the kill and the promotion (a failover manager's d
 
 
 def replicated(*, synchronous: bool) -> Iterator[ReplicatedPair]:
-    reason = unavailable()
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"CI=true requires private PostgreSQL clusters: {reason}", pytrace=False)
-        pytest.skip(reason)
+    require(unavailable(), "private PostgreSQL clusters")
     with ReplicatedPair.start(synchronous=synchronous) as pair:
         yield pair
 

@@ -9,7 +9,6 @@ for the whole module; the standby is held back with `pg_wal_replay_pause()`.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from http_harness import require
 from http_support import Tokens, bearer, in_process
 from private_postgres import unavailable
 from replicated_postgres import ReplicatedPair
@@ -25,18 +25,13 @@ from support import report, run_cli
 
 from deployledger import Ledger
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TENANT = "acme"
 WAIT = 0.6  # the read wait of these tests, in seconds
 
 
 @pytest.fixture(scope="module")
 def pair() -> Iterator[ReplicatedPair]:
-    reason = unavailable()
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"CI=true requires a private PostgreSQL cluster: {reason}", pytrace=False)
-        pytest.skip(reason)
+    require(unavailable(), "a private PostgreSQL cluster")
     with ReplicatedPair.start(synchronous=False) as made:
         yield made
 

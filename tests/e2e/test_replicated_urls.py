@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from http_harness import IN_CI, Service, admin_token, running
+from http_harness import Service, admin_token, require, running
 from private_postgres import free_port, unavailable
 from replicated_postgres import ReplicatedPair
 from support import Cli, Runner, report, spawn
@@ -32,11 +32,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(300)]
 
 @pytest.fixture(scope="module")
 def pair() -> Iterator[ReplicatedPair]:
-    reason = unavailable()
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"CI=true requires private PostgreSQL clusters: {reason}", pytrace=False)
-        pytest.skip(reason)
+    require(unavailable(), "private PostgreSQL clusters")
     with ReplicatedPair.start(synchronous=False) as made:
         url = made.create_database("ledger")
         Runner()("migrate", store=url)
