@@ -318,7 +318,7 @@ def measure_burst(cfg: Config, backend: str, log: Log) -> list[Result]:
             values["gc-w1"],
             values["nogc-w1"],
             "{:,.1f} ms",
-            notes=[clients, *problems],
+            notes=[clients.split("; value")[0], f"value: the run's {q} over every POST"],
         )
 
     label = f"burst throughput, {BURST_CLIENTS} clients, {total:,} POSTs"
