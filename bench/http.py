@@ -13,6 +13,10 @@ process on a fresh store, with a token (auth on):
    Baseline of the 1-worker row: direct `record()` calls per second in one thread, measured
    in the same run; of the 2- and 4-worker rows: the 1-worker rate of the same run (so the
    ratio is the scaling).
+
+The same suite runs `bench.burst` (measurements `http-floor` and `http-burst`): the POST
+against the floor service of `bench.floor`, and a 32-client burst against raw committing
+threads, with group commit on and off.
 """
 
 from __future__ import annotations
