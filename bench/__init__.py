@@ -3,7 +3,8 @@
 Every figure is a median over runs, compared as a ratio with a baseline measured in the same
 run (a raw sqlite3 / psycopg floor, or the same call on a small store): the machine is shared
 and noisy, so only ratios meet the targets. Suites: `writes`, `readmodel`, `http` (`deployledger
-serve`); shared modules: `data` (the report generator), `baselines` (the raw floors), `stores`
+serve`; with `burst`, serve against the floor service of `floor` and against raw concurrent
+commits); shared modules: `data` (the report generator), `baselines` (the raw floors), `stores`
 (scratch SQLite files and PostgreSQL databases), `report` (medians, ratios, the README's tables).
 """
 
@@ -25,6 +26,8 @@ MEASUREMENTS = (
     "asof",
     "failures",
     "http",
+    "http-floor",
+    "http-burst",
     "export",
     "record-log",
     "verify",
@@ -65,6 +68,7 @@ class Config:
     export_runs: int = 3  # timed runs of each export and of its floor
     log_events: int = 1_000_000  # reports in the store `verify` checks
     log_runs: int = 3  # timed runs of verify and of its floor
+    burst: int = 20_000  # single-report POSTs of the 32-client burst (`http-burst`)
     budget: float = 3_000.0  # seconds for the read-model suite; larger sizes are skipped
     quick: bool = False
 
@@ -90,5 +94,6 @@ class Config:
             export_runs=2,
             log_events=10_000,
             log_runs=2,
+            burst=2_000,
             quick=True,
         )

@@ -19,6 +19,7 @@ from bench import (
     EXTRA_MEASUREMENTS,
     MEASUREMENTS,
     Config,
+    burst,
     export,
     http,
     readmodel,
@@ -85,6 +86,7 @@ def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
     p.add_argument("--export-runs", type=_positive, help="timed runs of each export (3)")
     p.add_argument("--log-events", type=_positive, help="reports in the store verify checks (1M)")
     p.add_argument("--log-runs", type=_positive, help="timed runs of verify and its floor (3)")
+    p.add_argument("--burst", type=_positive, help="POSTs of the 32-client burst (20,000)")
     p.add_argument("--budget", type=float, help="seconds for the read-model suite (3000)")
     p.add_argument("--seed", type=int, help="of the generated reports (3)")
     env = os.environ.get("DEPLOYLEDGER_BENCH_POSTGRES") or os.environ.get(
@@ -141,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 results += writes.run(cfg, backend, log)
             elif name == "http":
                 results += http.run(cfg, backend, log)
+                results += burst.run(cfg, backend, log)
             elif name == "export":
                 results += export.run(cfg, backend, log)
             elif name == "log":

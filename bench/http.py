@@ -13,6 +13,10 @@ process on a fresh store, with a token (auth on):
    Baseline of the 1-worker row: direct `record()` calls per second in one thread, measured
    in the same run; of the 2- and 4-worker rows: the 1-worker rate of the same run (so the
    ratio is the scaling).
+
+The same suite runs `bench.burst` (measurements `http-floor` and `http-burst`): the POST
+against the floor service of `bench.floor`, and a 32-client burst against raw committing
+threads, with group commit on and off.
 """
 
 from __future__ import annotations
@@ -96,10 +100,28 @@ def serving(store: Store, workers: int, *options: str) -> Iterator[tuple[str, st
     with Ledger.open(store.url, create=True) as ledger:
         _grant, token = ledger.tokens.create(admin=True, name="bench")
     port = _free_port()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     argv = [*_serve_argv(), "--store", store.url, "serve", "--port", str(port)]
     argv += ["--workers", str(workers), "--no-access-log", *options]
+    with _running(argv, port) as base:
+        yield base, token
+
+
+@contextmanager
+def floor_serving(store: Store, workers: int) -> Iterator[str]:
+    """The floor service (`bench.floor`) with `--workers N` on the store; yields its URL."""
+    port = _free_port()
+    argv = [sys.executable, "-m", "bench.floor", "--backend", store.backend, "--url", store.url]
+    argv += ["--path", store.path, "--port", str(port), "--workers", str(workers)]
+    with _running(argv, port) as base:
+        yield base
+
+
+@contextmanager
+def _running(argv: list[str], port: int) -> Iterator[str]:
+    """The service of `argv` (this checkout's code, PYTHONPATH) in a session of its own,
+    healthy; yields its base URL; SIGTERM (then SIGKILL) to its process group at the end."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
             argv,
@@ -111,8 +133,8 @@ def serving(store: Store, workers: int, *options: str) -> Iterator[tuple[str, st
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_healthy(proc, base, log)
-            yield base, token
+            _wait_healthy(proc, base, log, " ".join(argv[:4]))
+            yield base
         finally:
             with suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -124,13 +146,13 @@ def serving(store: Store, workers: int, *options: str) -> Iterator[tuple[str, st
                 proc.wait(timeout=30)
 
 
-def _wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Any) -> None:
+def _wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Any, name: str) -> None:
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None or time.monotonic() > deadline:
             log.seek(0)
             tail = log.read().decode(errors="replace")[-2000:]
-            raise RuntimeError(f"deployledger serve did not start (exit {proc.poll()}):\n{tail}")
+            raise RuntimeError(f"{name} did not start (exit {proc.poll()}):\n{tail}")
         with suppress(httpx.TransportError):
             if httpx.get(base + "/healthz", timeout=2).status_code == 200:
                 return

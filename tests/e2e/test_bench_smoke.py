@@ -40,6 +40,10 @@ SMOKE = [
     "--export-rows=5000",
     "--log-events=5000",
 ]
+# The suite's measurements that start many services (`http-floor`, `http-burst`: seven
+# `serve` or floor processes per backend and run) are smoke-tested piece by piece below
+# instead, on SQLite, in a few seconds.
+ONLY = {"http": ["--only=http"]}
 
 
 def test_all_is_every_suite() -> None:
@@ -71,8 +75,9 @@ def test_a_run_that_measured_0_is_a_warning_in_the_details_not_a_crash() -> None
 def test_a_quick_bench_prints_the_readme_tables_on_both_backends(
     tmp_path: Path, postgres_admin_dsn: str, suite: str
 ) -> None:
+    argv = [sys.executable, "-m", "bench", suite, *SMOKE, *ONLY.get(suite, [])]
     done = subprocess.run(
-        [sys.executable, "-m", "bench", suite, *SMOKE, "--output", str(tmp_path)],
+        [*argv, "--output", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -104,3 +109,53 @@ def test_the_bulk_profile_names_where_the_time_goes_on_both_backends(
         assert f"## {backend}: record_many() of 3,000 reports" in done.stdout
         assert f"## {backend}: rebuild() of 4,000 events" in done.stdout
     assert done.stdout.count("INSERT INTO rebuild_stage") == 2
+
+
+# The floor service (`bench.floor`) stores what it is posted; the raw burst's threads write
+# every body; the burst's client processes post every report. One floor service, on SQLite.
+FLOOR_SMOKE = """
+import sqlite3, sys, tempfile
+from pathlib import Path
+from bench.burst import _body, _burst, _Poster
+from bench.floor import raw_burst
+from bench.http import floor_serving
+from bench.stores import Store
+
+def stored(store):
+    conn = sqlite3.connect(store.path)
+    try:
+        query = "SELECT count(*), count(DISTINCT message_id) FROM floor_reports"
+        return conn.execute(query).fetchone()
+    finally:
+        conn.close()
+
+tmp = Path(sys.argv[1])
+raw = Store("sqlite", "", str(tmp / "raw.db"))
+seconds, latencies = raw_burst(raw, [_body(i, "raw") for i in range(96)], 32)
+assert len(latencies) == 96 and stored(raw) == (96, 96), stored(raw)
+served = Store("sqlite", "", str(tmp / "floor.db"))
+with floor_serving(served, 1) as base:
+    poster = _Poster(base, None)
+    for i in range(5):
+        poster(_body(i, "one"))
+    poster.close()
+    rate, latencies, problem = _burst(base, "unused", "burst", 64)
+assert not problem and len(latencies) == 64 and rate > 0, (problem, rate)
+assert stored(served) == (69, 69), stored(served)
+print("ok")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_the_floor_service_and_the_raw_burst_store_every_report(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FLOOR_SMOKE, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["ok"]
