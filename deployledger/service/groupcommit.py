@@ -21,6 +21,7 @@ do), and appends them in one transaction:
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -190,13 +191,12 @@ class GroupWriter:
             for call in batch:
                 call.future.set_exception(e)
             return
+        took = time.perf_counter() - started
         written = sum(
             len(c.messages)
             for c, a in zip(batch, answers, strict=True)
             if not isinstance(a, DeployLedgerError)
         )
-        if self._on_commit is not None and written:
-            self._on_commit(written, time.perf_counter() - started)
         failed: StoreUnavailable | None = None
         for call, answer in zip(batch, answers, strict=True):
             if isinstance(answer, DeployLedgerError):
@@ -207,6 +207,9 @@ class GroupWriter:
                 call.future.set_result(answer)
         if failed is not None:
             self._fail_queued(failed)
+        if self._on_commit is not None and written:
+            with contextlib.suppress(Exception):  # a metrics hook never stops the writer
+                self._on_commit(written, took)
 
     def _fail_queued(self, error: StoreUnavailable) -> None:
         """The store is down: every call already queued fails now, not one timeout later."""
