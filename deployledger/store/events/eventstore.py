@@ -29,7 +29,11 @@ from deployledger.store.database import make_engine, migrate
 from deployledger.store.errors import translated
 from deployledger.store.events import compat
 from deployledger.store.events.application import LedgerApplication, check_schema, events_table
-from deployledger.store.events.recorders import PostgresRecorder
+from deployledger.store.events.recorders import (
+    POOL_BROKEN_RETRIES,
+    PostgresRecorder,
+    retried_on_broken,
+)
 
 DEFAULT_SNAPSHOT_INTERVAL = 200
 
@@ -189,10 +193,16 @@ class EventStore:
                 table = qualified_events_table(self.url)
                 text = template.format(events=table, position="notification_id")
                 pg = cast(PostgresDatastore, datastore)
-                with pg.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-                    limit_all = tuple(None if p == -1 else p for p in params)
-                    cur.execute(text.replace("?", "%s"), limit_all, prepare=True)
-                    return cur.fetchall()
+                limit_all = tuple(None if p == -1 else p for p in params)
+
+                def run() -> list[tuple[Any, ...]]:
+                    with pg.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+                        cur.execute(text.replace("?", "%s"), limit_all, prepare=True)
+                        return cur.fetchall()
+
+                # A read: asked again when a pooled connection turned out broken (a
+                # restart or a failover leaves the pool full of them; each is discarded).
+                return retried_on_broken(run, POOL_BROKEN_RETRIES)()
             text = template.format(events=events_table(self.url), position="rowid")
             lite = cast(SQLiteDatastore, datastore)
             with lite.transaction(commit=False) as cur:

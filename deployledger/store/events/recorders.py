@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import select
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -157,6 +158,12 @@ class PostgresRecorder(PostgresApplicationRecorder):
     def _connection(self) -> psycopg.Connection[Any]:
         # Writes go through one dedicated autocommit connection: the call is one round
         # trip, and the pool's checkout and reset would cost about as much again.
+        writer = self._writer
+        if writer is not None and not writer.closed and _closed_by_server(writer):
+            # The server ended this idle session (a restart, a failover, a terminated
+            # backend): it was never given the write, so a new connection can take it.
+            with contextlib.suppress(psycopg.Error):
+                writer.close()
         if self._writer is None or self._writer.closed:
             self._writer = pg_connect(self._url)
         return self._writer
@@ -215,6 +222,17 @@ class PostgresRecorder(PostgresApplicationRecorder):
         compat.unretried(PostgresApplicationRecorder.max_notification_id),
         attempts=POOL_BROKEN_RETRIES,
     )
+
+
+def _closed_by_server(conn: psycopg.Connection[Any]) -> bool:
+    """Whether an idle connection has something to read: between statements a session
+    that does not LISTEN is sent nothing, except the server's notice that it ends the
+    session, or the end of the stream. One `select` with no wait."""
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
 
 
 class PostgresSnapshotRecorder(PostgresAggregateRecorder):
