@@ -91,7 +91,7 @@ class TestDroppedConnections:
             assert [ledger.record(report()).attempt for _ in range(2)] == [1, 2]
             with psycopg.connect(postgres_admin_dsn, autocommit=True) as admin:
                 admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
                     "WHERE datname = %s AND pid <> pg_backend_pid()",
                     (dbname,),
                 )

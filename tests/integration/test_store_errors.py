@@ -104,7 +104,7 @@ class TestRetryableFailures:
         # The error a session gets when the server ends it (57P01) is retryable ...
         with psycopg.connect(postgres_ready_url, autocommit=True) as victim:
             with psycopg.connect(postgres_admin_dsn, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(%s)", (victim.info.backend_pid,))
+                admin.execute("SELECT pg_terminate_backend(%s, 10000)", (victim.info.backend_pid,))
             with pytest.raises(psycopg.Error) as caught:
                 victim.execute("SELECT 1")
         said = translate(parse_store_url(postgres_ready_url), caught.value)
@@ -117,7 +117,7 @@ class TestRetryableFailures:
             ledger.record(report())
             with psycopg.connect(postgres_admin_dsn, autocommit=True) as admin:
                 admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
                     "WHERE datname = %s AND pid <> pg_backend_pid()",
                     (dbname,),
                 )

@@ -23,7 +23,7 @@ def test_a_write_after_the_server_ended_every_session_succeeds_once(
         dbname = postgres_ready_url.rsplit("/", 1)[1]
         with psycopg.connect(postgres_ready_url, autocommit=True) as admin:
             ended = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity "
                 "WHERE datname = %s AND pid <> pg_backend_pid()",
                 (dbname,),
             ).fetchone()
