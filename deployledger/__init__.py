@@ -18,6 +18,7 @@ from deployledger.domain.messages.lifecycle import (
 )
 from deployledger.domain.messages.nesting import MAX_JSON_DEPTH, nested_too_deep
 from deployledger.domain.messages.reports import WorkloadDeploymentStatus, parse_report
+from deployledger.domain.sinks import DeadLetter, Sink, SinkFilter
 from deployledger.domain.storeurl import StoreServer, StoreURL
 from deployledger.domain.tlog.bundle import BundleSummary, verify_bundle
 from deployledger.domain.tlog.checkpoints import (
@@ -76,6 +77,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointCheck",
     "DayCount",
+    "DeadLetter",
     "DeliveryStats",
     "DeployLedgerError",
     "DeploymentState",
@@ -103,6 +105,8 @@ __all__ = [
     "SchemaMissing",
     "SignedCheckpoint",
     "SigningKey",
+    "Sink",
+    "SinkFilter",
     "StoreMisconfigured",
     "StoreServer",
     "StoreURL",

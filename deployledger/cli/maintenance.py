@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import click
 
-from deployledger.cli import log, output
+from deployledger.cli import log, output, sinks
 from deployledger.cli.app import Settings, cli, pass_settings
 
 
@@ -46,6 +46,13 @@ from deployledger.cli.app import Settings, cli, pass_settings
     "--checkpoint-key", metavar="FILE", help="Sign those checkpoints with this private key."
 )
 @click.option("--origin", default="deployledger", show_default=True, help="The log's name.")
+@click.option(
+    "--sinks/--no-sinks",
+    "deliver",
+    default=True,
+    show_default=True,
+    help="With --follow: deliver to the notification sinks too (`sink --help`).",
+)
 @pass_settings
 def project(
     settings: Settings,
@@ -55,6 +62,7 @@ def project(
     checkpoint_minutes: float | None,
     checkpoint_key: str | None,
     origin: str,
+    deliver: bool,
 ) -> None:
     """Bring the read model up to date (once, or continuously with --follow), and the
     tamper-evident log with it; with --follow, optionally write checkpoints as it goes."""
@@ -74,6 +82,7 @@ def project(
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+        delivery = sinks.start_delivery(ledger, stop, poll_interval) if deliver else None
         ledger.follow(
             stop,
             poll_interval=poll_interval,
@@ -90,6 +99,9 @@ def project(
             ),
             on_outage=lambda error: click.echo(f"{error}; reconnecting", err=True),
         )
+        stop.set()
+        if delivery is not None:
+            delivery.join(timeout=15)
         click.echo(f"stopped at position {ledger.read_position()}", err=True)
 
 

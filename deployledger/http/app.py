@@ -28,6 +28,7 @@ from deployledger.http.metrics import Metrics
 from deployledger.http.middleware import RequestMetrics
 from deployledger.http.settings import ServeSettings
 from deployledger.http.state import LedgerHolder, ReadSourceHeader
+from deployledger.presentation.sinks import outgoing
 
 log = logging.getLogger("deployledger.http")
 DESCRIPTION = """\
@@ -60,6 +61,23 @@ def _follow(holder: LedgerHolder, stop: threading.Event, poll_interval: float) -
         stop.wait(1.0)
 
 
+def _deliver(holder: LedgerHolder, stop: threading.Event, poll_interval: float) -> None:
+    """Deliver to the notification sinks until `stop` (each sink in its own thread)."""
+    while not stop.is_set():
+        try:
+            holder.get().sinks.run(
+                stop,
+                outgoing,
+                poll_interval=poll_interval,
+                on_error=lambda name, e: log.warning("sink %s: %s", name, e),
+            )
+        except DeployLedgerError as e:
+            log.warning("sink delivery: %s; retrying every second", e)
+        except Exception:  # a bug: keep delivering, and say it in the log
+            log.exception("sink delivery failed; retrying every second")
+        stop.wait(1.0)
+
+
 def create_app(settings: ServeSettings) -> FastAPI:
     """The service's app over the store of `settings` (opened when the app starts)."""
 
@@ -71,7 +89,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         except DeployLedgerError as e:
             log.warning("the store cannot be used (requests fail until it can): %s", e)
         stop = threading.Event()
-        follower = None
+        follower = delivery = None
         if settings.follow:
             follower = threading.Thread(
                 target=_follow,
@@ -80,12 +98,21 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 daemon=True,
             )
             follower.start()
+            delivery = threading.Thread(
+                target=_deliver,
+                args=(holder, stop, settings.poll_interval),
+                name="deployledger-sinks",
+                daemon=True,
+            )
+            delivery.start()
         try:
             yield
         finally:
             stop.set()
             if follower is not None:
                 follower.join(timeout=10)
+            if delivery is not None:
+                delivery.join(timeout=10)
             holder.close()
 
     app = FastAPI(

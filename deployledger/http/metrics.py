@@ -43,7 +43,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from deployledger import DeployLedgerError, Ledger, StoreServer
+from deployledger import DeployLedgerError, Ledger, Sink, StoreServer
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OUTCOMES = ("accepted", "duplicate", "rejected")
@@ -99,6 +99,7 @@ class Live:
     reason: str | None = None
     server: StoreServer | None = None  # asked for by /readyz only
     replica: tuple[int, float] | None = None  # with a read store: its lag (events, seconds)
+    sinks: tuple[Sink, ...] = ()  # the notification sinks: lag and dead letters
 
 
 def measure(ledger: Ledger, clock: LagClock, *, overdue: bool = True, server: bool = False) -> Live:
@@ -111,7 +112,12 @@ def measure(ledger: Ledger, clock: LagClock, *, overdue: bool = True, server: bo
         clock.saw(top)
         replica = ledger.replica_lag()
         lag = Live(
-            True, max(0, top - read), clock.lag_seconds(read), server=writes_to, replica=replica
+            True,
+            max(0, top - read),
+            clock.lag_seconds(read),
+            server=writes_to,
+            replica=replica,
+            sinks=tuple(ledger.sinks.list()),
         )
         if not overdue:
             return lag
@@ -153,6 +159,27 @@ class _LiveCollector(Collector):
                 "transaction it replayed (0 when caught up)",
                 live.replica[1],
             )
+        if live.sinks:
+            families = (
+                ("lag_events", "Events stored after the sink's cursor", "lag_events"),
+                (
+                    "dead_letters",
+                    "Deliveries the sink gave up on (see `sink retry`)",
+                    "dead_letters",
+                ),
+                ("failures", "Failed tries of the delivery at the sink's head", "failures"),
+                ("delivered", "Deliveries the sink answered with a 2xx", "delivered"),
+                (
+                    "position",
+                    "The sink's cursor: the last position delivered or given up",
+                    "position",
+                ),
+            )
+            for suffix, text, attribute in families:
+                family = GaugeMetricFamily(f"deployledger_sink_{suffix}", text, labels=["sink"])
+                for sink in live.sinks:
+                    family.add_metric([sink.name], getattr(sink, attribute))
+                yield family
         yield GaugeMetricFamily(
             "deployledger_overdue_workloads",
             "Workloads whose latest deploy request has waited over 15 minutes for its outcome",

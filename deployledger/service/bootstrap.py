@@ -12,23 +12,26 @@ from deployledger.domain.messages.reports import DEFAULT_MAX_MESSAGE_BYTES
 from deployledger.domain.storeurl import StoreURL, parse_store_url
 from deployledger.errors import InvalidStoreURL
 from deployledger.service.ports import EventStorePort, ReadModelPort, StandbyPort
+from deployledger.service.sinks import Sinks
 from deployledger.service.tokens import Tokens
 from deployledger.store.database import make_engine, migrate
 from deployledger.store.events.eventstore import EventStore
 from deployledger.store.readmodel.model import ReadModel
+from deployledger.store.sinks import SinkStore
 from deployledger.store.standby import Standby
 from deployledger.store.tokens import TokenStore
 
 
 class Wiring(NamedTuple):
-    """The parts of a `Ledger`: its two ports, its token store, its message size limit, and
-    the standby queries go to (`read_url`), if any."""
+    """The parts of a `Ledger`: its two ports, its token store, its message size limit, the
+    standby queries go to (`read_url`), if any, and its notification sinks."""
 
     events: EventStorePort
     read_model: ReadModelPort
     tokens: Tokens
     max_message_bytes: int
     standby: StandbyPort | None = None
+    sinks: Sinks | None = None
 
 
 def wire(
@@ -79,6 +82,7 @@ def wire(
         Tokens(TokenStore(events_url)),
         max_message_bytes,
         standby,
+        Sinks(SinkStore(read_model_at), events.max_position),
     )
 
 

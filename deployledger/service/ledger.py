@@ -73,6 +73,7 @@ from deployledger.service.cache import DEFAULT_CACHE_SIZE, WorkloadCache
 from deployledger.service.groupcommit import GroupWriter
 from deployledger.service.log import Log
 from deployledger.service.ports import EventStorePort, Positions, ReadModelPort, StandbyPort
+from deployledger.service.sinks import Sinks
 from deployledger.service.tokens import Tokens
 
 MAX_WRITE_ATTEMPTS = 200  # and at most lock_timeout seconds of retrying
@@ -116,8 +117,10 @@ class Ledger:
         tokens: Tokens | None = None,
         standby: StandbyPort | None = None,
         read_wait: float = DEFAULT_READ_WAIT,
+        sinks: Sinks | None = None,
     ) -> None:
         self._store = events
+        self._sinks = sinks
         self._read_model = read_model
         self._standby = standby
         self.read_wait = _check_wait(read_wait, "read_wait")
@@ -183,6 +186,7 @@ class Ledger:
             tokens=parts.tokens,
             standby=parts.standby,
             read_wait=read_wait,
+            sinks=parts.sinks,
         )
 
     @property
@@ -198,6 +202,14 @@ class Ledger:
             raise InvalidQuery("this ledger was built without a token store")
         return self._tokens
 
+    @property
+    def sinks(self) -> Sinks:
+        """The notification sinks kept in this store (add, list, remove, retry; `run` and
+        `deliver` send to them); see `deployledger sink --help`."""
+        if self._sinks is None:
+            raise InvalidQuery("this ledger was built without a sink store")
+        return self._sinks
+
     def close(self) -> None:
         """Finish background snapshots and release every connection. The ledger cannot be
         used afterwards. (On a view from `reading()`, nothing: close the ledger itself.)"""
@@ -209,6 +221,8 @@ class Ledger:
         self._read_model.close()
         if self._tokens is not None:
             self._tokens.close()
+        if self._sinks is not None:
+            self._sinks.close()
 
     def __enter__(self) -> Self:
         return self

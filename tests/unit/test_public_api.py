@@ -45,6 +45,7 @@ EXPORTED = [
     "Checkpoint",
     "CheckpointCheck",
     "DayCount",
+    "DeadLetter",
     "DeliveryStats",
     "DeployLedgerError",
     "DeploymentState",
@@ -71,6 +72,8 @@ EXPORTED = [
     "ReclassifyResult",
     "SchemaMissing",
     "SignedCheckpoint",
+    "Sink",
+    "SinkFilter",
     "SigningKey",
     "StoreMisconfigured",
     "StoreServer",
@@ -102,6 +105,7 @@ EXPORTED = [
 ]
 
 LEDGER_METHODS = {
+    "sinks": "property",
     "audit": (
         "(self, *, where: AuditFilter | None = None, tenant_id: str | None = None, "
         "pool_name: str | None = None, "

@@ -301,6 +301,43 @@ log_checkpoints = Table(
     Column("note", Text, nullable=False),
 )
 
+# Notification sinks (issue 23): each sink's settings and its cursor (the last position
+# delivered or dead-lettered), moved in the same transaction as its bookkeeping. Not part of
+# the read model: a rebuild never touches them.
+sinks = Table(
+    "sinks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("secret", Text),
+    Column("filter", Text, nullable=False),
+    Column("spec", String(16), nullable=False),
+    Column("slack_text", Boolean, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("backoff", Float, nullable=False),
+    Column("timeout", Float, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered", BigInteger, nullable=False),
+    Column("failures", Integer, nullable=False),  # of the delivery at the head, so far
+    Column("last_error", Text),
+    Column("next_try_at", DateTime(timezone=True)),
+)
+
+sink_dead_letters = Table(
+    "sink_dead_letters",
+    metadata,
+    Column("sink", String(64), primary_key=True),
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("tenant_id", ID, nullable=False),
+    Column("workload_rt_id", ID, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("dead_at", DateTime(timezone=True), nullable=False),
+    Column("retry", Boolean, nullable=False),
+)
+
 READ_MODEL_TABLES = (
     "workload_state",
     "deployment_attempts",
