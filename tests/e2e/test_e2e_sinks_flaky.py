@@ -18,8 +18,8 @@ from support import cli_args, cli_env, report
 
 from deployledger import Ledger
 
-# The issue asks for 5,000; on 2 shared cores the whole test then takes about 30 s (see
-# the report in docs/notifications.md). Lower it locally for a quicker run.
+# The issue's 5,000: 26 s (SQLite) and 31 s (PostgreSQL) on 2 shared cores, mostly the
+# sequential deliveries and the ~170 receiver timeouts per sink. Lower it for a quick run.
 OUTCOMES = 5000
 WORKLOADS = 40
 CHUNK = 100  # outcomes per record_many
@@ -53,11 +53,11 @@ def test_flaky_sinks_get_every_outcome_once_by_id_in_order_per_workload(
     store: str, tmp_path: Path
 ) -> None:
     rng = random.Random(23)
-    flaky_a = Receiver(fail_rate=0.1, stall=0.15, seed=1)
-    flaky_b = Receiver(fail_rate=0.1, stall=0.15, seed=2)
+    flaky_a = Receiver(fail_rate=0.1, stall=0.08, seed=1)
+    flaky_b = Receiver(fail_rate=0.1, stall=0.08, seed=2)
     dead = Receiver(down=True)
     with receiving(flaky_a, flaky_b, dead), Ledger.open(store, create=True) as ledger:
-        common: dict[str, Any] = {"max_attempts": 40, "backoff": 0.005, "timeout": 0.1}
+        common: dict[str, Any] = {"max_attempts": 40, "backoff": 0.005, "timeout": 0.04}
         ledger.sinks.add("all", url=flaky_a.url, kind="webhook", **common)
         ledger.sinks.add("deploys", url=flaky_b.url + "/ce", kind="cdevents", **common)
         ledger.sinks.add(
