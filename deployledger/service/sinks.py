@@ -14,12 +14,12 @@ handed to `run`/`deliver` as `render`.
 
 from __future__ import annotations
 
+import builtins
 import http.client
 import logging
 import random
 import threading
 import time
-import builtins
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta

@@ -35,9 +35,12 @@ class TestSettings:
         )
         assert "s3cret-value" not in repr(made)
         (found,) = ledger.sinks.list()
-        assert found.name == "hook" and found.has_secret
-        assert found.filter.tenant == ("t1",) and found.filter.state == ("error",)
-        assert "s3cret-value" not in str(found.to_json()) and found.to_json()["hasSecret"]
+        assert found.name == "hook"
+        assert found.has_secret
+        assert found.filter.tenant == ("t1",)
+        assert found.filter.state == ("error",)
+        assert "s3cret-value" not in str(found.to_json())
+        assert found.to_json()["hasSecret"]
         ledger.sinks.remove("hook")
         assert ledger.sinks.list() == []
 
@@ -112,14 +115,17 @@ class TestDelivery:
             assert hook.ids() == [ok, failed_at, again, gone, back]
             assert grafana.ids() == [ok, failed_at, again, gone, back]
             failed = hook.bodies()[1]
-            assert failed["category"] and failed["fingerprint"]
+            assert failed["category"]
+            assert failed["fingerprint"]
             assert failed["headline"] == "Error: UPGRADE FAILED: timed out"
             assert {r.path for r in grafana.received} == {"/api/annotations"}
             assert grafana.received[0].headers["Authorization"] == "Bearer key"
             assert hook.received[0].headers["X-Deployledger-Signature"].startswith("sha256=")
         status = {s.name: s for s in ledger.sinks.list()}
-        assert status["hook"].position == back and status["hook"].delivered == 5
-        assert status["ce"].delivered == 4 and status["ce"].lag_events == 0
+        assert status["hook"].position == back
+        assert status["hook"].delivered == 5
+        assert status["ce"].delivered == 4
+        assert status["ce"].lag_events == 0
 
     def test_a_filter_sends_only_matching_events(self, ledger: Ledger) -> None:
         with receiving(Receiver()) as (hook,):
