@@ -53,6 +53,8 @@ READ_MODEL = {
     "log_state",
     "log_leaves",
     "log_checkpoints",
+    "sinks",
+    "sink_dead_letters",
 }
 
 
@@ -305,14 +307,26 @@ class TestPackaging:
             "0007_failure_insights.py",
             "0008_state_history.py",
             "0009_merkle_log.py",
+            "0011_sinks.py",
         ]
         assert (package / "migrations" / "env.py").is_file()
         assert (package / "migrations" / "script.py.mako").is_file()
         assert Path(runner.HERE) == package / "migrations"
         script = ScriptDirectory(str(runner.HERE))
         revisions = {r.revision for r in script.walk_revisions()}
-        assert revisions == {"0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"}
-        assert head() == "0009"
+        assert revisions == {
+            "0001",
+            "0002",
+            "0003",
+            "0004",
+            "0005",
+            "0006",
+            "0007",
+            "0008",
+            "0009",
+            "0011",
+        }
+        assert head() == "0011"
 
     def test_every_migration_file_is_matched_by_the_package_data_of_the_wheel(self) -> None:
         config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
