@@ -62,7 +62,9 @@ def _follow(holder: LedgerHolder, stop: threading.Event, poll_interval: float) -
 
 
 def _deliver(holder: LedgerHolder, stop: threading.Event, poll_interval: float) -> None:
-    """Deliver to the notification sinks until `stop` (each sink in its own thread)."""
+    """Deliver to the notification sinks until `stop` (each sink in its own thread); through
+    store outages, retry each second (saying so once per distinct reason)."""
+    said = None
     while not stop.is_set():
         try:
             holder.get().sinks.run(
@@ -72,7 +74,9 @@ def _deliver(holder: LedgerHolder, stop: threading.Event, poll_interval: float) 
                 on_error=lambda name, e: log.warning("sink %s: %s", name, e),
             )
         except DeployLedgerError as e:
-            log.warning("sink delivery: %s; retrying every second", e)
+            if not stop.is_set() and str(e) != said:
+                log.warning("sink delivery: %s; retrying every second", e)
+                said = str(e)
         except Exception:  # a bug: keep delivering, and say it in the log
             log.exception("sink delivery failed; retrying every second")
         stop.wait(1.0)
