@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -182,3 +184,44 @@ class TestDelivery:
                 runner.join(timeout=10)
             assert hook.ids() == sent
             assert not runner.is_alive()
+
+
+@pytest.mark.postgres
+def test_on_postgres_one_process_delivers_for_a_sink_and_another_takes_over(
+    postgres_ready_url: str,
+) -> None:
+    with (
+        receiving(Receiver()) as (hook,),
+        Ledger.open(postgres_ready_url) as first,
+        Ledger.open(postgres_ready_url) as second,
+    ):
+        first.sinks.add("hook", url=hook.url, kind="webhook")
+        stops = [threading.Event(), threading.Event()]
+        runners = [
+            threading.Thread(
+                target=ledger.sinks.run, args=(stop, outgoing), kwargs={"poll_interval": 0.05}
+            )
+            for ledger, stop in zip((first, second), stops, strict=True)
+        ]
+        for runner in runners:
+            runner.start()
+        try:
+            sent = _record(first, *[report(message=str(i)) for i in range(30)])
+            _wait_for(lambda: len(hook.ids()) >= len(sent))
+            stops[0].set()  # the leader (whichever it is) or the standby goes away
+            runners[0].join(timeout=10)
+            sent += _record(first, *[report(message=str(i)) for i in range(30, 40)])
+            _wait_for(lambda: len(hook.ids()) >= len(sent))
+        finally:
+            for stop in stops:
+                stop.set()
+            for runner in runners:
+                runner.join(timeout=10)
+        assert hook.ids() == sent  # each once, in order: never two deliverers at a time
+
+
+def _wait_for(done: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
