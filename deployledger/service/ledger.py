@@ -923,17 +923,21 @@ class Ledger:
                 if on_checkpoint is not None:
                     on_checkpoint(made)
 
-        def on_batch(applied: int, position: int) -> None:
-            schedule.logged(applied)
-            tick()
-
         active = schedule.active
+
+        def on_batch(applied: int, position: int) -> None:
+            if self._sinks is not None:
+                self._sinks.nudge()  # sink workers in this process look at once
+            if active:
+                schedule.logged(applied)
+                tick()
+
         self._read_model.follow(
             stop,
             poll_interval=poll_interval,
             on_leader=on_leader,
             on_standby=on_standby,
-            on_batch=on_batch if active else None,
+            on_batch=on_batch,
             on_idle=tick if active else None,
             on_outage=on_outage,
         )

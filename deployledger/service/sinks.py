@@ -140,6 +140,12 @@ class Sinks:
     def __init__(self, store: SinkStorePort, top: Callable[[], int]) -> None:
         self._store = store
         self._top = top
+        self._news = _News()
+
+    def nudge(self) -> None:
+        """New events reached the read model: idle workers of this process look at once
+        (the follower calls this after each batch; others find them by polling)."""
+        self._news.announce()
 
     # -- settings ----------------------------------------------------------------------
 
@@ -238,7 +244,7 @@ class Sinks:
         stop = stop or threading.Event()
         for sink in self._store.all():
             if names is None or sink.name in names:
-                _Worker(self._store, sink.name, render, stop, once=True).run()
+                _Worker(self._store, sink.name, render, stop, once=True, news=self._news).run()
 
     def run(
         self,
@@ -266,7 +272,13 @@ class Sinks:
                     worker = workers.get(name)
                     if worker is None or not worker.is_alive():
                         w = _Worker(
-                            self._store, name, render, stop, poll=poll_interval, on_error=on_error
+                            self._store,
+                            name,
+                            render,
+                            stop,
+                            poll=poll_interval,
+                            on_error=on_error,
+                            news=self._news,
                         )
                         thread = threading.Thread(
                             target=w.run, name=f"deployledger-sink-{name}", daemon=True
@@ -277,6 +289,33 @@ class Sinks:
         finally:
             for thread in workers.values():
                 thread.join(timeout=10)
+
+
+class _News:
+    """A count of announcements that waiters can wait on, a slice at a time."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._condition = threading.Condition()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def announce(self) -> None:
+        with self._condition:
+            self._count += 1
+            self._condition.notify_all()
+
+    def wait(self, seen: int, stop: threading.Event, timeout: float) -> None:
+        """Until an announcement after `seen`, `stop`, or `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while self._count == seen and not stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._condition.wait(min(left, 0.05))
 
 
 def _replace(sink: Sink, **changes: object) -> Sink:
@@ -302,7 +341,9 @@ class _Worker:
         once: bool = False,
         poll: float = 1.0,
         on_error: Callable[[str, Exception], None] | None = None,
+        news: _News | None = None,
     ) -> None:
+        self.news = news or _News()
         self.store = store
         self.name = name
         self.render = render
@@ -312,6 +353,8 @@ class _Worker:
         self.on_error = on_error
         self.sender = Sender()
         self.random = random.Random()
+        self.held: tuple[int, int] | None = None  # delivered up to here, not yet committed
+        self.committed = time.monotonic()
 
     def run(self) -> None:
         said: str | None = None
@@ -320,7 +363,10 @@ class _Worker:
                 try:
                     with self.store.lead(self.name, self.stop) as leading:
                         if leading:
-                            self._deliver()
+                            try:
+                                self._deliver()
+                            finally:
+                                self._flush_quietly()
                     return
                 except DeployLedgerError as e:
                     if self.once:
@@ -336,6 +382,13 @@ class _Worker:
         finally:
             self.sender.close()
 
+    def _flush_quietly(self) -> None:
+        try:
+            self._flush()
+        except DeployLedgerError as e:  # the store is gone: those are sent again later
+            self.held = None
+            self._error(e)
+
     def _error(self, e: Exception) -> None:
         if self.on_error is not None:
             self.on_error(self.name, e)
@@ -344,6 +397,7 @@ class _Worker:
 
     def _deliver(self) -> None:
         while not self.stop.is_set():
+            seen = self.news.count
             sink = self.store.get(self.name)
             if sink is None:
                 return  # removed
@@ -357,7 +411,7 @@ class _Worker:
             if not progressed:
                 if self.once:
                     return
-                self.stop.wait(self.poll)
+                self.news.wait(seen, self.stop, self.poll)
 
     def _send(self, sink: Sink, out: Outgoing) -> str | None:
         """None once sent, else why not."""
@@ -368,14 +422,22 @@ class _Worker:
             return str(e)
 
     def _step(self, sink: Sink) -> bool:
-        """Deliver one batch; False if there was nothing to do."""
+        """Deliver one batch; False if there was nothing to do.
+
+        The cursor is committed at least every `COMMIT_EVERY` deliveries or
+        `COMMIT_SECONDS`, at every failure and dead letter, when idle and when stopping:
+        not after every small batch, which on SQLite would queue `record()` behind the
+        sinks' commits. What a crash loses is sent again, with the same ids."""
+        start, delivered = sink.position, 0
+        if self.held is not None and self.held[0] > start:
+            start, delivered = self.held
         upto = self.store.read_position()
-        items, end = self.store.pending(sink.position, upto, BATCH)
-        if end <= sink.position:
+        items, end = self.store.pending(start, upto, BATCH)
+        if end <= start:
+            self._flush()
             return False
         name, store = sink.name, self.store
-        done, delivered, failures = sink.position, 0, sink.failures
-        committed = time.monotonic()
+        done, failures = start, sink.failures
         for item in items:
             out = self.render(sink, item) if sink.filter.matches(item) else None
             if out is not None:
@@ -386,28 +448,39 @@ class _Worker:
                         failures = 0
                         break
                     failures += 1
+                    self.held = None
+                    self.committed = time.monotonic()
                     if failures >= sink.max_attempts:
                         store.dead(name, item, delivered, failures, error)
                         log.warning("sink %s: dead letter at %d: %s", name, item.position, error)
                         delivered, failures = 0, 0
-                        committed = time.monotonic()
                         break
                     delay = backoff_delay(failures, sink.backoff, self.random.random())
                     retry_at = datetime.now(UTC) + timedelta(seconds=delay)
                     store.failed(name, done, delivered, failures, error, retry_at)
                     delivered = 0
-                    committed = time.monotonic()
                     if self.stop.wait(delay):
                         return True
             done = item.position
-            if delivered >= COMMIT_EVERY or time.monotonic() - committed > COMMIT_SECONDS:
-                store.advance(name, done, delivered)
-                delivered, committed = 0, time.monotonic()
+            self.held = (done, delivered)
             if self.stop.is_set():
-                store.advance(name, done, delivered)
+                self._flush()
                 return True
-        store.advance(name, end, delivered)
+            if delivered >= COMMIT_EVERY or time.monotonic() - self.committed > COMMIT_SECONDS:
+                self._flush()
+                delivered = 0
+        self.held = (end, delivered)
+        if self.once or time.monotonic() - self.committed > COMMIT_SECONDS:
+            self._flush()
         return True
+
+    def _flush(self) -> None:
+        """Commit the cursor (and the deliveries counted) held in memory, if any."""
+        if self.held is not None:
+            position, delivered = self.held
+            self.store.advance(self.name, position, delivered)
+            self.held = None
+        self.committed = time.monotonic()
 
     def _replay(self, sink: Sink) -> None:
         letters = self.store.dead_letters(sink.name, retry_only=True)
