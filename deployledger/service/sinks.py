@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -50,6 +51,8 @@ BATCH = 500  # deliveries read per query
 COMMIT_EVERY = 100  # deliveries per cursor commit (at most this many are sent again)
 COMMIT_SECONDS = 0.5  # ... or this long since the last commit
 REFRESH_SECONDS = 2.0  # how often `run` looks for added sinks
+SETTINGS_SECONDS = 1.0  # how often a worker reads its sink's row back
+LINGER_SECONDS = 0.02  # after a wake-up, so that one batch takes the events of a burst
 
 
 class SinkStorePort(Protocol):
@@ -319,8 +322,6 @@ class _News:
 
 
 def _replace(sink: Sink, **changes: object) -> Sink:
-    from dataclasses import replace
-
     return replace(sink, **changes)  # type: ignore[arg-type]
 
 
@@ -354,6 +355,7 @@ class _Worker:
         self.sender = Sender()
         self.random = random.Random()
         self.held: tuple[int, int] | None = None  # delivered up to here, not yet committed
+        self.cursor = 0  # the cursor as this worker last committed it
         self.committed = time.monotonic()
 
     def run(self) -> None:
@@ -396,22 +398,35 @@ class _Worker:
             log.warning("sink %s: %s", self.name, e)
 
     def _deliver(self) -> None:
+        sink: Sink | None = None
+        fetched = 0.0
         while not self.stop.is_set():
             seen = self.news.count
-            sink = self.store.get(self.name)
-            if sink is None:
-                return  # removed
-            self._replay(sink)
-            if sink.next_try_at is not None:
-                wait = (sink.next_try_at - datetime.now(UTC)).total_seconds()
-                if wait > 0:
-                    self.stop.wait(wait)
-                    continue
-            progressed = self._step(sink)
-            if not progressed:
+            if sink is None or time.monotonic() - fetched > SETTINGS_SECONDS:
+                # The sink's row (settings, failures, dead letters asked to be sent again)
+                # is read once a second, not on every wake-up.
+                sink = self.store.get(self.name)
+                fetched = time.monotonic()
+                if sink is None:
+                    return  # removed
+                self._replay(sink)
+                if sink.next_try_at is not None:
+                    wait = (sink.next_try_at - datetime.now(UTC)).total_seconds()
+                    if wait > 0:
+                        self.stop.wait(wait)
+                        sink = None
+                        continue
+            outcome = self._step(sink)
+            if outcome == "failed":
+                sink = None  # read the failures and the cursor back
+            elif outcome == "sent":
+                sink = replace(sink, failures=0, next_try_at=None)
+            else:
                 if self.once:
                     return
                 self.news.wait(seen, self.stop, self.poll)
+                if self.news.count != seen:
+                    self.stop.wait(LINGER_SECONDS)  # let a few more events arrive
 
     def _send(self, sink: Sink, out: Outgoing) -> str | None:
         """None once sent, else why not."""
@@ -421,23 +436,24 @@ class _Worker:
         except DeliveryFailed as e:
             return str(e)
 
-    def _step(self, sink: Sink) -> bool:
-        """Deliver one batch; False if there was nothing to do.
+    def _step(self, sink: Sink) -> str:
+        """Deliver one batch: "idle" if there was nothing to do, "failed" if a delivery
+        failed (the sink's row changed), else "sent".
 
         The cursor is committed at least every `COMMIT_EVERY` deliveries or
         `COMMIT_SECONDS`, at every failure and dead letter, when idle and when stopping:
         not after every small batch, which on SQLite would queue `record()` behind the
         sinks' commits. What a crash loses is sent again, with the same ids."""
-        start, delivered = sink.position, 0
-        if self.held is not None and self.held[0] > start:
+        start, delivered = max(sink.position, self.cursor), 0
+        if self.held is not None and self.held[0] >= start:
             start, delivered = self.held
         upto = self.store.read_position()
         items, end = self.store.pending(start, upto, BATCH)
         if end <= start:
             self._flush()
-            return False
+            return "idle"
         name, store = sink.name, self.store
-        done, failures = start, sink.failures
+        done, failures, failed = start, sink.failures, False
         for item in items:
             out = self.render(sink, item) if sink.filter.matches(item) else None
             if out is not None:
@@ -448,37 +464,41 @@ class _Worker:
                         failures = 0
                         break
                     failures += 1
+                    failed = True
                     self.held = None
                     self.committed = time.monotonic()
                     if failures >= sink.max_attempts:
                         store.dead(name, item, delivered, failures, error)
                         log.warning("sink %s: dead letter at %d: %s", name, item.position, error)
+                        self.cursor = item.position
                         delivered, failures = 0, 0
                         break
                     delay = backoff_delay(failures, sink.backoff, self.random.random())
                     retry_at = datetime.now(UTC) + timedelta(seconds=delay)
                     store.failed(name, done, delivered, failures, error, retry_at)
+                    self.cursor = done
                     delivered = 0
                     if self.stop.wait(delay):
-                        return True
+                        return "failed"
             done = item.position
             self.held = (done, delivered)
             if self.stop.is_set():
                 self._flush()
-                return True
+                return "failed" if failed else "sent"
             if delivered >= COMMIT_EVERY or time.monotonic() - self.committed > COMMIT_SECONDS:
                 self._flush()
                 delivered = 0
         self.held = (end, delivered)
         if self.once or time.monotonic() - self.committed > COMMIT_SECONDS:
             self._flush()
-        return True
+        return "failed" if failed else "sent"
 
     def _flush(self) -> None:
         """Commit the cursor (and the deliveries counted) held in memory, if any."""
         if self.held is not None:
             position, delivered = self.held
             self.store.advance(self.name, position, delivered)
+            self.cursor = max(self.cursor, position)
             self.held = None
         self.committed = time.monotonic()
 

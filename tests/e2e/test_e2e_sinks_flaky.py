@@ -18,7 +18,7 @@ from support import cli_args, cli_env, report
 
 from deployledger import Ledger
 
-# The 5,000: 26 s (SQLite) and 31 s (PostgreSQL) on 2 shared cores, mostly the
+# The 5,000: 23 s (SQLite) and 22 s (PostgreSQL) on 2 shared cores, mostly the
 # sequential deliveries and the ~170 receiver timeouts per sink. Lower it for a quick run.
 OUTCOMES = 5000
 WORKLOADS = 40
