@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,16 @@ def test_metrics_show_each_sink_s_lag_and_dead_letters(sqlite_store: str) -> Non
     }
     assert found[("deployledger_sink_lag_events", (("sink", "hook"),))] == 2
     assert found[("deployledger_sink_dead_letters", (("sink", "hook"),))] == 0
+
+
+def test_serve_s_background_follower_delivers_to_the_sinks(sqlite_store: str) -> None:
+    with receiving(Receiver()) as (hook,):
+        with Ledger.open(sqlite_store) as ledger:
+            ledger.sinks.add("hook", url=hook.url, kind="webhook")
+        app = create_app(ServeSettings(store=sqlite_store, follow=True, poll_interval=0.05))
+        with TestClient(app), Ledger.open(sqlite_store) as ledger:
+            position = ledger.record(report()).position
+            deadline = time.monotonic() + 20
+            while hook.ids() != [position]:
+                assert time.monotonic() < deadline, hook.ids()
+                time.sleep(0.02)
