@@ -142,8 +142,9 @@ def add(
             timeout=timeout,
             from_position=from_position,
         )
+    where = render.one_line(made.shown_url)
     click.echo(
-        f"added sink {render.one_line(made.name)} ({made.kind}, {render.one_line(made.url)}); "
+        f"added sink {render.one_line(made.name)} ({made.kind}, {where}); "
         f"it sends events after position {made.position}"
     )
 
@@ -164,7 +165,7 @@ def list_sinks(settings: Settings, fmt: str, zone: tzinfo) -> None:
             [
                 render.one_line(s.name),
                 s.kind + (f" {s.spec}" if s.kind == "cdevents" else ""),
-                render.one_line(s.url),
+                render.one_line(s.shown_url),
                 render.one_line(s.filter.text() or "*"),
                 "yes" if s.has_secret else "no",
                 render.when(s.created_at, zone),

@@ -105,11 +105,16 @@ class Sink:
     def has_secret(self) -> bool:
         return bool(self.secret)
 
+    @property
+    def shown_url(self) -> str:
+        """The URL with the password of its user info (if any) masked, for display."""
+        return redacted_url(self.url)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "kind": self.kind,
-            "url": self.url,
+            "url": self.shown_url,
             "filter": self.filter.text(),
             "spec": self.spec if self.kind == "cdevents" else None,
             "slackText": self.slack_text,
@@ -212,6 +217,16 @@ def check_url(url: str) -> str:
     if port == 0 or any(c.isspace() for c in url):
         raise InvalidQuery(f"sink URL {url!r} must be an http:// or https:// URL with a host")
     return url
+
+
+def redacted_url(url: str) -> str:
+    """`url` with the password of `user:password@` replaced by `***`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
 
 def check_kind(kind: str) -> str:

@@ -210,6 +210,11 @@ class TestSettings:
         assert "sad" in str(caught.value)
         assert "oops" in str(caught.value)
 
+    def test_a_password_in_the_url_is_never_shown(self) -> None:
+        sink = Sink("h", "webhook", "https://bot:s3cret@hooks.example/x?y=1")
+        assert sink.shown_url == "https://bot:***@hooks.example/x?y=1"
+        assert "s3cret" not in str(sink.to_json())
+
     @pytest.mark.parametrize("url", ["ftp://x", "http://", "x", "http://h:0/", "http://h:99999/"])
     def test_bad_urls_are_refused(self, url: str) -> None:
         with pytest.raises(InvalidQuery):
