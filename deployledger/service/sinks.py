@@ -82,7 +82,9 @@ class SinkStorePort(Protocol):
     def ask_retry(self, name: str, position: int | None = None) -> int: ...
     def redelivered(self, name: str, position: int) -> None: ...
     def still_dead(self, name: str, position: int, attempts: int, error: str) -> None: ...
-    def lead(self, name: str, stop: threading.Event) -> AbstractContextManager[bool]: ...
+    def lead(
+        self, name: str, stop: threading.Event, *, wait: bool = True
+    ) -> AbstractContextManager[bool]: ...
     def close(self) -> None: ...
 
 
@@ -243,7 +245,8 @@ class Sinks:
         stop: threading.Event | None = None,
     ) -> None:
         """Deliver what is pending now for every sink (or `names`), retries and dead
-        letters included, then return (`sink deliver --once`)."""
+        letters included, then return (`sink deliver --once`). A sink another process
+        delivers for (it holds the sink's lock) is left to it."""
         stop = stop or threading.Event()
         for sink in self._store.all():
             if names is None or sink.name in names:
@@ -363,7 +366,7 @@ class _Worker:
         try:
             while not self.stop.is_set():
                 try:
-                    with self.store.lead(self.name, self.stop) as leading:
+                    with self.store.lead(self.name, self.stop, wait=not self.once) as leading:
                         if leading:
                             try:
                                 self._deliver()

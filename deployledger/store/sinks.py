@@ -6,13 +6,14 @@ dead letters), so a process that restarts or takes over continues where the last
 committed: at least once, never a gap. What a sink may deliver is read from the read model
 (outcomes and undeploys up to the projection's tracked position).
 
-On PostgreSQL one process at a time delivers for a sink, guarded by an advisory lock per
-sink (the follower's approach); on SQLite two processes would both deliver, each delivery
-with the same id.
+One process at a time delivers for a sink: on PostgreSQL it holds an advisory lock per sink
+(the follower's approach), on SQLite an exclusive `flock` on `<store file>.sink-<name>.lock`.
+Both end with the process that holds them, however it ends, so another takes over at once.
 """
 
 from __future__ import annotations
 
+import fcntl
 import threading
 import zlib
 from collections.abc import Iterator
@@ -39,6 +40,33 @@ from deployledger.store.readmodel.tables import (
 )
 
 SINK_LOCK_KEY = 0x73696E6B  # "sink": one delivering process per sink (PostgreSQL)
+
+
+@contextmanager
+def _file_lock(url: StoreURL, name: str, stop: threading.Event, wait: bool) -> Iterator[bool]:
+    """Hold an exclusive lock on the sink's lock file beside a SQLite store (none for a
+    memory store, or where the file cannot be made: then every process delivers)."""
+    if url.memory:
+        yield True
+        return
+    try:
+        handle = open(f"{url.path}.sink-{name}.lock", "a+b")  # noqa: SIM115 - held while leading
+    except OSError:
+        yield True
+        return
+    try:
+        while not stop.is_set():
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not wait:
+                    yield False
+                    return
+                stop.wait(0.2)
+        yield not stop.is_set()
+    finally:
+        handle.close()  # releases the lock
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -416,11 +444,13 @@ class SinkStore:
     # -- one deliverer per sink --------------------------------------------------------
 
     @contextmanager
-    def lead(self, name: str, stop: threading.Event) -> Iterator[bool]:
-        """Yield True once this process delivers for sink `name` (PostgreSQL: holding its
-        advisory lock for as long as the block runs), False if `stop` was set first."""
+    def lead(self, name: str, stop: threading.Event, *, wait: bool = True) -> Iterator[bool]:
+        """Yield True once this process delivers for sink `name` (holding its lock for as
+        long as the block runs), False if `stop` was set first, or at once if another
+        process holds it and not `wait`."""
         if not self.url.is_postgres:
-            yield not stop.is_set()
+            with _file_lock(self.url, name, stop, wait) as held:
+                yield held and not stop.is_set()
             return
         with translated(self.url), pg_connect(self.url) as conn:
             key = SINK_LOCK_KEY ^ zlib.crc32(name.encode())
@@ -428,6 +458,9 @@ class SinkStore:
                 row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
                 if row and row[0]:
                     break
+                if not wait:
+                    yield False
+                    return
                 stop.wait(0.5)
             if stop.is_set():
                 yield False

@@ -186,14 +186,11 @@ class TestDelivery:
             assert not runner.is_alive()
 
 
-@pytest.mark.postgres
-def test_on_postgres_one_process_delivers_for_a_sink_and_another_takes_over(
-    postgres_ready_url: str,
-) -> None:
+def test_one_process_delivers_for_a_sink_and_another_takes_over(ready_url: str) -> None:
     with (
         receiving(Receiver()) as (hook,),
-        Ledger.open(postgres_ready_url) as first,
-        Ledger.open(postgres_ready_url) as second,
+        Ledger.open(ready_url) as first,
+        Ledger.open(ready_url) as second,
     ):
         first.sinks.add("hook", url=hook.url, kind="webhook")
         stops = [threading.Event(), threading.Event()]
