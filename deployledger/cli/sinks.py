@@ -69,8 +69,8 @@ def sink() -> None:
 @click.option(
     "--secret",
     envvar="DEPLOYLEDGER_SINK_SECRET",
-    help="webhook: HMAC-SHA256 key of the signature header; grafana: the API key "
-    "(env: DEPLOYLEDGER_SINK_SECRET). Never printed back.",
+    help="webhook: HMAC-SHA256 key of the signature header; grafana and cdevents: a bearer "
+    "token (env: DEPLOYLEDGER_SINK_SECRET). Never printed back.",
 )
 @click.option(
     "--filter",

@@ -8,6 +8,9 @@
   headline, optionally a Slack-compatible `text`; signed with HMAC-SHA256 given a secret.
 - `grafana`: an annotation for `POST /api/annotations`; the secret is the API key.
 
+A `cdevents` sink's secret, if any, is sent as `Authorization: Bearer` (a broker's token, or
+another deployledger's API token for its CloudEvents intake).
+
 Every delivery carries its stable id, the event's position, in `X-Deployledger-Delivery`
 (and as the CloudEvent's `id`), so that a receiver can drop a repeat.
 """
@@ -194,6 +197,8 @@ def outgoing(sink: Sink, item: DeliveryItem) -> Outgoing | None:
         if event is None:
             return None
         headers["Content-Type"] = CLOUDEVENTS_TYPE
+        if sink.secret:  # a broker's (or another deployledger's) bearer token
+            headers["Authorization"] = f"Bearer {sink.secret}"
         return Outgoing(sink.url, _bytes(event), headers)
     if sink.kind == "grafana":
         headers["Content-Type"] = "application/json"

@@ -109,7 +109,11 @@ class TestCDEvents:
         out = outgoing(Sink("ce", "cdevents", "http://h/e"), item)
         assert out is not None
         assert out.headers["Content-Type"] == "application/cloudevents+json"
+        assert "Authorization" not in out.headers
         assert json.loads(out.body) == event
+        signed = outgoing(Sink("ce", "cdevents", "http://h/e", secret="tok"), item)
+        assert signed is not None
+        assert signed.headers["Authorization"] == "Bearer tok"
 
     def test_a_purl_escapes_what_it_must(self) -> None:
         assert purl("my chart", "1.0.0+build/1") == "pkg:generic/my%20chart@1.0.0%2Bbuild%2F1"
