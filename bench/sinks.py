@@ -1,8 +1,9 @@
 """`python -m bench.sinks [--store URL]`: what notification sinks cost, and their lag.
 
 Three sinks (webhook, cdevents, grafana) post to local receivers on 127.0.0.1 that answer
-200 at once. The delivering process is a real `deployledger project --follow` (a separate
-process, as deployed), with `--poll-interval` 0.1 s.
+200 at once, in a process of their own (so that they take no GIL from `record()`). The
+delivering process is a real `deployledger project --follow` (a separate process, as
+deployed), with `--poll-interval` 0.1 s.
 
 - **Delivery lag**: outcomes recorded at `--rate` per second for `--seconds`, one
   `record()` each; the lag of a delivery is from `record()` returning (its commit) to the
@@ -19,11 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,22 +37,16 @@ from deployledger import Ledger
 CLI = str(Path(sys.executable).with_name("deployledger"))
 
 
-class Arrivals:
-    def __init__(self) -> None:
-        self.at: dict[tuple[str, int], float] = {}
-        self.lock = threading.Lock()
+def _serve(log_path: str, ports: Any) -> None:
+    """The receivers' process: answers 200, appends `path id time` per request."""
+    out = open(log_path, "a", buffering=1)  # noqa: SIM115 - open for the process's life
 
-
-@contextmanager
-def receiver(arrivals: Arrivals) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            key = (self.path, int(self.headers["X-Deployledger-Delivery"]))
-            with arrivals.lock:
-                arrivals.at.setdefault(key, time.time())
+            out.write(f"{self.path} {self.headers['X-Deployledger-Delivery']} {time.time()}\n")
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -61,12 +56,30 @@ def receiver(arrivals: Arrivals) -> Iterator[str]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ports.put(server.server_address[1])
+    server.serve_forever()
+
+
+@contextmanager
+def receiver(log_path: str) -> Iterator[str]:
+    """Receivers in a process of their own, so that they take no GIL from `record()`."""
+    context = multiprocessing.get_context("spawn")
+    ports = context.Queue()
+    process = context.Process(target=_serve, args=(log_path, ports), daemon=True)
+    process.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://127.0.0.1:{ports.get(timeout=30)}"
     finally:
-        server.shutdown()
-        server.server_close()
+        process.terminate()
+        process.join(timeout=10)
+
+
+def arrivals(log_path: str) -> dict[tuple[str, int], float]:
+    found: dict[tuple[str, int], float] = {}
+    for line in Path(log_path).read_text().splitlines():
+        path, position, at = line.split()
+        found.setdefault((path, int(position)), float(at))
+    return found
 
 
 def outcome(i: int) -> dict[str, Any]:
@@ -122,8 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         store = options.store or f"sqlite:///{tmp}/bench.db"
-        arrivals = Arrivals()
-        with receiver(arrivals) as url, Ledger.open(store, create=True) as ledger:
+        log_path = f"{tmp}/arrivals.log"
+        with receiver(log_path) as url, Ledger.open(store, create=True) as ledger:
             results: dict[str, Any] = {"store": "postgresql" if options.store else "sqlite"}
             # record() cost and follower catch-up, without and with the three sinks,
             # alternately (twice each), so that warm-up and drift fall on both sides
@@ -164,8 +177,7 @@ def main(argv: list[str] | None = None) -> None:
                     committed[last] = time.time()
                 achieved = count / (time.monotonic() - start)
                 wait_until(ledger, last, sinks=True)
-            with arrivals.lock:
-                arrived = dict(arrivals.at)
+            arrived = arrivals(log_path)
             lag: dict[str, Any] = {"achieved_rate": round(achieved, 1)}
             for path in ("/hook", "/ce", "/api/annotations"):
                 seconds = [
