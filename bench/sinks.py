@@ -10,7 +10,8 @@ deployed), with `--poll-interval` 0.1 s.
   receiver taking the request. p50 and p99 per sink.
 - **Cost to `record()`**: the time of `--writes` single `record()` calls while the follower
   runs with `--no-sinks`, then with the three sinks delivering; the ratio is the cost.
-- **Follower throughput**: how long the follower takes to apply those writes in each case.
+- **The follower's cost**: how long after the last write the read model (and the sinks)
+  are caught up, and the follower process's CPU seconds, in each case.
 
 Not part of `python -m bench all`: run it on its own. The store is a new SQLite file unless
 `--store` names an (empty, migrated) PostgreSQL database.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import resource
 import statistics
 import subprocess
 import sys
@@ -121,6 +123,11 @@ def wait_until(ledger: Ledger, position: int, *, sinks: bool, timeout: float = 1
     raise SystemExit(f"not caught up with position {position} after {timeout}s")
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -143,8 +150,9 @@ def main(argv: list[str] | None = None) -> None:
             ledger.sinks.add("webhook", url=url + "/hook", kind="webhook", secret="k")
             ledger.sinks.add("cdevents", url=url + "/ce", kind="cdevents")
             ledger.sinks.add("grafana", url=url, kind="grafana", secret="k")
-            runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+            runs: dict[bool, list[tuple[float, float, float]]] = {False: [], True: []}
             for with_sinks in (False, True, False, True):
+                cpu = _children_cpu()
                 with follower(store, with_sinks):
                     start = time.perf_counter()
                     last = 0
@@ -152,11 +160,13 @@ def main(argv: list[str] | None = None) -> None:
                         last = ledger.record(outcome(i)).position
                     took = time.perf_counter() - start
                     caught = wait_until(ledger, last, sinks=with_sinks)
-                runs[with_sinks].append((took / options.writes * 1000, caught))
+                used = _children_cpu() - cpu  # the follower's CPU, start-up included
+                runs[with_sinks].append((took / options.writes * 1000, caught, used))
             for with_sinks, key in ((False, "no_sinks"), (True, "with_3_sinks")):
                 results[key] = {
                     "record_ms": round(statistics.mean(r[0] for r in runs[with_sinks]), 3),
                     "caught_up_after_s": round(statistics.mean(r[1] for r in runs[with_sinks]), 3),
+                    "follower_cpu_s": round(statistics.mean(r[2] for r in runs[with_sinks]), 3),
                 }
             results["record_cost_ratio"] = round(
                 results["with_3_sinks"]["record_ms"] / results["no_sinks"]["record_ms"], 3

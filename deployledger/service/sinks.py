@@ -443,9 +443,9 @@ class _Worker:
         """Deliver one batch: "idle" if there was nothing to do, "failed" if a delivery
         failed (the sink's row changed), else "sent".
 
-        The cursor is committed at least every `COMMIT_EVERY` deliveries or
-        `COMMIT_SECONDS`, at every failure and dead letter, when idle and when stopping:
-        not after every small batch, which on SQLite would queue `record()` behind the
+        The cursor is committed every `COMMIT_EVERY` deliveries, else at most every
+        `COMMIT_SECONDS` (idle or not), and at every failure, dead letter and stop: not
+        after every small batch, which on SQLite would queue `record()` behind the
         sinks' commits. What a crash loses is sent again, with the same ids."""
         start, delivered = max(sink.position, self.cursor), 0
         if self.held is not None and self.held[0] >= start:
@@ -453,7 +453,8 @@ class _Worker:
         upto = self.store.read_position()
         items, end = self.store.pending(start, upto, BATCH)
         if end <= start:
-            self._flush()
+            if self.once or time.monotonic() - self.committed > COMMIT_SECONDS:
+                self._flush()
             return "idle"
         name, store = sink.name, self.store
         done, failures, failed = start, sink.failures, False
