@@ -20,7 +20,8 @@ from deployledger import Ledger
 
 # The issue asks for 5,000. That took 22-23 s per backend on a quiet machine (2 cores) but
 # 37-40 s while other jobs kept it busy (load average 6-8), as a parallel CI run does;
-# 3,000 takes 13-27 s (quiet to busy). The time is mostly the sequential deliveries and the receivers' stalls.
+# 3,000 takes 13-27 s (quiet to busy). The time is mostly the sequential deliveries and
+# the receivers' stalls.
 OUTCOMES = 3000
 WORKLOADS = 40
 CHUNK = 100  # outcomes per record_many
