@@ -10,6 +10,7 @@ from deployledger.domain.auditfilter import AuditFilter
 from deployledger.domain.insights.failure_groups import FailureGroup, ReclassifyResult
 from deployledger.domain.insights.failures import CATEGORIES as FAILURE_CATEGORIES
 from deployledger.domain.insights.stats import DayCount, DeliveryStats
+from deployledger.domain.intake import IntakeResult, cloudevents_intake, flux_intake
 from deployledger.domain.messages.inbox import parse_message
 from deployledger.domain.messages.lifecycle import (
     WorkloadDeployed,
@@ -83,6 +84,7 @@ __all__ = [
     "GroupWriter",
     "IdempotencyConflict",
     "InclusionProof",
+    "IntakeResult",
     "InvalidBundle",
     "InvalidCheckpoint",
     "InvalidKey",
@@ -120,6 +122,8 @@ __all__ = [
     "WorkloadUndeployed",
     "WriteConflict",
     "check_limit",
+    "cloudevents_intake",
+    "flux_intake",
     "generate_key",
     "load_signing_key",
     "load_verifier_key",

@@ -2,4 +2,4 @@
 
 # The latest revision. Checked against the scripts by a test; lets a ledger open without
 # importing Alembic when the schema is already current.
-HEAD = "0009"
+HEAD = "0010"

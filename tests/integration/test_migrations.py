@@ -305,14 +305,26 @@ class TestPackaging:
             "0007_failure_insights.py",
             "0008_state_history.py",
             "0009_merkle_log.py",
+            "0010_intake.py",
         ]
         assert (package / "migrations" / "env.py").is_file()
         assert (package / "migrations" / "script.py.mako").is_file()
         assert Path(runner.HERE) == package / "migrations"
         script = ScriptDirectory(str(runner.HERE))
         revisions = {r.revision for r in script.walk_revisions()}
-        assert revisions == {"0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"}
-        assert head() == "0009"
+        assert revisions == {
+            "0001",
+            "0002",
+            "0003",
+            "0004",
+            "0005",
+            "0006",
+            "0007",
+            "0008",
+            "0009",
+            "0010",
+        }
+        assert head() == "0010"
 
     def test_every_migration_file_is_matched_by_the_package_data_of_the_wheel(self) -> None:
         config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
