@@ -164,6 +164,19 @@ class TestFlux:
         problem_of(api.flux(flux_event(name=unique()), query="?cluster=c&tenant=globex"), 404)
         assert api.workload(flux_rt_id(name)) is None  # acme's: nothing there
 
+    def test_the_tenant_may_be_the_namespace(self, api: Api) -> None:
+        query = f"?cluster={CLUSTER}&tenantFrom=namespace"
+        event = flux_event(name=unique(), namespace="globex")
+        admin = bearer(api.tokens.admin)
+        response = api.flux(event, query=query, **admin)
+        assert response.status_code == 201, response.text
+        assert response.json()["receipts"][0]["tenantId"] == "globex"
+        problem_of(api.flux(flux_event(name=unique(), namespace="globex"), query=query), 404)
+        mine = api.flux(flux_event(name=unique(), namespace="acme"), query=query)
+        assert mine.status_code == 201
+        both = problem_of(api.flux(event, query=query + "&tenant=globex", **admin), 422)
+        assert [p["field"] for p in both["problems"]] == ["tenantFrom"]
+
     def test_without_a_token_it_is_401(self, api: Api) -> None:
         response = api.client.post(FLUX, json=flux_event())
         problem_of(response, 401)

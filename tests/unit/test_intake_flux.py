@@ -101,6 +101,11 @@ class TestIdentity:
         assert message["workloadRtId"] == workload_rt_id("edge-1", "apps", "podinfo")
         assert message["statusMessage"].endswith("(chart version 7.0.0)")
 
+    def test_the_tenant_may_be_the_namespace(self) -> None:
+        event = flux_event(namespace="globex")
+        result = flux_intake(event, tenant=None, cluster=CLUSTER, tenant_from_namespace=True)
+        assert result.messages[0]["tenantId"] == "globex"
+
     def test_no_cluster_and_no_tenant_are_problems_of_a_mapped_event(self) -> None:
         with pytest.raises(InvalidReport) as raised:
             flux_intake(flux_event(), tenant=None)

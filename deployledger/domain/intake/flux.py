@@ -75,12 +75,19 @@ def _metadata_value(metadata: Mapping[str, Any], keys: tuple[str, ...]) -> str |
     return None
 
 
-def flux_intake(event: Any, *, tenant: str | None, cluster: str | None = None) -> IntakeResult:
+def flux_intake(
+    event: Any,
+    *,
+    tenant: str | None,
+    cluster: str | None = None,
+    tenant_from_namespace: bool = False,
+) -> IntakeResult:
     """The lifecycle message of one Flux event, or why it is ignored.
 
-    `tenant` is the tenant the event is for (from the token or the request); `cluster`
-    the cluster name (configured; else the event metadata's `cluster`). Raises
-    `InvalidReport` listing every problem of a malformed event."""
+    `tenant` is the tenant the event is for (from the token or the request), or with
+    `tenant_from_namespace` the HelmRelease's namespace; `cluster` the cluster name
+    (configured; else the event metadata's `cluster`). Raises `InvalidReport` listing
+    every problem of a malformed event."""
     if not isinstance(event, Mapping):
         raise InvalidReport([Problem("(body)", "must be a JSON object (one Flux event)")])
     problems: list[Problem] = []
@@ -127,6 +134,8 @@ def flux_intake(event: Any, *, tenant: str | None, cluster: str | None = None) -
         return IntakeResult(ignored=((0, f"{reason}: {IGNORED[reason]}"),))
     if reason not in SUCCEEDED + FAILED + UNDEPLOYED + PROGRESS:
         return IntakeResult(ignored=((0, f"{reason}: not a HelmRelease reason that is mapped"),))
+    if tenant_from_namespace:
+        tenant = namespace
     cluster = cluster or _metadata_value(metadata, CLUSTER_KEYS)
     if cluster is None:
         problems.append(

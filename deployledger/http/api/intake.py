@@ -10,12 +10,12 @@ lifecycle messages they mean (docs/intake.md has the mapping and its reasons).
 - 401 for a Flux event with a missing or wrong `X-Signature` when the token has an HMAC
   secret (`deployledger token secret`), and for a signed event when it has none;
 - the tenant is `?tenant=T` (which the token must hold: 404 otherwise), else the token's
-  only tenant.
+  only tenant; for Flux, `?tenantFrom=namespace` makes it the HelmRelease's namespace.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Request
@@ -49,15 +49,19 @@ TenantQuery = Annotated[
 ]
 
 
+def _not_held(tenant: str) -> HTTPProblem:
+    return HTTPProblem(
+        404,
+        f"no tenant {tenant!r} for this token; nothing was stored",
+        kind="tenant-not-found",
+        title="Tenant not found",
+    )
+
+
 def _tenant(grant: Grant, tenant: str | None) -> str | None:
     if tenant is not None:
         if not grant.sees(tenant):
-            raise HTTPProblem(
-                404,
-                f"no tenant {tenant!r} for this token; nothing was stored",
-                kind="tenant-not-found",
-                title="Tenant not found",
-            )
+            raise _not_held(tenant)
         return tenant
     if not grant.admin and len(grant.tenants) == 1:
         return grant.tenants[0]
@@ -89,6 +93,10 @@ def _validate(ledger: Ledger, result: IntakeResult, batch: bool) -> list[Any]:
 
 async def _store(request: Request, result: IntakeResult, batch: bool) -> PlainJSONResponse:
     metrics: Metrics = request.app.state.metrics
+    grant: Grant = request.state.grant
+    hidden = sorted({m["tenantId"] for m in result.messages if not grant.sees(m["tenantId"])})
+    if hidden:
+        raise _not_held(hidden[0])
     ignored = [{"index": i if batch else None, "reason": r} for i, r in result.ignored]
     if not result.messages:
         return PlainJSONResponse({"receipts": [], "ignored": ignored}, status_code=202)
@@ -126,6 +134,14 @@ async def intake_flux(
             "event metadata's `cluster`.",
         ),
     ] = None,
+    tenant_from: Annotated[
+        Literal["namespace"] | None,
+        Query(
+            alias="tenantFrom",
+            description="`namespace`: the tenant is the HelmRelease's namespace (the token "
+            "must hold it), for a cluster whose namespaces are its tenants.",
+        ),
+    ] = None,
 ) -> PlainJSONResponse:
     """One event of Flux's `generic` or `generic-hmac` provider. HelmRelease install,
     upgrade and uninstall results and progress are recorded; anything else answers 202."""
@@ -143,9 +159,14 @@ async def intake_flux(
                 401, refused + "; nothing was stored", kind="bad-signature", title="Bad signature"
             )
     body = decode(raw)
+    if tenant is not None and tenant_from is not None:
+        reason = "give ?tenant=T or ?tenantFrom=namespace, not both"
+        raise invalid([{"index": None, "field": "tenantFrom", "reason": reason}])
     chosen = _tenant(grant, tenant)
     try:
-        result = flux_intake(body, tenant=chosen, cluster=cluster)
+        result = flux_intake(
+            body, tenant=chosen, cluster=cluster, tenant_from_namespace=tenant_from is not None
+        )
     except InvalidReport as e:
         raise invalid(report_problems(e, batch=False)) from None
     return await _store(request, result, batch=False)
