@@ -30,7 +30,7 @@ from intake_data import (
 )
 from support import create_database, migrated_sqlite
 
-from deployledger import Ledger
+from deployledger import Ledger, TokenNotFound
 from deployledger.cli import cli as main_cli
 from deployledger.domain.intake.flux import workload_rt_id
 from deployledger.http import ServeSettings, create_app
@@ -204,8 +204,10 @@ class TestFluxSignature:
             "other body": signed(body_of(flux_event(name="other"))),
             "bad header": "sha256",
         }[how]
-        body = problem_of(self.send(api, event, signature), 401)
+        response = self.send(api, event, signature)
+        body = problem_of(response, 401)
         assert "nothing was stored" in body["detail"]
+        assert response.headers["www-authenticate"].startswith("Bearer")
         assert api.workload(flux_rt_id(name)) is None
 
     def test_a_signed_event_for_a_token_without_a_secret_is_401(self, api: Api) -> None:
@@ -322,3 +324,5 @@ def test_token_secret_sets_generates_and_clears_the_hmac_secret(tmp_path: Path) 
     assert "at least 16 characters" in str(short.exception)  # main() prints it as one line
     neither = runner.invoke(main_cli, args)
     assert neither.exit_code == 2
+    unknown = runner.invoke(main_cli, ["--store", url, "token", "secret", "0" * 12, "--clear"])
+    assert isinstance(unknown.exception, TokenNotFound)

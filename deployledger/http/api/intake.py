@@ -156,7 +156,13 @@ async def intake_flux(
         )
         if refused is not None:
             raise HTTPProblem(
-                401, refused + "; nothing was stored", kind="bad-signature", title="Bad signature"
+                401,
+                refused + "; nothing was stored",
+                kind="bad-signature",
+                title="Bad signature",
+                headers={
+                    "WWW-Authenticate": 'Bearer realm="deployledger", error="invalid_request"'
+                },
             )
     body = decode(raw)
     if tenant is not None and tenant_from is not None:
