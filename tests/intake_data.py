@@ -83,7 +83,8 @@ def flux_event(
         "timestamp": timestamp,
         "message": FLUX_MESSAGES.get(reason, f"{reason} happened"),
         "reason": reason,
-        "metadata": {} if revision is None else {"revision": revision},
+        # as the helm-controller writes it: the key carries the API group
+        "metadata": {} if revision is None else {"helm.toolkit.fluxcd.io/revision": revision},
         "reportingController": "helm-controller",
         "reportingInstance": "helm-controller-5d4f8b9c7-x2x7q",
     }

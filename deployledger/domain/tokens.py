@@ -67,7 +67,7 @@ def digest(token: str) -> str:
 
 
 # Flux `generic-hmac`: `X-Signature: <hash>=<hex HMAC of the body>`, keyed by the secret.
-SIGNATURE_HASHES = ("sha1", "sha256", "sha384", "sha512")
+SIGNATURE_HASHES = ("sha224", "sha256", "sha384", "sha512")  # as Flux documents them
 MIN_HMAC_SECRET = 16
 
 
