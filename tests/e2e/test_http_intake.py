@@ -6,6 +6,7 @@ workloads."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,7 @@ from intake_data import (
     flux_event,
     signed,
 )
-from support import create_database, migrated_sqlite
+from support import REPO, create_database, migrated_sqlite
 
 from deployledger import Ledger, TokenNotFound
 from deployledger.cli import cli as main_cli
@@ -326,3 +327,31 @@ def test_token_secret_sets_generates_and_clears_the_hmac_secret(tmp_path: Path) 
     assert neither.exit_code == 2
     unknown = runner.invoke(main_cli, ["--store", url, "token", "secret", "0" * 12, "--clear"])
     assert isinstance(unknown.exception, TokenNotFound)
+
+
+def curl_examples() -> list[tuple[dict[str, str], bytes]]:
+    """The headers and inline bodies of the curl examples of docs/intake.md."""
+    text = (REPO / "docs" / "intake.md").read_text(encoding="utf-8")
+    found = []
+    for command in re.split(r"\ncurl ", text)[1:]:
+        command = command.split("\n\n", 1)[0].split("```", 1)[0]
+        body = re.search(r"-d '(.*?)'", command, re.DOTALL)
+        if body is None:
+            continue
+        headers = dict(
+            (name.strip().lower(), value.strip())
+            for name, value in re.findall(r"-H '([^:']+):([^']*)'", command)
+        )
+        headers.pop("authorization", None)
+        found.append((headers, body.group(1).encode()))
+    return found
+
+
+def test_the_curl_examples_of_the_docs_are_recorded(api: Api) -> None:
+    examples = curl_examples()
+    assert len(examples) == 2
+    for headers, body in examples:
+        response = api.client.post(
+            CLOUDEVENTS, content=body, headers={**headers, **bearer(api.tokens.acme)}
+        )
+        assert response.status_code in (200, 201), response.text
