@@ -124,6 +124,12 @@ class TestFlux:
         assert state is not None
         assert state["state"] == "Error"
         assert "field is immutable" in state["statusMessage"]
+        history = api.client.get(
+            f"/v1/workloads/acme/{rt_id}/history", headers=bearer(api.tokens.admin)
+        ).json()
+        failure = next(a for a in history if a["success"] is False)
+        assert failure["category"] == "immutable-field"  # categorized like any other failure
+        assert failure["fingerprint"]
         gone = flux_event("UninstallSucceeded", name=name, timestamp="2026-12-07T10:09:00Z")
         assert api.flux(gone).status_code == 201
         state = api.workload(rt_id)
