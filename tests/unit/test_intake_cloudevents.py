@@ -57,6 +57,11 @@ class TestCDEvents:
         assert message["poolRtId"] == "prod-eu"
         parse_message(message)
 
+    def test_nanosecond_timestamps_as_go_writes_them_are_taken(self) -> None:
+        event = cdevent(timestamp="2026-12-07T10:00:00.123456789Z")
+        (message,) = structured(event)[0].messages
+        assert parse_message(message).reported_at is not None
+
     def test_the_pool_may_be_mapped(self) -> None:
         (message,) = structured(cdevent(), pool="eu-pool")[0].messages
         assert message["poolName"] == "eu-pool"
