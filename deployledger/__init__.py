@@ -10,7 +10,7 @@ from deployledger.domain.auditfilter import AuditFilter
 from deployledger.domain.insights.failure_groups import FailureGroup, ReclassifyResult
 from deployledger.domain.insights.failures import CATEGORIES as FAILURE_CATEGORIES
 from deployledger.domain.insights.stats import DayCount, DeliveryStats
-from deployledger.domain.messages.inbox import parse_message
+from deployledger.domain.messages.inbox import parse_message, parse_messages
 from deployledger.domain.messages.lifecycle import (
     WorkloadDeployed,
     WorkloadDeploymentProgress,
@@ -127,6 +127,7 @@ __all__ = [
     "parse_checkpoint",
     "parse_duration",
     "parse_message",
+    "parse_messages",
     "parse_report",
     "parse_when",
     "verify_bundle",
