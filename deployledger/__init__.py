@@ -11,7 +11,7 @@ from deployledger.domain.insights.failure_groups import FailureGroup, Reclassify
 from deployledger.domain.insights.failures import CATEGORIES as FAILURE_CATEGORIES
 from deployledger.domain.insights.stats import DayCount, DeliveryStats
 from deployledger.domain.intake import IntakeResult, cloudevents_intake, flux_intake
-from deployledger.domain.messages.inbox import parse_message
+from deployledger.domain.messages.inbox import parse_message, parse_messages
 from deployledger.domain.messages.lifecycle import (
     WorkloadDeployed,
     WorkloadDeploymentProgress,
@@ -131,6 +131,7 @@ __all__ = [
     "parse_checkpoint",
     "parse_duration",
     "parse_message",
+    "parse_messages",
     "parse_report",
     "parse_when",
     "verify_bundle",

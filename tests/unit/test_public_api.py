@@ -99,6 +99,7 @@ EXPORTED = [
     "parse_checkpoint",
     "parse_duration",
     "parse_message",
+    "parse_messages",
     "parse_report",
     "parse_when",
     "verify_bundle",
