@@ -3,6 +3,8 @@ identity, malformed events, and the `generic-hmac` signature check. No database.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any
 
@@ -123,6 +125,11 @@ class TestIdentity:
         assert made == workload_rt_id(cluster, namespace, name)
         assert re.fullmatch("[0-9a-f]{24}", made)
         assert made != workload_rt_id(cluster + namespace, "", name)
+
+    def test_the_rt_id_is_the_documented_recipe(self) -> None:
+        parts = ["flux", "prod-eu", "shop", "checkout"]
+        text = json.dumps(parts, separators=(",", ":")).encode("ascii")
+        assert workload_rt_id(*parts[1:]) == hashlib.sha256(text).hexdigest()[:24]
 
     @given(st.text(max_size=20), st.sampled_from(sorted(FLUX_REASONS)), st.text(max_size=10))
     def test_message_ids_are_a_function_of_the_event_identity(

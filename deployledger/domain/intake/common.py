@@ -8,6 +8,7 @@ ignored. Every problem of the input is listed, as `InvalidReport` problems.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,9 +32,10 @@ class IntakeResult:
 
 
 def derived_id(prefix: str, *parts: str, length: int = 32) -> str:
-    """A stable hex id from `parts` (NUL-separated, so `("a b", "c")` and `("a", "b c")`
-    differ), with `prefix` in front when given."""
-    text = "\x00".join(parts).encode("utf-8", "surrogatepass")
+    """A stable hex id from `parts`: SHA-256 of their compact JSON array (so no two lists of
+    parts share one text: `("a\x00", "b")` and `("a", "\x00b")` differ), with `prefix` in
+    front when given."""
+    text = json.dumps(list(parts), separators=(",", ":")).encode("ascii")
     return prefix + hashlib.sha256(text).hexdigest()[:length]
 
 
