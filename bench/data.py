@@ -289,6 +289,20 @@ def outcome(rng: random.Random, w: Workload, success: bool, message: str, when: 
     return {**report(rng, w, success, message, when), "kind": "outcome"}
 
 
+def undeploy(rng: random.Random, w: Workload, when: datetime) -> Report:
+    """The controller's undeploy of `w`."""
+    return {
+        "kind": "undeploy",
+        "tenantId": w.tenant,
+        "poolRtId": pool_rt_id(w.pool),
+        "workloadName": w.name,
+        "workloadRtId": w.rt_id,
+        "workloadType": "Application",
+        "messageId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "reportedAt": when.isoformat(),
+    }
+
+
 def deploy(
     rng: random.Random, w: Workload, number: int, when: datetime, *, helm: bool, progresses: int
 ) -> list[Report]:

@@ -20,12 +20,13 @@ import gc
 import random
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from statistics import fmean, median, quantiles
 
 from bench import Config
 from bench.baselines import Floor, stored_event_bytes, stored_rows
-from bench.data import Report, deploys, fleet, rows, series, stream
+from bench.data import Report, Workload, deploys, fleet, rows, series, stream, undeploy
 from bench.imports import measure_import
 from bench.report import Result
 from bench.stores import fresh_store
@@ -277,21 +278,32 @@ def measure_many(cfg: Config, backend: str, log: Log) -> list[Result]:
     ]
 
 
-KINDS = ("request", "progress", "outcome")
+KINDS = ("request", "progress", "outcome", "undeploy")
 LIFECYCLE = {
     "request": "a deploy request",
     "progress": "a progress message",
     "outcome": "the outcome that closes the request",
+    "undeploy": "an undeploy",
 }
 
 
+def undeployed(workload: Workload, series: list[list[Report]], rng: random.Random) -> None:
+    """End each deploy of `series` with an undeploy, so that every kind is timed."""
+    for messages in series:
+        messages.append(undeploy(rng, workload, datetime.now(UTC)))
+
+
 def measure_record_lifecycle(cfg: Config, backend: str, log: Log) -> list[Result]:
-    """`record()` of a request, a progress message and an outcome, deploy after deploy on
-    one workload, each call against one raw INSERT + COMMIT of the same stored bytes."""
+    """`record()` of a request, a progress message, an outcome and an undeploy, deploy after
+    deploy on one workload, each call against one raw INSERT + COMMIT of the same stored
+    bytes."""
     rng = random.Random(cfg.seed + 3)
     workload = fleet(2, cfg.seed + 3)[1]
-    prior = [m for d in deploys(workload, cfg.small_prior, rng) for m in d]
+    earlier = deploys(workload, cfg.small_prior, rng)
+    undeployed(workload, earlier, rng)
+    prior = [m for d in earlier for m in d]
     timed = deploys(workload, cfg.warmup + cfg.ops, rng, first=cfg.small_prior)
+    undeployed(workload, timed, rng)
     with fresh_store(cfg, backend) as scratch:
         with Ledger.open(scratch.url, create=True) as ledger:
             ledger.record_many(prior + [m for d in timed for m in d])
@@ -360,7 +372,7 @@ def measure_record_lifecycle(cfg: Config, backend: str, log: Log) -> list[Result
                 "{:,.0f} µs",
                 "≤ 1.5",
                 notes=[
-                    f"{cfg.ops} deploys per run (request, progress, outcome) after "
+                    f"{cfg.ops} deploys per run (request, progress, outcome, undeploy) after "
                     f"{cfg.warmup} warm-up deploys, on a workload with {cfg.small_prior} prior "
                     "deploys; value: the run's mean µs/op",
                     f"with the run's median op instead: library {p50[0]:.0f} µs, floor "

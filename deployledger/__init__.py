@@ -10,7 +10,8 @@ from deployledger.domain.auditfilter import AuditFilter
 from deployledger.domain.insights.failure_groups import FailureGroup, ReclassifyResult
 from deployledger.domain.insights.failures import CATEGORIES as FAILURE_CATEGORIES
 from deployledger.domain.insights.stats import DayCount, DeliveryStats
-from deployledger.domain.messages.inbox import parse_message
+from deployledger.domain.intake import IntakeResult, cloudevents_intake, flux_intake
+from deployledger.domain.messages.inbox import parse_message, parse_messages
 from deployledger.domain.messages.lifecycle import (
     WorkloadDeployed,
     WorkloadDeploymentProgress,
@@ -85,6 +86,7 @@ __all__ = [
     "GroupWriter",
     "IdempotencyConflict",
     "InclusionProof",
+    "IntakeResult",
     "InvalidBundle",
     "InvalidCheckpoint",
     "InvalidKey",
@@ -124,6 +126,8 @@ __all__ = [
     "WorkloadUndeployed",
     "WriteConflict",
     "check_limit",
+    "cloudevents_intake",
+    "flux_intake",
     "generate_key",
     "load_signing_key",
     "load_verifier_key",
@@ -131,6 +135,7 @@ __all__ = [
     "parse_checkpoint",
     "parse_duration",
     "parse_message",
+    "parse_messages",
     "parse_report",
     "parse_when",
     "verify_bundle",

@@ -24,6 +24,7 @@ from support import (
     DatabaseDropper,
     create_database,
     drop_database,
+    migrated_sqlite,
     postgres_unreachable,
     wait_until_unused,
 )
@@ -95,6 +96,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.db'}"
     return str(request.getfixturevalue("fresh_postgres"))
+
+
+@pytest.fixture(params=BACKENDS)
+def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store with the deployledger schema and no events, for one test: a copy of a SQLite
+    store migrated once per process, or of the migrated PostgreSQL template. For the tests
+    that are not about making the schema (those take `store_url`)."""
+    if request.param == "sqlite":
+        return migrated_sqlite(tmp_path / "ledger.db")
+    return str(request.getfixturevalue("postgres_migrated"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -148,6 +148,22 @@ def _check_port(host: str, port: int) -> None:
     "(a request with none beside it is committed at once).",
 )
 @click.option(
+    "--commit-queue",
+    type=click.IntRange(min=1, max=1_000_000),
+    default=1024,
+    show_default=True,
+    metavar="REQUESTS",
+    help="Group commit: at most this many requests wait for the writer; one more is "
+    "answered 503 with Retry-After at once.",
+)
+@click.option(
+    "--intake-strict",
+    is_flag=True,
+    envvar="DEPLOYLEDGER_INTAKE_STRICT",
+    help="POST /v1/intake/cloudevents answers 422 for a CloudEvent type it does not take "
+    "(default: 202, ignored). Env: DEPLOYLEDGER_INTAKE_STRICT=1.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
@@ -177,6 +193,8 @@ def serve(
     group_commit: bool,
     commit_batch: int,
     commit_wait: float,
+    commit_queue: int,
+    intake_strict: bool,
     log_level: str,
     access_log: bool,
 ) -> None:
@@ -201,6 +219,8 @@ def serve(
             group_commit=group_commit,
             commit_batch=commit_batch,
             commit_wait=commit_wait,
+            commit_queue=commit_queue,
+            intake_strict=intake_strict,
         )
     except ValueError as e:
         raise click.UsageError(str(e)) from None

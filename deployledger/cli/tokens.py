@@ -1,4 +1,4 @@
-"""`token create|list|revoke`: the API tokens of `deployledger serve`.
+"""`token create|list|revoke|secret`: the API tokens of `deployledger serve`.
 
 A token is bound to tenants (or, with `--admin`, to all of them) and to scopes (`read`,
 `write`). `create` prints the token once; only its hash is stored.
@@ -6,9 +6,10 @@ A token is bound to tenants (or, with `--admin`, to all of them) and to scopes (
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -27,7 +28,7 @@ SCOPES = ("read", "write")
     )
 )
 def token() -> None:
-    """Create, list and revoke the tokens of the HTTP service."""
+    """Create, list and revoke the tokens of the HTTP service; set their HMAC secret."""
 
 
 @token.command(
@@ -115,6 +116,49 @@ def revoke(settings: Settings, token_id: str) -> None:
         click.echo(f"token {grant.token_id} was already revoked at {at} ({_grant_text(grant)})")
     else:
         click.echo(f"revoked token {grant.token_id} ({_grant_text(grant)})")
+
+
+@token.command(
+    epilog=output.examples(
+        "deployledger token secret 3f9a0c1d2e4b --generate",
+        "deployledger token secret 3f9a0c1d2e4b --from-file flux-hmac.txt",
+        "deployledger token secret 3f9a0c1d2e4b --clear",
+    )
+)
+@click.argument("token_id", metavar="TOKEN_OR_ID")
+@click.option("--generate", is_flag=True, help="Make a random secret and print it (once).")
+@click.option(
+    "--from-file",
+    "source",
+    type=click.File("r", encoding="utf-8"),
+    metavar="PATH",
+    help="Read the secret from a file (- for stdin); one line, surrounding space dropped.",
+)
+@click.option("--clear", is_flag=True, help="Remove the secret: signed intake is off.")
+@pass_settings
+def secret(
+    settings: Settings,
+    token_id: str,
+    generate: bool,
+    source: TextIO | None,
+    clear: bool,
+) -> None:
+    """Set the HMAC secret of a token's signed intake (Flux `generic-hmac`; the same value
+    as the `token` key of the Provider's secret). With a secret set, every Flux event sent
+    with this token must carry a valid X-Signature (401 otherwise). Never shown again."""
+    if sum((generate, source is not None, clear)) != 1:
+        raise click.UsageError("give one of --generate, --from-file PATH or --clear")
+    value: str | None = None
+    if generate:
+        value = secrets.token_urlsafe(32)
+    elif source is not None:
+        value = source.read().strip()
+    with settings.ledger(create=None) as ledger:
+        grant = ledger.tokens.set_hmac_secret(token_id, value)
+    if generate:
+        click.echo(value)
+    done = "cleared the HMAC secret of" if clear else "set the HMAC secret of"
+    click.echo(f"{done} token {grant.token_id} ({_grant_text(grant)})", err=generate)
 
 
 def _grant_text(grant: TokenGrant) -> str:

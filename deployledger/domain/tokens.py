@@ -8,6 +8,7 @@ so a fast hash is enough, as GitHub does for its tokens); the string is shown on
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -63,3 +64,22 @@ def token_id_of(token: str) -> str | None:
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+# Flux `generic-hmac`: `X-Signature: <hash>=<hex HMAC of the body>`, keyed by the secret.
+SIGNATURE_HASHES = ("sha224", "sha256", "sha384", "sha512")  # as Flux documents them
+MIN_HMAC_SECRET = 16
+
+
+def signature_problem(header: str | None, body: bytes, secret: str) -> str | None:
+    """Why `header` is not a valid signature of `body` under `secret`; None when it is."""
+    if header is None or not header.strip():
+        return "the X-Signature header is required: this token's intake is signed (generic-hmac)"
+    name, sep, given = header.strip().partition("=")
+    name = name.strip().lower()
+    if not sep or name not in SIGNATURE_HASHES:
+        return f"the X-Signature header must be <{'|'.join(SIGNATURE_HASHES)}>=<hex digest>"
+    expected = hmac.new(secret.encode("utf-8"), body, getattr(hashlib, name)).hexdigest()
+    if not hmac.compare_digest(expected, given.strip().lower()):
+        return "the X-Signature does not match the body: wrong secret, or the body changed"
+    return None

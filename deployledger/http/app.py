@@ -20,6 +20,7 @@ from deployledger.http import problems
 from deployledger.http.api import failures as routes_failures
 from deployledger.http.api import health as routes_health
 from deployledger.http.api import insights as routes_insights
+from deployledger.http.api import intake as routes_intake
 from deployledger.http.api import openapi
 from deployledger.http.api import read as routes_read
 from deployledger.http.api import reports as routes_reports
@@ -135,6 +136,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     holder.on_commit = metrics.committed
     problems.install(app, settings.retry_after)
     app.include_router(routes_reports.router)
+    app.include_router(routes_intake.router)
     app.include_router(routes_read.router)
     app.include_router(routes_failures.router)
     app.include_router(routes_insights.router)

@@ -38,7 +38,9 @@ class ServeSettings:
     it, then reads from the primary. `follow` runs a projection follower in the process, so
     the read model stays live between queries. `group_commit` appends the POSTed messages of
     each worker through one writer, in batches of up to `commit_batch` messages gathered for
-    at most `commit_wait` seconds."""
+    at most `commit_wait` seconds; at most `commit_queue` requests wait for it (one
+    more answers 503 with Retry-After). `intake_strict` makes the CloudEvents intake refuse (422)
+    the event types it does not take, instead of ignoring them (202)."""
 
     store: str
     read_model: str | None = None
@@ -55,6 +57,8 @@ class ServeSettings:
     group_commit: bool = True  # POSTs appended by one writer per worker, batched
     commit_batch: int = 256  # messages: a batch closes when it holds this many
     commit_wait: float = 0.002  # seconds after a batch's first message, at most
+    commit_queue: int = 1024  # requests waiting for the writer; one more answers 503
+    intake_strict: bool = False  # CloudEvents intake: 422 for a type it does not take
 
     def __post_init__(self) -> None:
         if not self.auth and not is_loopback(self.host):
@@ -68,6 +72,7 @@ class ServeSettings:
             "poll_interval",
             "retry_after",
             "commit_batch",
+            "commit_queue",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")

@@ -66,6 +66,7 @@ class LedgerHolder:
                 self.writer = ledger.writer(
                     max_batch=self._settings.commit_batch,
                     max_wait=self._settings.commit_wait,
+                    max_queue=self._settings.commit_queue,
                     on_commit=self.on_commit,
                 )
             self.ledger = self._app.state.ledger = ledger

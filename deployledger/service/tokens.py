@@ -15,7 +15,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from deployledger.domain.tokens import SCOPES, TokenGrant, digest, new_token, token_id_of
+from deployledger.domain.tokens import (
+    MIN_HMAC_SECRET,
+    SCOPES,
+    TokenGrant,
+    digest,
+    new_token,
+    signature_problem,
+    token_id_of,
+)
 from deployledger.errors import InvalidQuery, TokenNotFound
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -28,6 +36,8 @@ class TokenStorePort(Protocol):
     def find(self, token_id: str) -> tuple[TokenGrant, str] | None: ...
     def all(self) -> list[TokenGrant]: ...
     def revoke(self, token_id: str, at: datetime) -> TokenGrant: ...
+    def set_hmac_secret(self, token_id: str, secret: str | None) -> TokenGrant: ...
+    def hmac_secret(self, token_id: str) -> str | None: ...
     def close(self) -> None: ...
 
 
@@ -103,6 +113,42 @@ class Tokens:
         with self._lock:
             self._cache.clear()
         return grant
+
+    def set_hmac_secret(self, token_id: str, secret: str | None) -> TokenGrant:
+        """Set the key the token's signed intake is checked with (Flux `generic-hmac`), or
+        clear it (None): from then on, its Flux events must carry a valid `X-Signature`
+        (or, cleared, must not be signed). Given by id or as the token itself."""
+        token_id = self._id_of(token_id)
+        if secret is not None and (
+            len(secret) < MIN_HMAC_SECRET or secret != secret.strip() or _CONTROL.search(secret)
+        ):
+            raise InvalidQuery(
+                f"an HMAC secret must be at least {MIN_HMAC_SECRET} characters, without "
+                "control characters or surrounding whitespace"
+            )
+        return self._store.set_hmac_secret(token_id, secret)
+
+    def check_signature(self, token_id: str, body: bytes, header: str | None) -> str | None:
+        """Why a signed-intake request of this token is refused (a missing or wrong
+        `X-Signature`, or a signature sent for a token without a secret); None if not."""
+        secret = self._store.hmac_secret(token_id)
+        if secret is None:
+            if header is not None:
+                return (
+                    "the request is signed but the token has no HMAC secret: set one with "
+                    "`deployledger token secret`"
+                )
+            return None
+        return signature_problem(header, body, secret)
+
+    def _id_of(self, token_id: str) -> str:
+        whole = token_id_of(token_id)
+        if whole is None:
+            return token_id
+        found = self._store.find(whole)
+        if found is None or not hmac.compare_digest(found[1], digest(token_id)):
+            raise TokenNotFound("no API token is the token given (see `token list`)")
+        return whole
 
     def verify(self, token: str) -> TokenGrant | None:
         """The grant of a valid, unrevoked token; None for anything else."""

@@ -80,6 +80,27 @@ class TokenStore:
             rows = conn.execute(select(api_tokens).order_by(api_tokens.c.created_at)).all()
         return [_grant(row) for row in rows]
 
+    def set_hmac_secret(self, token_id: str, secret: str | None) -> TokenGrant:
+        """Set (or, with None, clear) the key of the token's signed intake."""
+        with translated(self.url), self.engine.begin() as conn:
+            conn.execute(
+                update(api_tokens)
+                .where(api_tokens.c.token_id == token_id)
+                .values(hmac_secret=secret)
+            )
+        found = self.find(token_id)
+        if found is None:
+            raise TokenNotFound(f"no API token has the id {token_id!r} (see `token list`)")
+        return found[0]
+
+    def hmac_secret(self, token_id: str) -> str | None:
+        """The key of the token's signed intake, or None when it has none."""
+        with translated(self.url), self.engine.connect() as conn:
+            secret = conn.execute(
+                select(api_tokens.c.hmac_secret).where(api_tokens.c.token_id == token_id)
+            ).scalar()
+        return None if secret is None else str(secret)
+
     def revoke(self, token_id: str, at: datetime) -> TokenGrant:
         with translated(self.url), self.engine.begin() as conn:
             conn.execute(

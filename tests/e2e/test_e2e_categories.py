@@ -37,15 +37,15 @@ EXPECTED = {
 
 
 @pytest.fixture
-def served(store_url: str) -> Iterator[tuple[str, TestClient, Tokens]]:
-    with Ledger.open(store_url, create=True) as ledger:
+def served(migrated_url: str) -> Iterator[tuple[str, TestClient, Tokens]]:
+    with Ledger.open(migrated_url, create=True) as ledger:
         ledger.record(request("rt-ok", tenant=TENANT))
         ledger.record(report("rt-ok", tenant=TENANT))
         ledger.record(report("rt-bare", tenant=TENANT, success=False, message=BARE))
         ledger.record(report("rt-wrapped", tenant=TENANT, success=False, message=WRAPPED))
         ledger.record(report("rt-odd", tenant=TENANT, success=False, message="something odd"))
-    with in_process(store_url) as (client, tokens):
-        yield store_url, client, tokens
+    with in_process(migrated_url) as (client, tokens):
+        yield migrated_url, client, tokens
 
 
 def cli(url: str, *args: str) -> str:

@@ -25,14 +25,14 @@ MESSAGES = [
 
 
 @pytest.fixture
-def exported(store_url: str) -> str:
+def exported(migrated_url: str) -> str:
     """A store holding one attempt per message (TENANT), and 30 ordinary ones of `other`."""
-    with Ledger.open(store_url, create=True) as ledger:
+    with Ledger.open(migrated_url, create=True) as ledger:
         ledger.record_many(
             [report(f"rt-{n}", success=False, message=m) for n, m in enumerate(MESSAGES)]
         )
         ledger.record_many([report(f"o-{n}", tenant="other", success=True) for n in range(30)])
-    return store_url
+    return migrated_url
 
 
 def test_csv_round_trips_every_message_with_the_audit_columns(exported: str, cli: Cli) -> None:
@@ -62,7 +62,7 @@ def test_an_empty_export_is_the_header_alone(exported: str, cli: Cli) -> None:
     assert cli("audit", "--all", "--tenant", "nobody", "-o", "jsonl", store=exported).out == ""
 
 
-@sqlite_only("store_url")
+@sqlite_only("migrated_url")
 @pytest.mark.parametrize(
     ("args", "said"),
     [

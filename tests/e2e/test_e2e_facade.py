@@ -34,16 +34,16 @@ FORMATS = ("json", "jsonl", "csv")
 
 
 @pytest.fixture
-def trail(store_url: str) -> Iterator[AuditTrail]:
+def trail(migrated_url: str) -> Iterator[AuditTrail]:
     """60 reports over 4 tenants, recorded in three chunks a few milliseconds apart."""
-    with audit_trail(store_url) as made:
+    with audit_trail(migrated_url) as made:
         yield made
 
 
 @pytest.fixture
-def fleet(store_url: str) -> Iterator[Fleet]:
+def fleet(migrated_url: str) -> Iterator[Fleet]:
     """120 reports over 3 tenants and 8 runtime ids, recorded in batches of 30."""
-    with fleet_of(store_url) as made:
+    with fleet_of(migrated_url) as made:
         yield made
 
 
@@ -114,26 +114,26 @@ class TestStatusCommand:
 
 class TestExactMessagesAndTimes:
     def test_every_message_round_trips_through_audit_jsonl_and_status_json(
-        self, store_url: str, cli: Cli
+        self, migrated_url: str, cli: Cli
     ) -> None:
-        with Ledger.open(store_url, create=True) as ledger:
+        with Ledger.open(migrated_url, create=True) as ledger:
             receipts = [ledger.record(sent) for sent in exact_message_reports()]
             assert ledger.read_position() == 0  # the command itself must catch up
 
-        rows = cli("audit", "--format", "jsonl", "--limit", "100", store=store_url).json_lines()
-        status = cli("status", "--json", store=store_url).json()
+        rows = cli("audit", "--format", "jsonl", "--limit", "100", store=migrated_url).json_lines()
+        status = cli("status", "--json", store=migrated_url).json()
 
         assert [r["position"] for r in rows] == sorted((r.position for r in receipts), reverse=True)
         assert {r["workloadRtId"]: r["statusMessage"] for r in rows} == EXACT_MESSAGES
         assert {s["workloadRtId"]: s["statusMessage"] for s in status} == EXACT_MESSAGES
 
     def test_recorded_at_and_reported_at_keep_their_instants(
-        self, store_url: str, cli: Cli
+        self, migrated_url: str, cli: Cli
     ) -> None:
-        with Ledger.open(store_url, create=True) as ledger:
+        with Ledger.open(migrated_url, create=True) as ledger:
             receipt = ledger.record(report(reportedAt="2024-01-01T12:00:00.123456+02:00"))
 
-        rows = cli("audit", "--format", "jsonl", store=store_url).json_lines()
+        rows = cli("audit", "--format", "jsonl", store=migrated_url).json_lines()
 
         assert datetime.fromisoformat(rows[0]["recordedAt"]) == receipt.recorded_at
         assert datetime.fromisoformat(rows[0]["reportedAt"]) == datetime(
@@ -143,13 +143,13 @@ class TestExactMessagesAndTimes:
 
 class TestRebuildCommand:
     def test_the_rebuild_command_shows_progress_and_a_summary(
-        self, store_url: str, cli: Cli
+        self, migrated_url: str, cli: Cli
     ) -> None:
         workloads = 300
-        with Ledger.open(store_url, create=True) as ledger:
+        with Ledger.open(migrated_url, create=True) as ledger:
             ledger.record_many(reports(500, rtid=lambda n, _: f"rt-{n % workloads:04d}"))
 
-        done = cli("rebuild", store=store_url)
+        done = cli("rebuild", store=migrated_url)
 
         events = 500 + workloads  # the attempts, and one registration per workload
         assert done.out.strip() == (
@@ -159,6 +159,6 @@ class TestRebuildCommand:
         assert f"{events}/{events} events" in done.err
         assert "ev/s" in done.err
         assert "ETA" in done.err
-        with Ledger.open(store_url) as ledger:
+        with Ledger.open(migrated_url) as ledger:
             assert ledger.read_position() == events
             assert len(ledger.workloads()) == workloads

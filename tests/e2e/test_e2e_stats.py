@@ -17,10 +17,10 @@ PERIOD = ("--since", SINCE.isoformat(), "--until", UNTIL.isoformat())
 
 
 @pytest.fixture
-def fleet(store_url: str) -> str:
-    with Ledger.open(store_url, create=True) as ledger:
+def fleet(migrated_url: str) -> str:
+    with Ledger.open(migrated_url, create=True) as ledger:
         ledger.record_many(HAND_FLEET)
-    return store_url
+    return migrated_url
 
 
 def test_json_is_the_library_answer(fleet: str, cli: Cli) -> None:
@@ -76,7 +76,7 @@ def test_an_empty_period_says_so(fleet: str, cli: Cli) -> None:
         (("--tenant", "a\x01b", "--json"), None),
     ],
 )
-@sqlite_only("store_url")
+@sqlite_only("migrated_url")
 def test_bad_input_is_one_line_and_exit_2(
     fleet: str, cli: Cli, args: tuple[str, ...], said: str | None
 ) -> None:

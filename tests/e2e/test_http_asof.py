@@ -21,11 +21,11 @@ TENANTS = ("acme", "globex", "initech")
 
 
 @pytest.fixture
-def api(store_url: str) -> Iterator[tuple[TestClient, Tokens, str]]:
-    with in_process(store_url) as (client, tokens):
+def api(migrated_url: str) -> Iterator[tuple[TestClient, Tokens, str]]:
+    with in_process(migrated_url) as (client, tokens):
         answer = client.post("/v1/reports", json=lines(EXAMPLES), headers=bearer(tokens.admin))
         assert answer.status_code == 201, answer.text
-        yield client, tokens, store_url
+        yield client, tokens, migrated_url
 
 
 def test_the_fleet_and_one_workload_then_are_the_json_of_the_cli(
@@ -83,8 +83,8 @@ def test_a_bad_moment_is_422_and_a_workload_not_there_yet_is_404(
     assert "by 2026-11-01" in problem_of(early, 404)["detail"]
 
 
-def test_a_tenant_bound_token_sees_only_its_tenants_then(store_url: str) -> None:
-    with in_process(store_url) as (client, tokens):
+def test_a_tenant_bound_token_sees_only_its_tenants_then(migrated_url: str) -> None:
+    with in_process(migrated_url) as (client, tokens):
         sent = [report("rt-1", tenant=t, reportedAt="2026-01-01T00:00:00Z") for t in TENANTS]
         assert (
             client.post("/v1/reports", json=sent, headers=bearer(tokens.admin)).status_code == 201

@@ -20,8 +20,8 @@ LOCK = "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is i
 
 
 @pytest.fixture
-def api(store_url: str) -> Iterator[tuple[TestClient, Tokens, Ledger]]:
-    with in_process(store_url) as (client, tokens), Ledger.open(store_url) as ledger:
+def api(migrated_url: str) -> Iterator[tuple[TestClient, Tokens, Ledger]]:
+    with in_process(migrated_url) as (client, tokens), Ledger.open(migrated_url) as ledger:
         ledger.record_many(
             [
                 report("rt-1", tenant="acme", success=False, message=TIMEOUT),

@@ -23,9 +23,9 @@ MESSAGES = [None, "", 'two\nlines, "quoted"', "nul\x00inside \\0", EVERYTHING]
 
 
 @pytest.fixture
-def api(store_url: str) -> Iterator[tuple[TestClient, Tokens, str]]:
-    with in_process(store_url) as (client, tokens):
-        with Ledger.open(store_url) as ledger:
+def api(migrated_url: str) -> Iterator[tuple[TestClient, Tokens, str]]:
+    with in_process(migrated_url) as (client, tokens):
+        with Ledger.open(migrated_url) as ledger:
             for tenant in ("acme", "globex", "initech"):
                 ledger.record_many(
                     [
@@ -33,7 +33,7 @@ def api(store_url: str) -> Iterator[tuple[TestClient, Tokens, str]]:
                         for n, m in enumerate(MESSAGES)
                     ]
                 )
-        yield client, tokens, store_url
+        yield client, tokens, migrated_url
 
 
 def fetch(client: TestClient, token: str, path: str, **params: Any) -> Any:
@@ -90,9 +90,9 @@ def test_bad_export_queries_are_problems(api: tuple[TestClient, Tokens, str]) ->
     problem_of(client.get("/v1/stats", headers=bearer(tokens.acme_write)), 403)
 
 
-def test_stats_are_the_library_answer_and_tenant_scoped(store_url: str) -> None:
-    with in_process(store_url) as (client, tokens):
-        with Ledger.open(store_url) as ledger:
+def test_stats_are_the_library_answer_and_tenant_scoped(migrated_url: str) -> None:
+    with in_process(migrated_url) as (client, tokens):
+        with Ledger.open(migrated_url) as ledger:
             ledger.record_many(
                 [
                     {**m, "tenantId": "acme" if m["tenantId"] == "a" else "globex"}

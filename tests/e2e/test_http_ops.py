@@ -227,6 +227,8 @@ def test_openapi_has_an_example_for_every_schema_and_each_example_fits(
         "FailureGroupOut",
         "DeliveryStats",
         "DayCount",
+        "IntakeAnswer",
+        "IgnoredEvent",
     }
     assert expected <= set(components)
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
@@ -243,6 +245,8 @@ def test_openapi_describes_every_operation_its_statuses_and_parameters(
     }
     assert set(operations) == {
         ("POST", "/v1/reports"),
+        ("POST", "/v1/intake/flux"),
+        ("POST", "/v1/intake/cloudevents"),
         ("GET", "/v1/workloads"),
         ("GET", "/v1/workloads/{tenant}/{rtId}"),
         ("GET", "/v1/workloads/{tenant}/{rtId}/history"),

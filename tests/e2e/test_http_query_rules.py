@@ -23,9 +23,9 @@ TIMEOUT = "Error: UPGRADE FAILED: timed out waiting for the condition"
 
 
 @pytest.fixture
-def api(store_url: str) -> Iterator[tuple[TestClient, Tokens]]:
+def api(migrated_url: str) -> Iterator[tuple[TestClient, Tokens]]:
     long_ago = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
-    with in_process(store_url) as (client, tokens), Ledger.open(store_url) as ledger:
+    with in_process(migrated_url) as (client, tokens), Ledger.open(migrated_url) as ledger:
         for tenant in TENANTS:
             ledger.record_many(
                 [

@@ -26,9 +26,9 @@ def lines(path: Any) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def api(store_url: str) -> Iterator[tuple[TestClient, Tokens, str]]:
-    with in_process(store_url) as (client, tokens):
-        yield client, tokens, store_url
+def api(migrated_url: str) -> Iterator[tuple[TestClient, Tokens, str]]:
+    with in_process(migrated_url) as (client, tokens):
+        yield client, tokens, migrated_url
 
 
 def get(client: TestClient, token: str, path: str, **params: Any) -> Any:

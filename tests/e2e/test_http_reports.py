@@ -22,8 +22,8 @@ from deployledger.cli import cli as main_cli
 
 
 @pytest.fixture
-def api(store_url: str) -> Iterator[tuple[TestClient, Tokens]]:
-    with in_process(store_url) as made:
+def api(migrated_url: str) -> Iterator[tuple[TestClient, Tokens]]:
+    with in_process(migrated_url) as made:
         yield made
 
 
@@ -67,8 +67,8 @@ def test_one_message_answers_201_with_its_receipt_then_200_as_a_duplicate(
     assert len(stored(client, tokens)) == 1
 
 
-def test_a_receipt_says_when_its_message_was_stored_cut(store_url: str) -> None:
-    url = f"{store_url}{'&' if '?' in store_url else '?'}max_message_bytes=1000"
+def test_a_receipt_says_when_its_message_was_stored_cut(migrated_url: str) -> None:
+    url = f"{migrated_url}{'&' if '?' in migrated_url else '?'}max_message_bytes=1000"
     with in_process(url) as (client, tokens):
         long = report(tenant="acme", success=False, message="x" * 2000, messageId="cut-1")
         short = report("rt-short", tenant="acme", success=False, message="boom")
@@ -208,7 +208,7 @@ def test_a_message_for_a_tenant_the_token_does_not_hold_is_404_and_nothing_is_st
 
 
 def test_tokens_answer_401_without_a_valid_one_and_403_without_the_scope(
-    api: tuple[TestClient, Tokens], store_url: str
+    api: tuple[TestClient, Tokens], migrated_url: str
 ) -> None:
     client, tokens = api
     sent = report(tenant="acme")
@@ -243,7 +243,7 @@ def test_tokens_answer_401_without_a_valid_one_and_403_without_the_scope(
     # A token revoked by another process: 401 once the service's cache of verified tokens
     # (5 seconds) has let it go.
     assert client.get("/v1/workloads", headers=bearer(tokens.acme)).status_code == 200
-    with Ledger.open(store_url) as ledger:
+    with Ledger.open(migrated_url) as ledger:
         ledger.tokens.revoke(tokens.ids["acme"])
     revoked_at = time.monotonic()
     eventually(
@@ -257,9 +257,9 @@ def test_tokens_answer_401_without_a_valid_one_and_403_without_the_scope(
     assert fleet(client, tokens) == []
 
 
-def test_a_body_over_the_limit_is_413_while_it_is_read(store_url: str) -> None:
+def test_a_body_over_the_limit_is_413_while_it_is_read(migrated_url: str) -> None:
     limit = 64 * 1024
-    with in_process(store_url, max_body_bytes=limit) as (client, tokens):
+    with in_process(migrated_url, max_body_bytes=limit) as (client, tokens):
         big = report(tenant="acme", message="x" * limit)
         answer = post(client, tokens.acme, big)
         body = problem_of(answer, 413)

@@ -245,10 +245,10 @@ def history_rows(engine: Engine) -> tuple[list[Any], list[Any], list[Any]]:
 
 
 @pytest.fixture
-def replayed(store_url: str) -> tuple[str, Replay]:
-    with Ledger.open(store_url, create=True) as ledger:
+def replayed(migrated_url: str) -> tuple[str, Replay]:
+    with Ledger.open(migrated_url, create=True) as ledger:
         replay = record_and_replay(ledger, "acme", seeded_steps(7, 60))
-    return store_url, replay
+    return migrated_url, replay
 
 
 class TestTheHistorySurvives:

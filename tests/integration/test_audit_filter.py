@@ -21,8 +21,8 @@ SENT = [
 
 
 @pytest.fixture
-def ledger(store_url: str) -> Iterator[Ledger]:
-    with Ledger.open(store_url, create=True) as opened:
+def ledger(migrated_url: str) -> Iterator[Ledger]:
+    with Ledger.open(migrated_url, create=True) as opened:
         for number, (tenant, pool, success) in enumerate(SENT):
             opened.record(
                 report(f"rt-{number}", tenant=tenant, pool=pool, success=success, message="boom")

@@ -171,9 +171,9 @@ def found_summary(ledger: Ledger, **filters: Any) -> dict[str, tuple[Any, ...]]:
 
 
 @pytest.fixture
-def fleet(store_url: str) -> Iterator[tuple[Ledger, list[Sent]]]:
+def fleet(migrated_url: str) -> Iterator[tuple[Ledger, list[Sent]]]:
     sent = fleet_messages(seed=7)
-    with Ledger.open(store_url, create=True) as ledger:
+    with Ledger.open(migrated_url, create=True) as ledger:
         record(ledger, sent)
         ledger.catch_up()
         yield ledger, sent
@@ -227,9 +227,9 @@ class TestFailureGroups:
         )
         assert found_summary(ledger, **filters) == summary(expected)
 
-    def test_since_as_a_timedelta_means_that_long_ago(self, store_url: str) -> None:
+    def test_since_as_a_timedelta_means_that_long_ago(self, migrated_url: str) -> None:
         now = datetime.now(UTC)
-        with Ledger.open(store_url, create=True) as ledger:
+        with Ledger.open(migrated_url, create=True) as ledger:
             ledger.record_many(
                 [
                     report(
@@ -251,10 +251,10 @@ class TestFailureGroups:
             assert ledger.failures(since=timedelta(hours=4))[0].attempts == 2
 
     def test_a_workload_that_recovered_or_was_redeployed_is_not_still_failing(
-        self, store_url: str
+        self, migrated_url: str
     ) -> None:
         boom = "Error: UPGRADE FAILED: timed out waiting for the condition"
-        with Ledger.open(store_url, create=True) as ledger:
+        with Ledger.open(migrated_url, create=True) as ledger:
             ledger.record_many(
                 [
                     report("a", success=False, message=boom),
@@ -286,8 +286,8 @@ class TestFailureGroups:
             {"since": "24h"},
         ],
     )
-    def test_bad_filters_are_refused(self, store_url: str, bad: dict[str, Any]) -> None:
-        with Ledger.open(store_url, create=True) as ledger, pytest.raises(InvalidQuery):
+    def test_bad_filters_are_refused(self, migrated_url: str, bad: dict[str, Any]) -> None:
+        with Ledger.open(migrated_url, create=True) as ledger, pytest.raises(InvalidQuery):
             ledger.failures(**bad)
 
 
@@ -309,8 +309,8 @@ class TestAuditFilters:
         )
         assert page.items
 
-    def test_an_unknown_category_is_refused(self, store_url: str) -> None:
-        with Ledger.open(store_url, create=True) as ledger, pytest.raises(InvalidQuery):
+    def test_an_unknown_category_is_refused(self, migrated_url: str) -> None:
+        with Ledger.open(migrated_url, create=True) as ledger, pytest.raises(InvalidQuery):
             ledger.audit(category="nope")
 
 
@@ -325,10 +325,10 @@ def _columns(url: str) -> dict[int, tuple[Any, Any]]:
 
 class TestDerivedColumns:
     def test_failures_get_both_columns_and_successes_neither(
-        self, fleet: tuple[Ledger, list[Sent]], store_url: str
+        self, fleet: tuple[Ledger, list[Sent]], migrated_url: str
     ) -> None:
         ledger, _ = fleet
-        columns = _columns(store_url)
+        columns = _columns(migrated_url)
         for attempt in ledger.audit(limit=1000).items:
             cat, key = columns[attempt.position]
             if attempt.success:
@@ -340,26 +340,26 @@ class TestDerivedColumns:
                 )
 
     def test_migration_0007_fills_the_columns_of_a_store_written_before(
-        self, fleet: tuple[Ledger, list[Sent]], store_url: str
+        self, fleet: tuple[Ledger, list[Sent]], migrated_url: str
     ) -> None:
-        before = _columns(store_url)
-        with engine_for(store_url) as engine:
+        before = _columns(migrated_url)
+        with engine_for(migrated_url) as engine:
             with engine.begin() as conn:
                 runner.downgrade(conn, "0006")
             with engine.begin() as conn:
                 runner.upgrade(conn)
             with engine.connect() as conn:
                 assert recorded_version(conn) == RULES_VERSION
-        assert _columns(store_url) == before
+        assert _columns(migrated_url) == before
 
     def test_reclassify_rewrites_only_what_the_rules_change_and_says_how_many(
-        self, fleet: tuple[Ledger, list[Sent]], store_url: str
+        self, fleet: tuple[Ledger, list[Sent]], migrated_url: str
     ) -> None:
         ledger, _ = fleet
-        before = _columns(store_url)
+        before = _columns(migrated_url)
         failed = [p for p, (cat, _) in before.items() if cat is not None]
         spoiled = failed[::3]
-        with engine_for(store_url) as engine, engine.begin() as conn:
+        with engine_for(migrated_url) as engine, engine.begin() as conn:
             c = deployment_attempts.c
             conn.execute(
                 update(deployment_attempts)
@@ -370,22 +370,22 @@ class TestDerivedColumns:
         result = ledger.reclassify()
         assert (result.previous_version, result.version) == (0, RULES_VERSION)
         assert (result.examined, result.changed) == (len(failed), len(spoiled))
-        assert _columns(store_url) == before
+        assert _columns(migrated_url) == before
         again = ledger.reclassify()
         assert (again.examined, again.changed) == (0, 0)
         forced = ledger.reclassify(force=True)
         assert (forced.examined, forced.changed) == (len(failed), 0)
 
     def test_rebuild_derives_the_same_columns_and_records_the_version(
-        self, fleet: tuple[Ledger, list[Sent]], store_url: str
+        self, fleet: tuple[Ledger, list[Sent]], migrated_url: str
     ) -> None:
         ledger, _ = fleet
-        before = _columns(store_url)
-        with engine_for(store_url) as engine, engine.begin() as conn:
+        before = _columns(migrated_url)
+        with engine_for(migrated_url) as engine, engine.begin() as conn:
             conn.execute(text("DELETE FROM failure_rules"))
         ledger.rebuild()
-        assert _columns(store_url) == before
-        with engine_for(store_url) as engine, engine.connect() as conn:
+        assert _columns(migrated_url) == before
+        with engine_for(migrated_url) as engine, engine.connect() as conn:
             assert recorded_version(conn) == RULES_VERSION
         assert found_summary(ledger)
 
@@ -400,7 +400,7 @@ class TestAgainstTheModel:
     )
     @given(seed=st.integers(0, 2**32), count=st.integers(1, 80))
     def test_any_fleet_groups_as_the_model_says(
-        self, store_url: str, seed: int, count: int
+        self, migrated_url: str, seed: int, count: int
     ) -> None:
         prefix = f"h{seed}-{count}-"
         sent = [
@@ -408,7 +408,7 @@ class TestAgainstTheModel:
             for s in fleet_messages(seed, count)
         ]
         tenants = sorted({s.tenant for s in sent})
-        with Ledger.open(store_url, create=True) as ledger:
+        with Ledger.open(migrated_url, create=True) as ledger:
             record(ledger, sent)
             expected = summary(model(sent))
             assert found_summary(ledger, tenant_id=tenants) == expected
@@ -418,21 +418,21 @@ class TestAgainstTheModel:
             )
 
 
-def test_a_message_kept_as_exact_bytes_is_classified_from_its_exact_text(store_url: str) -> None:
+def test_a_message_kept_as_exact_bytes_is_classified_from_its_exact_text(migrated_url: str) -> None:
     message = (
         "Error: UPGRADE FAILED: \x00 another operation (install/upgrade/rollback) is in progress"
     )
-    with Ledger.open(store_url, create=True) as ledger:
+    with Ledger.open(migrated_url, create=True) as ledger:
         ledger.record(report("nul", success=False, message=message))
         ledger.catch_up()
         expected = {(categorize(message), fingerprint(message))}
-        assert set(_columns(store_url).values()) == expected
-        with engine_for(store_url) as engine:
+        assert set(_columns(migrated_url).values()) == expected
+        with engine_for(migrated_url) as engine:
             with engine.begin() as conn:
                 runner.downgrade(conn, "0006")
             with engine.begin() as conn:
                 runner.upgrade(conn)
-        assert set(_columns(store_url).values()) == expected
+        assert set(_columns(migrated_url).values()) == expected
         (group,) = ledger.failures()
         assert (group.category, group.example) == ("lock-held", message)
 
@@ -446,15 +446,15 @@ BARE = "Error: UPGRADE FAILED: timed out waiting for the condition"
 
 @pytest.mark.parametrize("apply", ["reclassify", "rebuild"])
 def test_reclassify_and_rebuild_group_wrapped_and_bare_forms_stored_under_rules_1(
-    store_url: str, apply: str
+    migrated_url: str, apply: str
 ) -> None:
     """Rows classified under rules 1 gave the wrapped form a fingerprint of its own; the
     change to rules 2 reaches them through `reclassify` and through `rebuild`."""
-    with Ledger.open(store_url, create=True) as ledger:
+    with Ledger.open(migrated_url, create=True) as ledger:
         ledger.record(report("rt-1", success=False, message=WRAPPED))
         ledger.record(report("rt-2", success=False, message=BARE))
         ledger.catch_up()
-        with engine_for(store_url) as engine, engine.begin() as conn:
+        with engine_for(migrated_url) as engine, engine.begin() as conn:
             c = deployment_attempts.c
             conn.execute(
                 update(deployment_attempts)
@@ -470,5 +470,5 @@ def test_reclassify_and_rebuild_group_wrapped_and_bare_forms_stored_under_rules_
             ledger.rebuild()
         (group,) = ledger.failures()
         assert (group.fingerprint, group.attempts, group.workloads) == (fingerprint(BARE), 2, 2)
-        with engine_for(store_url) as engine, engine.connect() as conn:
+        with engine_for(migrated_url) as engine, engine.connect() as conn:
             assert recorded_version(conn) == RULES_VERSION == 2

@@ -55,10 +55,10 @@ class TestIncrementalEqualsFromScratch:
     )
     @given(records=BATCHES, runner_batches=st.lists(st.integers(1, 25), min_size=1, max_size=4))
     def test_any_batching_gives_the_same_tree(
-        self, store_url: str, records: list[int], runner_batches: list[int]
+        self, migrated_url: str, records: list[int], runner_batches: list[int]
     ) -> None:
-        if StoreURL.parse(store_url).is_postgres:
-            run(store_url, records, runner_batches)
+        if StoreURL.parse(migrated_url).is_postgres:
+            run(migrated_url, records, runner_batches)
             return
         with tempfile.TemporaryDirectory() as folder:
             run(migrated_sqlite(Path(folder) / "ledger.db"), records, runner_batches)

@@ -307,6 +307,7 @@ class TestPackaging:
             "0007_failure_insights.py",
             "0008_state_history.py",
             "0009_merkle_log.py",
+            "0010_intake.py",
             "0011_sinks.py",
         ]
         assert (package / "migrations" / "env.py").is_file()
@@ -324,6 +325,7 @@ class TestPackaging:
             "0007",
             "0008",
             "0009",
+            "0010",
             "0011",
         }
         assert head() == "0011"

@@ -31,15 +31,15 @@ def run(url: str, *args: str) -> str:
 
 
 @pytest.fixture
-def url(store_url: str) -> str:
-    with Ledger.open(store_url, create=True) as ledger:
+def url(migrated_url: str) -> str:
+    with Ledger.open(migrated_url, create=True) as ledger:
         for number, seconds in enumerate(TOOK):
             rt = f"rt-{number}"
             at = T0 + timedelta(hours=number)
             ledger.record(request(rt, reportedAt=at.isoformat()))
             done = at + timedelta(seconds=seconds)
             ledger.record(report(rt, success=True, reportedAt=done.isoformat()))
-    return store_url
+    return migrated_url
 
 
 def durations_in_csv(text: str) -> list[str]:

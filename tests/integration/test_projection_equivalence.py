@@ -137,16 +137,18 @@ class TestIncrementalProjectionEqualsRebuild:
     )
     @given(scenario=SCENARIOS)
     def test_catching_up_in_random_batches_gives_exactly_the_rows_of_a_rebuild(
-        self, store_url: str, scenario: tuple[list[Step], list[int], list[int]]
+        self, migrated_url: str, scenario: tuple[list[Step], list[int], list[int]]
     ) -> None:
-        if parse_store_url(store_url).is_postgres:
-            run_scenario(store_url, f"tenant-{uuid.uuid4().hex[:10]}", scenario)
+        if parse_store_url(migrated_url).is_postgres:
+            run_scenario(migrated_url, f"tenant-{uuid.uuid4().hex[:10]}", scenario)
             return
         with tempfile.TemporaryDirectory() as folder:
             run_scenario(migrated_sqlite(Path(folder) / "ledger.db"), "tenant", scenario)
 
-    def test_the_comparison_sees_a_row_the_incremental_view_got_wrong(self, store_url: str) -> None:
-        with Ledger.open(store_url, create=True) as ledger, engine_for(store_url) as engine:
+    def test_the_comparison_sees_a_row_the_incremental_view_got_wrong(
+        self, migrated_url: str
+    ) -> None:
+        with Ledger.open(migrated_url, create=True) as ledger, engine_for(migrated_url) as engine:
             ledger.record_many(
                 [as_report("acme", Step(0, False, "boom", "pool-a", None)) for _ in range(3)]
             )

@@ -28,9 +28,9 @@ ACME_MIX = AUDIT_MIX | {"tenant": "acme"}
 
 
 @pytest.fixture
-def recorded(store_url: str) -> Iterator[AuditTrail]:
+def recorded(migrated_url: str) -> Iterator[AuditTrail]:
     """60 reports over 4 tenants, recorded in three chunks a few milliseconds apart."""
-    with audit_trail(store_url) as made:
+    with audit_trail(migrated_url) as made:
         yield made
 
 
@@ -166,7 +166,7 @@ class TestCombinedFilters:
 
 class TestPagination:
     def test_walking_pages_of_seven_while_reports_arrive_gives_exactly_the_first_snapshot(
-        self, store_url: str
+        self, migrated_url: str
     ) -> None:
         receipts: list[tuple[Receipt, bool]] = []
         lock = threading.Lock()
@@ -175,7 +175,7 @@ class TestPagination:
 
         def write(start: int) -> None:
             try:
-                with Ledger.open(store_url) as writer:
+                with Ledger.open(migrated_url) as writer:
                     number = start
                     while not halt.is_set():
                         rep = reports(1, seed=number, **ACME_MIX)[0]
@@ -187,7 +187,7 @@ class TestPagination:
             except BaseException as e:
                 errors.append(e)
 
-        with Ledger.open(store_url, create=True) as ledger:
+        with Ledger.open(migrated_url, create=True) as ledger:
             seed = [reports(1, seed=n, **ACME_MIX)[0] for n in range(120)]
             for rep, receipt in zip(seed, ledger.record_many(seed), strict=True):
                 receipts.append((receipt, rep["success"]))

@@ -18,8 +18,8 @@ from deployledger.store.readmodel import insights as queries_insights
 
 
 @pytest.fixture
-def recorded(store_url: str) -> Iterator[AuditTrail]:
-    with audit_trail(store_url) as made:
+def recorded(migrated_url: str) -> Iterator[AuditTrail]:
+    with audit_trail(migrated_url) as made:
         yield made
 
 

@@ -17,9 +17,9 @@ from deployledger import DeploymentState, InvalidQuery
 
 
 @pytest.fixture
-def fleet(store_url: str) -> Iterator[Fleet]:
+def fleet(migrated_url: str) -> Iterator[Fleet]:
     """120 reports over 3 tenants and 8 runtime ids, recorded in batches of 30."""
-    with fleet_of(store_url) as made:
+    with fleet_of(migrated_url) as made:
         yield made
 
 

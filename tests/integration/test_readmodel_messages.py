@@ -22,9 +22,9 @@ class TestExactMessages:
                 assert len(message.encode("utf-8")) == MIB, name
 
     def test_every_message_round_trips_through_the_facade_and_a_rebuild(
-        self, store_url: str
+        self, migrated_url: str
     ) -> None:
-        with Ledger.open(store_url, create=True) as ledger:
+        with Ledger.open(migrated_url, create=True) as ledger:
             for sent in exact_message_reports():
                 ledger.record(sent)
 
@@ -40,10 +40,10 @@ class TestExactMessages:
         assert refleet == EXACT_MESSAGES
 
     def test_a_message_grows_to_one_mebibyte_and_back_on_the_same_workload(
-        self, store_url: str
+        self, migrated_url: str
     ) -> None:
         sequence = ["short", "ü" * (MIB // 2), "a\x00b", "x" * MIB, None, "done"]
-        with Ledger.open(store_url, create=True) as ledger:
+        with Ledger.open(migrated_url, create=True) as ledger:
             for number, message in enumerate(sequence):
                 ledger.record(report("rt-grow", message=message))
                 state = ledger.workloads()[0]
@@ -53,8 +53,8 @@ class TestExactMessages:
 
 
 class TestExactTimes:
-    def test_recorded_at_and_reported_at_keep_their_instants(self, store_url: str) -> None:
-        with Ledger.open(store_url, create=True) as ledger:
+    def test_recorded_at_and_reported_at_keep_their_instants(self, migrated_url: str) -> None:
+        with Ledger.open(migrated_url, create=True) as ledger:
             receipt = ledger.record(
                 report("rt-time", tenant="acme", reportedAt="2024-01-01T12:00:00.123456+02:00")
             )

@@ -68,9 +68,9 @@ class Reader:
 
 class TestRebuildUnderConcurrentReads:
     def test_readers_polling_during_rebuilds_always_get_the_complete_answer(
-        self, store_url: str
+        self, migrated_url: str
     ) -> None:
-        with Ledger.open(store_url, create=True) as ledger:
+        with Ledger.open(migrated_url, create=True) as ledger:
             fill(ledger)
             ledger.catch_up()
             fleet = [w.to_json() for w in ledger.workloads()]
@@ -78,7 +78,7 @@ class TestRebuildUnderConcurrentReads:
             assert len(fleet) == WORKLOADS
             assert len(page) == 50
 
-            readers = [Reader(store_url) for _ in range(2)]
+            readers = [Reader(migrated_url) for _ in range(2)]
             for reader in readers:
                 reader.thread.start()
             windows: list[tuple[float, float]] = []
@@ -109,9 +109,9 @@ class TestRebuildUnderConcurrentReads:
 
 class TestRebuildSwitch:
     def test_reports_recorded_during_a_rebuild_are_all_in_the_switched_view(
-        self, store_url: str
+        self, migrated_url: str
     ) -> None:
-        with Ledger.open(store_url, create=True) as ledger:
+        with Ledger.open(migrated_url, create=True) as ledger:
             receipts = fill(ledger, 1500)
             ledger.catch_up()
             halt = threading.Event()
@@ -119,7 +119,7 @@ class TestRebuildSwitch:
 
             def write() -> None:
                 try:
-                    with Ledger.open(store_url) as writer:
+                    with Ledger.open(migrated_url) as writer:
                         number = 10_000
                         while not halt.is_set():
                             receipts.append(
@@ -145,7 +145,7 @@ class TestRebuildSwitch:
             ledger.catch_up()
             late = every_attempt(ledger, tenant_id="late")
 
-            with engine_for(store_url) as engine:
+            with engine_for(migrated_url) as engine:
                 live = view_rows(engine)
                 ledger.rebuild()
                 assert view_rows(engine) == live
@@ -155,17 +155,17 @@ class TestRebuildSwitch:
         assert sorted(row[0] for row in live[1]) == sorted(r.position for r in receipts)
         assert len(late) == len(receipts) - 1500
 
-    def test_an_interrupted_rebuild_leaves_the_live_view_untouched(self, store_url: str) -> None:
+    def test_an_interrupted_rebuild_leaves_the_live_view_untouched(self, migrated_url: str) -> None:
         class Interrupted(Exception):
             pass
 
         def interrupt(done: int, position: int) -> None:
             raise Interrupted(f"stopped after {done} events at {position}")
 
-        with Ledger.open(store_url, create=True) as ledger:
+        with Ledger.open(migrated_url, create=True) as ledger:
             fill(ledger, 1000)
             ledger.catch_up()
-            with engine_for(store_url) as engine:
+            with engine_for(migrated_url) as engine:
                 before = view_rows(engine)
                 fleet = [w.to_json() for w in ledger.workloads()]
 

@@ -30,8 +30,8 @@ from deployledger.domain.insights.stats import OutcomeRow
 
 
 @pytest.fixture
-def hand(store_url: str) -> Iterator[Ledger]:
-    with Ledger.open(store_url, create=True) as ledger:
+def hand(migrated_url: str) -> Iterator[Ledger]:
+    with Ledger.open(migrated_url, create=True) as ledger:
         ledger.record_many(HAND_FLEET)
         yield ledger
 
@@ -118,10 +118,10 @@ def test_since_may_be_a_duration_ago_and_bad_arguments_are_refused(hand: Ledger)
         hand.stats(tenant_id=["a", "b\x00"])
 
 
-def test_random_fleets_agree_with_the_plain_model(store_url: str) -> None:
+def test_random_fleets_agree_with_the_plain_model(migrated_url: str) -> None:
     """Random outcomes (clocks out of order too) of a few workloads; random windows."""
     rng = random.Random(11)
-    with Ledger.open(store_url, create=True) as ledger:
+    with Ledger.open(migrated_url, create=True) as ledger:
         for example in range(6):
             tenants = [f"r{example}-{uuid.uuid4().hex[:6]}-{n}" for n in range(2)]
             sent = []

@@ -238,12 +238,12 @@ def log_text(caplog: pytest.LogCaptureFixture) -> str:
 
 
 def test_the_library_never_stores_shows_or_logs_a_secret(
-    store_url: str, debug_logs: pytest.LogCaptureFixture
+    migrated_url: str, debug_logs: pytest.LogCaptureFixture
 ) -> None:
     canary = Canary()
     sent = messages(canary)
     places: dict[str, str | bytes] = {}
-    with Ledger.open(store_url, create=True, snapshot_interval=2) as ledger:
+    with Ledger.open(migrated_url, create=True, snapshot_interval=2) as ledger:
         # One at a time, as a dict, as JSON text, as JSON bytes and as a model.
         receipts = [ledger.record(sent[0]), ledger.record(json.dumps(sent[1]))]
         receipts.append(ledger.record(json.dumps(sent[2]).encode()))
@@ -329,8 +329,8 @@ def test_the_library_never_stores_shows_or_logs_a_secret(
             (1, "upgrade --install app-a", 1),
         ]
 
-    stored = stored_bytes(store_url)
-    assert_non_secrets_stored(canary, store_url, stored)
+    stored = stored_bytes(migrated_url)
+    assert_non_secrets_stored(canary, migrated_url, stored)
     places.update(stored)
     logs = log_text(debug_logs)
     # SQLAlchemy logged the read model's statements with their parameters (the rows that go
@@ -359,12 +359,12 @@ def _jsonl(items: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(item) + "\n" for item in items)
 
 
-def test_the_cli_never_stores_prints_or_logs_a_secret(store_url: str, tmp_path: Path) -> None:
+def test_the_cli_never_stores_prints_or_logs_a_secret(migrated_url: str, tmp_path: Path) -> None:
     cli = Runner()  # in this process, as a new one would run it
     canary = Canary()
     sent = messages(canary)
-    if not is_sqlite(store_url):
-        cli("migrate", store=store_url)
+    if not is_sqlite(migrated_url):
+        cli("migrate", store=migrated_url)
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     (inputs / "all.jsonl").write_text(_jsonl(sent), encoding="utf-8")
@@ -388,14 +388,14 @@ def test_the_cli_never_stores_prints_or_logs_a_secret(store_url: str, tmp_path: 
         outputs[f"{name} stderr"] = result.err
         return result
 
-    first = keep("record", cli("record", "-o", "jsonl", inputs / "all.jsonl", store=store_url))
+    first = keep("record", cli("record", "-o", "jsonl", inputs / "all.jsonl", store=migrated_url))
     receipts = first.json_lines()
     assert [r["kind"] for r in receipts] == [m.get("kind", "outcome") for m in sent]
     assert not any(r["duplicate"] for r in receipts)
     for fmt in FORMATS:  # every resend is a duplicate, in every output format
         again = keep(
             f"record again -o {fmt}",
-            cli("record", "-o", fmt, inputs / "all.jsonl", store=store_url),
+            cli("record", "-o", fmt, inputs / "all.jsonl", store=migrated_url),
         )
         assert again.out.count("true" if fmt != "table" else "duplicate") >= len(sent)
     for name, code in [
@@ -404,11 +404,15 @@ def test_the_cli_never_stores_prints_or_logs_a_secret(store_url: str, tmp_path: 
         ("broken.jsonl", 2),
         ("bare.json", 2),
     ]:
-        refused = keep(f"record {name}", cli("record", inputs / name, store=store_url, expect=code))
+        refused = keep(
+            f"record {name}", cli("record", inputs / name, store=migrated_url, expect=code)
+        )
         assert refused.err.strip(), f"record {name} said nothing"
-    keep("record stdin", cli("record", "-", stdin=json.dumps(changed), store=store_url, expect=2))
-    keep("project", cli("project", store=store_url))
-    keep("rebuild", cli("rebuild", store=store_url))
+    keep(
+        "record stdin", cli("record", "-", stdin=json.dumps(changed), store=migrated_url, expect=2)
+    )
+    keep("project", cli("project", store=migrated_url))
+    keep("rebuild", cli("rebuild", store=migrated_url))
 
     reads: dict[str, list[str]] = {
         "show A": ["show", TENANT, A],
@@ -420,12 +424,12 @@ def test_the_cli_never_stores_prints_or_logs_a_secret(store_url: str, tmp_path: 
         "overdue": ["overdue"],
     }
     running = {
-        (name, fmt): cli.spawn(*args, "-o", fmt, store=store_url)
+        (name, fmt): cli.spawn(*args, "-o", fmt, store=migrated_url)
         for name, args in reads.items()
         for fmt in FORMATS
     }
     running[("history A --full", "table")] = cli.spawn(
-        "history", "--full", TENANT, A, store=store_url
+        "history", "--full", TENANT, A, store=migrated_url
     )
     results = {key: proc.result() for key, proc in running.items()}
     for (name, fmt), result in results.items():
@@ -439,6 +443,6 @@ def test_the_cli_never_stores_prints_or_logs_a_secret(store_url: str, tmp_path: 
     overdue = results[("overdue", "json")].json()
     assert [o["workloadRtId"] for o in overdue] == [B]
 
-    stored = stored_bytes(store_url)
-    assert_non_secrets_stored(canary, store_url, stored)
+    stored = stored_bytes(migrated_url)
+    assert_non_secrets_stored(canary, migrated_url, stored)
     assert_nowhere(canary, {**outputs, **stored})

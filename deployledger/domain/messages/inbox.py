@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from deployledger.domain.messages.lifecycle import (
     WorkloadDeployed,
@@ -138,6 +138,39 @@ def parse_message(
     return parsed
 
 
+# One validator per kind for a whole list of messages: a batch is checked in pydantic-core
+# with one call per kind, not one Python call per message.
+_LISTS: dict[str, TypeAdapter[list[Any]]] = {
+    "request": TypeAdapter(list[WorkloadDeployed]),
+    "progress": TypeAdapter(list[WorkloadDeploymentProgress]),
+    "outcome": TypeAdapter(list[WorkloadDeploymentStatus]),
+    "undeploy": TypeAdapter(list[WorkloadUndeployed]),
+}
+
+
+def _parse_batch(items: list[Any], context: dict[str, Any]) -> list[Message] | None:
+    """A batch of mappings validated one call per kind, in input order; None when any item
+    is not a mapping or is invalid (the caller then checks them one by one, to list every
+    problem with its message's number)."""
+    by_kind: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            return None
+        try:
+            by_kind.setdefault(_kind(item), []).append(index)
+        except InvalidReport:
+            return None
+    parsed: list[Any] = [None] * len(items)
+    for kind, indexes in by_kind.items():
+        try:
+            valid = _LISTS[kind].validate_python([items[i] for i in indexes], context=context)
+        except ValidationError:
+            return None  # the error holds the raw input (secrets): not kept
+        for index, message in zip(indexes, valid, strict=True):
+            parsed[index] = message
+    return parsed
+
+
 def parse_messages(
     items: Iterable[MessageInput],
     *,
@@ -145,6 +178,12 @@ def parse_messages(
     reject_oversized: bool = False,
 ) -> list[Message]:
     """Validate a batch; on failure `InvalidReport` lists every problem of every message."""
+    items = list(items)
+    if len(items) > 1:
+        context = {"max_message_bytes": max_message_bytes, "reject_oversized": reject_oversized}
+        batch = _parse_batch(items, context)
+        if batch is not None:
+            return batch
     messages: list[Message] = []
     problems: list[Problem] = []
     for number, item in enumerate(items, start=1):

@@ -4,6 +4,7 @@
   any kind, or an array of them, each kind a schema with examples;
 - every error as `application/problem+json` (the `Problem` schema), for each status an
   operation can answer;
+- the bodies and answers of the intake operations (validated by the library);
 - the bearer token as the security scheme of every `/v1` operation.
 """
 
@@ -35,8 +36,11 @@ PROBLEM_STATUSES = {
     ),
 }
 REPORTS = "/v1/reports"
+INTAKE = ("/v1/intake/flux", "/v1/intake/cloudevents")
 STATUSES = {
     ("post", REPORTS): (400, 401, 403, 404, 408, 413, 415, 422, 503),
+    ("post", INTAKE[0]): (400, 401, 403, 404, 408, 413, 415, 422, 503),
+    ("post", INTAKE[1]): (400, 401, 403, 404, 408, 413, 422, 503),
     ("get", "/v1/workloads/{tenant}/{rtId}"): (401, 403, 404, 422, 503),
     ("get", "/v1/workloads/{tenant}/{rtId}/history"): (401, 403, 404, 422, 503),
 }
@@ -102,6 +106,42 @@ def _reports_operation(operation: dict[str, Any]) -> None:
     }
 
 
+def _intake_operation(operation: dict[str, Any], path: str) -> None:
+    if path == INTAKE[0]:
+        body = {
+            "description": "One Flux notification-controller event (provider generic or "
+            "generic-hmac; see docs/intake.md).",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    else:
+        any_json: dict[str, Any] = {}
+        body = {
+            "description": "CloudEvents: structured (application/cloudevents+json), batch "
+            "(application/cloudevents-batch+json) or binary mode (ce-* headers; the data as "
+            "the body). See docs/intake.md.",
+            "content": {
+                "application/cloudevents+json": {"schema": {"type": "object"}},
+                "application/cloudevents-batch+json": {
+                    "schema": {"type": "array", "items": {"type": "object"}}
+                },
+                "application/json": {"schema": any_json},
+            },
+        }
+    operation["requestBody"] = {"required": True, **body}
+    content = {"application/json": {"schema": _ref(schemas.IntakeAnswer)}}
+    operation["responses"] = {
+        "201": {
+            "description": "Recorded: the receipts, and the events ignored",
+            "content": content,
+        },
+        "200": {
+            "description": "Every message was already recorded (duplicates)",
+            "content": content,
+        },
+        "202": {"description": "Every event was ignored: nothing stored", "content": content},
+    }
+
+
 def build(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(
         title=app.title,
@@ -113,7 +153,12 @@ def build(app: FastAPI) -> dict[str, Any]:
     defs = components.setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         defs.pop(unused, None)
-    models: list[type[BaseModel]] = [*schemas.BODY_MODELS, schemas.Receipt, schemas.Problem]
+    models: list[type[BaseModel]] = [
+        *schemas.BODY_MODELS,
+        schemas.Receipt,
+        schemas.Problem,
+        schemas.IntakeAnswer,
+    ]
     _, extra = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     defs.update(extra.get("$defs", {}))
     for name, definition in defs.items():
@@ -134,6 +179,8 @@ def build(app: FastAPI) -> dict[str, Any]:
         for method, operation in operations.items():
             if (method, path) == ("post", REPORTS):
                 _reports_operation(operation)
+            if method == "post" and path in INTAKE:
+                _intake_operation(operation, path)
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
             if not path.startswith("/v1/"):

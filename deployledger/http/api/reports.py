@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Header, Request
 
-from deployledger import GroupWriter, InvalidReport, Ledger, Receipt, parse_message
+from deployledger import GroupWriter, InvalidReport, Ledger, Receipt, parse_messages
 from deployledger.http.api.body import check_media_type, decode, read_body
 from deployledger.http.auth import Grant, require
 from deployledger.http.jsonbody import PlainJSONResponse
@@ -87,25 +87,24 @@ def with_key(message: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def _validate(ledger: Ledger, items: Sequence[Any], batch: bool) -> list[Any]:
-    """Every message parsed (blocking: large messages take time), or 422 with every problem."""
-    parsed, problems = [], []
-    for index, item in enumerate(items):
-        try:
-            parsed.append(
-                parse_message(
-                    item,
-                    max_message_bytes=ledger.max_message_bytes,
-                    reject_oversized=ledger.reject_oversized,
-                )
-            )
-        except InvalidReport as e:
-            problems += [
-                {"index": index if batch else None, "field": p.field, "reason": p.reason}
-                for p in e.problems
-            ]
-    if problems:
-        raise invalid(problems)
-    return parsed
+    """Every message parsed (blocking: large messages take time; a batch is checked one
+    pydantic-core call per kind), or 422 with every problem."""
+    try:
+        return parse_messages(
+            items,
+            max_message_bytes=ledger.max_message_bytes,
+            reject_oversized=ledger.reject_oversized,
+        )
+    except InvalidReport as e:
+        problems = [
+            {
+                "index": p.report - 1 if batch and p.report is not None else None,
+                "field": p.field,
+                "reason": p.reason,
+            }
+            for p in e.problems
+        ]
+    raise invalid(problems)
 
 
 def _record(

@@ -187,6 +187,48 @@ class Receipt(BaseModel):
     )
 
 
+class IgnoredEvent(BaseModel):
+    """An intake event that stored nothing, and why (`index` 0-based in a batch; null
+    for a single event)."""
+
+    model_config = _examples(
+        {"index": 1, "reason": "com.example.build: not a service deploy event"},
+    )
+    index: int | None
+    reason: str
+
+
+class IntakeAnswer(BaseModel):
+    """What an intake request recorded (the receipts) and what it ignored."""
+
+    model_config = _examples(
+        {
+            "receipts": [
+                {
+                    "kind": "outcome",
+                    "tenantId": "acme-prod",
+                    "workloadRtId": RT_ID,
+                    "attempt": 7,
+                    "position": 59,
+                    "recordedAt": AT,
+                    "state": "Deployed",
+                    "duplicate": False,
+                    "messageTruncated": False,
+                }
+            ],
+            "ignored": [],
+        },
+        {
+            "receipts": [],
+            "ignored": [
+                {"index": None, "reason": "Kustomization events are not deploys; only HelmRelease"}
+            ],
+        },
+    )
+    receipts: list[Receipt]
+    ignored: list[IgnoredEvent]
+
+
 STATE_EXAMPLE = {
     "tenantId": "acme-prod",
     "workloadRtId": RT_ID,

@@ -274,6 +274,8 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
         with self._writing:
             conn = self._connection()
             try:
+                if len(rows) == 1:  # one statement is its own transaction (autocommit)
+                    return [conn.execute(statement, rows[0]).lastrowid or 0]
                 conn.execute("BEGIN IMMEDIATE")
                 first = conn.execute(statement, rows[0]).lastrowid or 0
                 if len(rows) > 1:

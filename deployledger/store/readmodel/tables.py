@@ -267,6 +267,8 @@ api_tokens = Table(
     Column("scopes", String(64), nullable=False),  # comma-separated
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+    # The key of the token's signed intake (Flux generic-hmac), as given: never shown.
+    Column("hmac_secret", Text),
 )
 
 # The tamper-evident log (issue 11): an RFC 9162 Merkle tree over every stored event, kept
