@@ -263,7 +263,12 @@ def retry(settings: Settings, name: str, position: int | None) -> None:
 @sink.command(
     epilog=output.examples("deployledger sink deliver", "deployledger sink deliver --once")
 )
-@click.option("--once", is_flag=True, help="Deliver what is pending now, then exit.")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Deliver what is pending now, then exit (a failed delivery whose retry is not due "
+    "yet is left to a later run).",
+)
 @click.option(
     "--poll-interval",
     type=click.FloatRange(min=0.05),

@@ -244,9 +244,12 @@ class Sinks:
         names: builtins.list[str] | None = None,
         stop: threading.Event | None = None,
     ) -> None:
-        """Deliver what is pending now for every sink (or `names`), retries and dead
-        letters included, then return (`sink deliver --once`). A sink another process
-        delivers for (it holds the sink's lock) is left to it."""
+        """Deliver what is pending now for every sink (or `names`), dead letters asked to be
+        sent again included, then return (`sink deliver --once`): a call never sleeps
+        through a backoff (a failed delivery whose retry is not due yet is a later call's;
+        after `max_attempts` failures it is a dead letter), so a sink that is down never
+        holds the call. A sink another process delivers for (it holds the sink's lock) is left to
+        it."""
         stop = stop or threading.Event()
         for sink in self._store.all():
             if names is None or sink.name in names:
@@ -416,6 +419,8 @@ class _Worker:
                 if sink.next_try_at is not None:
                     wait = (sink.next_try_at - datetime.now(UTC)).total_seconds()
                     if wait > 0:
+                        if self.once:
+                            return  # its retry is due later: the next run's
                         self.stop.wait(wait)
                         sink = None
                         continue
@@ -482,8 +487,8 @@ class _Worker:
                     store.failed(name, done, delivered, failures, error, retry_at)
                     self.cursor = done
                     delivered = 0
-                    if self.stop.wait(delay):
-                        return "failed"
+                    if self.once or self.stop.wait(delay):
+                        return "failed"  # once: the retry is the next run's, after its backoff
             done = item.position
             self.held = (done, delivered)
             if self.stop.is_set():
@@ -520,12 +525,13 @@ class _Worker:
             error: str | None = None
             tries = 0
             if out is not None:
-                while tries < sink.max_attempts and not self.stop.is_set():
+                limit = 1 if self.once else sink.max_attempts
+                while tries < limit and not self.stop.is_set():
                     tries += 1
                     error = self._send(sink, out)
                     if error is None:
                         break
-                    if tries < sink.max_attempts:
+                    if tries < limit:
                         self.stop.wait(backoff_delay(tries, sink.backoff, self.random.random()))
             if error is None and not self.stop.is_set():
                 self.store.redelivered(sink.name, item.position)
