@@ -152,3 +152,29 @@ def pg_connect(url: StoreURL) -> psycopg.Connection[Any]:
     """A plain autocommit psycopg connection (probes, advisory locks, LISTEN)."""
     kwargs: dict[str, Any] = url.dsn_kwargs()
     return psycopg.connect(**kwargs, autocommit=True)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A time read back from a row, in UTC (SQLite gives naive ones)."""
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class LazyEngine:
+    """Owns one engine on `url`, made on first use (a store that only some commands touch
+    connects only for them)."""
+
+    def __init__(self, url: StoreURL) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = make_engine(self.url)
+            return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()

@@ -21,13 +21,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, delete, func, insert, select, true, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, select, true, update
 
 from deployledger.domain.sinks import DeadLetter, DeliveryItem, Sink, SinkFilter
 from deployledger.domain.storeurl import StoreURL
 from deployledger.errors import InvalidQuery, StoreUnavailable
 from deployledger.projections.rows import attempt_from_row
-from deployledger.store.database import make_engine, pg_connect
+from deployledger.store.database import LazyEngine, aware, pg_connect
 from deployledger.store.errors import translated
 from deployledger.store.readmodel.runner import LIVE
 from deployledger.store.readmodel.tables import (
@@ -69,10 +69,6 @@ def _file_lock(url: StoreURL, name: str, stop: threading.Event, wait: bool) -> I
         handle.close()  # releases the lock
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _sink(row: Any, dead: int = 0) -> Sink:
     r = row._mapping
     return Sink(
@@ -87,18 +83,18 @@ def _sink(row: Any, dead: int = 0) -> Sink:
         timeout=r["timeout"],
         secret=r["secret"],
         position=r["position"],
-        created_at=_aware(r["created_at"]),
+        created_at=aware(r["created_at"]),
         delivered=r["delivered"],
         failures=r["failures"],
         last_error=r["last_error"],
-        next_try_at=_aware(r["next_try_at"]),
+        next_try_at=aware(r["next_try_at"]),
         dead_letters=dead,
     )
 
 
 def _dead(row: Any) -> DeadLetter:
     r = row._mapping
-    at = _aware(r["dead_at"])
+    at = aware(r["dead_at"])
     assert at is not None
     return DeadLetter(
         sink=r["sink"],
@@ -112,24 +108,8 @@ def _dead(row: Any) -> DeadLetter:
     )
 
 
-class SinkStore:
+class SinkStore(LazyEngine):
     """The sinks' rows, their cursors and dead letters; the engine is made on first use."""
-
-    def __init__(self, url: StoreURL) -> None:
-        self.url = url
-        self._engine: Engine | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def engine(self) -> Engine:
-        with self._lock:
-            if self._engine is None:
-                self._engine = make_engine(self.url)
-            return self._engine
-
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
 
     # -- settings ----------------------------------------------------------------------
 
@@ -293,7 +273,7 @@ class SinkStore:
                         workload_rt_id=key[1],
                         workload_name=row["workload_name"],
                         pool_name=None if state is None else state["pool_name"],
-                        occurred_at=_aware(row["occurred_at"]) or datetime.now(UTC),
+                        occurred_at=aware(row["occurred_at"]) or datetime.now(UTC),
                     )
                 )
                 continue

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import json
-import threading
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import insert, select, update
 
-from deployledger.domain.storeurl import StoreURL
 from deployledger.domain.tokens import TokenGrant
 from deployledger.errors import TokenNotFound
-from deployledger.store.database import make_engine
+from deployledger.store.database import LazyEngine, aware
 from deployledger.store.errors import translated
 from deployledger.store.readmodel.tables import api_tokens
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _grant(row: object) -> TokenGrant:
     r = row._mapping  # type: ignore[attr-defined]
-    created = _aware(r["created_at"])
+    created = aware(r["created_at"])
     assert created is not None
     return TokenGrant(
         token_id=r["token_id"],
@@ -31,28 +25,12 @@ def _grant(row: object) -> TokenGrant:
         admin=bool(r["admin"]),
         scopes=tuple(s for s in r["scopes"].split(",") if s),
         created_at=created,
-        revoked_at=_aware(r["revoked_at"]),
+        revoked_at=aware(r["revoked_at"]),
     )
 
 
-class TokenStore:
+class TokenStore(LazyEngine):
     """Rows of `api_tokens`; the engine is made on first use."""
-
-    def __init__(self, url: StoreURL) -> None:
-        self.url = url
-        self._engine: Engine | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def engine(self) -> Engine:
-        with self._lock:
-            if self._engine is None:
-                self._engine = make_engine(self.url)
-            return self._engine
-
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
 
     def add(self, grant: TokenGrant, secret_sha256: str) -> None:
         with translated(self.url), self.engine.begin() as conn:
