@@ -69,6 +69,11 @@ class Config:
     log_events: int = 1_000_000  # reports in the store `verify` checks
     log_runs: int = 3  # timed runs of verify and of its floor
     burst: int = 20_000  # single-report POSTs of the 32-client burst (`http-burst`)
+    http_workers: tuple[int, ...] = (1, 2, 4)  # `serve --workers N` of the requests/s rows
+    client_processes: int = 2  # client processes of the requests/s load
+    client_threads: int = 8  # keep-alive connections (threads) per client process
+    rps_seconds: float = 5.0  # seconds counted per requests/s measurement
+    rps_warm: float = 1.0  # seconds of the same load before they are counted
     budget: float = 3_000.0  # seconds for the read-model suite; larger sizes are skipped
     quick: bool = False
 
@@ -95,5 +100,7 @@ class Config:
             log_events=10_000,
             log_runs=2,
             burst=2_000,
+            rps_seconds=1.0,
+            rps_warm=0.3,
             quick=True,
         )

@@ -45,6 +45,20 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value:g}")
+    return value
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    counts = tuple(sorted({_positive(count) for count in text.split(",")}))
+    if counts[0] != 1:
+        raise argparse.ArgumentTypeError("must start with 1 (the baseline of the others)")
+    return counts
+
+
 def _sizes(text: str) -> tuple[int, ...]:
     sizes = tuple(sorted(int(size.replace("_", "")) for size in text.split(",")))
     if sizes[0] <= readmodel.WORKLOADS:
@@ -87,6 +101,12 @@ def parse(argv: list[str]) -> tuple[str, Config, argparse.Namespace]:
     p.add_argument("--log-events", type=_positive, help="reports in the store verify checks (1M)")
     p.add_argument("--log-runs", type=_positive, help="timed runs of verify and its floor (3)")
     p.add_argument("--burst", type=_positive, help="POSTs of the 32-client burst (20,000)")
+    p.add_argument("--many-chunk", type=_positive, help="reports per chunked call (2,000)")
+    p.add_argument("--http-workers", type=_counts, help="`serve --workers` of requests/s (1,2,4)")
+    p.add_argument("--client-processes", type=_positive, help="requests/s client processes (2)")
+    p.add_argument("--client-threads", type=_positive, help="connections per client process (8)")
+    p.add_argument("--rps-seconds", type=_seconds, help="seconds counted per requests/s run (5)")
+    p.add_argument("--rps-warm", type=_seconds, help="seconds of load before counting (1)")
     p.add_argument("--budget", type=float, help="seconds for the read-model suite (3000)")
     p.add_argument("--seed", type=int, help="of the generated reports (3)")
     env = os.environ.get("DEPLOYLEDGER_BENCH_POSTGRES") or os.environ.get(

@@ -34,8 +34,9 @@ from statistics import median, quantiles
 from typing import Any
 
 from bench import Config
+from bench.clients import RPS_WORKLOADS, _report
 from bench.floor import raw_burst
-from bench.http import RPS_WORKLOADS, _report, floor_serving, serving
+from bench.http import floor_serving, serving
 from bench.report import Result
 from bench.stores import fresh_store
 

@@ -6,10 +6,12 @@ process on a fresh store, with a token (auth on):
    backend, op by op taking turns, in the same runs. Target: ≤ 2×. For information, the
    same POST to `serve --no-follow` in the same turns: the share of the in-process follower,
    which applies each new event to the read model as it is announced;
-2. requests per second with 1, 2 and 4 workers: `CLIENT_PROCESSES` processes of
-   `CLIENT_THREADS` threads, each a keep-alive connection posting single reports (unique
-   messageIds over `RPS_WORKLOADS` workloads) for a fixed time. The clients run on the same
-   machine as the service and its database, so the figures are what the whole machine does.
+2. requests per second with 1, 2 and 4 workers (`--http-workers`): 2 processes
+   (`--client-processes`) of 8 threads (`--client-threads`), each a keep-alive connection
+   posting single reports (unique messageIds over `RPS_WORKLOADS` workloads) for a fixed
+   time (`--rps-seconds`, counted once every client has started and `--rps-warm` more).
+   The clients run on the same machine as the service and its database, so the figures are
+   what the whole machine does.
    Baseline of the 1-worker row: direct `record()` calls per second in one thread, measured
    in the same run; of the 2- and 4-worker rows: the 1-worker rate of the same run (so the
    ratio is the scaling).
@@ -22,11 +24,8 @@ threads, with group commit on and off.
 from __future__ import annotations
 
 import gc
-import http.client
-import json
 import multiprocessing
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -43,37 +42,19 @@ from typing import Any
 import httpx
 
 from bench import Config
+from bench.clients import RPS_WORKLOADS, _client_process, _report
 from bench.report import Result
 from bench.stores import Store, fresh_store
 from deployledger import Ledger
 
 Log = Callable[[str], None]
 ROOT = Path(__file__).resolve().parent.parent
-WORKER_COUNTS = (1, 2, 4)
-CLIENT_PROCESSES = 2
-CLIENT_THREADS = 8
-RPS_WORKLOADS = 500
-TENANTS = ("acme", "globex", "initech", "umbrella", "hooli")
 
 
 def run(cfg: Config, backend: str, log: Log) -> list[Result]:
     if "http" not in cfg.only:
         return []
     return [*measure_post(cfg, backend, log), *measure_rps(cfg, backend, log)]
-
-
-def _report(n: int, prefix: str) -> dict[str, Any]:
-    """A report of one of `RPS_WORKLOADS` workloads, with a unique messageId."""
-    slot = n % RPS_WORKLOADS
-    return {
-        "tenantId": TENANTS[slot % len(TENANTS)],
-        "poolName": f"pool-{slot % 3}",
-        "workloadName": f"app-{slot}",
-        "workloadRtId": f"rt-{slot:04d}",
-        "success": n % 4 != 0,
-        "statusMessage": None if n % 4 else "Error: UPGRADE FAILED: timed out waiting",
-        "messageId": f"{prefix}-{n}",
-    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -257,66 +238,30 @@ def measure_post(cfg: Config, backend: str, log: Log) -> list[Result]:
 # 2. Requests per second
 
 
-def _client_process(
-    port: int, token: str, prefix: str, start_at: float, stop_at: float, out: Any
-) -> None:
-    """`CLIENT_THREADS` keep-alive connections posting until `stop_at`; puts the Counter of
-    statuses answered between `start_at` and `stop_at` on `out`."""
-    import threading
-
-    counts: Counter[int] = Counter()
-    lock = threading.Lock()
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
-    def worker(number: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine: Counter[int] = Counter()
-        n = 0
-        offset = random.Random(f"{prefix}-{number}").randrange(RPS_WORKLOADS)
-        while True:
-            body = json.dumps(_report(offset + n, f"{prefix}-{number}")).encode()
-            n += 1
-            try:
-                conn.request("POST", "/v1/reports", body, headers)
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                status = 0
-            now = time.monotonic()
-            if now >= stop_at:
-                break
-            if now >= start_at:
-                mine[status] += 1
-        conn.close()
-        with lock:
-            counts.update(mine)
-
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(CLIENT_THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    out.put(dict(counts))
-
-
-def _rate(base: str, token: str, prefix: str, warm: float, seconds: float) -> tuple[float, str]:
-    """2xx answers per second over `seconds`, after `warm` seconds of the same load."""
+def _rate(
+    cfg: Config, base: str, token: str, prefix: str, warm: float, seconds: float
+) -> tuple[float, str]:
+    """2xx answers per second over `seconds`, after `warm` seconds of the same load; the
+    clock starts once every client process has started (imports included)."""
     port = int(base.rsplit(":", 1)[1])
     ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    start_at = time.monotonic() + 2.0 + warm  # the clients' own start-up first
-    stop_at = start_at + seconds
+    out, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    window = ctx.Array("d", 2)
     procs = [
         ctx.Process(
-            target=_client_process, args=(port, token, f"{prefix}-p{p}", start_at, stop_at, out)
+            target=_client_process,
+            args=(port, token, f"{prefix}-p{p}", cfg.client_threads, ready, go, window, out),
         )
-        for p in range(CLIENT_PROCESSES)
+        for p in range(cfg.client_processes)
     ]
     for proc in procs:
         proc.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    window[0] = time.monotonic() + warm
+    window[1] = window[0] + seconds
+    stop_at = window[1]
+    go.set()
     totals: Counter[int] = Counter()
     for _ in procs:
         totals.update(
@@ -344,40 +289,43 @@ def _direct_rate(cfg: Config, backend: str, seconds: float) -> float:
 
 
 def measure_rps(cfg: Config, backend: str, log: Log) -> list[Result]:
-    seconds, warm = (1.0, 0.3) if cfg.quick else (5.0, 1.0)
-    rates: dict[int, list[float]] = {w: [] for w in WORKER_COUNTS}
+    seconds, warm = cfg.rps_seconds, cfg.rps_warm
+    counts = cfg.http_workers
+    rates: dict[int, list[float]] = {w: [] for w in counts}
     direct: list[float] = []
     problems: list[str] = []
     for n in range(cfg.runs):
-        order = WORKER_COUNTS if n % 2 == 0 else WORKER_COUNTS[::-1]
+        order = counts if n % 2 == 0 else counts[::-1]
         for workers in order:
             with fresh_store(cfg, backend) as store, serving(store, workers) as (base, token):
-                rate, problem = _rate(base, token, f"rps{n}w{workers}", warm, seconds)
+                rate, problem = _rate(cfg, base, token, f"rps{n}w{workers}", warm, seconds)
             rates[workers].append(rate)
             if problem:
                 problems.append(f"run {n + 1}, {workers} workers: {problem}")
         direct.append(_direct_rate(cfg, backend, seconds))
         log(
             f"[{backend}] requests/s: run {n + 1}/{cfg.runs}: "
-            + ", ".join(f"{w} workers {rates[w][-1]:,.0f}" for w in WORKER_COUNTS)
+            + ", ".join(f"{w} workers {rates[w][-1]:,.0f}" for w in counts)
             + f"; direct record() {direct[-1]:,.0f}/s"
         )
-    clients = f"{CLIENT_PROCESSES} client processes x {CLIENT_THREADS} keep-alive connections"
+    clients = (
+        f"{cfg.client_processes} client processes x {cfg.client_threads} keep-alive connections"
+    )
     results = []
-    for workers in WORKER_COUNTS:
-        first = workers == WORKER_COUNTS[0]
+    for workers in counts:
+        first = workers == counts[0]
         label = f"requests/s, `--workers {workers}`"
         if first:
-            clients_count = CLIENT_PROCESSES * CLIENT_THREADS
+            clients_count = cfg.client_processes * cfg.client_threads
             label += f" ({clients_count} clients; baseline: `record()`/s, one thread)"
         else:
-            label += f" (baseline: `--workers {WORKER_COUNTS[0]}`)"
+            label += f" (baseline: `--workers {counts[0]}`)"
         results.append(
             Result(
                 backend,
                 label,
                 rates[workers],
-                direct if first else rates[WORKER_COUNTS[0]],
+                direct if first else rates[counts[0]],
                 "{:,.0f}/s",
                 notes=[
                     f"{clients}, single-report POSTs over {RPS_WORKLOADS} workloads, "

@@ -21,29 +21,43 @@ SUITES = {
     "export": "Export",
     "log": "Tamper-evident log",
 }  # in bench's own order
-# Smaller still than `--quick`: one run of everything, stores of a few thousand rows. The
-# smoke test is that every measurement of a suite runs and is reported on both backends;
-# the sizes that make the numbers mean something are the full run's.
+# Smaller still than `--quick`: one run of everything, stores of about a thousand rows, the
+# shortest loads. The smoke test is that every measurement of a suite runs and is reported on
+# both backends; the sizes that make the numbers mean something are the full run's.
 SMOKE = [
     "--quick",
     "--runs=1",  # and --slow-runs 1
-    "--ops=20",
-    "--prior=500",
-    "--many=2000",
-    "--imports=5000",
-    "--sizes=2000,5000",
-    "--query-small=2000",
+    "--ops=10",
+    "--prior=100",
+    "--many=500",
+    "--many-chunk=250",  # two calls
+    "--imports=500",
+    "--sizes=2000,2500",  # at least a report a workload besides the 1,000 registrations
+    "--query-small=1500",
     "--queries=10",
-    "--overdue-fleet=1000,5000",
+    "--overdue-fleet=1000,2000",
     "--asof-sizes=2000,5000",
-    "--failures-sizes=2000,10000",
-    "--export-rows=5000",
-    "--log-events=5000",
+    "--failures-sizes=1000,2000",
+    "--export-rows=1000",
+    "--export-runs=1",
+    "--log-events=1000",
+    "--log-runs=1",
 ]
 # The suite's measurements that start many services (`http-floor`, `http-burst`: seven
 # `serve` or floor processes per backend and run) are smoke-tested piece by piece below
-# instead, on SQLite, in a few seconds.
-ONLY = {"http": ["--only=http"]}
+# instead, on SQLite, in a few seconds. The requests/s load: one `serve --workers 1` (a
+# service with more workers takes many seconds to start here), one client process of two
+# connections, half a second counted.
+ONLY = {
+    "http": [
+        "--only=http",
+        "--http-workers=1",
+        "--client-processes=1",
+        "--client-threads=2",
+        "--rps-seconds=0.5",
+        "--rps-warm=0.2",
+    ]
+}
 
 
 def test_all_is_every_suite() -> None:

@@ -108,15 +108,15 @@ def test_a_database_restart_and_crash_lose_no_acknowledged_report_and_serve_reco
     url = cluster.create_database("ledger")
     cli("migrate", store=url)
     token = admin_token(url)
-    plans = plan_load(3_000, 120, 20, seed=21, prefix="restart")  # 1,000 before the crash
+    plans = plan_load(1_000, 120, 20, seed=21, prefix="restart")  # 400 before the crash
     windows: list[tuple[float, float]] = []  # (database surely down from, until)
     timings: dict[str, float] = {}
 
     def faults(load: Load) -> None:
-        wait_until(lambda: acked(load) >= 500, "500 acknowledged reports")
+        wait_until(lambda: acked(load) >= 200, "200 acknowledged reports")
         timings["restart"] = cluster.restart(mode="fast")
         before = acked(load)
-        wait_until(lambda: acked(load) >= before + 500, "500 more after the restart")
+        wait_until(lambda: acked(load) >= before + 200, "200 more after the restart")
         cluster.stop(mode="immediate")
         down = time.monotonic()
         time.sleep(OUTAGE)
@@ -175,11 +175,11 @@ def test_a_database_restart_and_crash_lose_no_acknowledged_report_and_serve_reco
 
 
 def kill_workers(service: Service, times: int, load: Load) -> list[int]:
-    """SIGKILL one worker `times` times, each once 400 more reports are acknowledged and the
+    """SIGKILL one worker `times` times, each once 250 more reports are acknowledged and the
     supervisor has replaced the previous one; return the killed pids."""
     killed = []
     for _ in range(times):
-        floor = acked(load) + 400
+        floor = acked(load) + 250
 
         def reached(f: int = floor) -> bool:
             return acked(load) >= f
@@ -205,7 +205,7 @@ def test_a_worker_killed_mid_load_loses_no_acknowledged_report(
     fresh_postgres = cluster.create_database("ledger")
     cli("migrate", store=fresh_postgres)
     token = admin_token(fresh_postgres)
-    plans = plan_load(4_000, 100, 20, seed=33, prefix="crash")
+    plans = plan_load(2_000, 100, 20, seed=33, prefix="crash")
     killed: list[int] = []
     with running(Service(fresh_postgres, tmp_path, workers=2)) as (service,):
         load = run_load(
@@ -230,12 +230,12 @@ def test_serve_killed_mid_load_on_sqlite_loses_no_acknowledged_report(tmp_path: 
     with Ledger.open(url, create=True):
         pass
     token = admin_token(url)
-    plans = plan_load(2_000, 60, 20, seed=44, prefix="sqlite-crash")
+    plans = plan_load(800, 60, 20, seed=44, prefix="sqlite-crash")
     first = Service(url, tmp_path, workers=1, name="first")
     second = Service(url, tmp_path, workers=1, port=first.port, name="second")
 
     def crash(load: Load) -> None:
-        wait_until(lambda: acked(load) >= 500, "500 acknowledged reports")
+        wait_until(lambda: acked(load) >= 200, "200 acknowledged reports")
         assert first.proc is not None
         first.proc.send_signal(signal.SIGKILL)
         assert first.proc.wait(timeout=30) == -signal.SIGKILL

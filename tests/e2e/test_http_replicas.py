@@ -109,7 +109,7 @@ def test_two_replicas_and_a_standby_follower_that_takes_over_within_5_seconds(
 
         # Both replicas take writes; the active follower keeps the read model live.
         last = 0
-        for n in range(200):
+        for n in range(120):  # each of the 60 workloads twice, half of them through each replica
             client = (c1, c2)[n % 2]
             rtid = f"rt-{n % 20:02d}"
             tenant = TENANTS[n % 3]
