@@ -114,8 +114,18 @@ class Streaming:
         eventually(lambda: len(self.lines) >= receipts, 120, f"{receipts} receipts")
 
     def finish(self, expect: int, timeout: float = 120) -> str:
-        """Wait for the end; check the exit code and that stderr shows no traceback."""
-        code = self.proc.wait(timeout)
+        """Wait for the end; check the exit code and that stderr shows no traceback. A
+        process still running after `timeout` is killed (and its pipes closed) before the
+        test fails, so that nothing of it is left to a later test."""
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(30)
+            for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+            raise
         for thread in self._threads:
             thread.join(30)
         for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):

@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, cast
 from uuid import UUID
 
@@ -67,7 +68,19 @@ class EventStore:
             self._encoder = compat.StateEncoder(self.app.mapper)
 
     def close(self) -> None:
-        """Finish the snapshots under way, then release every connection."""
+        """Finish the snapshots under way, then release every connection.
+
+        The wait wakes every 0.1 s: a signal to the process may be delivered to the
+        snapshot thread (asleep in the database's lock wait), and Python runs its handler
+        only when the main thread runs, which a plain join would not let it do."""
+        with contextlib.suppress(RuntimeError):  # closed before
+            drained = self._snapshots.submit(_nothing)  # runs after every queued snapshot
+            while True:
+                try:
+                    drained.result(timeout=0.1)
+                    break
+                except FutureTimeout:
+                    continue
         self._snapshots.shutdown(wait=True)
         self.app.close()
         if self._keepalive is not None:
@@ -351,3 +364,7 @@ def attempt_counts(store: EventStore, upto: int) -> tuple[dict[str, int], int]:
         attempts[key] = attempts.get(key, 0) + (count if topic == _ATTEMPTED else 0)
         lifecycle += count if topic in _LIFECYCLE else 0
     return attempts, lifecycle
+
+
+def _nothing() -> None:
+    """A no-op job: done once every job queued before it is."""
