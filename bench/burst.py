@@ -34,7 +34,7 @@ from statistics import median, quantiles
 from typing import Any
 
 from bench import Config
-from bench.clients import RPS_WORKLOADS, _report
+from bench.clients import RPS_WORKLOADS, _report, post
 from bench.floor import raw_burst
 from bench.http import floor_serving, serving
 from bench.report import Result
@@ -193,15 +193,7 @@ def _burst_client(
         go.wait()
         for body in bodies:
             start = time.perf_counter_ns()
-            try:
-                conn.request("POST", "/v1/reports", body, headers)
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-                status = 0
+            conn, status = post(conn, body, headers, 120)
             times.append((time.perf_counter_ns() - start) / 1_000)
             mine[status] += 1
         end = time.monotonic()

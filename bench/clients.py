@@ -28,6 +28,21 @@ def _report(n: int, prefix: str) -> dict[str, Any]:
     }
 
 
+def post(
+    conn: http.client.HTTPConnection, body: bytes, headers: dict[str, str], timeout: float
+) -> tuple[http.client.HTTPConnection, int]:
+    """POST one report body on a keep-alive connection: the connection to use next and the
+    status, or 0 when the request failed (the connection is then made again)."""
+    try:
+        conn.request("POST", "/v1/reports", body, headers)
+        response = conn.getresponse()
+        response.read()
+        return conn, response.status
+    except (OSError, http.client.HTTPException):
+        conn.close()
+        return http.client.HTTPConnection(conn.host, conn.port, timeout=timeout), 0
+
+
 def _client_process(
     port: int, token: str, prefix: str, threads: int, ready: Any, go: Any, window: Any, out: Any
 ) -> None:
@@ -51,15 +66,7 @@ def _client_process(
         while True:
             body = json.dumps(_report(offset + n, f"{prefix}-{number}")).encode()
             n += 1
-            try:
-                conn.request("POST", "/v1/reports", body, headers)
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                status = 0
+            conn, status = post(conn, body, headers, 60)
             now = time.monotonic()
             if now >= stop_at:
                 break
