@@ -12,6 +12,7 @@ from deployledger import AuditFilter, InvalidQuery, check_limit
 from deployledger import parse_when as parse_time
 from deployledger.cli import export, output, render
 from deployledger.cli.app import Settings, cli, min_position_option, pass_settings
+from deployledger.presentation import AUDIT_COLUMNS
 
 
 class Limit(click.IntRange):
@@ -117,7 +118,7 @@ def audit(
         page = ledger.audit(where=where, limit=limit, cursor=cursor)
     if fmt != "table":
         rows = [a.to_audit_json() for a in page.items]
-        output.write_data(rows, fmt, output.AUDIT_COLUMNS)
+        output.write_data(rows, fmt, AUDIT_COLUMNS)
     elif page.items:
         output.write_table(render.audit_table(page.items, zone))
     else:

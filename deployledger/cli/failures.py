@@ -13,22 +13,7 @@ from deployledger import FailureGroup
 from deployledger.cli import output, render
 from deployledger.cli.app import Settings, cli, min_position_option, pass_settings
 from deployledger.cli.audit import Limit, parse_when
-
-FAILURE_COLUMNS = [
-    "fingerprint",
-    "category",
-    "attempts",
-    "workloads",
-    "stillFailing",
-    "tenants",
-    "pools",
-    "firstSeen",
-    "lastSeen",
-    "template",
-    "exampleTenantId",
-    "exampleWorkloadRtId",
-    "example",
-]
+from deployledger.presentation import FAILURE_COLUMNS
 
 
 @cli.command(

@@ -37,100 +37,14 @@ import click
 
 from deployledger import Receipt
 from deployledger.cli import render
+from deployledger.presentation import MESSAGE_COLUMNS, RECEIPT_COLUMNS
 from deployledger.presentation.csvcells import csv_cell
 from deployledger.presentation.csvcells import escape_nul as escape_nul
 
 FORMATS = ("table", "json", "jsonl", "csv")
 
-RECEIPT_COLUMNS = [
-    "kind",
-    "tenantId",
-    "workloadRtId",
-    "attempt",
-    "position",
-    "recordedAt",
-    "state",
-    "duplicate",
-    "messageTruncated",
-]
-STATE_COLUMNS = [
-    "tenantId",
-    "workloadRtId",
-    "workloadName",
-    "poolName",
-    "state",
-    "statusMessage",
-    "attempts",
-    "failures",
-    "consecutiveFailures",
-    "lastAttemptAt",
-    "lastSuccessAt",
-    "lastFailureAt",
-    "poolRtId",
-    "workloadType",
-    "deployedChartName",
-    "deployedChartVersion",
-    "pendingChartName",
-    "pendingChartVersion",
-    "requestedAt",
-    "lastDurationSeconds",
-    "undeployedAt",
-]
-HISTORY_COLUMNS = [
-    "kind",
-    "attempt",
-    "recordedAt",
-    "reportedAt",
-    "success",
-    "state",
-    "statusMessage",
-    "workloadName",
-    "poolName",
-    "messageId",
-    "position",
-    "messageTruncated",
-    "chartName",
-    "chartVersion",
-    "requestPosition",
-    "durationSeconds",
-    "helmOperation",
-    "exitCode",
-    "category",
-    "fingerprint",
-]
-AUDIT_COLUMNS = ["tenantId", "workloadRtId", *HISTORY_COLUMNS]
-# A timeline mixes outcomes (the history columns) with requests, progress and undeploys:
-# their keys follow, and a row leaves empty what its kind does not have. Lists (secret
-# paths, overrides) are written as JSON text.
-TIMELINE_COLUMNS = [
-    *HISTORY_COLUMNS,
-    "poolRtId",
-    "workloadType",
-    "repositoryUrl",
-    "isReconciliation",
-    "ingressEnabled",
-    "hostname",
-    "receivesClusterSecrets",
-    "secretPaths",
-    "overrides",
-    "valuesDigest",
-    "valuesChanged",
-    "message",
-]
-OVERDUE_COLUMNS = [
-    "tenantId",
-    "workloadRtId",
-    "workloadName",
-    "poolName",
-    "poolRtId",
-    "chartName",
-    "chartVersion",
-    "requestedAt",
-    "ageSeconds",
-    "progressMessage",
-]
-# The free-text columns a CSV escapes when they hold a NUL, each flagged by `<name>Escaped`.
-MESSAGE_COLUMNS = ("statusMessage", "message", "progressMessage")
+# Every command's columns (its JSON keys, in order: the CSV header) are decided in
+# `deployledger.presentation.columns`, beside the dashboard's.
 ESCAPED_FLAG = "statusMessageEscaped"
 
 F = TypeVar("F", bound=Callable[..., Any])

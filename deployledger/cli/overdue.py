@@ -10,6 +10,7 @@ import click
 from deployledger import Overdue, parse_duration
 from deployledger.cli import output, render
 from deployledger.cli.app import Settings, cli, min_position_option, pass_settings
+from deployledger.presentation import OVERDUE_COLUMNS
 from deployledger.presentation.durations import format_duration
 
 DEFAULT_OLDER_THAN = "15m"
@@ -57,7 +58,7 @@ def overdue(
     with settings.reader() as ledger:
         found = ledger.overdue(older_than=older_than, tenant_id=tenant, pool=pool)
     if fmt != "table":
-        output.write_data([o.to_json() for o in found], fmt, output.OVERDUE_COLUMNS)
+        output.write_data([o.to_json() for o in found], fmt, OVERDUE_COLUMNS)
     elif found:
         output.write_table(overdue_table(found, zone))
     else:

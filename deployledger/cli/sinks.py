@@ -18,28 +18,10 @@ import click
 from deployledger import DeadLetter, Sink
 from deployledger.cli import output, render
 from deployledger.cli.app import Settings, cli, pass_settings
+from deployledger.presentation import SINK_COLUMNS
 from deployledger.presentation.sinks import outgoing
 
 KINDS = ("cdevents", "webhook", "grafana")
-COLUMNS = [
-    "name",
-    "kind",
-    "url",
-    "filter",
-    "spec",
-    "slackText",
-    "maxAttempts",
-    "backoffSeconds",
-    "timeoutSeconds",
-    "hasSecret",
-    "position",
-    "createdAt",
-    "delivered",
-    "failures",
-    "lastError",
-    "deadLetters",
-    "lagEvents",
-]
 
 
 @cli.group(
@@ -158,7 +140,7 @@ def list_sinks(settings: Settings, fmt: str, zone: tzinfo) -> None:
     with settings.ledger(create=None) as ledger:
         found = ledger.sinks.list()
     if fmt != "table":
-        output.write_data([s.to_json() for s in found], fmt, COLUMNS)
+        output.write_data([s.to_json() for s in found], fmt, SINK_COLUMNS)
     elif found:
         headers = ["NAME", "KIND", "URL", "FILTER", "SECRET", "CREATED"]
         rows: list[list[Any]] = [
@@ -202,7 +184,7 @@ def status(settings: Settings, name: str | None, fmt: str, zone: tzinfo) -> None
         rows = [s.to_json() for s in found]
         if name:
             rows[0]["deadLetterList"] = [d.to_json() for d in letters]
-        output.write_data(rows, fmt, COLUMNS)
+        output.write_data(rows, fmt, SINK_COLUMNS)
         return
     if not found:
         click.echo("no sinks", err=True)

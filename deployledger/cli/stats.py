@@ -14,28 +14,9 @@ from deployledger import DeliveryStats
 from deployledger.cli import output, render
 from deployledger.cli.app import Settings, cli, min_position_option, pass_settings
 from deployledger.cli.audit import parse_when
+from deployledger.presentation import STATS_COLUMNS
 from deployledger.presentation.durations import format_duration
 
-STATS_COLUMNS = [
-    "by",
-    "key",
-    "name",
-    "since",
-    "until",
-    "outcomes",
-    "successes",
-    "failures",
-    "deploymentFrequencyPerDay",
-    "changeFailureRate",
-    "recoveries",
-    "recoveryMedianSeconds",
-    "recoveryP90Seconds",
-    "unrecovered",
-    "durationMedianSeconds",
-    "durationP90Seconds",
-    "overdue",
-    "days",
-]
 BLOCKS = " ▁▂▃▄▅▆▇█"
 
 

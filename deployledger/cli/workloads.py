@@ -11,6 +11,7 @@ import click
 from deployledger.cli import output, render, timeline
 from deployledger.cli.app import Settings, cli, min_position_option, pass_settings
 from deployledger.cli.audit import parse_when
+from deployledger.presentation import HISTORY_COLUMNS, STATE_COLUMNS, TIMELINE_COLUMNS
 
 TENANT, RT_ID = "acme-prod", "64f1c0ffee0000000000beef"
 AT_HELP = (
@@ -70,7 +71,7 @@ def show(
         as_of(when, zone)
         output.write_table(render.state_block(state, zone, when or now))
     else:
-        output.write_data([state.to_json()], fmt, output.STATE_COLUMNS, single=True)
+        output.write_data([state.to_json()], fmt, STATE_COLUMNS, single=True)
 
 
 @cli.command(
@@ -128,7 +129,7 @@ def history(
         if not entries:
             ledger.get(tenant, workload_rt_id)  # WorkloadNotFound, unless it has no such page
     if fmt != "table":
-        columns = output.HISTORY_COLUMNS if attempts_only else output.TIMELINE_COLUMNS
+        columns = HISTORY_COLUMNS if attempts_only else TIMELINE_COLUMNS
         output.write_data([e.to_json() for e in entries], fmt, columns)
     elif entries:
         table = timeline.history_table(entries, full=full, zone=zone, kinds=not attempts_only)
@@ -175,7 +176,7 @@ def status(
     with settings.reader() as ledger:
         states = ledger.workloads(tenant_id=tenant, pool_name=pool, state=state, at=when)
     if fmt != "table":
-        output.write_data([s.to_json() for s in states], fmt, output.STATE_COLUMNS)
+        output.write_data([s.to_json() for s in states], fmt, STATE_COLUMNS)
     elif states:
         as_of(when, zone)
         output.write_table(render.fleet_table(states, zone, when or now))

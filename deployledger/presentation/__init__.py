@@ -14,7 +14,9 @@ this package, so `status`, `history`, the fleet page and the workload page never
 - `categories`: a failure's category and fingerprint, by the library's own rules;
 - `csvcells`: a CSV cell (booleans, plain decimal seconds, a message's NUL escaped), by the
   rules of the library's audit export;
-- `rows`: a workload row's reason and failure category.
+- `rows`: a workload row's reason and failure category;
+- `columns`: every table's columns: the JSON keys of each answer, in order (`-o csv`'s
+  header row), and the dashboard tables' headers, each naming the key it shows.
 
 Pure: no I/O. It sits below the entry points and above the service (the layers contract in
 `pyproject.toml`), and imports the public `deployledger` package and, so that each rule
@@ -22,6 +24,22 @@ lives once, the domain's failure rules and plain decimals.
 """
 
 from deployledger.presentation.categories import category_of, fingerprint_of
+from deployledger.presentation.columns import (
+    AUDIT_COLUMNS,
+    FAILURE_COLUMNS,
+    FLEET_HEADERS,
+    HISTORY_COLUMNS,
+    MESSAGE_COLUMNS,
+    OVERDUE_COLUMNS,
+    OVERDUE_HEADERS,
+    RECEIPT_COLUMNS,
+    SINK_COLUMNS,
+    STATE_COLUMNS,
+    STATS_COLUMNS,
+    TIMELINE_COLUMNS,
+    Header,
+    stats_headers,
+)
 from deployledger.presentation.csvcells import csv_cell, escape_nul
 from deployledger.presentation.display import clip, escape_char, is_unsafe, one_line, safe
 from deployledger.presentation.durations import (
@@ -35,6 +53,19 @@ from deployledger.presentation.rows import failed_category, reason
 from deployledger.presentation.times import when
 
 __all__ = [
+    "AUDIT_COLUMNS",
+    "FAILURE_COLUMNS",
+    "FLEET_HEADERS",
+    "HISTORY_COLUMNS",
+    "MESSAGE_COLUMNS",
+    "OVERDUE_COLUMNS",
+    "OVERDUE_HEADERS",
+    "RECEIPT_COLUMNS",
+    "SINK_COLUMNS",
+    "STATE_COLUMNS",
+    "STATS_COLUMNS",
+    "TIMELINE_COLUMNS",
+    "Header",
     "Headline",
     "category_of",
     "clip",
@@ -54,6 +85,7 @@ __all__ = [
     "plain_number",
     "reason",
     "safe",
+    "stats_headers",
     "summary",
     "when",
 ]

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from deployledger import Attempt, DeploymentState, LifecycleEntry, Overdue, Receipt, WorkloadState
 from deployledger.cli import output
+from deployledger.presentation import columns
 
 AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 EVERYTHING = (
@@ -40,7 +41,7 @@ def attempt(message: str | None) -> Attempt:
 def parse_csv(text: str) -> list[dict[str, str]]:
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
     for row in rows:
-        for name in output.MESSAGE_COLUMNS:
+        for name in columns.MESSAGE_COLUMNS:
             if row.get(name + "Escaped") == "true":
                 row[name] = output.unescape_nul(row[name])
     return rows
@@ -59,11 +60,11 @@ class TestColumns:
         state = WorkloadState(
             "t1", "rt-1", "n", None, DeploymentState.ERROR, "m", 1, 1, 1, AT, None, AT
         )
-        assert list(receipt.to_json()) == output.RECEIPT_COLUMNS
-        assert list(state.to_json()) == output.STATE_COLUMNS
-        assert list(attempt("m").to_json()) == output.HISTORY_COLUMNS
-        assert list(attempt("m").to_audit_json()) == output.AUDIT_COLUMNS
-        assert list(OVERDUE.to_json()) == output.OVERDUE_COLUMNS
+        assert tuple(receipt.to_json()) == columns.RECEIPT_COLUMNS
+        assert tuple(state.to_json()) == columns.STATE_COLUMNS
+        assert tuple(attempt("m").to_json()) == columns.HISTORY_COLUMNS
+        assert tuple(attempt("m").to_audit_json()) == columns.AUDIT_COLUMNS
+        assert tuple(OVERDUE.to_json()) == columns.OVERDUE_COLUMNS
 
     def test_the_timeline_columns_are_the_history_columns_then_every_other_kinds_keys(
         self,
@@ -72,7 +73,7 @@ class TestColumns:
         extra = list(
             dict.fromkeys(k for keys in others for k in keys if k not in attempt("m").to_json())
         )
-        assert [*output.HISTORY_COLUMNS, *extra] == output.TIMELINE_COLUMNS
+        assert (*columns.HISTORY_COLUMNS, *extra) == columns.TIMELINE_COLUMNS
         assert "secretPaths" in extra
         assert "message" in extra
 
@@ -110,7 +111,7 @@ class TestCSV:
 
     def test_every_control_character_ansi_quotes_crlf_and_emoji_come_back(self) -> None:
         text = output.to_csv(
-            [attempt(EVERYTHING).to_audit_json()], output.AUDIT_COLUMNS, header=True
+            [attempt(EVERYTHING).to_audit_json()], columns.AUDIT_COLUMNS, header=True
         )
         assert parse_csv(text)[0]["statusMessage"] == EVERYTHING
 
@@ -125,7 +126,7 @@ class TestCSV:
             entry("progress", message="wait\x00ing").to_json(),
             attempt("a\x00b").to_json(),
         ]
-        text = output.to_csv(rows, output.TIMELINE_COLUMNS, header=True)
+        text = output.to_csv(rows, columns.TIMELINE_COLUMNS, header=True)
         assert "\x00" not in text
         header = next(csv.reader(io.StringIO(text, newline="")))
         assert header[-2:] == ["statusMessageEscaped", "messageEscaped"]
@@ -136,7 +137,7 @@ class TestCSV:
         ]
         assert back[0]["message"] == "wait\x00ing"
         assert back[1]["statusMessage"] == "a\x00b"
-        overdue = output.to_csv([OVERDUE.to_json()], output.OVERDUE_COLUMNS, header=True)
+        overdue = output.to_csv([OVERDUE.to_json()], columns.OVERDUE_COLUMNS, header=True)
         assert parse_csv(overdue)[0]["progressMessageEscaped"] == "false"
 
     def test_lists_are_written_as_json_text(self) -> None:
@@ -145,7 +146,7 @@ class TestCSV:
             secret_paths=("db.password", "a,b"),
             overrides=(("image.tag", "1.4"), ("x", None)),
         ).to_json()
-        (row,) = parse_csv(output.to_csv([request], output.TIMELINE_COLUMNS, header=True))
+        (row,) = parse_csv(output.to_csv([request], columns.TIMELINE_COLUMNS, header=True))
         assert json.loads(row["secretPaths"]) == ["db.password", "a,b"]
         assert json.loads(row["overrides"]) == [
             {"path": "image.tag", "value": "1.4"},
@@ -161,7 +162,7 @@ class TestCSV:
 
 class TestWriting:
     def test_data_is_written_as_exact_utf8_bytes(self, capsysbinary: Any) -> None:
-        output.write_data([attempt(EVERYTHING).to_audit_json()], "jsonl", output.AUDIT_COLUMNS)
+        output.write_data([attempt(EVERYTHING).to_audit_json()], "jsonl", columns.AUDIT_COLUMNS)
         written = capsysbinary.readouterr().out
         assert written.endswith(b"\n")
         assert json.loads(written.decode("utf-8"))["statusMessage"] == EVERYTHING
@@ -194,18 +195,18 @@ class TestWriting:
         writer.write(receipts[2:])
         writer.close()
         for n, receipt in enumerate(receipts, 1):
-            line = output.to_csv([receipt.to_json()], output.RECEIPT_COLUMNS, header=False)
+            line = output.to_csv([receipt.to_json()], columns.RECEIPT_COLUMNS, header=False)
             expected = expected.replace(
                 f"{{R{n}}}".encode(), output.to_json(receipt.to_json()).encode()
             )
             expected = expected.replace(f"C{n}\r\n".encode(), line.encode())
-        expected = expected.replace(b"HEADER", ",".join(output.RECEIPT_COLUMNS).encode())
+        expected = expected.replace(b"HEADER", ",".join(columns.RECEIPT_COLUMNS).encode())
         assert capsysbinary.readouterr().out == expected
 
     def test_no_receipts_are_an_empty_array_or_a_header(self, capsysbinary: Any) -> None:
         for fmt in ("json", "jsonl", "csv", "table"):
             output.write_receipts([], fmt)
-        header = ",".join(output.RECEIPT_COLUMNS).encode()
+        header = ",".join(columns.RECEIPT_COLUMNS).encode()
         assert capsysbinary.readouterr().out == b"[]\n" + header + b"\r\n"
 
     def test_table_receipts_are_lines(self, capsys: Any) -> None:
