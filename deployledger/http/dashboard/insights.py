@@ -28,7 +28,7 @@ from deployledger import (
 from deployledger.http import fleet
 from deployledger.http.api.read import min_position
 from deployledger.http.dashboard.pages import Page, _in_thread, _param, _serve, render
-from deployledger.presentation import format_duration
+from deployledger.presentation import format_duration, stats_headers
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(min_position)])
 
@@ -334,6 +334,7 @@ async def stats_page(request: Request) -> Response:
             {
                 "page": page,
                 "title": "Stats",
+                "headers": stats_headers(by),
                 "found": found,
                 "charts": stats_charts(found, by),
                 "window": window,

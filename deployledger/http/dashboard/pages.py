@@ -328,6 +328,7 @@ async def fleet_page(request: Request) -> Response:
             {
                 "page": page,
                 "title": "Fleet",
+                "headers": presentation.FLEET_HEADERS,
                 "rows": shown[:MAX_ROWS],
                 "matched": len(shown),
                 "total": len(rows),
@@ -453,6 +454,7 @@ async def overdue_page(request: Request) -> Response:
             {
                 "page": page,
                 "title": "Overdue",
+                "headers": presentation.OVERDUE_HEADERS,
                 "rows": found,
                 "older_than": older_text,
                 "older_than_seconds": older_than / timedelta(seconds=1),
