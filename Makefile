@@ -77,8 +77,15 @@ autofailover:
 
 # Tests run shuffled (pytest-randomly) with a fixed seed: a test that leans on state another
 # test leaves behind fails here, and every run is the same run. Another seed: --randomly-seed=N.
-test: lint typecheck browser autofailover
-	$(BIN)/pytest -n 2 --dist worksteal --durations=15 --randomly-seed=1
+# mypy (single-threaded, ~45 s on a clean clone) runs beside pytest instead of before it, and
+# its report is printed after pytest's; either failing fails `make test`.
+test: lint browser autofailover
+	@$(MAKE) --no-print-directory typecheck > $(VENV)/typecheck.log 2>&1 & typecheck=$$!; \
+	$(BIN)/pytest -n 2 --dist worksteal --durations=15 --randomly-seed=1; tests=$$?; \
+	wait $$typecheck; checked=$$?; \
+	echo "--- make typecheck (ran beside pytest) ---"; cat $(VENV)/typecheck.log; \
+	if [ $$checked -ne 0 ]; then echo "make typecheck failed"; fi; \
+	[ $$tests -eq 0 ] && [ $$checked -eq 0 ]
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench all
