@@ -832,6 +832,14 @@ def postgres_unreachable(admin_dsn: str) -> str | None:
         return f"PostgreSQL not reachable at {where}: {str(e).strip()}"
 
 
+# The shared server's test databases commit without waiting for the WAL flush (a setting of
+# each database, not of the server): a commit there costs 2-6 ms of fsync on this machine,
+# and no test of the shared server is about surviving its crash (those run on private
+# clusters: private_postgres.py, replicated_postgres.py). DEPLOYLEDGER_TEST_SYNC_COMMIT=on
+# turns it back on.
+SYNC_COMMIT_OFF = os.environ.get("DEPLOYLEDGER_TEST_SYNC_COMMIT", "off") != "on"
+
+
 def create_database(admin_dsn: str, prefix: str = "dl_test", template: str | None = None) -> str:
     """Create a fresh, uniquely named database beside the admin one; return its URL. With
     `template` (a database URL), the new one is a copy of that database, which must have
@@ -843,6 +851,12 @@ def create_database(admin_dsn: str, prefix: str = "dl_test", template: str | Non
         create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(source))
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(create)
+        if SYNC_COMMIT_OFF:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(
+                    sql.Identifier(name)
+                )
+            )
     return database_url(admin_dsn, name)
 
 
