@@ -1058,9 +1058,38 @@ def run_threads(count: int, work: Callable[[int], None]) -> list[BaseException]:
     return errors
 
 
+_forkserver: Any = None
+
+
+def _child_context() -> Any:
+    """The multiprocessing context of `run_processes`: a fork server that has imported what
+    this module imports (deployledger ...) once per test process, and forks each child from there
+    (single-threaded, no store opened). A spawned child would import it all again: a
+    second or more each. The children get the fork server's environment, as it was when
+    first used, and this process's sys.path."""
+    global _forkserver  # one fork server per process, started at first use
+    if _forkserver is None:
+        _forkserver = multiprocessing.get_context("forkserver")
+        # This module's imports: the fork server has the interpreter's sys.path, not this
+        # process's, so it imports what this module imports (the child imports the rest).
+        _forkserver.set_forkserver_preload(
+            [
+                "psycopg",
+                "pytest",
+                "sqlalchemy",
+                "deployledger",
+                "deployledger.store.database",
+                "deployledger.store.events.eventstore",
+                "deployledger.store.readmodel.runner",
+            ]
+        )
+    return _forkserver
+
+
 def run_processes(count: int, target: Callable[..., None], *args: object) -> list[str]:
-    """Run `target(*args, i, barrier, errors)` in `count` spawned processes; return errors."""
-    ctx = multiprocessing.get_context("spawn")
+    """Run `target(*args, i, barrier, errors)` in `count` new processes (`_child_context`)
+    started together; return errors."""
+    ctx = _child_context()
     barrier = ctx.Barrier(count)
     errors = ctx.Queue()
     procs = [
@@ -1088,28 +1117,18 @@ def run_processes(count: int, target: Callable[..., None], *args: object) -> lis
     return found
 
 
-THREADED_OPEN = """
-import sys, threading
-from deployledger import Ledger
+def threaded_open_in_child(
+    folder: str, rounds: int, worker: int, barrier: Any, errors: Any
+) -> None:
+    """`rounds` times, eight threads started together open a new SQLite store in `folder`
+    (in a child process, so that a crash cannot take the test session down with it)."""
+    barrier.wait(timeout=60)
+    for round_ in range(rounds):
+        url = f"sqlite:///{folder}/round{round_}.db?lock_timeout=10"  # a loaded CI machine
 
-errors = []
-for round_ in range(int(sys.argv[2])):
-    url = f"sqlite:///{sys.argv[1]}/round{round_}.db?lock_timeout=10"  # a loaded CI machine
-    barrier = threading.Barrier(8)
-
-    def open_store():
-        barrier.wait()
-        try:
+        def open_store(_: int, url: str = url) -> None:
             with Ledger.open(url):
                 pass
-        except Exception as e:
-            errors.append(f"{type(e).__name__}: {e}")
 
-    threads = [threading.Thread(target=open_store) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        sys.exit("\\n".join(errors))
-"""
+        for e in run_threads(8, open_store):
+            errors.put(f"worker {worker}, round {round_}: {type(e).__name__}: {e}")

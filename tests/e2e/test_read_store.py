@@ -4,7 +4,9 @@ read model; writes stay on the primary. A read with `minPosition` waits (a bound
 for the standby to reach that position, then reads from the primary and says so.
 
 One private primary with an asynchronous standby (tests/replicated_postgres.py) is started
-for the whole module; the standby is held back with `pg_wal_replay_pause()`.
+for the whole module; the standby is held back with `pg_wal_replay_pause()`. The CLI
+commands run in this process (`run_in_process`: what the installed script runs, without a
+start-up of a second or more each).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from http_harness import require
 from http_support import Tokens, bearer, in_process
 from private_postgres import unavailable
 from replicated_postgres import ReplicatedPair
-from support import report, run_cli
+from support import report, run_in_process
 
 from deployledger import Ledger
 
@@ -73,7 +75,7 @@ def paused(pair: ReplicatedPair) -> Iterator[None]:
 
 
 def _cli(stores: Stores, *args: str, expect: int | None = 0) -> Any:
-    return run_cli(
+    return run_in_process(
         "--read-store",
         stores.standby,
         "--read-wait",
@@ -86,7 +88,7 @@ def _cli(stores: Stores, *args: str, expect: int | None = 0) -> Any:
 
 def _message(stores: Stores, rtid: str, *, read_store: bool = True) -> str | None:
     args = ("show", "--json", TENANT, rtid)
-    done = _cli(stores, *args) if read_store else run_cli(*args, store=stores.primary)
+    done = _cli(stores, *args) if read_store else run_in_process(*args, store=stores.primary)
     message: str | None = done.json()["statusMessage"]
     return message
 
@@ -161,8 +163,8 @@ def test_cli_refuses_a_bad_min_position(stores: Stores) -> None:
 
 def test_a_sqlite_read_store_is_refused(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'a.db'}"
-    run_cli("migrate", store=store)
-    done = run_cli(
+    run_in_process("migrate", store=store)
+    done = run_in_process(
         "--read-store", f"sqlite:///{tmp_path / 'b.db'}", "status", store=store, expect=2
     )
     assert "streaming standby" in done.err

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from support import (
     RT_ID,
     TENANT,
-    THREADED_OPEN,
     open_with_create_in_child,
     postgres_tables,
     report,
     run_processes,
     run_threads,
+    threaded_open_in_child,
 )
 
 from deployledger import Ledger, SchemaMissing
@@ -85,11 +83,4 @@ class TestSQLiteSchema:
 
     def test_threads_opening_a_new_store_at_once_all_succeed(self, tmp_path: Path) -> None:
         # in a child process, so that a crash cannot take the test session down with it
-        done = subprocess.run(
-            [sys.executable, "-c", THREADED_OPEN, str(tmp_path), "2"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
+        assert run_processes(1, threaded_open_in_child, str(tmp_path), 2) == []
