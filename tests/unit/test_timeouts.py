@@ -37,12 +37,16 @@ def test_a_hang_under_xdist_fails_in_its_time_limit_with_every_threads_stack(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "test_hangs.py").write_text(textwrap.dedent(HANGS))
-    plugins = ["-p", "timeouts", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    # Only the plugins that a hang's report goes through (xdist, pytest-timeout and ours):
+    # loading every installed one (hypothesis...) in the controller and in the worker took
+    # most of this test's time. A crashed worker is not replaced: there is nothing left to run.
+    plugins = ["-p", "xdist", "-p", "timeout", "-p", "timeouts", "-p", "no:cacheprovider"]
     project = ["-c", str(PYPROJECT), "--rootdir", str(tmp_path)]
+    xdist = ["-n", "1", "--max-worker-restart=0"]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", *project, *plugins, "-n", "1", "test_hangs.py"],
+        [sys.executable, "-m", "pytest", *project, *plugins, *xdist, "test_hangs.py"],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(TESTS)},
+        env={**os.environ, "PYTHONPATH": str(TESTS), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
         capture_output=True,
         text=True,
         timeout=120,

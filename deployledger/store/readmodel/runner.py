@@ -128,7 +128,10 @@ class ProjectionRunner:
                 return 0
             ensure_tracking(self.engine, self.tables.name)
             while True:
-                done, position = self._apply_batch(until)
+                # Only what was recorded before the call: under a steady stream of writes,
+                # going on to what arrives meanwhile chased the writers a few events a batch
+                # (on PostgreSQL a query could wait for as long as they kept writing).
+                done, position = self._apply_batch(latest)
                 if done == 0:
                     return applied
                 applied += done
