@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -22,13 +22,17 @@ from deployledger import (
     InvalidQuery,
     InvalidReport,
     InvalidStoreURL,
-    Ledger,
     SchemaMissing,
     StoreMisconfigured,
     StoreUnavailable,
     StoreURL,
 )
 from deployledger.cli import render
+
+# The ledger (the store: SQLAlchemy, psycopg) is imported by the commands that open one, so
+# that `--version`, `--help` and the commands without a store start without it.
+if TYPE_CHECKING:
+    from deployledger import Ledger
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
@@ -49,6 +53,8 @@ class Settings:
 
     @contextmanager
     def ledger(self, *, create: bool | None = False) -> Iterator[Ledger]:
+        from deployledger import Ledger
+
         with Ledger.open(
             self.store,
             create=create,

@@ -6,11 +6,14 @@ The CSV has the header and the columns of `audit -o csv` (and its one NUL escape
 from __future__ import annotations
 
 from itertools import islice
+from typing import TYPE_CHECKING
 
 import click
 
-from deployledger import AuditFilter, Ledger
 from deployledger.cli import output
+
+if TYPE_CHECKING:
+    from deployledger import AuditFilter, Ledger
 
 CHUNK = 2000
 

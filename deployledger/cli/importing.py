@@ -15,32 +15,32 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import click
 
-from deployledger import (
-    InvalidReport,
-    Ledger,
-    Problem,
-    Receipt,
-    WorkloadDeployed,
-    WorkloadDeploymentProgress,
-    WorkloadDeploymentStatus,
-    WorkloadUndeployed,
-    parse_message,
-)
+from deployledger import InvalidReport, Problem
 from deployledger.cli import render
 from deployledger.cli.inputs import CHUNK, RawReport, json_kind, read_reports
 from deployledger.cli.signals import Signals
 from deployledger.cli.sources import Source
 
+if TYPE_CHECKING:  # the messages' models (pydantic) are imported when the first is checked
+    from deployledger import (
+        Ledger,
+        Receipt,
+        WorkloadDeployed,
+        WorkloadDeploymentProgress,
+        WorkloadDeploymentStatus,
+        WorkloadUndeployed,
+    )
+
 # A batch also ends once its messages reach this many characters, whatever its count.
 BATCH_CHARACTERS = 32 * 1024 * 1024
 _WEIGHT = 256  # the rest of a report, roughly, in characters
 
-Message = (
-    WorkloadDeployed | WorkloadDeploymentProgress | WorkloadDeploymentStatus | WorkloadUndeployed
+Message: TypeAlias = (
+    "WorkloadDeployed | WorkloadDeploymentProgress | WorkloadDeploymentStatus | WorkloadUndeployed"
 )
 
 
@@ -68,6 +68,8 @@ class Limits:
     def check(self, raw: RawReport, source: int) -> Entry | list[Problem]:
         """The message (a deploy request, progress, outcome or undeploy: `parse_message`
         tells them apart by `kind`) as an `Entry`, or its problems, numbered and located."""
+        from deployledger import parse_message
+
         if not isinstance(raw.value, dict):
             reason = f"a report must be a JSON object, got {json_kind(raw.value)}"
             return [Problem("(report)", reason, raw.number, raw.line)]
@@ -92,6 +94,8 @@ def _size_of(message: Message) -> tuple[int, str, bool]:
     """The length of the free text a message carries (what makes it large), the normalised
     name of its key, and whether it was cut. A request's is its `valuesYaml` (a secret: only
     its length is used, to size the batch)."""
+    from deployledger import WorkloadDeployed, WorkloadDeploymentProgress, WorkloadDeploymentStatus
+
     if isinstance(message, WorkloadDeploymentStatus):
         return len(message.status_message or ""), "statusmessage", message.message_truncated
     if isinstance(message, WorkloadDeploymentProgress):

@@ -14,28 +14,19 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from deployledger import (
-    BundleSummary,
-    InvalidBundle,
-    InvalidCheckpoint,
-    InvalidKey,
-    SignedCheckpoint,
-    SigningKey,
-    VerifierKey,
-    VerifyReport,
-    generate_key,
-    load_signing_key,
-    load_verifier_key,
-    parse_checkpoint,
-    verify_bundle,
-)
+from deployledger import InvalidBundle, InvalidCheckpoint, InvalidKey
 from deployledger.cli import render
 from deployledger.cli.app import EXIT_ERROR, Settings, cli, pass_settings
 from deployledger.cli.audit import parse_when
 from deployledger.cli.output import examples
+
+# The log's keys and checkpoints (cryptography) are imported by the commands that use them.
+if TYPE_CHECKING:
+    from deployledger import BundleSummary, SignedCheckpoint, SigningKey, VerifierKey, VerifyReport
 
 ORIGIN_HELP = "The log's name in the checkpoint."
 KEY_NAME_HELP = "The name of a PEM key (key files from `keygen` carry their own)."
@@ -61,6 +52,8 @@ def signing_key(path: str | None, name: str) -> SigningKey | None:
     """The private key in `path` (a key line from `keygen`, or a PEM one, named `name`)."""
     if path is None:
         return None
+    from deployledger import load_signing_key
+
     text = _read(path, "key file")
     try:
         return load_signing_key(text, name=name if _pem(text) else None)
@@ -69,6 +62,8 @@ def signing_key(path: str | None, name: str) -> SigningKey | None:
 
 
 def _verifier_keys(paths: tuple[str, ...], name: str | None) -> list[VerifierKey]:
+    from deployledger import load_verifier_key
+
     keys = []
     for path in paths:
         text = _read(path, "key file")
@@ -80,6 +75,8 @@ def _verifier_keys(paths: tuple[str, ...], name: str | None) -> list[VerifierKey
 
 
 def _checkpoint_file(path: str) -> SignedCheckpoint:
+    from deployledger import parse_checkpoint
+
     try:
         return parse_checkpoint(_read(path, "checkpoint"))
     except InvalidCheckpoint as e:
@@ -98,6 +95,8 @@ def _checkpoint_file(path: str) -> SignedCheckpoint:
 def keygen(out: str, name: str, force: bool) -> None:
     """Make an Ed25519 key pair for signing checkpoints: OUT (private, mode 0600) and
     OUT.pub (public, for `verify --key`), in the C2SP signed-note key formats."""
+    from deployledger import generate_key
+
     try:
         key = generate_key(name)
     except InvalidKey as e:
@@ -285,6 +284,8 @@ def prove(
 ) -> None:
     """Print the inclusion proof of one attempt's event (its leaf, leaf index and audit
     path) against a checkpoint (default: the latest stored one)."""
+    from deployledger import parse_checkpoint
+
     given = _checkpoint_file(checkpoint_path) if checkpoint_path else None
     with settings.ledger() as ledger:
         proof = ledger.log.prove(tenant_id, workload_rt_id, attempt, checkpoint=given)
@@ -332,6 +333,8 @@ def export_bundle(
     """Write an offline audit bundle: the tenant's attempts in canonical form, their
     inclusion proofs, and the checkpoint they are proven against. `verify-bundle`
     checks it later with no database."""
+    from deployledger import parse_checkpoint
+
     now = datetime.now(UTC)
     start, end = parse_when(since, now, "--since"), parse_when(until, now, "--until")
     given = _checkpoint_file(checkpoint_path) if checkpoint_path else None
@@ -379,6 +382,8 @@ def verify_bundle_command(
     """Check an audit bundle offline (no database): every leaf, proof, the checkpoint and
     its signature by --key. Exit 0 and say what it proves, 1 if anything fails or no --key
     is given (unless --allow-unsigned), 2 on bad input."""
+    from deployledger import verify_bundle
+
     if key_paths and allow_unsigned:
         raise click.UsageError("--key and --allow-unsigned exclude each other")
     if not key_paths and not allow_unsigned:

@@ -6,11 +6,11 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from deployledger import Ledger, Receipt, StoreURL
+from deployledger import StoreURL
 from deployledger.cli import output, render
 from deployledger.cli.app import EXIT_INVALID, EXIT_OK, Settings, cli, pass_settings
 from deployledger.cli.importing import (
@@ -28,6 +28,9 @@ from deployledger.cli.importing import (
 )
 from deployledger.cli.signals import Signals, Stopped
 from deployledger.cli.sources import Source
+
+if TYPE_CHECKING:  # the store is imported once the first batch is ready to commit
+    from deployledger import Ledger, Receipt
 
 DEFAULT_BATCH_SIZE = 10_000
 TERMINAL_HINT = "reading reports from the terminal; end with Ctrl-D (or give a FILE)"
@@ -208,6 +211,8 @@ class _Import:
         self.progress.start("recording", self.tally.total)
         for batch, last in plan:
             if self.ledger is None:
+                from deployledger import Ledger
+
                 self.ledger = Ledger.open(
                     self.settings.store,
                     create=None,

@@ -27,10 +27,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def public_names(module: ModuleType) -> set[str]:
+    """The module's public names, as `dir()` lists them (the package imports most of its
+    names on first use: `getattr` imports each)."""
     return {
         name
-        for name, value in vars(module).items()
-        if not name.startswith("_") and not isinstance(value, ModuleType)
+        for name in dir(module)
+        if not name.startswith("_") and not isinstance(getattr(module, name), ModuleType)
     }
 
 
