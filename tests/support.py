@@ -39,7 +39,6 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -885,20 +884,23 @@ def drop_database(admin_dsn: str, url: str) -> None:
 
 
 class DatabaseDropper:
-    """Drops databases a batch at a time, several at once.
+    """Drops databases a batch at a time, several at once, in a process of its own.
 
     A DROP DATABASE waits for a checkpoint of the whole server, which takes a second or more
     on a busy machine; drops issued together share one. So a test hands its database over
     here, and every `BATCH` databases (and at `close()`, at the end of the session) they are
-    dropped together, from threads that are gone before the next test starts: the library
-    behaves differently in a process with more than one thread (deployledger.store.rebuild.classify
-    forks its workers only from a single-threaded one)."""
+    dropped together by a child process, while the tests go on: the test process waits only
+    for the batch before, when it hands over the next one. A process, not threads: the
+    library behaves differently in a process with more than one thread
+    (deployledger.store.rebuild.classify forks its workers only from a single-threaded one)."""
 
     BATCH = 12
 
     def __init__(self, admin_dsn: str) -> None:
         self._admin = admin_dsn
         self._pending: list[str] = []
+        self._dropping: subprocess.Popen[str] | None = None
+        self._batch: list[str] = []
         self.errors: list[str] = []
 
     def drop(self, url: str) -> None:
@@ -908,23 +910,55 @@ class DatabaseDropper:
             self.flush()
 
     def flush(self) -> None:
-        """Drop every database handed over so far, all at once."""
-        batch, self._pending = self._pending, []
-        if batch:
-            with ThreadPoolExecutor(len(batch)) as pool:
-                self.errors += [e for e in pool.map(self._drop_one, batch) if e]
+        """Start dropping every database handed over so far, all at once (after the batch
+        before has been dropped)."""
+        self._collect()
+        self._batch, self._pending = self._pending, []
+        if self._batch:
+            self._dropping = subprocess.Popen(
+                [sys.executable, "-c", _DROP_BATCH, self._admin, *self._batch],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
 
     def close(self) -> list[str]:
         """Drop the last databases; return the drops that failed, and why."""
         self.flush()
+        self._collect()
         return self.errors
 
-    def _drop_one(self, url: str) -> str | None:
-        try:
-            drop_database(self._admin, url)
-        except Exception as e:  # reported by close()
-            return f"{database_url(url, '')}: {type(e).__name__}: {e}"
-        return None
+    def _collect(self) -> None:
+        if self._dropping is None:
+            return
+        out, _ = self._dropping.communicate(timeout=300)
+        if self._dropping.returncode != 0 or out.strip():
+            self.errors.append(f"dropping {', '.join(self._batch)}: {out.strip()}")
+        self._dropping = None
+
+
+# The child of DatabaseDropper: argv = [admin DSN, database URL...]; prints each failure.
+_DROP_BATCH = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+import psycopg
+from psycopg import sql
+
+def drop(url):
+    name = urlsplit(url).path.lstrip("/")
+    try:
+        with psycopg.connect(sys.argv[1], autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    except Exception as e:
+        return f"{name}: {type(e).__name__}: {e}"
+
+with ThreadPoolExecutor(len(sys.argv) - 2) as pool:
+    failed = [e for e in pool.map(drop, sys.argv[2:]) if e]
+print(*failed, sep=chr(10), end="")
+"""
 
 
 def postgres_tables(url: str, schema: str = "public") -> set[str]:
