@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from deployledger.domain.insights.export import ATTEMPT_COLUMNS
+
 RECEIPT_COLUMNS = (
     "kind",
     "tenantId",
@@ -48,28 +50,7 @@ STATE_COLUMNS = (
     "lastDurationSeconds",
     "undeployedAt",
 )
-HISTORY_COLUMNS = (
-    "kind",
-    "attempt",
-    "recordedAt",
-    "reportedAt",
-    "success",
-    "state",
-    "statusMessage",
-    "workloadName",
-    "poolName",
-    "messageId",
-    "position",
-    "messageTruncated",
-    "chartName",
-    "chartVersion",
-    "requestPosition",
-    "durationSeconds",
-    "helmOperation",
-    "exitCode",
-    "category",
-    "fingerprint",
-)
+HISTORY_COLUMNS = ATTEMPT_COLUMNS  # the export's, after the tenant and workload ids
 AUDIT_COLUMNS = ("tenantId", "workloadRtId", *HISTORY_COLUMNS)
 # A timeline mixes outcomes (the history columns) with requests, progress and undeploys:
 # their keys follow, and a row leaves empty what its kind does not have. Lists (secret

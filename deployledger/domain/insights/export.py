@@ -16,9 +16,9 @@ from typing import Any
 from deployledger.domain.decimals import plain_number
 from deployledger.domain.workload.records import Attempt
 
-AUDIT_CSV_COLUMNS = (
-    "tenantId",
-    "workloadRtId",
+# An attempt row's keys, in order: `history`'s columns (and the export's, after the tenant
+# and workload ids).
+ATTEMPT_COLUMNS = (
     "kind",
     "attempt",
     "recordedAt",
@@ -39,8 +39,8 @@ AUDIT_CSV_COLUMNS = (
     "exitCode",
     "category",
     "fingerprint",
-    "statusMessageEscaped",
 )
+AUDIT_CSV_COLUMNS = ("tenantId", "workloadRtId", *ATTEMPT_COLUMNS, "statusMessageEscaped")
 
 
 def csv_row(attempt: Attempt) -> list[Any]:
