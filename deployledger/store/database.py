@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
+import time
 import weakref
 from datetime import UTC, datetime
 from typing import Any
@@ -90,13 +92,29 @@ def _make_engine(url: StoreURL, *, single_connection: bool) -> Engine:
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         if not url.memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cursor, url.lock_timeout)
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute(f"PRAGMA busy_timeout={int(url.lock_timeout * 1000)}")
         cursor.close()
         dbapi_connection.create_function("dl_contains_ci", 2, contains_ci, deterministic=True)
 
     return engine
+
+
+def _use_wal(cursor: sqlite3.Cursor, wait: float) -> None:
+    """Put the database file in WAL mode (it stays so: every later connection finds it).
+    Switching takes the file's exclusive lock, and SQLite answers "database is locked" at
+    once instead of calling the busy handler when another connection holds a lock, as when
+    processes open a new store at the same moment: ask again until `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
 
 
 def _drop_read_only_connection(context: Any) -> None:

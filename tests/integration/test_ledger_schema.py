@@ -76,10 +76,12 @@ class TestPostgresSchema:
 
 class TestSQLiteSchema:
     def test_processes_opening_a_new_store_at_once_all_succeed(self, tmp_path: Path) -> None:
-        url = f"sqlite:///{tmp_path / 'new.db'}"
-        assert run_processes(3, open_with_create_in_child, url) == []
-        with Ledger.open(url) as ledger:
-            assert ledger.record(report()).attempt == 1
+        # The race (who switches the new file to WAL) was lost in about one round in five.
+        for round_ in range(8):
+            url = f"sqlite:///{tmp_path / f'new{round_}.db'}"
+            assert run_processes(3, open_with_create_in_child, url) == []
+            with Ledger.open(url) as ledger:
+                assert ledger.record(report()).attempt == 1
 
     def test_threads_opening_a_new_store_at_once_all_succeed(self, tmp_path: Path) -> None:
         # in a child process, so that a crash cannot take the test session down with it
