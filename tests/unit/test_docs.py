@@ -2,7 +2,8 @@
 
 Links: every relative link of README.md, CHANGELOG.md and docs/*.md names a file that
 exists, and its `#anchor` a heading of that file (GitHub's slugs). Commands: every command of
-the click group, sub-commands included (`token create`), appears in docs/cli.md. The tour:
+the click group, sub-commands included (`token create`), appears in docs/cli.md; every
+migration, in the table of docs/operations.md. The tour:
 the README's `console` blocks marked `<!-- docs-test: tour -->` run in this process against a
 fresh SQLite store, each command with the exit code 0; the block marked `serve` runs in bash,
 the service as a real process; the `python` block runs as it is.
@@ -153,6 +154,15 @@ def test_every_cli_command_is_in_the_cli_reference() -> None:
         if not re.search(rf"(?m)(^\s+|deployledger |`){re.escape(path)}(?![\w-])", reference)
     ]
     assert missing == []
+
+
+def test_every_migration_is_in_the_operations_table() -> None:
+    revisions = sorted(
+        p.name[:4] for p in (ROOT / "deployledger/migrations/versions").glob("[0-9]*.py")
+    )
+    listed = re.findall(r"(?m)^\| `(\d{4})` \|", (DOCS / "operations.md").read_text())
+    assert len(revisions) >= 11
+    assert listed == revisions
 
 
 def marked_blocks(kind: str) -> list[list[str]]:
