@@ -164,6 +164,16 @@ def _check_port(host: str, port: int) -> None:
     "(default: 202, ignored). Env: DEPLOYLEDGER_INTAKE_STRICT=1.",
 )
 @click.option(
+    "--token-cache",
+    type=click.FloatRange(min=0, max=3600),
+    default=5.0,
+    show_default=True,
+    envvar="DEPLOYLEDGER_TOKEN_CACHE",
+    metavar="SECONDS",
+    help="How long each worker trusts a token it has verified: a revoked token is refused "
+    "within this time. 0 checks the store on every request. Env: DEPLOYLEDGER_TOKEN_CACHE.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
@@ -195,6 +205,7 @@ def serve(
     commit_wait: float,
     commit_queue: int,
     intake_strict: bool,
+    token_cache: float,
     log_level: str,
     access_log: bool,
 ) -> None:
@@ -221,6 +232,7 @@ def serve(
             commit_wait=commit_wait,
             commit_queue=commit_queue,
             intake_strict=intake_strict,
+            token_cache=token_cache,
         )
     except ValueError as e:
         raise click.UsageError(str(e)) from None

@@ -40,7 +40,9 @@ class ServeSettings:
     each worker through one writer, in batches of up to `commit_batch` messages gathered for
     at most `commit_wait` seconds; at most `commit_queue` requests wait for it (one
     more answers 503 with Retry-After). `intake_strict` makes the CloudEvents intake refuse (422)
-    the event types it does not take, instead of ignoring them (202)."""
+    the event types it does not take, instead of ignoring them (202). `token_cache` is how
+    long each worker answers a verified token from its cache (a revocation takes effect
+    within it; 0 checks the store on every request)."""
 
     store: str
     read_model: str | None = None
@@ -59,6 +61,7 @@ class ServeSettings:
     commit_wait: float = 0.002  # seconds after a batch's first message, at most
     commit_queue: int = 1024  # requests waiting for the writer; one more answers 503
     intake_strict: bool = False  # CloudEvents intake: 422 for a type it does not take
+    token_cache: float = 5.0  # seconds a verified token is answered from the cache
 
     def __post_init__(self) -> None:
         if not self.auth and not is_loopback(self.host):
@@ -78,6 +81,10 @@ class ServeSettings:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         if not 0 <= self.commit_wait <= 10:
             raise ValueError(f"commit_wait must be 0 to 10 seconds, got {self.commit_wait!r}")
+        if not 0 <= self.token_cache <= 3600:
+            raise ValueError(
+                f"token_cache must be from 0 to 3600 seconds, got {self.token_cache!r}"
+            )
         if not 0 <= self.read_wait <= 3600:
             raise ValueError(f"read_wait must be from 0 to 3600 seconds, got {self.read_wait!r}")
         if self.ready_max_lag_events < 0:

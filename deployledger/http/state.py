@@ -62,6 +62,7 @@ class LedgerHolder:
             except DeployLedgerError as e:
                 self._error, self._failed_at = e, time.monotonic()
                 raise
+            ledger.tokens.cache_seconds = self._settings.token_cache
             if self._settings.group_commit:
                 self.writer = ledger.writer(
                     max_batch=self._settings.commit_batch,

@@ -55,9 +55,9 @@ class Tokens:
 
     def __init__(self, store: TokenStorePort, *, cache_seconds: float = CACHE_SECONDS) -> None:
         self._store = store
-        self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, TokenGrant | None]] = {}
         self._lock = threading.Lock()
+        self.cache_seconds = cache_seconds
 
     def create(
         self,
@@ -150,6 +150,21 @@ class Tokens:
             raise TokenNotFound("no API token is the token given (see `token list`)")
         return whole
 
+    @property
+    def cache_seconds(self) -> float:
+        """How long a verification is answered from the cache (0: never cached)."""
+        return self._cache_seconds
+
+    @cache_seconds.setter
+    def cache_seconds(self, seconds: float) -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise InvalidQuery(f"cache_seconds must be a number of seconds, got {seconds!r}")
+        if not 0 <= seconds <= 3600:
+            raise InvalidQuery(f"cache_seconds must be 0 to 3600 seconds, got {seconds!r}")
+        with self._lock:
+            self._cache_seconds = float(seconds)
+            self._cache.clear()
+
     def verify(self, token: str) -> TokenGrant | None:
         """The grant of a valid, unrevoked token; None for anything else."""
         now = time.monotonic()
@@ -159,6 +174,8 @@ class Tokens:
             return cached[1]
         grant = self._check(token)
         with self._lock:
+            if self._cache_seconds <= 0:
+                return grant
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
             self._cache[token] = (now + self._cache_seconds, grant)

@@ -96,6 +96,26 @@ class TestListAndRevoke:
             finally:
                 other.close()
 
+    def test_the_cache_time_is_how_long_another_process_is_trusted(
+        self, ledger: Ledger, ready_url: str
+    ) -> None:
+        grant, token = ledger.tokens.create(tenants=["acme"])
+        with Ledger.open(ready_url) as cached, Ledger.open(ready_url) as uncached:
+            cached.tokens.cache_seconds = 3600
+            uncached.tokens.cache_seconds = 0
+            assert cached.tokens.verify(token) == uncached.tokens.verify(token) == grant
+            ledger.tokens.revoke(grant.token_id)
+            assert uncached.tokens.verify(token) is None  # never cached: at once
+            assert cached.tokens.verify(token) == grant  # trusted from its cache
+            cached.tokens.cache_seconds = 1  # a new setting empties the cache
+            assert cached.tokens.verify(token) is None
+
+    def test_a_cache_time_out_of_bounds_is_refused(self, ledger: Ledger) -> None:
+        for seconds in (-1, 3600.5, True, "5", float("nan")):
+            with pytest.raises(InvalidQuery, match="cache_seconds"):
+                ledger.tokens.cache_seconds = seconds  # type: ignore[assignment]
+        assert ledger.tokens.cache_seconds == 5.0
+
     def test_revoking_an_unknown_id_says_so(self, ledger: Ledger) -> None:
         with pytest.raises(TokenNotFound, match="token list"):
             ledger.tokens.revoke("000000000000")

@@ -31,6 +31,7 @@ def test_settings_travel_through_the_environment() -> None:
         follow=False,
         read_store="postgresql://app@db-replica/ledger",
         read_wait=0.25,
+        token_cache=0.5,
     )
     env = settings.to_env()
     assert env["DEPLOYLEDGER_SERVE_READ_STORE"] == "postgresql://app@db-replica/ledger"
@@ -48,6 +49,14 @@ def test_the_read_wait_is_bounded() -> None:
     for wait in (-0.1, 3600.5):
         with pytest.raises(ValueError, match="read_wait"):
             ServeSettings(store="sqlite:///x.db", read_wait=wait)
+
+
+def test_the_token_cache_is_bounded() -> None:
+    assert ServeSettings(store="sqlite:///x.db").token_cache == 5.0
+    ServeSettings(store="sqlite:///x.db", token_cache=0)
+    for seconds in (-0.1, 3600.5):
+        with pytest.raises(ValueError, match="token_cache"):
+            ServeSettings(store="sqlite:///x.db", token_cache=seconds)
 
 
 def test_no_auth_needs_a_loopback_host() -> None:
