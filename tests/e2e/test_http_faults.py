@@ -49,7 +49,8 @@ WRITE_BOUND = 4.0  # seconds: lock_timeout + connect_timeout
 # Seconds the database stays down after the crash: twice the write bound, so that requests
 # sent after the crash are answered inside it too.
 OUTAGE = 2 * WRITE_BOUND
-RECOVERY_LIMIT = 30.0  # seconds from the database's return to the service's first 2xx
+RECOVERY_LIMIT = 5.0  # seconds from the database's return to the service's first 2xx (the
+# pool tries to replace its lost connections at least every second: RECONNECT_EVERY)
 
 
 @pytest.fixture

@@ -34,6 +34,9 @@ from deployledger.store.events.recorders import (
 )
 
 APP_NAME = "deployledger"
+# Seconds between the event pool's tries to replace a lost connection, at most: after an
+# outage or a failover, reads find a connection within this of the server's return.
+RECONNECT_EVERY = 1.0
 
 
 def events_table(url: StoreURL) -> str:
@@ -60,6 +63,7 @@ class LedgerApplication(Application[UUID]):
             compat.set_sqlite_lock_timeout(factory.datastore, self.url.lock_timeout)
         elif isinstance(factory, PostgresFactory):
             compat.set_postgres_connect_kwargs(factory.datastore, self.url.dsn_kwargs())
+            compat.cap_reconnect_delay(factory.datastore, RECONNECT_EVERY)
         return factory
 
     def construct_recorder(self) -> ApplicationRecorder:
