@@ -43,7 +43,9 @@ MIN_BATCH = 1000
 BATCH_BYTES = 64 * 1024 * 1024  # rough bound on the events one batch holds in memory
 FOLLOW_LOCK_KEY = 0x666F6C6C6F77  # "follow": one active follower per projection
 OUTAGE_BACKOFF_FIRST = 0.5  # seconds before a follower reconnects after an outage
-OUTAGE_BACKOFF_MAX = 5.0
+# At most a second between tries: after a failover the follower is back within a second of
+# the new primary (it was up to 5 s, and the read model stayed behind as long).
+OUTAGE_BACKOFF_MAX = 1.0
 CATCHING_UP = "the read model must catch up on new events first, and that writes to it"
 
 
@@ -199,7 +201,7 @@ class ProjectionRunner:
         failover, so the lock session is gone) never ends the follow: `on_outage(error)` is
         called, then the follower connects again (through the host list, to the new
         primary), takes the lock again and resumes at the tracked position, with a
-        backoff of 0.5 s doubling to 5 s. Exactly-once holds across it: every batch moves
+        backoff of 0.5 s, then every second. Exactly-once holds across it: every batch moves
         the tracking position in its own transaction, under the tracking row's lock.
         """
         stop = stop or threading.Event()
