@@ -56,6 +56,9 @@ class Tokens:
     def __init__(self, store: TokenStorePort, *, cache_seconds: float = CACHE_SECONDS) -> None:
         self._store = store
         self._cache: dict[str, tuple[float, TokenGrant | None]] = {}
+        # Moved on by every emptying of the cache (a revocation, a new cache time): a
+        # verification that began before one does not put its older answer back.
+        self._generation = 0
         self._lock = threading.Lock()
         self.cache_seconds = cache_seconds
 
@@ -112,6 +115,7 @@ class Tokens:
         grant = self._store.revoke(token_id, datetime.now(UTC))
         with self._lock:
             self._cache.clear()
+            self._generation += 1
         return grant
 
     def set_hmac_secret(self, token_id: str, secret: str | None) -> TokenGrant:
@@ -164,17 +168,19 @@ class Tokens:
         with self._lock:
             self._cache_seconds = float(seconds)
             self._cache.clear()
+            self._generation += 1
 
     def verify(self, token: str) -> TokenGrant | None:
         """The grant of a valid, unrevoked token; None for anything else."""
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(token)
+            generation = self._generation
         if cached is not None and cached[0] > now:
             return cached[1]
         grant = self._check(token)
         with self._lock:
-            if self._cache_seconds <= 0:
+            if self._cache_seconds <= 0 or generation != self._generation:
                 return grant
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()

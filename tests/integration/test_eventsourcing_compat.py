@@ -10,9 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import inspect
-import itertools
 import json
-import socket
 import sqlite3
 import time
 import uuid
@@ -670,43 +668,3 @@ def test_installed_eventsourcing_is_the_checked_minor_line() -> None:
     assert version_tuple(installed) >= version_tuple(checked), (
         f"eventsourcing {installed} is older than the checked {checked}"
     )
-
-
-# ---------------------------------------------------------------------------------------
-# 13. psycopg_pool replaces a lost connection through `_add_connection(attempt, growing)`,
-#     waiting `attempt.delay` from `update_delay()` between tries.
-
-
-def reconnect_tries(cap: float | None, seconds: float) -> list[float]:
-    """When a one-connection pool on a port nothing listens on tried to connect, over
-    `seconds` from its opening, with the reconnect delay capped at `cap` (or not)."""
-    with socket.socket() as probe:  # a free port, closed again: connecting is refused
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    datastore = PostgresDatastore("none", "127.0.0.1", port, "postgres", "", connect_timeout=1)
-    if cap is not None:
-        compat.cap_reconnect_delay(datastore, cap)
-    tries: list[float] = []
-    connect = datastore.pool._connect
-
-    def counted(timeout: float | None = None) -> Any:
-        tries.append(time.monotonic())
-        return connect(timeout=timeout)
-
-    datastore.pool._connect = counted  # type: ignore[method-assign]
-    started = time.monotonic()
-    datastore.pool.open(wait=False)
-    try:
-        time.sleep(seconds)
-    finally:
-        datastore.pool.close(timeout=1)
-    return [t - started for t in tries if t - started <= seconds]
-
-
-def test_assumption_13_the_pool_reconnects_on_the_capped_schedule() -> None:
-    uncapped = reconnect_tries(None, 1.5)  # tries at 0 and about 1 s, then 3 s, 7 s ...
-    capped = reconnect_tries(0.1, 1.5)  # every 0.1 s
-    assert 1 <= len(uncapped) <= 2, uncapped
-    assert len(capped) >= 6, capped
-    gaps = [b - a for a, b in itertools.pairwise(capped)]
-    assert max(gaps) < 0.6, gaps

@@ -3,7 +3,9 @@ revocation takes effect, bad arguments are refused."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -12,6 +14,24 @@ from support import engine_for
 from deployledger import InvalidQuery, Ledger, TokenGrant, TokenNotFound
 from deployledger.service.tokens import Tokens
 from deployledger.store.tokens import TokenStore
+
+
+class PausedFind:
+    """A token store whose `find` waits, after reading, until `go` is set."""
+
+    def __init__(self, store: TokenStore) -> None:
+        self.store = store
+        self.read = threading.Event()
+        self.go = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def find(self, token_id: str) -> tuple[TokenGrant, str] | None:
+        found = self.store.find(token_id)
+        self.read.set()
+        self.go.wait(10)
+        return found
 
 
 class TestCreateAndVerify:
@@ -109,6 +129,27 @@ class TestListAndRevoke:
             assert cached.tokens.verify(token) == grant  # trusted from its cache
             cached.tokens.cache_seconds = 1  # a new setting empties the cache
             assert cached.tokens.verify(token) is None
+
+    def test_a_verification_in_flight_during_a_revocation_is_not_cached(
+        self, ledger: Ledger, ready_url: str
+    ) -> None:
+        grant, token = ledger.tokens.create(tenants=["acme"])
+        with Ledger.open(ready_url) as opened:
+            paused = PausedFind(TokenStore(opened.url))
+            tokens = Tokens(paused, cache_seconds=3600)
+            try:
+                answers: list[TokenGrant | None] = []
+                verifying = threading.Thread(target=lambda: answers.append(tokens.verify(token)))
+                verifying.start()
+                assert paused.read.wait(10)  # it has read the token, still valid
+                tokens.revoke(grant.token_id)
+                paused.go.set()
+                verifying.join(10)
+                assert answers == [grant]  # the request in flight: as it was when it began
+                assert tokens.verify(token) is None  # its answer was not kept
+            finally:
+                paused.go.set()
+                tokens.close()
 
     def test_a_cache_time_out_of_bounds_is_refused(self, ledger: Ledger) -> None:
         for seconds in (-1, 3600.5, True, "5", float("nan")):

@@ -26,7 +26,7 @@ from deployledger.errors import SchemaMissing, StoreMisconfigured
 from deployledger.migrations import HEAD
 from deployledger.store.database import pg_connect
 from deployledger.store.errors import MIGRATE
-from deployledger.store.events import compat
+from deployledger.store.events import compat, reconnect
 from deployledger.store.events.recorders import (
     PostgresRecorder,
     PostgresSnapshotRecorder,
@@ -63,7 +63,7 @@ class LedgerApplication(Application[UUID]):
             compat.set_sqlite_lock_timeout(factory.datastore, self.url.lock_timeout)
         elif isinstance(factory, PostgresFactory):
             compat.set_postgres_connect_kwargs(factory.datastore, self.url.dsn_kwargs())
-            compat.cap_reconnect_delay(factory.datastore, RECONNECT_EVERY)
+            reconnect.cap_reconnect_delay(factory.datastore.pool, RECONNECT_EVERY)
         return factory
 
     def construct_recorder(self) -> ApplicationRecorder:

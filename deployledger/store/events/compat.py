@@ -40,12 +40,7 @@ fails if an upgrade breaks it; nothing else in deployledger touches these names.
     environment key for (`target_session_attrs`) may be added after construction:
     `set_postgres_connect_kwargs()`.
 
-And one of psycopg_pool (3.2 to 3.3), which the PostgreSQL datastore's pool is:
-
-13. The pool replaces a lost connection in a background task, `_add_connection(attempt,
-    growing=...)`, which makes an `AttemptWithBackoff` when given none and waits
-    `attempt.delay` (set by `update_delay()`) before each new try, doubling it up to the
-    pool's `reconnect_timeout`: `cap_reconnect_delay()`.
+(psycopg_pool's internals, which the PostgreSQL datastore's pool is: `reconnect.py`.)
 """
 
 from __future__ import annotations
@@ -69,7 +64,6 @@ from eventsourcing.persistence import EventStore as LibraryEventStore
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from eventsourcing.utils import get_topic, register_topic
-from psycopg_pool.base import AttemptWithBackoff
 
 from deployledger.domain.workload.fold import FOLD_RULES, registered
 
@@ -94,36 +88,6 @@ def set_postgres_connect_kwargs(datastore: PostgresDatastore, kwargs: dict[str, 
     current = datastore.pool.kwargs
     assert isinstance(current, dict), "the library passes a dict of connect keywords"
     current.update(kwargs)
-
-
-class _CappedAttempt(AttemptWithBackoff):
-    """The pool's reconnect schedule, its doubling delay capped."""
-
-    def __init__(self, *, timeout: float, cap: float) -> None:
-        super().__init__(timeout=timeout)
-        self.cap = cap
-
-    def update_delay(self, now: float) -> None:
-        super().update_delay(now)
-        self.delay = min(self.delay, self.cap)
-
-
-def cap_reconnect_delay(datastore: PostgresDatastore, cap: float) -> None:
-    """Try to replace the pool's lost connections at least every `cap` seconds. The pool
-    doubles its wait after each failed try (1, 2, 4, 8 ... s), so that after an outage of
-    T seconds it could be about T more seconds before a read found a connection again,
-    while the writing connection and the read model's reconnect at once."""
-    pool = datastore.pool
-    add = getattr(pool, "_add_connection", None)
-    if add is None:  # another psycopg_pool: its own schedule (the compat test says so)
-        return
-
-    def add_connection(attempt: AttemptWithBackoff | None, growing: bool = False) -> None:
-        if attempt is None:
-            attempt = _CappedAttempt(timeout=pool.reconnect_timeout, cap=cap)
-        add(attempt, growing=growing)
-
-    pool._add_connection = add_connection  # type: ignore[method-assign]
 
 
 def sqlite_db_name(datastore: SQLiteDatastore) -> str:

@@ -46,6 +46,7 @@ OUTAGE_BACKOFF_FIRST = 0.5  # seconds before a follower reconnects after an outa
 # At most a second between tries: after a failover the follower is back within a second of
 # the new primary (it was up to 5 s, and the read model stayed behind as long).
 OUTAGE_BACKOFF_MAX = 1.0
+OUTAGE_REPEAT_EVERY = 30.0  # seconds between two reports of the same outage
 CATCHING_UP = "the read model must catch up on new events first, and that writes to it"
 
 
@@ -201,20 +202,29 @@ class ProjectionRunner:
         failover, so the lock session is gone) never ends the follow: `on_outage(error)` is
         called, then the follower connects again (through the host list, to the new
         primary), takes the lock again and resumes at the tracked position, with a
-        backoff of 0.5 s, then every second. Exactly-once holds across it: every batch moves
+        backoff of 0.5 s, then every second; `on_outage` hears of the same outage again
+        only every `OUTAGE_REPEAT_EVERY` seconds. Exactly-once holds across it: every batch moves
         the tracking position in its own transaction, under the tracking row's lock.
         """
         stop = stop or threading.Event()
         backoff = OUTAGE_BACKOFF_FIRST
+        said: tuple[str, float] | None = None  # the outage last reported, and when
         while not stop.is_set():
+            began = time.monotonic()
             try:
                 self._follow_session(stop, poll_interval, on_batch, on_leader, on_standby, on_idle)
                 return
             except StoreUnavailable as e:
                 if stop.is_set():
                     return
-                if on_outage is not None:
+                now = time.monotonic()
+                if now - began > 2 * OUTAGE_BACKOFF_MAX:  # it followed a while: a new outage
+                    backoff, said = OUTAGE_BACKOFF_FIRST, None
+                if on_outage is not None and (
+                    said is None or said[0] != str(e) or now - said[1] >= OUTAGE_REPEAT_EVERY
+                ):
                     on_outage(e)
+                    said = (str(e), now)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, OUTAGE_BACKOFF_MAX)
 
