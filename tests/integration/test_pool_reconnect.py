@@ -63,12 +63,12 @@ def test_the_installed_psycopg_pool_is_a_checked_one() -> None:
 
 
 def test_a_capped_pool_tries_again_at_least_every_cap_seconds() -> None:
-    uncapped = reconnect_tries(None, 1.5)  # tries at 0 and about 1 s, then 3 s, 7 s ...
-    capped = reconnect_tries(0.1, 1.5)
+    uncapped = reconnect_tries(None, 2.0)  # tries at 0 and about 1 s, then 3 s, 7 s ...
+    capped = reconnect_tries(0.1, 2.0)
     assert 1 <= len(uncapped) <= 2, uncapped
-    assert len(capped) >= 6, capped
+    assert len(capped) >= 8, capped
     gaps = [b - a for a, b in itertools.pairwise(capped)]
-    assert max(gaps) < 0.6, gaps
+    assert max(gaps) < 0.8, gaps
 
 
 def test_a_capped_pool_says_it_cannot_connect_once_per_repeat_time(
@@ -80,7 +80,7 @@ def test_a_capped_pool_says_it_cannot_connect_once_per_repeat_time(
     assert len(tries) >= 5
     assert len(said) == 1, [r.getMessage() for r in said]
     caplog.clear()
-    uncapped = reconnect_tries(None, 1.5)  # a pool not capped here: every warning goes through
+    uncapped = reconnect_tries(None, 2.0)  # a pool not capped here: every warning goes through
     assert len(uncapped) >= 2
     assert len([r for r in caplog.records if r.msg == "error connecting in %r: %s"]) == len(
         uncapped
