@@ -1,6 +1,6 @@
 """`python -m bench.standby`: what reads from a standby save the writers.
 
-A private primary with an asynchronous streaming standby (tests/replicated_postgres.py,
+A private primary with an asynchronous streaming standby (devtools/replicated_postgres.py,
 made with `initdb` and `pg_basebackup`; the shared server is not used). 8 writer threads
 load the primary through `Ledger.record()` (one `Ledger`, each thread its own workloads)
 while 16 reader threads, in a process of their own (so they do not share the writers'
@@ -27,12 +27,11 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from deployledger import Ledger
+from devtools.replicated_postgres import ReplicatedPair
 
-TESTS = Path(__file__).resolve().parents[1] / "tests"
 TENANTS = ("acme", "globex", "initech", "umbrella")
 WRITERS = 8
 READERS = 16
@@ -172,9 +171,6 @@ def main(argv: list[str] | None = None) -> int:
         "load wherever the readers go; 0: as fast as they can)",
     )
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(TESTS))
-    from replicated_postgres import ReplicatedPair  # the tests' private clusters
-
     started = time.monotonic()
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False

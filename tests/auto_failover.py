@@ -53,8 +53,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from private_postgres import SERVER_USER, bindir, free_port
-from private_postgres import unavailable as postgres_unavailable
+
+from devtools.private_postgres import SERVER_USER, bindir, free_port
+from devtools.private_postgres import unavailable as postgres_unavailable
 
 MONITOR_SETTINGS = {
     "pgautofailover.health_check_period": "1000",

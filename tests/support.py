@@ -834,8 +834,8 @@ def postgres_unreachable(admin_dsn: str) -> str | None:
 # The shared server's test databases commit without waiting for the WAL flush (a setting of
 # each database, not of the server): a commit there costs 2-6 ms of fsync on this machine,
 # and no test of the shared server is about surviving its crash (those run on private
-# clusters: private_postgres.py, replicated_postgres.py). DEPLOYLEDGER_TEST_SYNC_COMMIT=on
-# turns it back on.
+# clusters: devtools/private_postgres.py, devtools/replicated_postgres.py).
+# DEPLOYLEDGER_TEST_SYNC_COMMIT=on turns it back on.
 SYNC_COMMIT_OFF = os.environ.get("DEPLOYLEDGER_TEST_SYNC_COMMIT", "off") != "on"
 
 

@@ -29,10 +29,10 @@ from typing import Any
 
 import httpx
 import pytest
-from private_postgres import PrivateCluster, free_port, unavailable
 from support import cli_args, cli_env, every_attempt, report
 
 from deployledger import Ledger
+from devtools.private_postgres import PrivateCluster, free_port, unavailable
 
 TENANTS = ("acme", "globex", "initech", "umbrella", "hooli")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -55,7 +55,7 @@ def require(reason: str | None, what: str) -> None:
 
 @contextmanager
 def private_server() -> Iterator[PrivateCluster]:
-    """A private PostgreSQL cluster (tests/private_postgres.py), removed on exit. Every
+    """A private PostgreSQL cluster (devtools/private_postgres.py), removed on exit. Every
     PostgreSQL test here runs on one: a service under load holds dozens of connections
     (per worker a pool of events, one of the read model, a writer and a follower), which
     must not exhaust the shared server's `max_connections` for the tests running beside.

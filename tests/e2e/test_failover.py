@@ -12,7 +12,7 @@ In the middle of the load the primary's postmaster gets SIGKILL and the standby 
   acknowledged reports **are** lost by the failover, the test counts them, and `verify`
   against the checkpoint published before the kill exits 1, naming the first missing entry.
 
-Both servers are private clusters (tests/replicated_postgres.py); the shared one is never
+Both servers are private clusters (devtools/replicated_postgres.py); the shared one is never
 touched.
 """
 
@@ -45,11 +45,11 @@ from http_harness import (
     run_load,
     running,
 )
-from private_postgres import unavailable
-from replicated_postgres import ReplicatedPair
 from support import Cli
 
 from deployledger import Ledger
+from devtools.private_postgres import unavailable
+from devtools.replicated_postgres import ReplicatedPair
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(600)]
 

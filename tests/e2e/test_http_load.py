@@ -26,10 +26,10 @@ from http_harness import (
     run_load,
     running,
 )
-from private_postgres import PrivateCluster
 from support import Cli
 
 from deployledger import Ledger
+from devtools.private_postgres import PrivateCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # thousands of requests
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import httpx
 import pytest
 from http_harness import TENANTS, Service, admin_token, private_server, running
-from private_postgres import PrivateCluster
 from support import Cli, cli_args, cli_env, report
 
 from deployledger import Ledger
+from devtools.private_postgres import PrivateCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

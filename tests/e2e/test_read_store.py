@@ -3,7 +3,7 @@ every query to a streaming standby of the primary, which holds the replicated ev
 read model; writes stay on the primary. A read with `minPosition` waits (a bounded time)
 for the standby to reach that position, then reads from the primary and says so.
 
-One private primary with an asynchronous standby (tests/replicated_postgres.py) is started
+One private primary with an asynchronous standby (devtools/replicated_postgres.py) is started
 for the whole module; the standby is held back with `pg_wal_replay_pause()`. The CLI
 commands run in this process (`run_in_process`: what the installed script runs, without a
 start-up of a second or more each).
@@ -21,11 +21,11 @@ import pytest
 from fastapi.testclient import TestClient
 from http_harness import require
 from http_support import Tokens, bearer, in_process
-from private_postgres import unavailable
-from replicated_postgres import ReplicatedPair
 from support import report, run_in_process
 
 from deployledger import Ledger
+from devtools.private_postgres import unavailable
+from devtools.replicated_postgres import ReplicatedPair
 
 TENANT = "acme"
 WAIT = 0.6  # the read wait of these tests, in seconds

@@ -21,11 +21,11 @@ import httpx
 import psycopg
 import pytest
 from http_harness import Service, admin_token, require, running
-from private_postgres import free_port, unavailable
-from replicated_postgres import ReplicatedPair
 from support import Cli, Runner, report, spawn
 
 from deployledger import Ledger
+from devtools.private_postgres import free_port, unavailable
+from devtools.replicated_postgres import ReplicatedPair
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(300)]
 

@@ -6,7 +6,7 @@
         pair.promote()                         # pg_ctl promote the standby
         pair.standby.url("ledger")             # the new primary
 
-The primary is a `PrivateCluster` (tests/private_postgres.py) with `wal_level=replica`; the
+The primary is a `PrivateCluster` (devtools/private_postgres.py) with `wal_level=replica`; the
 standby is made by `pg_basebackup -R` from it, on a port of its own, streaming as
 application `standby1`. With `synchronous=True` the primary waits for the standby's flush
 before a commit returns (`synchronous_standby_names = 'standby1'`, `synchronous_commit =
@@ -26,8 +26,9 @@ import time
 from pathlib import Path
 
 import psycopg
-from private_postgres import SETTINGS, PrivateCluster, free_port
 from psycopg import sql
+
+from devtools.private_postgres import SETTINGS, PrivateCluster, free_port
 
 STANDBY_NAME = "standby1"
 REPLICATION = {
