@@ -25,7 +25,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -70,6 +70,38 @@ def bindir() -> Path | None:
 
 def _as_root() -> bool:
     return os.geteuid() == 0
+
+
+def as_server(argv: list[str]) -> list[str]:
+    """`argv` run as `SERVER_USER` when we are root (PostgreSQL refuses to run as root)."""
+    return ["runuser", "-u", SERVER_USER, "--", *argv] if _as_root() else argv
+
+
+def run_as_server(
+    argv: list[str],
+    *,
+    what: str,
+    cwd: Path,
+    timeout: float = 120,
+    after: Callable[[], str] | None = None,
+) -> str:
+    """Run a server tool to completion, as the server's user (`as_server`); its stdout. A
+    failure raises naming it `what`, with the command's output and what `after()` adds
+    (say, the server log's tail)."""
+    argv = as_server(argv)
+    done = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+    if done.returncode != 0:
+        more = after() if after is not None else ""
+        raise RuntimeError(f"{what} exited {done.returncode}:\n{done.stdout}{done.stderr}{more}")
+    return done.stdout
 
 
 def unavailable() -> str | None:
@@ -151,24 +183,13 @@ class PrivateCluster:
 
     def _run(self, tool: str, *args: str, timeout: float = 120) -> str:
         assert self.bin is not None
-        argv = [str(self.bin / tool), *args]
-        if _as_root():
-            argv = ["runuser", "-u", SERVER_USER, "--", *argv]
-        done = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=timeout,
+        return run_as_server(
+            [str(self.bin / tool), *args],
+            what=f"{tool} {' '.join(args)}",
             cwd=self.folder,
-            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+            after=lambda: f"\n--- server log (tail)\n{self.log_tail()}",
         )
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"{tool} {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
-                f"\n--- server log (tail)\n{self.log_tail()}"
-            )
-        return done.stdout
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -220,9 +241,7 @@ class PrivateCluster:
 
     def running(self) -> bool:
         assert self.bin is not None
-        argv = [str(self.bin / "pg_ctl"), "-D", str(self.data), "status"]
-        if _as_root():
-            argv = ["runuser", "-u", SERVER_USER, "--", *argv]
+        argv = as_server([str(self.bin / "pg_ctl"), "-D", str(self.data), "status"])
         done = subprocess.run(argv, capture_output=True, check=False, timeout=30)
         return done.returncode == 0
 

@@ -54,7 +54,7 @@ from pathlib import Path
 
 import psycopg
 
-from devtools.private_postgres import SERVER_USER, bindir, free_port
+from devtools.private_postgres import SERVER_USER, as_server, bindir, free_port, run_as_server
 from devtools.private_postgres import unavailable as postgres_unavailable
 
 MONITOR_SETTINGS = {
@@ -171,34 +171,20 @@ class Formation:
             f"XDG_RUNTIME_DIR={self.folder / 'run'}",
             f"PATH={self.bin}:/usr/bin:/bin",
         ]
-        argv = ["env", *env, self.command, *args]
-        if os.geteuid() == 0:
-            argv = ["runuser", "-u", SERVER_USER, "--", *argv]
-        return argv
+        return ["env", *env, self.command, *args]
 
     def run(self, *args: str, timeout: float = 120) -> str:
         """One pg_autoctl command, to completion; its output."""
-        done = subprocess.run(
-            self._argv(*args),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=timeout,
-            cwd=self.folder,
-            stdin=subprocess.DEVNULL,
+        return run_as_server(
+            self._argv(*args), what=f"pg_autoctl {' '.join(args)}", cwd=self.folder, timeout=timeout
         )
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"pg_autoctl {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
-            )
-        return done.stdout
 
     def _spawn(self, node: Node, *args: str) -> None:
         """A pg_autoctl service in the background, in a process group of its own (so that
         it, its sub-processes and its postmaster can be killed together)."""
         with node.log.open("ab") as log:
             node.process = subprocess.Popen(
-                self._argv(*args),
+                as_server(self._argv(*args)),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
